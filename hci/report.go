@@ -1,0 +1,58 @@
+// Package hci is the transport layer: it talks to Bluetooth controllers over
+// the Host Controller Interface (Linux HCI sockets, H4 over a serial port)
+// and reads HCI traffic back from btsnoop and pcap captures. Every source
+// yields the same AdvReport, so the layers above never know where a frame
+// came from.
+package hci
+
+import (
+	"context"
+	"time"
+)
+
+// PDUType is the advertising PDU type of a report, normalised across legacy
+// and extended reports (Core spec Vol 4 Part E §7.7.65.2 and §7.7.65.13).
+type PDUType uint8
+
+// Advertising PDU types.
+const (
+	PDUAdvInd        PDUType = iota // ADV_IND: connectable, scannable, undirected
+	PDUAdvDirectInd                 // ADV_DIRECT_IND
+	PDUAdvScanInd                   // ADV_SCAN_IND
+	PDUAdvNonconnInd                // ADV_NONCONN_IND
+	PDUScanRsp                      // SCAN_RSP
+	PDUExtended                     // extended advertising that maps to no legacy type
+)
+
+// AdvReport is one advertising report as it left the controller.
+type AdvReport struct {
+	// Time is when the report was received: the capture's timestamp for a
+	// replay, the host clock for a live source.
+	Time time.Time
+	// Type is the PDU type.
+	Type PDUType
+	// Extended is true for an LE Extended Advertising Report.
+	Extended bool
+	// AddrType is the advertiser's address type (0 public, 1 random, ...).
+	AddrType uint8
+	// Addr is the advertiser's address in display order, most significant
+	// byte first, as written "FB:6D:08:3D:25:A4". HCI carries it least
+	// significant byte first; sources reverse it.
+	Addr [6]byte
+	// RSSI in dBm; 127 means not available.
+	RSSI int8
+	// Data is the advertising data (AD structures). It is only valid until
+	// the callback that received the report returns.
+	Data []byte
+}
+
+// ReportSource is anything that yields advertising reports: a live adapter,
+// a serial H4 dongle, or a capture file.
+type ReportSource interface {
+	// Reports calls fn for each advertising report until the source ends
+	// (returning nil), ctx is done, or fn returns an error. A malformed
+	// frame is counted and skipped, never fatal.
+	Reports(ctx context.Context, fn func(*AdvReport) error) error
+	// Close releases the source.
+	Close() error
+}

@@ -1,0 +1,162 @@
+package pact
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+)
+
+// SeedSize is the length of a seed in bytes (spec §3).
+const SeedSize = 32
+
+// ChirpSize is the length of a chirp in bytes (spec §4).
+const ChirpSize = 28
+
+// Seed is the 256-bit secret from which one hour of chirps is computed
+// (spec §3). It never leaves the device except in an upload its owner
+// consents to.
+type Seed [SeedSize]byte
+
+// Chirp is the 28-byte value a device broadcasts during one minute (spec §4).
+type Chirp [ChirpSize]byte
+
+// NewSeed draws a fresh seed from r, which is crypto/rand.Reader when nil.
+func NewSeed(r io.Reader) (Seed, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	var s Seed
+	if _, err := io.ReadFull(r, s[:]); err != nil {
+		return Seed{}, fmt.Errorf("pact: drawing a seed: %w", err)
+	}
+	return s, nil
+}
+
+// String returns the seed in lowercase hex.
+func (s Seed) String() string { return hex.EncodeToString(s[:]) }
+
+// String returns the chirp in lowercase hex.
+func (c Chirp) String() string { return hex.EncodeToString(c[:]) }
+
+// ParseSeed decodes a seed from 64 hex digits.
+func ParseSeed(s string) (Seed, error) {
+	var seed Seed
+	if err := decodeHexInto(seed[:], s); err != nil {
+		return Seed{}, fmt.Errorf("seed %q: %w", truncate(s), err)
+	}
+	return seed, nil
+}
+
+// ParseChirp decodes a chirp from 56 hex digits.
+func ParseChirp(s string) (Chirp, error) {
+	var c Chirp
+	if err := decodeHexInto(c[:], s); err != nil {
+		return Chirp{}, fmt.Errorf("chirp %q: %w", truncate(s), err)
+	}
+	return c, nil
+}
+
+func decodeHexInto(dst []byte, s string) error {
+	if len(s) != 2*len(dst) {
+		return fmt.Errorf("want %d hex digits, got %d", 2*len(dst), len(s))
+	}
+	if _, err := hex.Decode(dst, []byte(s)); err != nil {
+		return fmt.Errorf("not hex: %w", err)
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+// The PRF input block for minute t and half j (spec §4) is
+//
+//	domain (8 bytes) || uint64_be(2t + j)
+//
+// so the two blocks of minute t+1 directly follow those of minute t and an
+// hour of chirps is one AES-CTR keystream. The domain keeps chirp inputs
+// disjoint from every other use of a seed as an AES key (spec §4.2).
+var (
+	chirpDomain    = [8]byte{'P', 'A', 'C', 'T', 'c', 'h', 'r', 'p'}
+	metadataDomain = [8]byte{'P', 'A', 'C', 'T', 'm', 'e', 't', 'a'}
+)
+
+func prfBlock(domain [8]byte, counter uint64) (b [aes.BlockSize]byte) {
+	copy(b[:8], domain[:])
+	binary.BigEndian.PutUint64(b[8:], counter)
+	return b
+}
+
+// ChirpKey is a seed expanded for the chirp PRF. Expanding once and
+// computing many chirps is how the matcher keeps the cost per chirp near
+// the cost of AES itself.
+type ChirpKey struct {
+	block cipher.Block
+}
+
+// NewChirpKey expands seed into an AES-256 key schedule (spec §4.1).
+func NewChirpKey(seed *Seed) *ChirpKey {
+	block, err := aes.NewCipher(seed[:])
+	if err != nil {
+		// aes.NewCipher fails only for a key length other than 16, 24 or 32.
+		panic("pact: AES-256 rejected a 32-byte key: " + err.Error())
+	}
+	return &ChirpKey{block: block}
+}
+
+// Chirp returns PRF(seed, m) (spec §4.1).
+func (k *ChirpKey) Chirp(m Minute) Chirp {
+	var out [2 * aes.BlockSize]byte
+	in0 := prfBlock(chirpDomain, 2*uint64(m))
+	in1 := prfBlock(chirpDomain, 2*uint64(m)+1)
+	k.block.Encrypt(out[:aes.BlockSize], in0[:])
+	k.block.Encrypt(out[aes.BlockSize:], in1[:])
+	var c Chirp
+	copy(c[:], out[:ChirpSize])
+	return c
+}
+
+// chirpBatch is how many minutes one CTR call covers: an hour.
+const chirpBatch = MinutesPerHour
+
+var zeroKeystream [chirpBatch * 2 * aes.BlockSize]byte
+
+// Chirps fills dst with the chirps of minutes from, from+1, ... in one
+// AES-CTR pass per hour's worth of minutes (spec §4.3). It returns dst.
+func (k *ChirpKey) Chirps(from Minute, dst []Chirp) []Chirp {
+	var stream [chirpBatch * 2 * aes.BlockSize]byte
+	for done := 0; done < len(dst); {
+		n := min(len(dst)-done, chirpBatch)
+		iv := prfBlock(chirpDomain, 2*uint64(from)+2*uint64(done))
+		cipher.NewCTR(k.block, iv[:]).XORKeyStream(stream[:n*2*aes.BlockSize], zeroKeystream[:n*2*aes.BlockSize])
+		for i := 0; i < n; i++ {
+			copy(dst[done+i][:], stream[i*2*aes.BlockSize:])
+		}
+		done += n
+	}
+	return dst
+}
+
+// ChirpAt is PRF(seed, m) for a one-off computation.
+func ChirpAt(seed *Seed, m Minute) Chirp { return NewChirpKey(seed).Chirp(m) }
+
+// MetadataKey derives the 32-byte key under which a device encrypts local
+// metadata about a contact whose chirp at minute m it heard (spec §9). Only
+// someone who knows the seed, that is the contact after uploading it, can
+// derive it; the chirp alone does not reveal it.
+func (k *ChirpKey) MetadataKey(m Minute) [32]byte {
+	var key [32]byte
+	in0 := prfBlock(metadataDomain, 2*uint64(m))
+	in1 := prfBlock(metadataDomain, 2*uint64(m)+1)
+	k.block.Encrypt(key[:aes.BlockSize], in0[:])
+	k.block.Encrypt(key[aes.BlockSize:], in1[:])
+	return key
+}

@@ -1,0 +1,92 @@
+package pact
+
+import (
+	"fmt"
+	"math"
+)
+
+// Source says how a chirp reached the contact log (spec §5.2).
+type Source string
+
+// Sources known to this implementation. The contact log stores the string,
+// so later sources need no schema change.
+const (
+	// SourcePACT is a native PACT chirp advertisement (spec §7).
+	SourcePACT Source = "pact"
+	// SourceFindMy is a 28-byte Apple Offline Finding key (docs/findmy.md).
+	SourceFindMy Source = "findmy"
+	// SourceRepeater is a chirp re-broadcast by a repeater (spec §9.1).
+	SourceRepeater Source = "repeater"
+)
+
+// Valid reports whether s is a source that may enter the contact log.
+func (s Source) Valid() bool {
+	switch s {
+	case SourcePACT, SourceFindMy, SourceRepeater:
+		return true
+	}
+	return false
+}
+
+// RSSIUnknown is the HCI value for "RSSI not available" (Core spec Vol 4
+// Part E §7.7.65.2). It sorts above every real reading, so it never
+// replaces a measured maximum; see MergeRSSI.
+const RSSIUnknown int8 = 127
+
+// MergeRSSI returns the stronger of two readings, treating RSSIUnknown as
+// weaker than any measurement.
+func MergeRSSI(a, b int8) int8 {
+	switch {
+	case a == RSSIUnknown:
+		return b
+	case b == RSSIUnknown:
+		return a
+	}
+	return max(a, b)
+}
+
+// Location is a coarse position. Coarsen rounds to about 1 km so the log
+// never holds a precise track (spec §5.2).
+type Location struct {
+	Lat, Lon float64
+}
+
+// LocationPrecision is the grid, in degrees, that Coarsen rounds to.
+const LocationPrecision = 0.01
+
+// Coarsen rounds l to the LocationPrecision grid.
+func (l Location) Coarsen() Location {
+	r := func(v float64) float64 { return math.Round(v/LocationPrecision) * LocationPrecision }
+	return Location{Lat: r(l.Lat), Lon: r(l.Lon)}
+}
+
+// Validate checks that l is a real position.
+func (l Location) Validate() error {
+	if !(l.Lat >= -90 && l.Lat <= 90) || !(l.Lon >= -180 && l.Lon <= 180) {
+		return fmt.Errorf("location %v,%v is not a latitude/longitude", l.Lat, l.Lon)
+	}
+	return nil
+}
+
+// Sighting is one chirp heard at one minute: the unit of the contact log.
+// The log keeps one per (chirp, minute) with the maximum RSSI (spec §5.2).
+type Sighting struct {
+	Chirp    Chirp
+	Minute   Minute
+	RSSI     int8
+	Source   Source
+	Location *Location
+}
+
+// Validate checks the fields a contact log relies on.
+func (s *Sighting) Validate() error {
+	if !s.Source.Valid() {
+		return fmt.Errorf("sighting source %q is not a known source", s.Source)
+	}
+	if s.Location != nil {
+		if err := s.Location.Validate(); err != nil {
+			return fmt.Errorf("sighting: %w", err)
+		}
+	}
+	return nil
+}

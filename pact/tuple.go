@@ -1,0 +1,192 @@
+package pact
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Tuple is one entry of an upload: the seed a diagnosed device used and the
+// first and last minute it chirped with it (spec §6). Start <= End and the
+// window is shorter than an hour.
+type Tuple struct {
+	Seed  Seed
+	Start Minute
+	End   Minute
+}
+
+// Minutes returns how many minutes the tuple covers.
+func (t Tuple) Minutes() int { return int(t.End-t.Start) + 1 }
+
+// TupleSize is the length of one tuple in the compact binary encoding:
+// seed (32) || start (uint32, big-endian) || end - start (uint8) (spec §6.1).
+const TupleSize = SeedSize + 4 + 1
+
+// Limits bound what Validate accepts (spec §6.3).
+type Limits struct {
+	// Now is the current minute: nothing may end after Now + Skew.
+	Now Minute
+	// Skew tolerates clocks that run ahead, in minutes.
+	Skew Minute
+	// Horizon is the oldest minute accepted; older tuples are past retention.
+	Horizon Minute
+}
+
+// LimitsAt returns the limits for the current minute now and a retention
+// period in minutes, with no clock skew allowed.
+func LimitsAt(now Minute, retention Minute) Limits {
+	l := Limits{Now: now}
+	if now > retention {
+		l.Horizon = now - retention
+	}
+	return l
+}
+
+// Sentinel errors that Validate wraps, so callers can tell which rule failed.
+var (
+	ErrTimeOrder = errors.New("start is after end")
+	ErrWindow    = errors.New("window is an hour or longer")
+	ErrFuture    = errors.New("ends in the future")
+	ErrExpired   = errors.New("starts before the retention horizon")
+)
+
+// Validate checks a tuple against the rules of spec §6.3. The error names
+// the field and its value.
+func (t Tuple) Validate(l Limits) error {
+	switch {
+	case t.Start > t.End:
+		return fmt.Errorf("tuple start %d, end %d: %w", t.Start, t.End, ErrTimeOrder)
+	case t.End-t.Start >= MinutesPerHour:
+		return fmt.Errorf("tuple start %d, end %d: %w (%d minutes, limit %d)", t.Start, t.End, ErrWindow, t.End-t.Start+1, MinutesPerHour)
+	case uint64(t.End) > uint64(l.Now)+uint64(l.Skew):
+		return fmt.Errorf("tuple end %d: %w (now is %d)", t.End, ErrFuture, l.Now)
+	case t.Start < l.Horizon:
+		return fmt.Errorf("tuple start %d: %w (horizon is %d)", t.Start, ErrExpired, l.Horizon)
+	}
+	return nil
+}
+
+// AppendBinary appends the compact encoding of spec §6.1. The tuple must
+// have End - Start < 256; Validate guarantees less than 60.
+func (t Tuple) AppendBinary(b []byte) ([]byte, error) {
+	if t.Start > t.End || t.End-t.Start > 255 {
+		return b, fmt.Errorf("encoding tuple start %d, end %d: window does not fit one byte", t.Start, t.End)
+	}
+	b = append(b, t.Seed[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(t.Start))
+	return append(b, byte(t.End-t.Start)), nil
+}
+
+// UnmarshalBinary decodes exactly one tuple in the encoding of spec §6.1.
+func (t *Tuple) UnmarshalBinary(b []byte) error {
+	if len(b) != TupleSize {
+		return fmt.Errorf("tuple: want %d bytes, got %d", TupleSize, len(b))
+	}
+	copy(t.Seed[:], b[:SeedSize])
+	start := binary.BigEndian.Uint32(b[SeedSize:])
+	span := uint32(b[SeedSize+4])
+	if uint64(start)+uint64(span) > uint64(^uint32(0)) {
+		return fmt.Errorf("tuple start %d + span %d: overflows the minute counter", start, span)
+	}
+	t.Start, t.End = Minute(start), Minute(start+span)
+	return nil
+}
+
+// tupleListMagic opens a binary tuple list (spec §6.1).
+var tupleListMagic = [4]byte{'P', 'C', 'T', '1'}
+
+// MaxTuplesPerList bounds a decoded list so a hostile count cannot make the
+// decoder allocate without limit: 90 days of hourly seeds with room to spare.
+const MaxTuplesPerList = 4096
+
+// EncodeTuples encodes a list as magic "PCT1" || uint32_be(count) || tuples.
+func EncodeTuples(ts []Tuple) ([]byte, error) {
+	b := make([]byte, 0, 8+len(ts)*TupleSize)
+	b = append(b, tupleListMagic[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ts)))
+	for i, t := range ts {
+		var err error
+		if b, err = t.AppendBinary(b); err != nil {
+			return nil, fmt.Errorf("tuple %d: %w", i, err)
+		}
+	}
+	return b, nil
+}
+
+// DecodeTuples decodes a list written by EncodeTuples.
+func DecodeTuples(b []byte) ([]Tuple, error) {
+	if len(b) < 8 {
+		return nil, fmt.Errorf("tuple list: %d bytes is shorter than the 8-byte header", len(b))
+	}
+	if [4]byte(b[:4]) != tupleListMagic {
+		return nil, fmt.Errorf("tuple list: magic %x, want %x (%q)", b[:4], tupleListMagic, tupleListMagic[:])
+	}
+	n := binary.BigEndian.Uint32(b[4:8])
+	if n > MaxTuplesPerList {
+		return nil, fmt.Errorf("tuple list: count %d exceeds the limit %d", n, MaxTuplesPerList)
+	}
+	body := b[8:]
+	if uint64(len(body)) != uint64(n)*TupleSize {
+		return nil, fmt.Errorf("tuple list: count %d needs %d bytes of tuples, got %d", n, uint64(n)*TupleSize, len(body))
+	}
+	ts := make([]Tuple, n)
+	for i := range ts {
+		if err := ts[i].UnmarshalBinary(body[i*TupleSize : (i+1)*TupleSize]); err != nil {
+			return nil, fmt.Errorf("tuple list entry %d: %w", i, err)
+		}
+	}
+	return ts, nil
+}
+
+// tupleJSON is the JSON form of spec §6.2.
+type tupleJSON struct {
+	Seed  *string `json:"seed"`
+	Start *int64  `json:"start"`
+	End   *int64  `json:"end"`
+}
+
+// MarshalJSON encodes {"seed": "<64 hex>", "start": minute, "end": minute}.
+func (t Tuple) MarshalJSON() ([]byte, error) {
+	s := t.Seed.String()
+	start, end := int64(t.Start), int64(t.End)
+	return json.Marshal(tupleJSON{Seed: &s, Start: &start, End: &end})
+}
+
+// UnmarshalJSON decodes the JSON form of spec §6.2. All three fields are
+// required and unknown fields are rejected.
+func (t *Tuple) UnmarshalJSON(b []byte) error {
+	var j tupleJSON
+	if err := decodeStrictJSON(b, &j); err != nil {
+		return fmt.Errorf("tuple: %w", err)
+	}
+	switch {
+	case j.Seed == nil:
+		return errors.New("tuple: field \"seed\" is missing")
+	case j.Start == nil:
+		return errors.New("tuple: field \"start\" is missing")
+	case j.End == nil:
+		return errors.New("tuple: field \"end\" is missing")
+	}
+	seed, err := ParseSeed(*j.Seed)
+	if err != nil {
+		return fmt.Errorf("tuple field \"seed\": %w", err)
+	}
+	start, err := minuteFromJSON("start", *j.Start)
+	if err != nil {
+		return err
+	}
+	end, err := minuteFromJSON("end", *j.End)
+	if err != nil {
+		return err
+	}
+	*t = Tuple{Seed: seed, Start: start, End: end}
+	return nil
+}
+
+func minuteFromJSON(field string, v int64) (Minute, error) {
+	if v < 0 || v > int64(^uint32(0)) {
+		return 0, fmt.Errorf("tuple field %q: minute %d is outside 0..%d", field, v, ^uint32(0))
+	}
+	return Minute(v), nil
+}
