@@ -1,0 +1,269 @@
+package devicedb
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+func openTemp(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "device.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func chirpN(n byte) pact.Chirp {
+	var c pact.Chirp
+	for i := range c {
+		c[i] = n
+	}
+	return c
+}
+
+type mergeCase struct {
+	Name     string          `json:"name"`
+	Batches  [][]sightingRow `json:"batches"`
+	Want     []sightingRow   `json:"want"`
+	WantFail bool            `json:"want_fail"`
+}
+
+type sightingRow struct {
+	Chirp  byte     `json:"chirp"`
+	Minute uint32   `json:"minute"`
+	RSSI   int8     `json:"rssi"`
+	Source string   `json:"source"`
+	Lat    *float64 `json:"lat,omitempty"`
+	Lon    *float64 `json:"lon,omitempty"`
+}
+
+func (r sightingRow) sighting() pact.Sighting {
+	s := pact.Sighting{Chirp: chirpN(r.Chirp), Minute: pact.Minute(r.Minute), RSSI: r.RSSI, Source: pact.Source(r.Source)}
+	if r.Lat != nil {
+		s.Location = &pact.Location{Lat: *r.Lat, Lon: *r.Lon}
+	}
+	return s
+}
+
+func TestAddSightingsMerges(t *testing.T) {
+	b, err := os.ReadFile("testdata/merge.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []mergeCase
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			db, _ := openTemp(t)
+			ctx := context.Background()
+			failed := false
+			for _, batch := range tc.Batches {
+				var ss []pact.Sighting
+				for _, r := range batch {
+					ss = append(ss, r.sighting())
+				}
+				if err := db.AddSightings(ctx, ss); err != nil {
+					failed = true
+				}
+			}
+			if failed != tc.WantFail {
+				t.Fatalf("failed = %v, want %v", failed, tc.WantFail)
+			}
+			var got []pact.Sighting
+			if err := db.Sightings(ctx, 0, ^pact.Minute(0), func(s pact.Sighting) error { got = append(got, s); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.Want) {
+				t.Fatalf("got %d sightings %+v, want %d", len(got), got, len(tc.Want))
+			}
+			for i, w := range tc.Want {
+				ws := w.sighting()
+				g := got[i]
+				if g.Chirp != ws.Chirp || g.Minute != ws.Minute || g.RSSI != ws.RSSI || g.Source != ws.Source ||
+					(g.Location == nil) != (ws.Location == nil) || (g.Location != nil && *g.Location != *ws.Location) {
+					t.Errorf("sighting %d = %+v, want %+v", i, g, ws)
+				}
+			}
+		})
+	}
+}
+
+func TestBulkInsertSpansChunks(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	const n = 3*rowsPerInsert + 17
+	var ss []pact.Sighting
+	for i := range n {
+		ss = append(ss, pact.Sighting{Chirp: chirpN(byte(i)), Minute: pact.Minute(1000 + i/256), RSSI: -50, Source: pact.SourcePACT})
+	}
+	if err := db.AddSightings(ctx, ss); err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	db.Sightings(ctx, 0, 1<<31, func(pact.Sighting) error { count++; return nil })
+	if count != n {
+		t.Fatalf("stored %d sightings, want %d", count, n)
+	}
+}
+
+func TestSeedLogStore(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	first := pact.SeedRecord{Seed: pact.Seed{1}, Start: 600 + 7}
+	kept, err := db.PutSeed(ctx, first)
+	if err != nil || kept != first {
+		t.Fatalf("PutSeed = %v, %v; want %v", kept, err, first)
+	}
+	// A second seed for the same hour must not replace the first: chirps
+	// already sent with it would become unuploadable.
+	kept, err = db.PutSeed(ctx, pact.SeedRecord{Seed: pact.Seed{2}, Start: 600 + 30})
+	if err != nil || kept != first {
+		t.Fatalf("second PutSeed for hour 600 = %v, %v; want the first %v", kept, err, first)
+	}
+	db.PutSeed(ctx, pact.SeedRecord{Seed: pact.Seed{3}, Start: 660})
+	var hours []pact.Minute
+	db.Seeds(ctx, 0, 10000, func(r pact.SeedRecord) error { hours = append(hours, r.Hour()); return nil })
+	if fmt.Sprint(hours) != fmt.Sprint([]pact.Minute{600, 660}) {
+		t.Fatalf("hours = %v", hours)
+	}
+}
+
+// TestRetentionErasesBytes checks that erased seeds and chirps are gone from
+// every file of the database, not just unreachable (spec §5.3).
+func TestRetentionErasesBytes(t *testing.T) {
+	db, path := openTemp(t)
+	ctx := context.Background()
+	oldSeed := pact.Seed{0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08}
+	oldChirp := pact.Chirp{0xfe, 0xed, 0xfa, 0xce, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}
+	newSeed := pact.Seed{0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42}
+	if _, err := db.PutSeed(ctx, pact.SeedRecord{Seed: oldSeed, Start: 60}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutSeed(ctx, pact.SeedRecord{Seed: newSeed, Start: 6000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddSightings(ctx, []pact.Sighting{
+		{Chirp: oldChirp, Minute: 61, RSSI: -40, Source: pact.SourceFindMy},
+		{Chirp: chirpN(9), Minute: 6001, RSSI: -40, Source: pact.SourcePACT},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.DeleteSeedsBefore(ctx, 6000); err != nil || n != 1 {
+		t.Fatalf("DeleteSeedsBefore = %d, %v; want 1", n, err)
+	}
+	if n, err := db.DeleteSightingsBefore(ctx, 6000); err != nil || n != 1 {
+		t.Fatalf("DeleteSightingsBefore = %d, %v; want 1", n, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(path + "*")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, oldSeed[:12]) || bytes.Contains(raw, oldChirp[:12]) {
+			t.Errorf("%s still holds an erased seed or chirp", f)
+		}
+	}
+	db2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	var left []pact.SeedRecord
+	db2.Seeds(ctx, 0, 1<<31, func(r pact.SeedRecord) error { left = append(left, r); return nil })
+	if len(left) != 1 || left[0].Seed != newSeed {
+		t.Fatalf("seeds after retention = %v, want only the new one", left)
+	}
+}
+
+// TestCrashKeepsAcknowledgedWrites kills a writer process with SIGKILL in
+// the middle of a stream of batches and checks that every batch it
+// acknowledged is stored whole, and no batch is stored in part.
+func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
+	if os.Getenv("DEVICEDB_CRASH_WRITER") != "" {
+		crashWriter(os.Getenv("DEVICEDB_CRASH_WRITER"))
+		return
+	}
+	path := filepath.Join(t.TempDir(), "crash.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKeepsAcknowledgedWrites$")
+	cmd.Env = append(os.Environ(), "DEVICEDB_CRASH_WRITER="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := -1
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if n, err := strconv.Atoi(sc.Text()); err == nil {
+			acked = n
+			if acked >= 20 {
+				break
+			}
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if acked < 20 {
+		t.Fatalf("writer acknowledged only %d batches before dying", acked)
+	}
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	perMinute := map[pact.Minute]int{}
+	db.Sightings(context.Background(), 0, 1<<31, func(s pact.Sighting) error { perMinute[s.Minute]++; return nil })
+	for b := 0; b <= acked; b++ {
+		if perMinute[pact.Minute(b)] != crashBatchSize {
+			t.Errorf("acknowledged batch %d has %d of %d rows", b, perMinute[pact.Minute(b)], crashBatchSize)
+		}
+	}
+	for m, n := range perMinute {
+		if n != crashBatchSize {
+			t.Errorf("batch %d is stored in part: %d of %d rows", m, n, crashBatchSize)
+		}
+	}
+}
+
+const crashBatchSize = 500
+
+func crashWriter(path string) {
+	db, err := Open(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for b := 0; ; b++ {
+		batch := make([]pact.Sighting, crashBatchSize)
+		for i := range batch {
+			batch[i] = pact.Sighting{Minute: pact.Minute(b), RSSI: -60, Source: pact.SourcePACT}
+			batch[i].Chirp[0], batch[i].Chirp[1] = byte(i), byte(i>>8)
+		}
+		if err := db.AddSightings(context.Background(), batch); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println(b)
+	}
+}

@@ -1,0 +1,93 @@
+package devicedb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+var _ pact.SeedStore = (*DB)(nil)
+
+// PutSeed implements pact.SeedStore.
+func (d *DB) PutSeed(ctx context.Context, r pact.SeedRecord) (pact.SeedRecord, error) {
+	var kept pact.SeedRecord
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO seeds (hour, start, seed) VALUES (?, ?, ?) ON CONFLICT (hour) DO NOTHING`,
+			int64(r.Hour()), int64(r.Start), r.Seed[:]); err != nil {
+			return err
+		}
+		var err error
+		kept, err = scanSeed(tx.QueryRowContext(ctx, `SELECT start, seed FROM seeds WHERE hour = ?`, int64(r.Hour())))
+		return err
+	})
+	if err != nil {
+		return pact.SeedRecord{}, fmt.Errorf("devicedb: storing the seed of hour %v: %w", r.Hour(), err)
+	}
+	return kept, nil
+}
+
+// Seeds implements pact.SeedStore.
+func (d *DB) Seeds(ctx context.Context, from, to pact.Minute, fn func(pact.SeedRecord) error) error {
+	rows, err := d.db.QueryContext(ctx, `SELECT start, seed FROM seeds WHERE hour BETWEEN ? AND ? ORDER BY hour`, int64(from), int64(to))
+	if err != nil {
+		return fmt.Errorf("devicedb: reading seeds %v..%v: %w", from, to, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanSeed(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("devicedb: reading seeds %v..%v: %w", from, to, err)
+	}
+	return nil
+}
+
+// DeleteSeedsBefore implements pact.SeedStore.
+func (d *DB) DeleteSeedsBefore(ctx context.Context, m pact.Minute) (int64, error) {
+	return d.erase(ctx, `DELETE FROM seeds WHERE hour < ?`, m)
+}
+
+type rowScanner interface{ Scan(...any) error }
+
+func scanSeed(row rowScanner) (pact.SeedRecord, error) {
+	var (
+		start int64
+		seed  []byte
+	)
+	if err := row.Scan(&start, &seed); err != nil {
+		return pact.SeedRecord{}, err
+	}
+	if len(seed) != pact.SeedSize {
+		return pact.SeedRecord{}, fmt.Errorf("devicedb: stored seed at minute %d has %d bytes, want %d", start, len(seed), pact.SeedSize)
+	}
+	if start < 0 || start > int64(^uint32(0)) {
+		return pact.SeedRecord{}, fmt.Errorf("devicedb: stored seed has start minute %d outside the minute range", start)
+	}
+	return pact.SeedRecord{Seed: pact.Seed(seed), Start: pact.Minute(start)}, nil
+}
+
+// erase runs a retention delete and then truncates the WAL, so the erased
+// rows survive neither in the main file (secure_delete) nor in old WAL
+// frames.
+func (d *DB) erase(ctx context.Context, stmt string, m pact.Minute) (int64, error) {
+	res, err := d.db.ExecContext(ctx, stmt, int64(m))
+	if err != nil {
+		return 0, fmt.Errorf("devicedb: erasing rows before %v: %w", m, err)
+	}
+	n, _ := res.RowsAffected()
+	if n > 0 {
+		if _, err := d.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			return n, fmt.Errorf("devicedb: checkpointing after erasing rows before %v: %w", m, err)
+		}
+	}
+	return n, nil
+}
