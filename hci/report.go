@@ -44,6 +44,38 @@ type AdvReport struct {
 	// Data is the advertising data (AD structures). It is only valid until
 	// the callback that received the report returns.
 	Data []byte
+
+	// The fields below carry the rest of an LE Extended Advertising Report
+	// (Core spec Vol 4 Part E §7.7.65.13). Legacy sources fill them with the
+	// spec's "not available" values so consumers need no special case.
+
+	// EventType is the raw event type as the controller sent it: the one-byte
+	// legacy type (0-4) for an LE Advertising Report, the 16-bit bit field
+	// (ExtEvent* bits) for an extended one.
+	EventType uint16
+	// PrimaryPHY and SecondaryPHY are the PHYs (1 = LE 1M, 2 = LE 2M,
+	// 3 = LE Coded; secondary 0 = none). Legacy reports say 1 and 0.
+	PrimaryPHY, SecondaryPHY uint8
+	// SID is the advertising set ID, 0xFF when none.
+	SID uint8
+	// TxPower in dBm, 127 when not available.
+	TxPower int8
+	// PeriodicInterval is the periodic advertising interval in 1.25 ms
+	// units, 0 when there is none.
+	PeriodicInterval uint16
+	// DirectAddrType and DirectAddr (display order) are the target of a
+	// directed advertisement; DirectAddr is zero otherwise.
+	DirectAddrType uint8
+	DirectAddr     [6]byte
+}
+
+// DataStatus is the data-status field of an extended report's event type:
+// 0 complete, 1 incomplete with more to come, 2 incomplete and truncated.
+func (r *AdvReport) DataStatus() uint8 {
+	if !r.Extended {
+		return 0
+	}
+	return uint8(r.EventType>>5) & 3
 }
 
 // ReportSource is anything that yields advertising reports: a live adapter,
