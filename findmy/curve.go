@@ -1,0 +1,201 @@
+package findmy
+
+import (
+	"crypto/elliptic"
+	"encoding/binary"
+	"math/big"
+	"math/bits"
+)
+
+// A 28-byte key is a valid Offline Finding key when it is the x-coordinate
+// of a point on P-224 (findmy §4): x < p and x^3 - 3x + b is a square mod p.
+// Roughly half of all random 28-byte strings fail, so the check catches
+// corrupt or forged frames that would otherwise fill the contact log with
+// chirps no one can ever have broadcast.
+//
+// The check runs for every full-form frame a scanner hears, so it avoids
+// both a square root and a modular exponentiation: it evaluates the curve
+// equation with math/big into reused buffers and decides quadratic
+// residuosity with a binary Jacobi symbol on fixed 64-bit limbs, which
+// allocates nothing. A Validator adds a small cache in front, because a
+// device repeats the same key for 15 minutes at several frames a second.
+
+var (
+	p224      = elliptic.P224().Params()
+	p224Limbs = limbsOf(p224.P)
+	bigThree  = big.NewInt(3)
+)
+
+const cacheEmpty = 0
+
+type limbs [4]uint64 // little-endian: limbs[0] is least significant
+
+func limbsOf(v *big.Int) limbs {
+	var b [32]byte
+	v.FillBytes(b[:])
+	return limbsFromBytes(b[:])
+}
+
+// limbsFromBytes reads a big-endian number of at most 32 bytes.
+func limbsFromBytes(be []byte) limbs {
+	var b [32]byte
+	copy(b[32-len(be):], be)
+	return limbs{
+		binary.BigEndian.Uint64(b[24:]),
+		binary.BigEndian.Uint64(b[16:]),
+		binary.BigEndian.Uint64(b[8:]),
+		binary.BigEndian.Uint64(b[0:]),
+	}
+}
+
+func (a *limbs) isZero() bool { return a[0]|a[1]|a[2]|a[3] == 0 }
+
+func (a *limbs) less(b *limbs) bool {
+	for i := 3; i >= 0; i-- {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+func (a *limbs) sub(b *limbs) {
+	var borrow uint64
+	a[0], borrow = bits.Sub64(a[0], b[0], 0)
+	a[1], borrow = bits.Sub64(a[1], b[1], borrow)
+	a[2], borrow = bits.Sub64(a[2], b[2], borrow)
+	a[3], _ = bits.Sub64(a[3], b[3], borrow)
+}
+
+// shiftOutZeros divides a (non-zero) by its largest power of two and
+// returns the exponent.
+func (a *limbs) shiftOutZeros() uint {
+	var s uint
+	for a[0] == 0 {
+		a[0], a[1], a[2], a[3] = a[1], a[2], a[3], 0
+		s += 64
+	}
+	tz := uint(bits.TrailingZeros64(a[0]))
+	if tz > 0 {
+		a[0] = a[0]>>tz | a[1]<<(64-tz)
+		a[1] = a[1]>>tz | a[2]<<(64-tz)
+		a[2] = a[2]>>tz | a[3]<<(64-tz)
+		a[3] >>= tz
+	}
+	return s + tz
+}
+
+// jacobi returns the Jacobi symbol (a/n) for odd n > 0 with the binary
+// algorithm: only shifts, subtractions and comparisons.
+func jacobi(a, n limbs) int {
+	t := 1
+	for !a.isZero() {
+		if s := a.shiftOutZeros(); s&1 == 1 {
+			if r := n[0] & 7; r == 3 || r == 5 {
+				t = -t
+			}
+		}
+		if a.less(&n) {
+			a, n = n, a
+			if a[0]&3 == 3 && n[0]&3 == 3 {
+				t = -t
+			}
+		}
+		a.sub(&n)
+	}
+	if n == (limbs{1}) {
+		return t
+	}
+	return 0
+}
+
+// curveScratch holds the math/big buffers one evaluation reuses.
+type curveScratch struct {
+	x, sq, cube, q, r big.Int
+	out               [KeySize]byte
+}
+
+// onCurve reports whether k is the x-coordinate of a P-224 point.
+func (c *curveScratch) onCurve(k *Key) bool {
+	x := limbsFromBytes(k[:])
+	if !x.less(&p224Limbs) {
+		return false
+	}
+	c.x.SetBytes(k[:])
+	c.sq.Mul(&c.x, &c.x)
+	c.sq.Sub(&c.sq, bigThree)
+	c.cube.Mul(&c.sq, &c.x)
+	c.cube.Add(&c.cube, p224.B)
+	c.q.QuoRem(&c.cube, p224.P, &c.r)
+	if c.r.Sign() < 0 {
+		c.r.Add(&c.r, p224.P)
+	}
+	c.r.FillBytes(c.out[:])
+	return jacobi(limbsFromBytes(c.out[:]), p224Limbs) >= 0
+}
+
+// OnCurve reports whether k is the x-coordinate of a point on P-224
+// (findmy §4). It is safe for concurrent use; a scanner should prefer a
+// Validator of its own.
+func OnCurve(k *Key) bool {
+	var c curveScratch
+	return c.onCurve(k)
+}
+
+// Validator checks keys against P-224 with a direct-mapped cache of recent
+// answers. It is not safe for concurrent use: give each goroutine its own.
+type Validator struct {
+	scratch curveScratch
+	mask    uint64
+	slots   []cacheSlot
+	hits    uint64
+	misses  uint64
+}
+
+type cacheSlot struct {
+	key   Key
+	state uint8 // cacheEmpty, 1 on the curve, 2 off it
+}
+
+// NewValidator returns a Validator whose cache holds up to slots answers,
+// rounded up to a power of two; 0 disables the cache. A few thousand slots
+// cover every device in radio range for a key's 15-minute life.
+func NewValidator(slots int) *Validator {
+	v := &Validator{}
+	if slots > 0 {
+		n := 1
+		for n < slots {
+			n <<= 1
+		}
+		v.slots = make([]cacheSlot, n)
+		v.mask = uint64(n - 1)
+	}
+	return v
+}
+
+// Valid reports whether k is the x-coordinate of a point on P-224.
+func (v *Validator) Valid(k *Key) bool {
+	if v.slots == nil {
+		v.misses++
+		return v.scratch.onCurve(k)
+	}
+	// Keys are uniformly distributed, so any eight of their bytes make a
+	// good index; the cache only ever costs time, never correctness.
+	s := &v.slots[binary.LittleEndian.Uint64(k[20:28])&v.mask]
+	if s.state != cacheEmpty && s.key == *k {
+		v.hits++
+		return s.state == 1
+	}
+	v.misses++
+	ok := v.scratch.onCurve(k)
+	s.key = *k
+	s.state = 2
+	if ok {
+		s.state = 1
+	}
+	return ok
+}
+
+// CacheStats returns how many checks the cache answered and how many it
+// had to compute.
+func (v *Validator) CacheStats() (hits, misses uint64) { return v.hits, v.misses }
