@@ -1,0 +1,616 @@
+package pact
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
+)
+
+// DefaultMatchTolerance is how far, in minutes either side, the minute a
+// chirp was heard may lie from the minute it belongs to (spec §8.1). One
+// minute absorbs clock skew and a chirp heard across a minute boundary; a
+// replay at any other time does not match.
+const DefaultMatchTolerance Minute = 1
+
+// MaxMatchTolerance bounds MatchOptions.Tolerance: a wider window would
+// let a replay an hour later match, which defeats spec §8.1.
+const MaxMatchTolerance Minute = 30
+
+// MatchOptions configure a Matcher (spec §8).
+type MatchOptions struct {
+	// Tolerance is how many minutes either side of a chirp's own minute it
+	// may have been heard. Zero selects DefaultMatchTolerance; set
+	// ExactMinute for a tolerance of zero.
+	Tolerance Minute
+	// ExactMinute matches only chirps heard in their own minute.
+	ExactMinute bool
+	// From and To restrict matching to sightings heard in [From, To].
+	// Both zero means the whole contact log. Choosing the exposure period
+	// here (for example the last 21 days) keeps the index small; contacts
+	// heard outside the window are not reported.
+	From, To Minute
+}
+
+func (o MatchOptions) tolerance() (Minute, error) {
+	switch {
+	case o.ExactMinute && o.Tolerance != 0:
+		return 0, fmt.Errorf("match options: tolerance %d contradicts ExactMinute", o.Tolerance)
+	case o.ExactMinute:
+		return 0, nil
+	case o.Tolerance == 0:
+		return DefaultMatchTolerance, nil
+	case o.Tolerance > MaxMatchTolerance:
+		return 0, fmt.Errorf("match options: tolerance %d minutes exceeds the limit %d", o.Tolerance, MaxMatchTolerance)
+	}
+	return o.Tolerance, nil
+}
+
+func (o MatchOptions) window() (from, to Minute, err error) {
+	if o.From == 0 && o.To == 0 {
+		return 0, ^Minute(0), nil
+	}
+	if o.From > o.To {
+		return 0, 0, fmt.Errorf("match options: window from %d is after to %d", o.From, o.To)
+	}
+	return o.From, o.To, nil
+}
+
+// Contact is one match: a chirp of an exposure tuple found in the contact
+// log (spec §8.1).
+type Contact struct {
+	// TupleIndex is the position of the tuple in the exposure stream,
+	// counting from 0.
+	TupleIndex int64
+	// Seed is the tuple's seed.
+	Seed Seed
+	// ChirpMinute is the minute t with PRF(Seed, t) = Chirp.
+	ChirpMinute Minute
+	// Heard is the minute the contact log recorded the chirp, within the
+	// tolerance of ChirpMinute.
+	Heard Minute
+	Chirp Chirp
+	// RSSI is the strongest reading in that minute, or RSSIUnknown.
+	RSSI     int8
+	Source   Source
+	Location *Location
+}
+
+// MatchStats counts the work a match did, so that the claims of spec §8.3
+// (no key derived and no chirp computed that cannot match) can be checked.
+type MatchStats struct {
+	// Tuples is how many exposure tuples were read.
+	Tuples int64
+	// TuplesSkipped had no sighting within the tolerance of any of their
+	// minutes, so no key was derived for them.
+	TuplesSkipped int64
+	// KeysDerived is how many seeds were expanded with NewChirpKey.
+	KeysDerived int64
+	// ChirpsComputed is how many PRF outputs were computed.
+	ChirpsComputed int64
+	// CandidateChirps passed the prefix filter and were looked up in the
+	// table; all but the contacts are filter false positives.
+	CandidateChirps int64
+	// Contacts is how many contacts were reported.
+	Contacts int64
+}
+
+// Add accumulates o into s.
+func (s *MatchStats) Add(o MatchStats) {
+	s.Tuples += o.Tuples
+	s.TuplesSkipped += o.TuplesSkipped
+	s.KeysDerived += o.KeysDerived
+	s.ChirpsComputed += o.ChirpsComputed
+	s.CandidateChirps += o.CandidateChirps
+	s.Contacts += o.Contacts
+}
+
+// MatchReport is the outcome of one pass over an exposure stream.
+type MatchReport struct {
+	// Days summarises the contacts per UTC day of the minute heard, in day
+	// order; days without contacts are absent.
+	Days  []DaySummary
+	Stats MatchStats
+}
+
+// Matcher finds exposure tuples in a contact log (spec §8). It indexes the
+// contact log once; Match then streams any number of tuples through the
+// index using memory that depends only on the contact log. A Matcher is
+// immutable after NewMatcher and safe for concurrent Match calls.
+type Matcher struct {
+	tol Minute
+
+	// base is the first minute the need bitset covers; bit i of need is
+	// set when some sighting lies within tol of minute base+i, that is
+	// when the chirp of minute base+i could match.
+	base Minute
+	span int
+	need []uint64
+
+	entries   []indexEntry // sorted by chirp, then minute heard
+	sources   []Source
+	locations []Location
+
+	// table maps a chirp's 64-bit prefix to its run of entries; filter is
+	// a blocked Bloom filter over the same prefixes that rejects almost
+	// every computed chirp without touching the larger table.
+	salt        uint64
+	filter      []uint64
+	filterShift uint
+	table       []tableSlot
+	tableMask   uint64
+}
+
+type indexEntry struct {
+	chirp Chirp
+	heard Minute
+	rssi  int8
+	src   uint8
+	loc   int32 // index into locations, or -1
+}
+
+type tableSlot struct {
+	prefix uint64
+	start  uint32
+	count  uint32 // zero marks an empty slot
+}
+
+// maxSources bounds the distinct Source strings one index holds.
+const maxSources = 255
+
+// NewMatcher indexes the sightings that lie in the options' window. A
+// (chirp, minute) that appears more than once is kept once with the
+// stronger RSSI, as in the contact log (spec §5.2).
+func NewMatcher(sightings iter.Seq[Sighting], opts MatchOptions) (*Matcher, error) {
+	b, err := newMatcherBuilder(opts)
+	if err != nil {
+		return nil, err
+	}
+	for s := range sightings {
+		if err := b.add(s); err != nil {
+			return nil, err
+		}
+	}
+	return b.build(), nil
+}
+
+// LoadMatcher indexes the sightings of store in the options' window.
+func LoadMatcher(ctx context.Context, store ContactStore, opts MatchOptions) (*Matcher, error) {
+	b, err := newMatcherBuilder(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Sightings(ctx, b.from, b.to, b.add); err != nil {
+		return nil, fmt.Errorf("loading the contact log for matching: %w", err)
+	}
+	return b.build(), nil
+}
+
+type matcherBuilder struct {
+	m        *Matcher
+	from, to Minute
+	srcIndex map[Source]uint8
+}
+
+func newMatcherBuilder(opts MatchOptions) (*matcherBuilder, error) {
+	tol, err := opts.tolerance()
+	if err != nil {
+		return nil, err
+	}
+	from, to, err := opts.window()
+	if err != nil {
+		return nil, err
+	}
+	return &matcherBuilder{
+		m:        &Matcher{tol: tol},
+		from:     from,
+		to:       to,
+		srcIndex: map[Source]uint8{},
+	}, nil
+}
+
+func (b *matcherBuilder) add(s Sighting) error {
+	if s.Minute < b.from || s.Minute > b.to {
+		return nil
+	}
+	m := b.m
+	src, ok := b.srcIndex[s.Source]
+	if !ok {
+		if len(m.sources) == maxSources {
+			return fmt.Errorf("matcher: source %q is one more than the %d distinct sources an index holds", s.Source, maxSources)
+		}
+		src = uint8(len(m.sources))
+		m.sources = append(m.sources, s.Source)
+		b.srcIndex[s.Source] = src
+	}
+	loc := int32(-1)
+	if s.Location != nil {
+		loc = int32(len(m.locations))
+		m.locations = append(m.locations, *s.Location)
+	}
+	m.entries = append(m.entries, indexEntry{chirp: s.Chirp, heard: s.Minute, rssi: s.RSSI, src: src, loc: loc})
+	return nil
+}
+
+func (b *matcherBuilder) build() *Matcher {
+	m := b.m
+	slices.SortFunc(m.entries, func(x, y indexEntry) int {
+		if c := bytes.Compare(x.chirp[:], y.chirp[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.heard, y.heard)
+	})
+	// Keep one entry per (chirp, minute), as the contact log does.
+	out := m.entries[:0]
+	for _, e := range m.entries {
+		if n := len(out); n > 0 && out[n-1].chirp == e.chirp && out[n-1].heard == e.heard {
+			out[n-1].rssi = MergeRSSI(out[n-1].rssi, e.rssi)
+			if out[n-1].loc < 0 {
+				out[n-1].loc = e.loc
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	m.entries = slices.Clip(out)
+	m.buildMinuteIndex()
+	m.buildTable()
+	return m
+}
+
+func (m *Matcher) buildMinuteIndex() {
+	if len(m.entries) == 0 {
+		return
+	}
+	lo, hi := m.entries[0].heard, m.entries[0].heard
+	for _, e := range m.entries {
+		lo, hi = min(lo, e.heard), max(hi, e.heard)
+	}
+	// Chirp minutes lo-tol .. hi+tol can match; keep them inside uint32.
+	first := uint64(lo) - min(uint64(lo), uint64(m.tol))
+	last := min(uint64(hi)+uint64(m.tol), uint64(^Minute(0)))
+	m.base = Minute(first)
+	m.span = int(last-first) + 1
+	// One spare word lets neededMask read two words without a bounds test.
+	m.need = make([]uint64, (m.span+63)/64+1)
+	for _, e := range m.entries {
+		from := int(e.heard-m.base) - int(m.tol)
+		for i := max(from, 0); i <= from+2*int(m.tol) && i < m.span; i++ {
+			m.need[i>>6] |= 1 << (i & 63)
+		}
+	}
+}
+
+// mix spreads a chirp prefix over 64 bits under a per-index secret salt,
+// so that chirps an attacker broadcasts cannot be chosen to collide in the
+// filter or the table.
+func (m *Matcher) mix(prefix uint64) uint64 {
+	h := (prefix ^ m.salt) * 0x9e3779b97f4a7c15
+	return h ^ h>>29
+}
+
+func chirpPrefix(c []byte) uint64 { return binary.LittleEndian.Uint64(c[:8]) }
+
+func filterMask(h uint64) uint64 {
+	return 1<<(h&63) | 1<<(h>>6&63) | 1<<(h>>12&63)
+}
+
+func (m *Matcher) buildTable() {
+	m.salt = rand.Uint64()
+	groups := 0
+	for i := range m.entries {
+		if i == 0 || m.entries[i].chirp != m.entries[i-1].chirp {
+			groups++
+		}
+	}
+	// About 16 filter bits per distinct chirp with three bits each keeps
+	// false positives near 0.3% while the filter stays cache-sized.
+	words := 1
+	for words*4 < groups {
+		words *= 2
+	}
+	m.filter = make([]uint64, words)
+	m.filterShift = uint(64 - bits.TrailingZeros(uint(words)))
+	slots := 2
+	for slots < 2*groups {
+		slots *= 2
+	}
+	m.table = make([]tableSlot, slots)
+	m.tableMask = uint64(slots - 1)
+	for start := 0; start < len(m.entries); {
+		end := start + 1
+		for end < len(m.entries) && m.entries[end].chirp == m.entries[start].chirp {
+			end++
+		}
+		prefix := chirpPrefix(m.entries[start].chirp[:])
+		h := m.mix(prefix)
+		if m.filterShift < 64 {
+			m.filter[h>>m.filterShift] |= filterMask(h)
+		} else {
+			m.filter[0] |= filterMask(h)
+		}
+		// Distinct chirps may share a prefix; they get separate slots and
+		// the probe compares the full chirp.
+		for i := h & m.tableMask; ; i = (i + 1) & m.tableMask {
+			if m.table[i].count == 0 {
+				m.table[i] = tableSlot{prefix: prefix, start: uint32(start), count: uint32(end - start)}
+				break
+			}
+		}
+		start = end
+	}
+}
+
+// Sightings returns how many distinct (chirp, minute) sightings the index
+// holds.
+func (m *Matcher) Sightings() int { return len(m.entries) }
+
+// IndexBytes returns the memory the index holds, which bounds what Match
+// needs besides one tuple and one hour of chirps per worker.
+func (m *Matcher) IndexBytes() int {
+	return cap(m.entries)*40 + cap(m.locations)*16 + cap(m.need)*8 + cap(m.filter)*8 + cap(m.table)*16
+}
+
+// Tolerance returns the matching tolerance in minutes.
+func (m *Matcher) Tolerance() Minute { return m.tol }
+
+// lowBits returns a mask of the n lowest bits, n <= 64.
+func lowBits(n int) uint64 {
+	if n >= 64 {
+		return ^uint64(0)
+	}
+	return 1<<n - 1
+}
+
+// neededMask returns bit i set when the chirp of minute start+i could
+// match, for i < n <= 64.
+func (m *Matcher) neededMask(start Minute, n int) uint64 {
+	lo := int64(start) - int64(m.base)
+	if lo >= 0 && lo+int64(n) <= int64(m.span) {
+		w, sh := lo>>6, uint(lo&63)
+		v := m.need[w] >> sh
+		if sh != 0 {
+			v |= m.need[w+1] << (64 - sh)
+		}
+		return v & lowBits(n)
+	}
+	// The tuple straddles the edge of the index: test minute by minute.
+	var v uint64
+	for i := range n {
+		j := lo + int64(i)
+		if j >= 0 && j < int64(m.span) && m.need[j>>6]&(1<<(j&63)) != 0 {
+			v |= 1 << i
+		}
+	}
+	return v
+}
+
+// ErrStopMatch may be returned by a contact callback to end Match early
+// without an error.
+var ErrStopMatch = errors.New("stop matching")
+
+// Match streams exposure tuples through the index and calls onContact, if
+// not nil, for every contact, in stream order and then by chirp minute and
+// minute heard. It derives a key only for a tuple that has a sighting
+// within the tolerance of one of its minutes, and computes a chirp only for
+// such minutes (spec §8.2). A tuple that breaks the shape rules of spec
+// §6.3 (start after end, an hour or longer) ends the match with an error.
+func (m *Matcher) Match(tuples iter.Seq2[Tuple, error], onContact func(Contact) error) (MatchReport, error) {
+	return m.match(tuples, onContact, false)
+}
+
+// MatchNaive is the reference matcher of spec §8.2: it derives every key
+// and computes every chirp of every tuple, then looks each up in the same
+// index. It reports exactly what Match reports, only slower; it exists to
+// check and to measure Match.
+func (m *Matcher) MatchNaive(tuples iter.Seq2[Tuple, error], onContact func(Contact) error) (MatchReport, error) {
+	return m.match(tuples, onContact, true)
+}
+
+func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) error, naive bool) (MatchReport, error) {
+	w := newMatchWorker(m)
+	sum := newDayAccumulator(len(m.entries))
+	emit := func(c Contact, entry int) error {
+		sum.add(&c, entry)
+		if onContact == nil {
+			return nil
+		}
+		return onContact(c)
+	}
+	var idx int64
+	for t, err := range tuples {
+		if err != nil {
+			return MatchReport{Stats: w.stats, Days: sum.days()}, fmt.Errorf("reading exposure tuple %d: %w", idx, err)
+		}
+		if err := checkTupleShape(t); err != nil {
+			return MatchReport{Stats: w.stats, Days: sum.days()}, fmt.Errorf("exposure tuple %d: %w", idx, err)
+		}
+		var err2 error
+		if naive {
+			err2 = w.matchNaive(idx, &t, emit)
+		} else {
+			err2 = w.matchTuple(idx, &t, emit)
+		}
+		if err2 != nil {
+			report := MatchReport{Stats: w.stats, Days: sum.days()}
+			if errors.Is(err2, ErrStopMatch) {
+				return report, nil
+			}
+			return report, err2
+		}
+		idx++
+	}
+	return MatchReport{Stats: w.stats, Days: sum.days()}, nil
+}
+
+func checkTupleShape(t Tuple) error {
+	switch {
+	case t.Start > t.End:
+		return fmt.Errorf("start %d, end %d: %w", t.Start, t.End, ErrTimeOrder)
+	case t.End-t.Start >= MinutesPerHour:
+		return fmt.Errorf("start %d, end %d: %w", t.Start, t.End, ErrWindow)
+	}
+	return nil
+}
+
+// chirpStride is the keystream bytes per minute: two AES blocks, of which
+// the chirp is the first ChirpSize bytes (spec §4.1).
+const chirpStride = 2 * aes.BlockSize
+
+// ctrMinRun is the shortest run of minutes computed with one CTR stream;
+// shorter runs encrypt block by block, because setting up a CTR stream
+// costs about as much as a few chirps.
+const ctrMinRun = 4
+
+var zeroHour [MinutesPerHour * chirpStride]byte
+
+// matchWorker holds the per-goroutine scratch space and counters.
+type matchWorker struct {
+	m      *Matcher
+	stats  MatchStats
+	stream [MinutesPerHour * chirpStride]byte
+	block  [2 * aes.BlockSize]byte
+}
+
+func newMatchWorker(m *Matcher) *matchWorker {
+	w := &matchWorker{m: m}
+	copy(w.block[:8], chirpDomain[:])
+	copy(w.block[aes.BlockSize:], chirpDomain[:])
+	return w
+}
+
+// chirpRun fills w.stream with the chirps of minutes from .. from+n-1 at a
+// stride of chirpStride bytes, as ChirpKey.Chirps would compute them.
+func (w *matchWorker) chirpRun(k *ChirpKey, from Minute, n int) {
+	w.stats.ChirpsComputed += int64(n)
+	if n >= ctrMinRun {
+		iv := prfBlock(chirpDomain, 2*uint64(from))
+		cipher.NewCTR(k.block, iv[:]).XORKeyStream(w.stream[:n*chirpStride], zeroHour[:n*chirpStride])
+		return
+	}
+	for i := range n {
+		ctr := 2 * uint64(from+Minute(i))
+		binary.BigEndian.PutUint64(w.block[8:16], ctr)
+		binary.BigEndian.PutUint64(w.block[aes.BlockSize+8:], ctr+1)
+		k.block.Encrypt(w.stream[i*chirpStride:], w.block[:aes.BlockSize])
+		k.block.Encrypt(w.stream[i*chirpStride+aes.BlockSize:], w.block[aes.BlockSize:])
+	}
+}
+
+type emitFunc func(c Contact, entry int) error
+
+func (w *matchWorker) matchTuple(idx int64, t *Tuple, emit emitFunc) error {
+	w.stats.Tuples++
+	n := t.Minutes()
+	mask := w.m.neededMask(t.Start, n)
+	if mask == 0 {
+		w.stats.TuplesSkipped++
+		return nil
+	}
+	k := NewChirpKey(&t.Seed)
+	w.stats.KeysDerived++
+	for mask != 0 {
+		off := bits.TrailingZeros64(mask)
+		run := bits.TrailingZeros64(^(mask >> off))
+		mask &^= lowBits(run) << off
+		from := t.Start + Minute(off)
+		w.chirpRun(k, from, run)
+		for i := range run {
+			if err := w.lookup(idx, t, from+Minute(i), w.stream[i*chirpStride:i*chirpStride+ChirpSize], emit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *matchWorker) matchNaive(idx int64, t *Tuple, emit emitFunc) error {
+	w.stats.Tuples++
+	n := t.Minutes()
+	k := NewChirpKey(&t.Seed)
+	w.stats.KeysDerived++
+	var chirps [MinutesPerHour]Chirp
+	k.Chirps(t.Start, chirps[:n])
+	w.stats.ChirpsComputed += int64(n)
+	for i := range n {
+		if err := w.lookup(idx, t, t.Start+Minute(i), chirps[i][:], emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookup reports every sighting of chirp c heard within the tolerance of
+// minute t.
+func (w *matchWorker) lookup(idx int64, t *Tuple, minute Minute, c []byte, emit emitFunc) error {
+	m := w.m
+	prefix := chirpPrefix(c)
+	h := m.mix(prefix)
+	var word uint64
+	if m.filterShift < 64 {
+		word = m.filter[h>>m.filterShift]
+	} else {
+		word = m.filter[0]
+	}
+	fm := filterMask(h)
+	if word&fm != fm {
+		return nil
+	}
+	w.stats.CandidateChirps++
+	for i := h & m.tableMask; ; i = (i + 1) & m.tableMask {
+		s := &m.table[i]
+		if s.count == 0 {
+			return nil
+		}
+		if s.prefix != prefix || !bytes.Equal(m.entries[s.start].chirp[:], c) {
+			continue
+		}
+		for j := s.start; j < s.start+s.count; j++ {
+			e := &m.entries[j]
+			d := int64(e.heard) - int64(minute)
+			if d < -int64(m.tol) {
+				continue
+			}
+			if d > int64(m.tol) {
+				break
+			}
+			c := Contact{
+				TupleIndex:  idx,
+				Seed:        t.Seed,
+				ChirpMinute: minute,
+				Heard:       e.heard,
+				Chirp:       e.chirp,
+				RSSI:        e.rssi,
+				Source:      m.sources[e.src],
+			}
+			if e.loc >= 0 {
+				loc := m.locations[e.loc]
+				c.Location = &loc
+			}
+			w.stats.Contacts++
+			if err := emit(c, int(j)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// TupleSeq streams a slice of tuples, for Match.
+func TupleSeq(ts []Tuple) iter.Seq2[Tuple, error] {
+	return func(yield func(Tuple, error) bool) {
+		for _, t := range ts {
+			if !yield(t, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,242 @@
+package pact
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// matchCaseFile is the layout of testdata/match/cases.json.
+type matchCaseFile struct {
+	BaseMinute Minute            `json:"base_minute"`
+	Seeds      map[string]string `json:"seeds"`
+	Cases      []matchCase       `json:"cases"`
+}
+
+type matchCase struct {
+	Name    string `json:"name"`
+	Options struct {
+		Tolerance Minute `json:"tolerance"`
+		Exact     bool   `json:"exact"`
+		From      *int   `json:"from"`
+		To        *int   `json:"to"`
+	} `json:"options"`
+	Tuples []struct {
+		Seed  string `json:"seed"`
+		Start int    `json:"start"`
+		End   int    `json:"end"`
+	} `json:"tuples"`
+	Sightings []struct {
+		Seed        string      `json:"seed"`
+		ChirpMinute int         `json:"chirp_minute"`
+		Chirp       string      `json:"chirp"`
+		Heard       int         `json:"heard"`
+		RSSI        int8        `json:"rssi"`
+		Source      Source      `json:"source"`
+		Location    *[2]float64 `json:"location"`
+	} `json:"sightings"`
+	WantContacts []wantContact `json:"want_contacts"`
+	WantStats    struct {
+		Tuples  int64 `json:"tuples"`
+		Skipped int64 `json:"skipped"`
+		Keys    int64 `json:"keys"`
+		Chirps  int64 `json:"chirps"`
+	} `json:"want_stats"`
+	WantDays []struct {
+		Day       uint32  `json:"day"`
+		Minutes   int     `json:"minutes"`
+		Contacts  int     `json:"contacts"`
+		Sightings int     `json:"sightings"`
+		MaxRSSI   int8    `json:"max_rssi"`
+		MeanRSSI  float64 `json:"mean_rssi"`
+		Samples   int     `json:"samples"`
+		Score     float64 `json:"score"`
+	} `json:"want_days"`
+	WantError string `json:"want_error"`
+}
+
+type wantContact struct {
+	Tuple       int64       `json:"tuple"`
+	ChirpMinute int         `json:"chirp_minute"`
+	Heard       int         `json:"heard"`
+	RSSI        int8        `json:"rssi"`
+	Source      Source      `json:"source"`
+	Location    *[2]float64 `json:"location"`
+}
+
+func loadMatchCases(t *testing.T) matchCaseFile {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "match", "cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f matchCaseFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("cases.json: %v", err)
+	}
+	return f
+}
+
+func TestMatchCases(t *testing.T) {
+	f := loadMatchCases(t)
+	seeds := map[string]Seed{}
+	for name, h := range f.Seeds {
+		s, err := ParseSeed(h)
+		if err != nil {
+			t.Fatalf("seed %s: %v", name, err)
+		}
+		seeds[name] = s
+	}
+	at := func(off int) Minute { return f.BaseMinute + Minute(off) }
+	for _, tc := range f.Cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			opts := MatchOptions{Tolerance: tc.Options.Tolerance, ExactMinute: tc.Options.Exact}
+			if tc.Options.From != nil {
+				opts.From, opts.To = at(*tc.Options.From), at(*tc.Options.To)
+			}
+			var log []Sighting
+			for _, s := range tc.Sightings {
+				sg := Sighting{Minute: at(s.Heard), RSSI: s.RSSI, Source: s.Source}
+				if s.Chirp != "" {
+					c, err := ParseChirp(s.Chirp)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sg.Chirp = c
+				} else {
+					seed := seeds[s.Seed]
+					sg.Chirp = ChirpAt(&seed, at(s.ChirpMinute))
+				}
+				if s.Location != nil {
+					sg.Location = &Location{Lat: s.Location[0], Lon: s.Location[1]}
+				}
+				log = append(log, sg)
+			}
+			var tuples []Tuple
+			for _, tu := range tc.Tuples {
+				tuples = append(tuples, Tuple{Seed: seeds[tu.Seed], Start: at(tu.Start), End: at(tu.End)})
+			}
+			for _, mode := range []string{"smart", "naive"} {
+				m, err := NewMatcher(slices.Values(log), opts)
+				if err == nil {
+					var got []Contact
+					run := m.Match
+					if mode == "naive" {
+						run = m.MatchNaive
+					}
+					var rep MatchReport
+					rep, err = run(TupleSeq(tuples), func(c Contact) error {
+						got = append(got, c)
+						return nil
+					})
+					if err == nil {
+						checkMatchCase(t, mode, tc, seeds, tuples, at, got, rep)
+						continue
+					}
+				}
+				if tc.WantError == "" {
+					t.Fatalf("%s: %v", mode, err)
+				}
+				if err.Error() != tc.WantError {
+					t.Fatalf("%s: error %q, want %q", mode, err, tc.WantError)
+				}
+			}
+		})
+	}
+}
+
+func checkMatchCase(t *testing.T, mode string, tc matchCase, seeds map[string]Seed, tuples []Tuple, at func(int) Minute, got []Contact, rep MatchReport) {
+	t.Helper()
+	if tc.WantError != "" {
+		t.Fatalf("%s: no error, want %q", mode, tc.WantError)
+	}
+	if len(got) != len(tc.WantContacts) {
+		t.Fatalf("%s: %d contacts %+v, want %d", mode, len(got), got, len(tc.WantContacts))
+	}
+	for i, w := range tc.WantContacts {
+		c := got[i]
+		tu := tuples[w.Tuple]
+		want := Contact{
+			TupleIndex: w.Tuple, Seed: tu.Seed, ChirpMinute: at(w.ChirpMinute), Heard: at(w.Heard),
+			Chirp: ChirpAt(&tu.Seed, at(w.ChirpMinute)), RSSI: w.RSSI, Source: w.Source,
+		}
+		if w.Location != nil {
+			want.Location = &Location{Lat: w.Location[0], Lon: w.Location[1]}
+		}
+		if (c.Location == nil) != (want.Location == nil) || (c.Location != nil && *c.Location != *want.Location) {
+			t.Errorf("%s: contact %d location %v, want %v", mode, i, c.Location, want.Location)
+		}
+		c.Location, want.Location = nil, nil
+		if c != want {
+			t.Errorf("%s: contact %d\n got %+v\nwant %+v", mode, i, c, want)
+		}
+	}
+	st := rep.Stats
+	if st.Tuples != tc.WantStats.Tuples || st.Contacts != int64(len(tc.WantContacts)) {
+		t.Errorf("%s: stats %+v, want %d tuples and %d contacts", mode, st, tc.WantStats.Tuples, len(tc.WantContacts))
+	}
+	if mode == "smart" {
+		if st.TuplesSkipped != tc.WantStats.Skipped || st.KeysDerived != tc.WantStats.Keys || st.ChirpsComputed != tc.WantStats.Chirps {
+			t.Errorf("smart: skipped %d, keys %d, chirps %d; want %d, %d, %d", st.TuplesSkipped, st.KeysDerived, st.ChirpsComputed,
+				tc.WantStats.Skipped, tc.WantStats.Keys, tc.WantStats.Chirps)
+		}
+	} else {
+		var minutes int64
+		for _, tu := range tuples {
+			minutes += int64(tu.Minutes())
+		}
+		if st.KeysDerived != int64(len(tuples)) || st.ChirpsComputed != minutes || st.TuplesSkipped != 0 {
+			t.Errorf("naive: keys %d, chirps %d, skipped %d; want %d, %d, 0", st.KeysDerived, st.ChirpsComputed, st.TuplesSkipped, len(tuples), minutes)
+		}
+	}
+	if len(rep.Days) != len(tc.WantDays) {
+		t.Fatalf("%s: days %+v, want %+v", mode, rep.Days, tc.WantDays)
+	}
+	for i, w := range tc.WantDays {
+		d := rep.Days[i]
+		if d.Day != w.Day || d.Minutes != w.Minutes || d.Contacts != w.Contacts || d.Sightings != w.Sightings ||
+			d.MaxRSSI != w.MaxRSSI || d.RSSISamples != w.Samples ||
+			math.Abs(d.MeanRSSI-w.MeanRSSI) > 1e-9 || math.Abs(d.Score-w.Score) > 1e-9 {
+			t.Errorf("%s: day %d\n got %+v\nwant %+v", mode, i, d, w)
+		}
+	}
+}
+
+func TestExposureWeightBands(t *testing.T) {
+	for _, tc := range []struct {
+		rssi int8
+		want float64
+	}{
+		{RSSIUnknown, WeightUnknown}, {0, WeightNear}, {-60, WeightNear}, {-61, WeightMedium}, {-70, WeightMedium},
+		{-71, WeightFar}, {-80, WeightFar}, {-81, WeightDistant}, {-128, WeightDistant},
+	} {
+		if got := ExposureWeight(tc.rssi); got != tc.want {
+			t.Errorf("ExposureWeight(%d) = %v, want %v", tc.rssi, got, tc.want)
+		}
+	}
+}
+
+// TestMatchStop checks that a callback can end a match early.
+func TestMatchStop(t *testing.T) {
+	seed := Seed{1}
+	log := []Sighting{
+		{Chirp: ChirpAt(&seed, 1000), Minute: 1000, RSSI: -50, Source: SourcePACT},
+		{Chirp: ChirpAt(&seed, 1001), Minute: 1001, RSSI: -50, Source: SourcePACT},
+	}
+	m, err := NewMatcher(slices.Values(log), MatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	rep, err := m.Match(TupleSeq([]Tuple{{Seed: seed, Start: 960, End: 1019}}), func(Contact) error {
+		calls++
+		return ErrStopMatch
+	})
+	if err != nil || calls != 1 || rep.Stats.Contacts != 1 {
+		t.Fatalf("stop: err %v, calls %d, stats %+v; want one contact and no error", err, calls, rep.Stats)
+	}
+}
+
