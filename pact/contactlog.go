@@ -1,0 +1,86 @@
+package pact
+
+import (
+	"context"
+	"fmt"
+)
+
+// ContactLog is a device's contact log (spec §5.2): it records chirps heard
+// nearby, one entry per chirp and minute with the strongest RSSI, and
+// forgets them after the retention period.
+type ContactLog struct {
+	store     ContactStore
+	clock     Clock
+	retention Minute
+	minRSSI   int8
+	hasMin    bool
+}
+
+// ContactLogOptions configure a ContactLog. The zero value keeps every
+// sighting for DefaultRetention on the wall clock.
+type ContactLogOptions struct {
+	Clock     Clock
+	Retention Minute
+	// MinRSSI, when set, drops sightings weaker than it. Sightings with
+	// unknown RSSI are kept, since nothing says they were far.
+	MinRSSI *int8
+}
+
+// NewContactLog returns a contact log over store.
+func NewContactLog(store ContactStore, opts ContactLogOptions) *ContactLog {
+	l := &ContactLog{store: store, clock: opts.Clock, retention: opts.Retention}
+	if l.clock == nil {
+		l.clock = SystemClock{}
+	}
+	if l.retention == 0 {
+		l.retention = DefaultRetention
+	}
+	if opts.MinRSSI != nil {
+		l.minRSSI, l.hasMin = *opts.MinRSSI, true
+	}
+	return l
+}
+
+// Record stores the sightings of batch that pass the RSSI threshold and are
+// inside the retention period, with coarsened locations, in one atomic
+// write. It returns how many it kept. An invalid sighting rejects the whole
+// batch, so a caller never stores half of what it meant to.
+func (l *ContactLog) Record(ctx context.Context, batch []Sighting) (int, error) {
+	now := MinuteOf(l.clock.Now())
+	var horizon Minute
+	if now > l.retention {
+		horizon = now - l.retention
+	}
+	kept := make([]Sighting, 0, len(batch))
+	for i, s := range batch {
+		if err := s.Validate(); err != nil {
+			return 0, fmt.Errorf("pact: contact log entry %d: %w", i, err)
+		}
+		if s.Minute < horizon || (l.hasMin && s.RSSI != RSSIUnknown && s.RSSI < l.minRSSI) {
+			continue
+		}
+		if s.Location != nil {
+			c := s.Location.Coarsen()
+			s.Location = &c
+		}
+		kept = append(kept, s)
+	}
+	if err := l.store.AddSightings(ctx, kept); err != nil {
+		return 0, err
+	}
+	return len(kept), nil
+}
+
+// Sightings calls fn for every stored sighting with minute in [from, to].
+func (l *ContactLog) Sightings(ctx context.Context, from, to Minute, fn func(Sighting) error) error {
+	return l.store.Sightings(ctx, from, to, fn)
+}
+
+// Expire erases every sighting older than the retention period (spec §5.3).
+func (l *ContactLog) Expire(ctx context.Context) (int64, error) {
+	now := MinuteOf(l.clock.Now())
+	if now < l.retention {
+		return 0, nil
+	}
+	return l.store.DeleteSightingsBefore(ctx, now-l.retention)
+}

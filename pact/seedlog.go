@@ -1,0 +1,151 @@
+package pact
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// SeedLog is a device's seed log (spec §5.1): it draws a fresh seed at the
+// first chirp of each UTC hour, tells the chirp to send now, and builds
+// upload bundles.
+type SeedLog struct {
+	store     SeedStore
+	clock     Clock
+	rand      io.Reader
+	retention Minute
+
+	mu           sync.Mutex
+	current      SeedRecord
+	key          *ChirpKey
+	haveCurrent  bool
+	snoozedUntil time.Time
+}
+
+// SeedLogOptions configure a SeedLog. The zero value means the wall clock,
+// crypto/rand and DefaultRetention.
+type SeedLogOptions struct {
+	Clock     Clock
+	Rand      io.Reader
+	Retention Minute
+}
+
+// NewSeedLog returns a seed log over store.
+func NewSeedLog(store SeedStore, opts SeedLogOptions) *SeedLog {
+	l := &SeedLog{store: store, clock: opts.Clock, rand: opts.Rand, retention: opts.Retention}
+	if l.clock == nil {
+		l.clock = SystemClock{}
+	}
+	if l.rand == nil {
+		l.rand = rand.Reader
+	}
+	if l.retention == 0 {
+		l.retention = DefaultRetention
+	}
+	return l
+}
+
+// Snooze stops chirping until the given time; the zero time resumes at
+// once. A snoozed device draws no seed, so an hour spent entirely snoozed
+// leaves nothing to upload.
+func (l *SeedLog) Snooze(until time.Time) {
+	l.mu.Lock()
+	l.snoozedUntil = until
+	l.mu.Unlock()
+}
+
+// Snoozed reports whether the log is snoozed now, and until when.
+func (l *SeedLog) Snoozed() (bool, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.clock.Now().Before(l.snoozedUntil), l.snoozedUntil
+}
+
+// ChirpNow returns the chirp to broadcast now and its minute. ok is false
+// while the log is snoozed. The first call in an hour draws and durably
+// stores that hour's seed before any chirp derived from it is returned.
+func (l *SeedLog) ChirpNow(ctx context.Context) (c Chirp, m Minute, ok bool, err error) {
+	now := l.clock.Now()
+	m = MinuteOf(now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.snoozedUntil) {
+		return Chirp{}, m, false, nil
+	}
+	if !l.haveCurrent || l.current.Hour() != m.HourStart() {
+		seed, err := NewSeed(l.rand)
+		if err != nil {
+			return Chirp{}, m, false, err
+		}
+		rec, err := l.store.PutSeed(ctx, SeedRecord{Seed: seed, Start: m})
+		if err != nil {
+			return Chirp{}, m, false, fmt.Errorf("pact: starting the seed of hour %v: %w", m.HourStart(), err)
+		}
+		l.current, l.key, l.haveCurrent = rec, NewChirpKey(&rec.Seed), true
+	}
+	return l.key.Chirp(m), m, true, nil
+}
+
+// Expire erases every seed older than the retention period (spec §5.3).
+func (l *SeedLog) Expire(ctx context.Context) (int64, error) {
+	now := MinuteOf(l.clock.Now())
+	if now < l.retention {
+		return 0, nil
+	}
+	return l.store.DeleteSeedsBefore(ctx, now-l.retention)
+}
+
+// DefaultBundleDays is the period an upload covers unless the owner
+// chooses another (spec §6.4).
+const DefaultBundleDays = 21
+
+// BundleOptions choose what an upload contains (spec §6.4).
+type BundleOptions struct {
+	// From and To bound the hours included; zero values mean the last
+	// DefaultBundleDays days up to now.
+	From, To time.Time
+	// Exclude reports hours (by their first minute) that the owner
+	// redacts. Each gets a fresh random seed in place of the real one, so
+	// the upload looks the same whether or not anything was redacted.
+	Exclude func(hour Minute) bool
+}
+
+// Bundle returns the tuples to upload: one per seed in the period, in hour
+// order. A tuple spans from the minute its seed was drawn to the end of its
+// hour, or to now for the current hour.
+func (l *SeedLog) Bundle(ctx context.Context, opts BundleOptions) ([]Tuple, error) {
+	now := MinuteOf(l.clock.Now())
+	to := now
+	if !opts.To.IsZero() {
+		to = min(MinuteOf(opts.To), now)
+	}
+	var from Minute
+	if !opts.From.IsZero() {
+		from = MinuteOf(opts.From)
+	} else if to > DefaultBundleDays*MinutesPerDay {
+		from = to - DefaultBundleDays*MinutesPerDay
+	}
+	var tuples []Tuple
+	err := l.store.Seeds(ctx, from.HourStart(), to, func(r SeedRecord) error {
+		t := Tuple{Seed: r.Seed, Start: r.Start, End: min(r.Hour()+MinutesPerHour-1, now)}
+		if t.Start > t.End {
+			return nil
+		}
+		if opts.Exclude != nil && opts.Exclude(r.Hour()) {
+			seed, err := NewSeed(l.rand)
+			if err != nil {
+				return err
+			}
+			t.Seed = seed
+		}
+		tuples = append(tuples, t)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pact: building the upload bundle for %v..%v: %w", from, to, err)
+	}
+	return tuples, nil
+}

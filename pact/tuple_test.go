@@ -1,0 +1,115 @@
+package pact
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type validateCase struct {
+	Name    string `json:"name"`
+	Start   uint32 `json:"start"`
+	End     uint32 `json:"end"`
+	Now     uint32 `json:"now"`
+	Skew    uint32 `json:"skew"`
+	Horizon uint32 `json:"horizon"`
+	Want    string `json:"want"` // "", "order", "window", "future", "expired"
+}
+
+var validateErrs = map[string]error{"order": ErrTimeOrder, "window": ErrWindow, "future": ErrFuture, "expired": ErrExpired}
+
+func TestTupleValidate(t *testing.T) {
+	var cases []validateCase
+	loadJSON(t, filepath.Join("testdata", "validate.json"), &cases)
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			tu := Tuple{Start: Minute(tc.Start), End: Minute(tc.End)}
+			err := tu.Validate(Limits{Now: Minute(tc.Now), Skew: Minute(tc.Skew), Horizon: Minute(tc.Horizon)})
+			if tc.Want == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, validateErrs[tc.Want]) {
+				t.Fatalf("Validate = %v, want %v", err, validateErrs[tc.Want])
+			}
+		})
+	}
+}
+
+type decodeCase struct {
+	Name      string `json:"name"`
+	JSON      string `json:"json,omitempty"`
+	BinaryHex string `json:"binary_hex,omitempty"`
+	WantErr   string `json:"want_err"`
+}
+
+// TestDecodeRejects checks that malformed tuples fail with an error that
+// names what is wrong.
+func TestDecodeRejects(t *testing.T) {
+	var cases []decodeCase
+	loadJSON(t, filepath.Join("testdata", "decode_errors.json"), &cases)
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			var err error
+			if tc.JSON != "" {
+				var tu Tuple
+				err = json.Unmarshal([]byte(tc.JSON), &tu)
+			} else {
+				raw, herr := hex.DecodeString(tc.BinaryHex)
+				if herr != nil {
+					t.Fatal(herr)
+				}
+				_, err = DecodeTuples(raw)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.WantErr) {
+				t.Fatalf("error = %v, want one mentioning %q", err, tc.WantErr)
+			}
+		})
+	}
+}
+
+func FuzzDecodeTuples(f *testing.F) {
+	ts := []Tuple{{Seed: Seed{1}, Start: 100, End: 159}, {Start: 7, End: 7}}
+	enc, _ := EncodeTuples(ts)
+	f.Add(enc)
+	f.Add(enc[:len(enc)-1])
+	f.Add([]byte("PCT1\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ts, err := DecodeTuples(data)
+		if err != nil {
+			return
+		}
+		again, err := EncodeTuples(ts)
+		if err != nil {
+			t.Fatalf("decoded tuples do not re-encode: %v", err)
+		}
+		if string(again) != string(data) {
+			t.Fatalf("round trip changed the bytes")
+		}
+	})
+}
+
+func FuzzTupleJSON(f *testing.F) {
+	f.Add(`{"seed":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","start":29462400,"end":29462459}`)
+	f.Add(`{"seed":"00","start":1,"end":2}`)
+	f.Add(`{"seed":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","start":-1,"end":2}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		var tu Tuple
+		if err := json.Unmarshal([]byte(s), &tu); err != nil {
+			return
+		}
+		out, err := json.Marshal(tu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Tuple
+		if err := json.Unmarshal(out, &back); err != nil || back != tu {
+			t.Fatalf("JSON round trip: %v, %+v != %+v", err, back, tu)
+		}
+	})
+}
