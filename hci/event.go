@@ -84,14 +84,22 @@ type FormatError struct {
 	Offset int64
 	// Problem says what is wrong with the value.
 	Problem string
+	// Err, when set, is a further cause, e.g. io.ErrUnexpectedEOF for input
+	// that ends inside a structure.
+	Err error
 }
 
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("%s: %s at offset %d: %s", e.Format, e.Field, e.Offset, e.Problem)
 }
 
-// Unwrap lets errors.Is(err, ErrMalformed) match.
-func (e *FormatError) Unwrap() error { return ErrMalformed }
+// Unwrap lets errors.Is match ErrMalformed and the further cause, if any.
+func (e *FormatError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrMalformed, e.Err}
+	}
+	return []error{ErrMalformed}
+}
 
 func malformed(format, field string, offset int, problem string, args ...any) error {
 	return &FormatError{Format: format, Field: field, Offset: int64(offset), Problem: fmt.Sprintf(problem, args...)}

@@ -1,0 +1,205 @@
+package hci
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+type h4StreamCase struct {
+	Name string   `json:"name"`
+	Hex  string   `json:"hex"`
+	Want []string `json:"want"`
+}
+
+func loadH4Cases(t testing.TB) []h4StreamCase {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/h4_streams.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Cases []h4StreamCase `json:"cases"`
+	}
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatalf("testdata/h4_streams.json: %v", err)
+	}
+	return file.Cases
+}
+
+// readH4All drains an H4Reader into the want-list notation of the test
+// data.
+func readH4All(t testing.TB, r *H4Reader) []string {
+	var got []string
+	for range 1000 {
+		ind, pkt, err := r.Next()
+		switch {
+		case err == io.EOF:
+			return got
+		case err != nil:
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			got = append(got, "error:"+err.Error())
+		default:
+			got = append(got, fmt.Sprintf("%02X:%X", ind, pkt))
+		}
+	}
+	t.Fatal("reader never reached io.EOF")
+	return nil
+}
+
+func TestH4Reader(t *testing.T) {
+	for _, tc := range loadH4Cases(t) {
+		stream := mustHex(t, tc.Hex)
+		readers := map[string]func() io.Reader{
+			"whole":    func() io.Reader { return bytes.NewReader(stream) },
+			"one byte": func() io.Reader { return iotest.OneByteReader(bytes.NewReader(stream)) },
+			"data+EOF": func() io.Reader { return iotest.DataErrReader(bytes.NewReader(stream)) },
+		}
+		for how, mk := range readers {
+			t.Run(tc.Name+"/"+how, func(t *testing.T) {
+				got := readH4All(t, NewH4Reader(mk()))
+				if len(got) != len(tc.Want) {
+					t.Fatalf("got %q\nwant %q", got, tc.Want)
+				}
+				for i, w := range tc.Want {
+					if e, ok := strings.CutPrefix(w, "error:"); ok {
+						if !strings.Contains(got[i], e) {
+							t.Errorf("item %d: %q, want error containing %q", i, got[i], e)
+						}
+						continue
+					}
+					if want := strings.Join(strings.Fields(w), ""); got[i] != want {
+						t.Errorf("item %d: %s, want %s", i, got[i], want)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestH4ReaderTruncationWrapsUnexpectedEOF(t *testing.T) {
+	r := NewH4Reader(bytes.NewReader(mustHex(t, "04 3E10 0201")))
+	_, _, err := r.Next()
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, ErrMalformed) {
+		t.Fatalf("error %v, want ErrMalformed and io.ErrUnexpectedEOF", err)
+	}
+	if _, _, err := r.Next(); err != io.EOF {
+		t.Fatalf("after truncation: %v, want io.EOF", err)
+	}
+}
+
+func TestH4ReaderPassesReadErrors(t *testing.T) {
+	boom := errors.New("port unplugged")
+	r := NewH4Reader(io.MultiReader(bytes.NewReader(mustHex(t, "04 0E04")), iotest.ErrReader(boom)))
+	if _, _, err := r.Next(); !errors.Is(err, boom) || errors.Is(err, ErrMalformed) {
+		t.Fatalf("error %v, want the reader's own error", err)
+	}
+}
+
+func TestH4ReaderLargeACL(t *testing.T) {
+	payload := bytes.Repeat([]byte{0x5A}, 0xFFFF)
+	pkt := append([]byte{0x01, 0x20, 0xFF, 0xFF}, payload...)
+	stream := AppendH4(nil, H4ACL, pkt)
+	stream = AppendH4(stream, H4Event, mustHex(t, "0E04 01 0C20 00"))
+	r := NewH4Reader(bytes.NewReader(stream))
+	ind, got, err := r.Next()
+	if err != nil || ind != H4ACL || !bytes.Equal(got, pkt) {
+		t.Fatalf("Next = %02X, %d bytes, %v", ind, len(got), err)
+	}
+	if ind, _, err := r.Next(); err != nil || ind != H4Event {
+		t.Fatalf("after large ACL: %02X, %v", ind, err)
+	}
+}
+
+func TestSplitH4(t *testing.T) {
+	tests := []struct {
+		name, hex string
+		want      string // packet hex, or error substring after "error:"
+	}{
+		{"event", "04 0E04 01 0C20 00", "0E0401 0C2000"},
+		{"command", "01 030C00", "030C00"},
+		{"empty", "", "error:packet indicator at offset 0: missing"},
+		{"unknown indicator", "09 0000", "error:0x09 is no packet type"},
+		{"short header", "02 0120 03", "error:ACL data header at offset 1: needs 4 bytes, have 3"},
+		{"too long", "04 0E04 01 0C20 00 00", "error:event length at offset 1: header says 7 bytes in all, have 8"},
+		{"too short", "04 0E04 01 0C20", "error:header says 7 bytes in all, have 6"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, pkt, err := SplitH4(mustHex(t, tc.hex))
+			if e, ok := strings.CutPrefix(tc.want, "error:"); ok {
+				if err == nil || !strings.Contains(err.Error(), e) || !errors.Is(err, ErrMalformed) {
+					t.Fatalf("error %v, want ErrMalformed containing %q", err, e)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := mustHex(t, tc.want); !bytes.Equal(pkt, want) {
+				t.Errorf("packet %X, want %X", pkt, want)
+			}
+		})
+	}
+}
+
+func FuzzH4Reader(f *testing.F) {
+	for _, tc := range loadH4Cases(f) {
+		f.Add(mustHex(f, tc.Hex))
+	}
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		r := NewH4Reader(bytes.NewReader(stream))
+		var consumed int
+		for range len(stream) + 2 {
+			ind, pkt, err := r.Next()
+			if err == io.EOF {
+				if consumed+int(r.Skipped()) > len(stream) {
+					t.Fatalf("consumed %d + skipped %d > %d", consumed, r.Skipped(), len(stream))
+				}
+				return
+			}
+			if err != nil {
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("error %v does not wrap ErrMalformed", err)
+				}
+				continue
+			}
+			// Every packet the reader returns must pass SplitH4 too.
+			whole := AppendH4(nil, ind, pkt)
+			if _, _, err := SplitH4(whole); err != nil {
+				t.Fatalf("reader returned %X that SplitH4 rejects: %v", whole, err)
+			}
+			consumed += len(whole)
+		}
+		t.Fatal("reader did not reach io.EOF")
+	})
+}
+
+func BenchmarkH4Reader(b *testing.B) {
+	ev := mustHex(b, "3E2B 02 01 03 01 A4253D086DFB 1F 1EFF4C001219102807CE0B3C33332ED37B5D9D8291B1D99D0B8615189700E0 C5")
+	var stream []byte
+	for range 1000 {
+		stream = AppendH4(stream, H4Event, ev)
+	}
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := NewH4Reader(bytes.NewReader(stream))
+		for {
+			if _, _, err := r.Next(); err != nil {
+				if err != io.EOF {
+					b.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+}
