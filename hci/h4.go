@@ -118,7 +118,6 @@ type H4Reader struct {
 	skipped int64
 }
 
-
 // NewH4Reader reads H4 packets from r. A reader that returns (0, nil), as
 // serial ports do on a read timeout, is asked again; to stop a blocked
 // reader, close what it reads from.
