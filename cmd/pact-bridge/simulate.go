@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/internal/sim"
+)
+
+func runSimulate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	var cfg sim.Config
+	start := fs.String("start", "", "first simulated minute, RFC 3339 (default: midnight UTC yesterday)")
+	fs.IntVar(&cfg.Devices, "devices", 24, "number of virtual devices")
+	fs.IntVar(&cfg.Hours, "hours", 24, "simulated hours")
+	fs.IntVar(&cfg.Diagnosed, "diagnosed", 0, "index of the device that tests positive")
+	fs.Uint64Var(&cfg.RandSeed, "rand-seed", 1, "seed for movement and radio noise (chirp seeds always come from crypto/rand)")
+	fs.IntVar(&cfg.ChirpsPerMinute, "chirps-per-minute", 15, "broadcasts per device per minute")
+	fs.Float64Var(&cfg.CloseRange, "close-range", 2, "distance in metres the ground truth counts as close contact")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: pact-bridge simulate [flags]\n\nRuns virtual devices through a simulated day in one process: hourly seeds,\nchirps heard through a path loss model, one device diagnosed and its bundle\nuploaded to an in-process exposure set, every other device matching it.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("simulate: unexpected argument %q", fs.Arg(0))
+	}
+	if *start != "" {
+		t, err := time.Parse(time.RFC3339, *start)
+		if err != nil {
+			return fmt.Errorf("simulate: --start %q: %w", *start, err)
+		}
+		cfg.Start = t
+	}
+	began := time.Now()
+	res, err := sim.Run(ctx, cfg, &sim.Exposures{}, func(hour, hours int) {
+		if hour%4 == 0 || hour == hours {
+			slog.Info("simulating", "hour", hour, "of", hours)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	slog.Info("simulation done", "elapsed", time.Since(began).Round(time.Millisecond))
+	return printResult(stdout, res)
+}
+
+func printResult(w io.Writer, res *sim.Result) error {
+	c := res.Config
+	fmt.Fprintf(w, "Simulated %d devices for %d hours from %s; device %d was diagnosed and uploaded %d tuples.\n",
+		c.Devices, c.Hours, c.Start.UTC().Format(time.RFC3339), c.Diagnosed, res.Uploaded)
+	fmt.Fprintf(w, "Contact logs hold %d sightings in all.\n\n", res.Sightings)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "device\texposed\tmatched min\tcontacts\tmax RSSI\tmean RSSI\tscore\t|\ttrue heard min\ttrue close min\tclosest m\t")
+	exposed := 0
+	for _, o := range res.Outcomes {
+		var contacts, samples int
+		maxRSSI, sum := int8(-128), 0.0
+		for _, d := range o.Report.Days {
+			contacts += d.Contacts
+			if d.RSSISamples > 0 {
+				maxRSSI = max(maxRSSI, d.MaxRSSI)
+				sum += d.MeanRSSI * float64(d.RSSISamples)
+				samples += d.RSSISamples
+			}
+		}
+		mark, maxS, meanS := "no", "-", "-"
+		if o.MatchedMinutes() > 0 {
+			mark = "YES"
+			exposed++
+		}
+		if samples > 0 {
+			maxS, meanS = fmt.Sprint(maxRSSI), fmt.Sprintf("%.1f", sum/float64(samples))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%.2f\t|\t%d\t%d\t%.1f\t\n", o.Device, mark, o.MatchedMinutes(), contacts, maxS, meanS, o.Score(), o.TrueHeardMinutes, o.TrueCloseMinutes, o.MinDistance)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%d of %d devices were told they were exposed. \"matched min\" is what each device learned\n", exposed, len(res.Outcomes))
+	fmt.Fprintln(w, "from the upload; \"true heard min\" is how many minutes it really heard the diagnosed device.")
+	return nil
+}

@@ -1,0 +1,80 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+)
+
+type scenario struct {
+	Name       string    `json:"name"`
+	Devices    int       `json:"devices"`
+	Hours      int       `json:"hours"`
+	Start      time.Time `json:"start"`
+	Diagnosed  int       `json:"diagnosed"`
+	RandSeed   uint64    `json:"rand_seed"`
+	MinExposed int       `json:"min_exposed"`
+}
+
+// TestMatchesAgreeWithTruth runs whole simulations and checks that every
+// device learns, from the upload alone, exactly the minutes in which it
+// really heard the diagnosed device: no contact missed, none invented.
+func TestMatchesAgreeWithTruth(t *testing.T) {
+	b, err := os.ReadFile("testdata/scenarios.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scenarios []scenario
+	if err := json.Unmarshal(b, &scenarios); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.Name, func(t *testing.T) {
+			cfg := Config{Devices: sc.Devices, Hours: sc.Hours, Start: sc.Start, Diagnosed: sc.Diagnosed, RandSeed: sc.RandSeed}
+			exposures := &Exposures{}
+			res, err := Run(context.Background(), cfg, exposures, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Uploaded != sc.Hours || len(exposures.tuples) != sc.Hours {
+				t.Errorf("uploaded %d tuples, want one per simulated hour (%d)", res.Uploaded, sc.Hours)
+			}
+			if len(res.Outcomes) != sc.Devices-1 {
+				t.Fatalf("%d outcomes for %d devices", len(res.Outcomes), sc.Devices)
+			}
+			exposed := 0
+			for _, o := range res.Outcomes {
+				if o.Device == sc.Diagnosed {
+					t.Errorf("the diagnosed device matched itself")
+				}
+				if got := o.MatchedMinutes(); got != o.TrueHeardMinutes {
+					t.Errorf("device %d matched %d minutes, really heard the diagnosed device in %d", o.Device, got, o.TrueHeardMinutes)
+				}
+				if o.MatchedMinutes() > 0 {
+					exposed++
+					if o.Score() <= 0 {
+						t.Errorf("device %d exposed with score %v", o.Device, o.Score())
+					}
+				}
+			}
+			if exposed < sc.MinExposed {
+				t.Errorf("%d devices exposed, want at least %d", exposed, sc.MinExposed)
+			}
+		})
+	}
+}
+
+func TestConfigRejects(t *testing.T) {
+	for _, cfg := range []Config{
+		{Devices: 1},
+		{Devices: 5, Diagnosed: 5},
+		{Devices: 5, Hours: 24*21 + 1},
+		{Devices: 5, ChirpsPerMinute: -1},
+	} {
+		if _, err := Run(context.Background(), cfg, &Exposures{}, nil); err == nil {
+			t.Errorf("Run(%+v) succeeded", cfg)
+		}
+	}
+}
