@@ -126,7 +126,7 @@ func advertChirp(addr [6]byte, s []byte) (Chirp, error) {
 // address (spec §7.4); it happens with probability 2^-45.
 func AdvertAddressUsable(addr [6]byte) bool {
 	rest := addr[1] & addr[2] & addr[3] & addr[4] & addr[5]
-	any := addr[1] | addr[2] | addr[3] | addr[4] | addr[5]
+	some := addr[1] | addr[2] | addr[3] | addr[4] | addr[5]
 	low := addr[0] & 0x3F
-	return !(low == 0 && any == 0) && !(low == 0x3F && rest == 0xFF)
+	return !(low == 0 && some == 0) && !(low == 0x3F && rest == 0xFF)
 }

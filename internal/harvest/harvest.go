@@ -1,0 +1,194 @@
+// Package harvest turns advertising reports into sightings: Apple Offline
+// Finding keys (docs/findmy.md) and native PACT chirps (spec §7) become
+// pact.Sightings for the contact log; short Find My frames become partial
+// sightings that never enter it; everything else is counted and dropped.
+//
+// It sits between the transport and the contact log:
+// hci.AdvReport -> Harvester.Parse -> Result -> contact log or output.
+package harvest
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/findmy"
+	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// Kind classifies one advertising report.
+type Kind uint8
+
+// Report kinds. Only KindFindMy and KindPACT yield contact-log sightings.
+const (
+	// KindOther: advertising data that is neither Apple's nor PACT's.
+	KindOther Kind = iota
+	// KindIgnoredPDU: a PDU that cannot carry a key (scan response,
+	// directed or scannable advertising).
+	KindIgnoredPDU
+	// KindTruncated: an extended report whose data is incomplete.
+	KindTruncated
+	// KindMalformed: broken AD structures or a broken Find My or PACT frame.
+	KindMalformed
+	// KindAppleOther: Apple data of another type (AirPods pairing, nearby
+	// info, ...), which carries no key.
+	KindAppleOther
+	// KindFindMy: a full Offline Finding frame with a key on P-224.
+	KindFindMy
+	// KindFindMyInvalid: a full Offline Finding frame whose key is not on
+	// P-224; kept out of the contact log.
+	KindFindMyInvalid
+	// KindFindMyPartial: a short Offline Finding frame: a key prefix only.
+	KindFindMyPartial
+	// KindPACT: a native PACT chirp advertisement.
+	KindPACT
+
+	// NumKinds is the number of kinds, for arrays indexed by Kind.
+	NumKinds
+)
+
+var kindNames = [NumKinds]string{
+	KindOther:         "other",
+	KindIgnoredPDU:    "ignored-pdu",
+	KindTruncated:     "truncated",
+	KindMalformed:     "malformed",
+	KindAppleOther:    "apple-other",
+	KindFindMy:        "findmy",
+	KindFindMyInvalid: "findmy-invalid",
+	KindFindMyPartial: "findmy-partial",
+	KindPACT:          "pact",
+}
+
+// String is the name used in logs, metrics labels and the JSON "source".
+func (k Kind) String() string {
+	if k < NumKinds {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Result is what one report yields. Which fields are set depends on Kind.
+type Result struct {
+	Kind Kind
+	// Sighting is set for KindFindMy and KindPACT, and for
+	// KindFindMyInvalid (with the off-curve key as its chirp) so that it
+	// can be reported; only the first two may enter the contact log.
+	Sighting pact.Sighting
+	// Prefix is the key prefix of a Find My frame, full or short.
+	Prefix findmy.Prefix
+	// Status and Hint are set for the Find My kinds.
+	Status findmy.Status
+	Hint   byte
+	// Addr is the advertiser address in display order, AddrType its type.
+	Addr     [6]byte
+	AddrType uint8
+	// Time is the report's timestamp and Minute the PACT minute holding it.
+	Time   time.Time
+	Minute pact.Minute
+	RSSI   int8
+	// Err says what was wrong for KindMalformed.
+	Err error
+}
+
+// Counts is a snapshot of how many reports of each kind were seen.
+type Counts [NumKinds]uint64
+
+// Total is the number of reports.
+func (c *Counts) Total() uint64 {
+	var t uint64
+	for _, n := range c {
+		t += n
+	}
+	return t
+}
+
+// Harvester classifies reports. Parse must be called from one goroutine at
+// a time; Counts may be read from any.
+type Harvester struct {
+	validator *findmy.Validator
+	counts    [NumKinds]atomic.Uint64
+}
+
+// keyCacheSlots covers a few thousand Find My devices in range, each
+// repeating one key for 15 minutes.
+const keyCacheSlots = 8192
+
+// New returns a Harvester with a cache of recent key validations.
+func New() *Harvester {
+	return &Harvester{validator: findmy.NewValidator(keyCacheSlots)}
+}
+
+// Parse classifies r into out and returns its kind. It does not allocate
+// except to describe a malformed frame, and it never keeps r.Data.
+func (h *Harvester) Parse(r *hci.AdvReport, out *Result) Kind {
+	*out = Result{
+		Addr:     r.Addr,
+		AddrType: r.AddrType,
+		Time:     r.Time,
+		Minute:   pact.MinuteOf(r.Time),
+		RSSI:     r.RSSI,
+	}
+	k := h.classify(r, out)
+	out.Kind = k
+	h.counts[k].Add(1)
+	return k
+}
+
+func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
+	switch r.Type {
+	case hci.PDUAdvInd, hci.PDUAdvNonconnInd, hci.PDUExtended:
+	default:
+		return KindIgnoredPDU
+	}
+	if r.DataStatus() != 0 {
+		return KindTruncated
+	}
+	adv, err := findmy.Parse(r.Addr, r.Data)
+	switch {
+	case err == nil:
+		return h.findMy(&adv, out)
+	case err == findmy.ErrNotApple || err == findmy.ErrNotOfflineFinding:
+		// Not a key; it may still be a PACT frame.
+	default:
+		out.Err = err
+		return KindMalformed
+	}
+	chirp, perr := pact.ParseAdvert(r.Addr, r.Data)
+	switch {
+	case perr == nil:
+		out.Sighting = pact.Sighting{Chirp: chirp, Minute: out.Minute, RSSI: r.RSSI, Source: pact.SourcePACT}
+		return KindPACT
+	case errors.Is(perr, pact.ErrAdvertMalformed):
+		out.Err = perr
+		return KindMalformed
+	case err == findmy.ErrNotOfflineFinding:
+		return KindAppleOther
+	}
+	return KindOther
+}
+
+func (h *Harvester) findMy(adv *findmy.Advertisement, out *Result) Kind {
+	out.Status, out.Hint, out.Prefix = adv.Status, adv.Hint, adv.Prefix
+	if adv.Form == findmy.FormShort {
+		return KindFindMyPartial
+	}
+	out.Sighting = pact.Sighting{Chirp: pact.Chirp(adv.Key), Minute: out.Minute, RSSI: out.RSSI, Source: pact.SourceFindMy}
+	if !h.validator.Valid(&adv.Key) {
+		return KindFindMyInvalid
+	}
+	return KindFindMy
+}
+
+// Counts returns how many reports of each kind Parse has seen.
+func (h *Harvester) Counts() Counts {
+	var c Counts
+	for i := range c {
+		c[i] = h.counts[i].Load()
+	}
+	return c
+}
+
+// ValidatorStats returns the hits and misses of the key validation cache.
+// Like Parse, it must not run concurrently with Parse.
+func (h *Harvester) ValidatorStats() (hits, misses uint64) { return h.validator.CacheStats() }
