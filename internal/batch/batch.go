@@ -1,0 +1,379 @@
+// Package batch is the exposure batch format of docs/api.md ("Batch
+// format"): the tuples one region accepted during one period, sorted by
+// seed so that upload order is lost, compressed, and signed with Ed25519
+// over the exact bytes.
+//
+// Layout (all integers big-endian):
+//
+//	magic "PCTB" | version 1 | region length (1) | region
+//	key id (8) | sequence (8) | period start minute (4) | period minutes (4)
+//	uploads (4) | entries (4) | base hour (4) | rice k (1)
+//	prefix section length (4) | time section length (4)
+//	prefix section: Rice-coded gaps between the first 8 bytes of successive seeds
+//	suffix section: the other 24 bytes of each seed, entries * 24 bytes
+//	time section:   DEFLATE (Huffman only) of four columns of one byte per entry:
+//	                hour offset high, hour offset low, start minute in hour, end - start
+//	signature (64): Ed25519 over every byte before it
+//
+// Seeds are uniformly random, so nothing compresses them except the order:
+// N sorted 256-bit values carry about log2(N) - 1.44 fewer bits each than
+// unsorted ones, and Rice coding the gaps of their 64-bit prefixes recovers
+// nearly all of that. The time columns are almost constant and DEFLATE
+// shrinks them to about 9 bits per entry.
+package batch
+
+import (
+	"bytes"
+	"cmp"
+	"compress/flate"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"slices"
+
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// Magic opens every batch.
+var Magic = [4]byte{'P', 'C', 'T', 'B'}
+
+// Version is the only format version this package writes and reads.
+const Version = 1
+
+// MaxRegionLength bounds the region name; see ValidRegion.
+const MaxRegionLength = 32
+
+// MaxEntries bounds a decoded batch so that a hostile header cannot make a
+// reader allocate without limit: 16 million seed-hours, about 32 000 full
+// three-week uploads in one period.
+const MaxEntries = 1 << 24
+
+const (
+	prefixBytes = 8
+	suffixBytes = pact.SeedSize - prefixBytes
+	timeColumns = 4
+	// fixedHeader is the header length after the region.
+	fixedHeader = 8 + 8 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4
+	// SignatureSize is the length of the trailing signature.
+	SignatureSize = ed25519.SignatureSize
+)
+
+// KeyID names a signing key: the first 8 bytes of SHA-256 of the public key.
+type KeyID [8]byte
+
+// KeyIDOf returns the id of pub.
+func KeyIDOf(pub ed25519.PublicKey) KeyID {
+	sum := sha256.Sum256(pub)
+	return KeyID(sum[:8])
+}
+
+// Header is what a batch says about itself.
+type Header struct {
+	Region string
+	KeyID  KeyID
+	// Sequence numbers the batches of one region from 1 without gaps.
+	Sequence uint64
+	// PeriodStart and PeriodMinutes delimit the period whose uploads the
+	// batch holds.
+	PeriodStart   pact.Minute
+	PeriodMinutes uint32
+	Uploads       uint32
+	Entries       uint32
+}
+
+// Batch is a decoded, verified batch.
+type Batch struct {
+	Header
+	// Tuples are sorted by seed, then start, then end, without duplicates.
+	Tuples []pact.Tuple
+}
+
+// ValidRegion reports whether r is a region name: 1 to 32 characters from
+// A-Z, a-z, 0-9 and '-', so that it is safe in a URL path, a file name and
+// a batch id ("<region>.<sequence>").
+func ValidRegion(r string) error {
+	if len(r) == 0 || len(r) > MaxRegionLength {
+		return fmt.Errorf("region %q: length %d is outside 1..%d", truncate(r), len(r), MaxRegionLength)
+	}
+	for i := 0; i < len(r); i++ {
+		c := r[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return fmt.Errorf("region %q: character %q at position %d is not A-Z, a-z, 0-9 or '-'", truncate(r), c, i+1)
+		}
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// compareTuples orders by seed bytes, then start, then end.
+func compareTuples(a, b pact.Tuple) int {
+	if c := bytes.Compare(a.Seed[:], b.Seed[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Start, b.Start); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.End, b.End)
+}
+
+// Encode sorts tuples in place, drops exact duplicates, and returns the
+// signed batch. h.Entries and h.KeyID are filled in from the tuples and key.
+func Encode(h Header, tuples []pact.Tuple, key ed25519.PrivateKey) ([]byte, error) {
+	if err := ValidRegion(h.Region); err != nil {
+		return nil, fmt.Errorf("encoding batch: %w", err)
+	}
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("encoding batch: signing key has %d bytes, want %d", len(key), ed25519.PrivateKeySize)
+	}
+	slices.SortFunc(tuples, compareTuples)
+	tuples = slices.Compact(tuples)
+	if len(tuples) > MaxEntries {
+		return nil, fmt.Errorf("encoding batch for region %s: %d entries exceed the limit %d", h.Region, len(tuples), MaxEntries)
+	}
+	h.Entries = uint32(len(tuples))
+	h.KeyID = KeyIDOf(key.Public().(ed25519.PublicKey))
+
+	n := len(tuples)
+	baseHour := uint32(0)
+	if n > 0 {
+		baseHour = uint32(tuples[0].Start) / pact.MinutesPerHour
+		for _, t := range tuples {
+			baseHour = min(baseHour, uint32(t.Start)/pact.MinutesPerHour)
+		}
+	}
+	cols := make([]byte, timeColumns*n)
+	for i, t := range tuples {
+		if t.End < t.Start || t.End-t.Start >= pact.MinutesPerHour {
+			return nil, fmt.Errorf("encoding batch: tuple %s start %d end %d is not a window inside an hour", t.Seed, t.Start, t.End)
+		}
+		off := uint32(t.Start)/pact.MinutesPerHour - baseHour
+		if off > 0xffff {
+			return nil, fmt.Errorf("encoding batch: tuple start %d is %d hours after the earliest, limit 65535", t.Start, off)
+		}
+		cols[i] = byte(off >> 8)
+		cols[n+i] = byte(off)
+		cols[2*n+i] = byte(uint32(t.Start) % pact.MinutesPerHour)
+		cols[3*n+i] = byte(t.End - t.Start)
+	}
+	var timeSection bytes.Buffer
+	fw, err := flate.NewWriter(&timeSection, flate.HuffmanOnly)
+	if err != nil {
+		return nil, fmt.Errorf("encoding batch: %w", err)
+	}
+	if _, err := fw.Write(cols); err != nil {
+		return nil, fmt.Errorf("encoding batch time section: %w", err)
+	}
+	if err := fw.Close(); err != nil {
+		return nil, fmt.Errorf("encoding batch time section: %w", err)
+	}
+
+	k := riceParameter(tuples)
+	var bw bitWriter
+	bw.buf = make([]byte, 0, n*(int(k)+3)/8+8)
+	var prev uint64
+	for _, t := range tuples {
+		p := binary.BigEndian.Uint64(t.Seed[:prefixBytes])
+		bw.writeRice(p-prev, k)
+		prev = p
+	}
+	prefix := bw.finish()
+
+	out := make([]byte, 0, 6+len(h.Region)+fixedHeader+len(prefix)+suffixBytes*n+timeSection.Len()+SignatureSize)
+	out = append(out, Magic[:]...)
+	out = append(out, Version, byte(len(h.Region)))
+	out = append(out, h.Region...)
+	out = append(out, h.KeyID[:]...)
+	out = binary.BigEndian.AppendUint64(out, h.Sequence)
+	out = binary.BigEndian.AppendUint32(out, uint32(h.PeriodStart))
+	out = binary.BigEndian.AppendUint32(out, h.PeriodMinutes)
+	out = binary.BigEndian.AppendUint32(out, h.Uploads)
+	out = binary.BigEndian.AppendUint32(out, h.Entries)
+	out = binary.BigEndian.AppendUint32(out, baseHour)
+	out = append(out, k)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(prefix)))
+	out = binary.BigEndian.AppendUint32(out, uint32(timeSection.Len()))
+	out = append(out, prefix...)
+	for _, t := range tuples {
+		out = append(out, t.Seed[prefixBytes:]...)
+	}
+	out = append(out, timeSection.Bytes()...)
+	return append(out, ed25519.Sign(key, out)...), nil
+}
+
+// riceParameter picks k near log2 of the mean gap between sorted prefixes,
+// which is close to optimal for the geometric gaps of random seeds. It also
+// bounds the unary part: the quotients sum to at most about 2N, whatever
+// seeds an uploader chose.
+func riceParameter(sorted []pact.Tuple) uint8 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	last := binary.BigEndian.Uint64(sorted[len(sorted)-1].Seed[:prefixBytes])
+	mean := last / uint64(len(sorted))
+	if mean == 0 {
+		return 0
+	}
+	return uint8(bits.Len64(mean) - 1)
+}
+
+// Errors that Verify and Decode wrap, so a client can tell a forged or
+// damaged batch from one it merely did not expect.
+var (
+	ErrFormat    = errors.New("malformed batch")
+	ErrSignature = errors.New("batch signature does not verify")
+	ErrKey       = errors.New("batch is signed by a different key")
+)
+
+// ParseHeader reads the header without verifying anything; use it only to
+// decide which key to verify with.
+func ParseHeader(b []byte) (Header, error) {
+	h, _, err := parseHeader(b)
+	return h, err
+}
+
+type layout struct {
+	baseHour            uint32
+	k                   uint8
+	prefix, suffix, tim []byte
+}
+
+func parseHeader(b []byte) (Header, layout, error) {
+	var h Header
+	var l layout
+	if len(b) < 6 {
+		return h, l, fmt.Errorf("%w: %d bytes is shorter than the magic and version", ErrFormat, len(b))
+	}
+	if [4]byte(b[:4]) != Magic {
+		return h, l, fmt.Errorf("%w: magic %x, want %x (%q)", ErrFormat, b[:4], Magic, Magic[:])
+	}
+	if b[4] != Version {
+		return h, l, fmt.Errorf("%w: version %d, want %d", ErrFormat, b[4], Version)
+	}
+	rl := int(b[5])
+	if len(b) < 6+rl+fixedHeader+SignatureSize {
+		return h, l, fmt.Errorf("%w: %d bytes is shorter than the header and signature (%d)", ErrFormat, len(b), 6+rl+fixedHeader+SignatureSize)
+	}
+	h.Region = string(b[6 : 6+rl])
+	if err := ValidRegion(h.Region); err != nil {
+		return h, l, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	p := b[6+rl:]
+	copy(h.KeyID[:], p[:8])
+	h.Sequence = binary.BigEndian.Uint64(p[8:])
+	h.PeriodStart = pact.Minute(binary.BigEndian.Uint32(p[16:]))
+	h.PeriodMinutes = binary.BigEndian.Uint32(p[20:])
+	h.Uploads = binary.BigEndian.Uint32(p[24:])
+	h.Entries = binary.BigEndian.Uint32(p[28:])
+	l.baseHour = binary.BigEndian.Uint32(p[32:])
+	l.k = p[36]
+	prefixLen := uint64(binary.BigEndian.Uint32(p[37:]))
+	timeLen := uint64(binary.BigEndian.Uint32(p[41:]))
+	if h.Entries > MaxEntries {
+		return h, l, fmt.Errorf("%w: entries %d exceed the limit %d", ErrFormat, h.Entries, MaxEntries)
+	}
+	if l.k > 63 {
+		return h, l, fmt.Errorf("%w: rice parameter %d exceeds 63", ErrFormat, l.k)
+	}
+	body := p[fixedHeader : len(p)-SignatureSize]
+	suffixLen := uint64(h.Entries) * suffixBytes
+	if want := prefixLen + suffixLen + timeLen; uint64(len(body)) != want {
+		return h, l, fmt.Errorf("%w: sections of %d+%d+%d bytes, body has %d (truncated or padded)", ErrFormat, prefixLen, suffixLen, timeLen, len(body))
+	}
+	l.prefix = body[:prefixLen]
+	l.suffix = body[prefixLen : prefixLen+suffixLen]
+	l.tim = body[prefixLen+suffixLen:]
+	return h, l, nil
+}
+
+// Verify checks the format of the header and the signature over the exact
+// bytes, and returns the header. It does not decode the entries.
+func Verify(b []byte, pub ed25519.PublicKey) (Header, error) {
+	h, _, err := parseHeader(b)
+	if err != nil {
+		return h, err
+	}
+	if id := KeyIDOf(pub); h.KeyID != id {
+		return h, fmt.Errorf("%w: key id %x, expected %x", ErrKey, h.KeyID, id)
+	}
+	if !ed25519.Verify(pub, b[:len(b)-SignatureSize], b[len(b)-SignatureSize:]) {
+		return h, fmt.Errorf("batch %s.%d: %w", h.Region, h.Sequence, ErrSignature)
+	}
+	return h, nil
+}
+
+// Decode verifies b with pub and decodes its entries. Besides the
+// signature it enforces the canonical form (strictly ascending entries,
+// windows inside an hour, no trailing bits), so a batch that verifies
+// decodes to exactly one list.
+func Decode(b []byte, pub ed25519.PublicKey) (*Batch, error) {
+	if _, err := Verify(b, pub); err != nil {
+		return nil, err
+	}
+	return decodeUnverified(b)
+}
+
+func decodeUnverified(b []byte) (*Batch, error) {
+	h, l, err := parseHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	n := int(h.Entries)
+	cols := make([]byte, timeColumns*n+1)
+	fr := flate.NewReader(bytes.NewReader(l.tim))
+	got, err := io.ReadFull(fr, cols)
+	if err != io.ErrUnexpectedEOF && err != io.EOF {
+		if err == nil {
+			return nil, fmt.Errorf("%w: time section holds more than %d entries", ErrFormat, n)
+		}
+		return nil, fmt.Errorf("%w: time section: %w", ErrFormat, err)
+	}
+	if got != timeColumns*n {
+		return nil, fmt.Errorf("%w: time section holds %d bytes, want %d", ErrFormat, got, timeColumns*n)
+	}
+	cols = cols[:timeColumns*n]
+
+	tuples := make([]pact.Tuple, n)
+	br := bitReader{buf: l.prefix}
+	var prev uint64
+	for i := range tuples {
+		gap, err := br.readRice(l.k)
+		if err != nil {
+			return nil, fmt.Errorf("%w: prefix of entry %d: %w", ErrFormat, i, err)
+		}
+		p := prev + gap
+		if p < prev {
+			return nil, fmt.Errorf("%w: prefix of entry %d overflows 64 bits", ErrFormat, i)
+		}
+		prev = p
+		t := &tuples[i]
+		binary.BigEndian.PutUint64(t.Seed[:prefixBytes], p)
+		copy(t.Seed[prefixBytes:], l.suffix[i*suffixBytes:(i+1)*suffixBytes])
+		hour := uint64(l.baseHour) + (uint64(cols[i])<<8 | uint64(cols[n+i]))
+		minute, span := cols[2*n+i], cols[3*n+i]
+		if minute >= pact.MinutesPerHour || span >= pact.MinutesPerHour {
+			return nil, fmt.Errorf("%w: entry %d has start minute %d, span %d; both must be below 60", ErrFormat, i, minute, span)
+		}
+		start := hour*pact.MinutesPerHour + uint64(minute)
+		if start+uint64(span) > uint64(^uint32(0)) {
+			return nil, fmt.Errorf("%w: entry %d ends after the last minute", ErrFormat, i)
+		}
+		t.Start, t.End = pact.Minute(start), pact.Minute(start+uint64(span))
+		if i > 0 && compareTuples(tuples[i-1], *t) >= 0 {
+			return nil, fmt.Errorf("%w: entry %d is not after entry %d (reordered or duplicated)", ErrFormat, i, i-1)
+		}
+	}
+	if err := br.finish(); err != nil {
+		return nil, fmt.Errorf("%w: prefix section: %w", ErrFormat, err)
+	}
+	return &Batch{Header: h, Tuples: tuples}, nil
+}
