@@ -127,7 +127,11 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 	return nil
 }
 
-// DeleteSightingsBefore implements pact.ContactStore.
+// DeleteSightingsBefore implements pact.ContactStore. Match results derived
+// from the erased sightings go with them.
 func (d *DB) DeleteSightingsBefore(ctx context.Context, m pact.Minute) (int64, error) {
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM exposure_contacts WHERE heard < ?`, int64(m)); err != nil {
+		return 0, fmt.Errorf("devicedb: erasing contacts before %v: %w", m, err)
+	}
 	return d.erase(ctx, `DELETE FROM contacts WHERE minute < ?`, m)
 }

@@ -1,0 +1,92 @@
+package devicedb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// AddContacts stores match results in one transaction and returns how many
+// were new. A sighting already matched by an earlier batch is kept as it
+// was.
+func (d *DB) AddContacts(ctx context.Context, cs []pact.Contact) (int, error) {
+	added := 0
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO exposure_contacts
+			(heard, chirp, seed, chirp_minute, rssi, source, lat, lon) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (heard, chirp) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, c := range cs {
+			var lat, lon any
+			if c.Location != nil {
+				lat, lon = c.Location.Lat, c.Location.Lon
+			}
+			res, err := stmt.ExecContext(ctx, int64(c.Heard), c.Chirp[:], c.Seed[:], int64(c.ChirpMinute), int64(c.RSSI), string(c.Source), lat, lon)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			added += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("devicedb: storing %d contacts: %w", len(cs), err)
+	}
+	return added, nil
+}
+
+// Contacts calls fn for every stored contact heard in [from, to], in order
+// of the minute heard.
+func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Contact) error) error {
+	rows, err := d.db.QueryContext(ctx, `SELECT heard, chirp, seed, chirp_minute, rssi, source, lat, lon
+		FROM exposure_contacts WHERE heard BETWEEN ? AND ? ORDER BY heard, chirp`, int64(from), int64(to))
+	if err != nil {
+		return fmt.Errorf("devicedb: reading contacts %v..%v: %w", from, to, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			heard, chirpMinute, rssi int64
+			chirp, seed              []byte
+			source                   string
+			lat, lon                 sql.NullFloat64
+		)
+		if err := rows.Scan(&heard, &chirp, &seed, &chirpMinute, &rssi, &source, &lat, &lon); err != nil {
+			return fmt.Errorf("devicedb: reading a contact: %w", err)
+		}
+		if len(chirp) != pact.ChirpSize || len(seed) != pact.SeedSize || heard < 0 || heard > int64(^uint32(0)) ||
+			chirpMinute < 0 || chirpMinute > int64(^uint32(0)) || rssi < -128 || rssi > 127 {
+			return fmt.Errorf("devicedb: stored contact heard at minute %d is malformed", heard)
+		}
+		c := pact.Contact{
+			Heard: pact.Minute(heard), Chirp: pact.Chirp(chirp), Seed: pact.Seed(seed),
+			ChirpMinute: pact.Minute(chirpMinute), RSSI: int8(rssi), Source: pact.Source(source),
+		}
+		if lat.Valid && lon.Valid {
+			c.Location = &pact.Location{Lat: lat.Float64, Lon: lon.Float64}
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("devicedb: reading contacts %v..%v: %w", from, to, err)
+	}
+	return nil
+}
+
+// DaySummaries summarises every stored contact heard in [from, to] per
+// day (spec §8.4).
+func (d *DB) DaySummaries(ctx context.Context, from, to pact.Minute) ([]pact.DaySummary, error) {
+	var cs []pact.Contact
+	if err := d.Contacts(ctx, from, to, func(c pact.Contact) error { cs = append(cs, c); return nil }); err != nil {
+		return nil, err
+	}
+	return pact.SummarizeContacts(cs), nil
+}

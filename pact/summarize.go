@@ -1,0 +1,20 @@
+package pact
+
+// SummarizeContacts condenses contacts into per-day summaries exactly as
+// Match does for one pass (spec §8.4). A device that matches batch after
+// batch stores its contacts and summarises all of them, so that a contact
+// found in two batches still counts once.
+func SummarizeContacts(cs []Contact) []DaySummary {
+	ids := make(map[contactKey]int, len(cs))
+	acc := newDayAccumulator(len(cs))
+	for i := range cs {
+		k := contactKey{minute: cs[i].Heard, chirp: cs[i].Chirp}
+		id, ok := ids[k]
+		if !ok {
+			id = len(ids)
+			ids[k] = id
+		}
+		acc.add(&cs[i], id)
+	}
+	return acc.days()
+}
