@@ -1,0 +1,307 @@
+package hci
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// Capture formats OpenCapture recognises.
+const (
+	CaptureBtsnoop = "btsnoop"
+	CapturePcap    = "pcap"
+	CapturePcapng  = "pcapng"
+)
+
+// captureLogLimit is how many malformed records a Capture logs before it
+// only counts them: a corrupt file must not flood the log.
+const captureLogLimit = 10
+
+// ctxCheckEvery is how many records pass between looks at the context, to
+// keep the check off the per-record cost.
+const ctxCheckEvery = 1024
+
+// CaptureStats are a capture's counters so far.
+type CaptureStats struct {
+	// Records read from the file, of any kind.
+	Records uint64
+	// Events among them: HCI events, or for a link-layer capture the
+	// packets on the advertising channels.
+	Events uint64
+	// Reports delivered to the callback.
+	Reports uint64
+	// Malformed records, events or headers counted and skipped.
+	Malformed uint64
+	// SkippedBytes were stepped over to find the next record after a
+	// corrupt header.
+	SkippedBytes int64
+	// Truncated is set when the file ended inside a record.
+	Truncated bool
+}
+
+// recordKind says what a capture record holds.
+type recordKind uint8
+
+const (
+	kindOther   recordKind = iota
+	kindHCIEvent           // an HCI event packet without H4 indicator
+	kindLELL               // a LinkTypeBluetoothLELLWithPHDR record
+)
+
+// recordSource is one file format's record reader, reduced to what the
+// Capture needs.
+type recordSource interface {
+	next() (t time.Time, kind recordKind, payload []byte, err error)
+	skipped() int64
+}
+
+// Capture replays the advertising reports of a btsnoop, pcap or pcapng
+// file, with the capture's own timestamps. It is a ReportSource.
+type Capture struct {
+	// Format is CaptureBtsnoop, CapturePcap or CapturePcapng.
+	Format string
+	// Name is the path or name the capture was opened with, for messages.
+	Name string
+	// Logger receives a warning for each of the first malformed records;
+	// nil means slog.Default().
+	Logger *slog.Logger
+	// OnMalformed, when set, is called for every malformed record instead
+	// of logging it.
+	OnMalformed func(error)
+
+	src    recordSource
+	closer io.Closer
+	dec    AdvDecoder
+	ll     AdvReport
+
+	records, events, reports, malformedCount atomic.Uint64
+	truncated                                atomic.Bool
+}
+
+// OpenCapture opens a btsnoop (Android HCI snoop log, `btmon -w`), pcap
+// (link type 201 or 256, either byte order, micro- or nanosecond) or
+// pcapng file, telling them apart by their first bytes; gzip-compressed
+// files are unpacked on the fly.
+func OpenCapture(path string) (*Capture, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening capture: %w", err)
+	}
+	c, err := NewCapture(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	c.closer = f
+	return c, nil
+}
+
+// NewCapture reads a capture from r; name is used in messages. Closing
+// the Capture does not close r.
+func NewCapture(r io.Reader, name string) (*Capture, error) {
+	br := bufio.NewReaderSize(r, 256<<10)
+	magic, _ := br.Peek(8)
+	if len(magic) >= 2 && magic[0] == 0x1F && magic[1] == 0x8B {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("capture %s: gzip header: %w", name, err)
+		}
+		br = bufio.NewReaderSize(zr, 256<<10)
+		magic, _ = br.Peek(8)
+	}
+	c := &Capture{Name: name}
+	switch {
+	case bytes.HasPrefix(magic, btsnoopMagic[:]):
+		sr, err := NewBtsnoopReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("capture %s: %w", name, err)
+		}
+		c.Format, c.src = CaptureBtsnoop, &btsnoopSource{r: sr}
+	case len(magic) >= 4 && binary.LittleEndian.Uint32(magic) == pcapngBlockSHB:
+		pr, err := NewPcapngReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("capture %s: %w", name, err)
+		}
+		c.Format, c.src = CapturePcapng, &packetSource{r: pr, skip: pr.Skipped}
+	case len(magic) >= 4 && isPcapMagic(magic):
+		pr, err := NewPcapReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("capture %s: %w", name, err)
+		}
+		if lt := pr.LinkType(); lt != LinkTypeBluetoothHCIH4WithPHDR && lt != LinkTypeBluetoothLELLWithPHDR {
+			return nil, fmt.Errorf("capture %s: pcap link type %d carries no Bluetooth HCI or LE link layer (want %d or %d)",
+				name, lt, LinkTypeBluetoothHCIH4WithPHDR, LinkTypeBluetoothLELLWithPHDR)
+		}
+		c.Format, c.src = CapturePcap, &packetSource{r: pr, skip: pr.Skipped}
+	default:
+		return nil, fmt.Errorf("capture %s: first bytes %X are neither btsnoop, pcap nor pcapng: %w", name, magic, ErrMalformed)
+	}
+	return c, nil
+}
+
+func isPcapMagic(b []byte) bool {
+	for _, m := range []uint32{binary.LittleEndian.Uint32(b), binary.BigEndian.Uint32(b)} {
+		if m == pcapMagicMicro || m == pcapMagicNano {
+			return true
+		}
+	}
+	return false
+}
+
+// Stats returns the counters so far; it is safe to call while Reports
+// runs.
+func (c *Capture) Stats() CaptureStats {
+	return CaptureStats{
+		Records:      c.records.Load(),
+		Events:       c.events.Load(),
+		Reports:      c.reports.Load(),
+		Malformed:    c.malformedCount.Load(),
+		SkippedBytes: c.src.skipped(),
+		Truncated:    c.truncated.Load(),
+	}
+}
+
+// Close closes the file OpenCapture opened.
+func (c *Capture) Close() error {
+	if c.closer == nil {
+		return nil
+	}
+	err := c.closer.Close()
+	c.closer = nil
+	return err
+}
+
+// Reports calls fn for each advertising report in the capture, in file
+// order, until the file ends (nil), ctx is done, fn fails, or reading the
+// file fails. Malformed records and a file that ends inside a record are
+// counted and skipped, never fatal.
+func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error {
+	var fnErr error
+	deliver := func(r *AdvReport) error {
+		c.reports.Add(1)
+		if err := fn(r); err != nil {
+			fnErr = err
+			return err
+		}
+		return nil
+	}
+	for i := 0; ; i++ {
+		if i%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		t, kind, payload, err := c.src.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				return fmt.Errorf("capture %s: %w", c.Name, err)
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				c.truncated.Store(true)
+			}
+			c.malformed(err)
+			continue
+		}
+		c.records.Add(1)
+		switch kind {
+		case kindHCIEvent:
+			c.events.Add(1)
+			if _, err := c.dec.Decode(payload, t, deliver); err != nil {
+				if fnErr != nil {
+					return fnErr
+				}
+				c.malformed(err)
+			}
+		case kindLELL:
+			ok, err := DecodeLELLAdvertising(payload, t, &c.ll)
+			if err != nil {
+				c.events.Add(1)
+				c.malformed(err)
+				continue
+			}
+			if !ok {
+				continue
+			}
+			c.events.Add(1)
+			if err := deliver(&c.ll); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (c *Capture) malformed(err error) {
+	n := c.malformedCount.Add(1)
+	if c.OnMalformed != nil {
+		c.OnMalformed(err)
+		return
+	}
+	if n > captureLogLimit {
+		return
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("skipping malformed capture record", "capture", c.Name, "format", c.Format, "err", err)
+	if n == captureLogLimit {
+		log.Warn("further malformed records are counted, not logged", "capture", c.Name)
+	}
+}
+
+type btsnoopSource struct {
+	r *BtsnoopReader
+}
+
+func (s *btsnoopSource) next() (time.Time, recordKind, []byte, error) {
+	rec, err := s.r.Next()
+	if err != nil {
+		return time.Time{}, kindOther, nil, err
+	}
+	if ev, ok := s.r.HCIEvent(&rec); ok {
+		return rec.Time(), kindHCIEvent, ev, nil
+	}
+	return time.Time{}, kindOther, nil, nil
+}
+
+func (s *btsnoopSource) skipped() int64 { return s.r.Skipped() }
+
+// packetSource adapts pcap and pcapng readers.
+type packetSource struct {
+	r    PacketReader
+	skip func() int64
+}
+
+func (s *packetSource) next() (time.Time, recordKind, []byte, error) {
+	rec, err := s.r.Next()
+	if err != nil {
+		return time.Time{}, kindOther, nil, err
+	}
+	switch rec.LinkType {
+	case LinkTypeBluetoothHCIH4WithPHDR:
+		_, ind, pkt, err := H4WithPhdr(rec.Data)
+		if err != nil {
+			return time.Time{}, kindOther, nil, fmt.Errorf("record at offset %d: %w", rec.Offset, err)
+		}
+		if ind == H4Event {
+			return rec.Time, kindHCIEvent, pkt, nil
+		}
+	case LinkTypeBluetoothLELLWithPHDR:
+		return rec.Time, kindLELL, rec.Data, nil
+	}
+	return time.Time{}, kindOther, nil, nil
+}
+
+func (s *packetSource) skipped() int64 { return s.skip() }

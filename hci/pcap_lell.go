@@ -1,0 +1,230 @@
+package hci
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// LinkTypeBluetoothLELLWithPHDR records are a 10-byte little-endian radio
+// header (tcpdump.org LINKTYPE_BLUETOOTH_LE_LL_WITH_PHDR: RF channel,
+// signal power, noise power, access address offenses, reference access
+// address, flags) followed by the LE link-layer packet exactly as on air:
+// access address, PDU header, payload, CRC (Core spec Vol 6 Part B §2.1).
+
+// LEAdvertisingAccessAddress is the access address of every packet on the
+// primary advertising channels (Core spec Vol 6 Part B §2.1.2).
+const LEAdvertisingAccessAddress uint32 = 0x8E89BED6
+
+// Flags of the LE link-layer pseudo-header.
+const (
+	LEPhdrDewhitened     uint16 = 0x0001
+	LEPhdrSignalValid    uint16 = 0x0002
+	LEPhdrNoiseValid     uint16 = 0x0004
+	LEPhdrDecrypted      uint16 = 0x0008
+	LEPhdrRefAAValid     uint16 = 0x0010
+	LEPhdrAAOffenseValid uint16 = 0x0020
+	LEPhdrChannelAliased uint16 = 0x0040
+	// LEPhdrPDUTypeMask selects what kind of PDU the sniffer says it is;
+	// 0 leaves it to the access address (advertising or data).
+	LEPhdrPDUTypeMask uint16 = 0x0380
+	LEPhdrCRCChecked  uint16 = 0x0400
+	LEPhdrCRCValid    uint16 = 0x0800
+)
+
+// Advertising channel PDU types (Core spec Vol 6 Part B §2.3).
+const (
+	llAdvInd        = 0x0
+	llAdvDirectInd  = 0x1
+	llAdvNonconnInd = 0x2
+	llScanReq       = 0x3
+	llScanRsp       = 0x4
+	llConnectInd    = 0x5
+	llAdvScanInd    = 0x6
+	llAdvExtInd     = 0x7
+)
+
+const (
+	lePhdrLen   = 10
+	llAALen     = 4
+	llHeaderLen = 2
+	llCRCLen    = 3
+	// llAdvCRCInit is the CRC preset on the advertising channels (Core
+	// spec Vol 6 Part B §3.1.1).
+	llAdvCRCInit   = 0x555555
+	llFormat       = "Bluetooth LE link layer"
+	llAdvAddrLen   = 6
+	llMaxLegacyLen = 37
+)
+
+// LLCRC computes the link-layer CRC of a PDU (header and payload) with the
+// given preset, as the 24-bit register after the last bit (Core spec Vol 6
+// Part B §3.1.1): bits enter least significant first.
+func LLCRC(init uint32, pdu []byte) uint32 {
+	reg := init & 0xFFFFFF
+	for _, b := range pdu {
+		for j := range 8 {
+			x := uint32(b>>j)&1 ^ (reg>>23)&1
+			reg = (reg << 1) & 0xFFFFFF
+			if x != 0 {
+				reg ^= 0x00065B // x^10 + x^9 + x^6 + x^4 + x^3 + x + 1
+			}
+		}
+	}
+	return reg
+}
+
+// appendLLCRC appends the CRC as it goes on air, position 23 first, with
+// air bits packed into bytes least significant bit first.
+func appendLLCRC(dst []byte, crc uint32) []byte {
+	return append(dst, reverseBits8(byte(crc>>16)), reverseBits8(byte(crc>>8)), reverseBits8(byte(crc)))
+}
+
+func reverseBits8(b byte) byte {
+	b = b>>4 | b<<4
+	b = (b&0xCC)>>2 | (b&0x33)<<2
+	return (b&0xAA)>>1 | (b&0x55)<<1
+}
+
+func llToPDU(t byte) (PDUType, bool) {
+	switch t {
+	case llAdvInd:
+		return PDUAdvInd, true
+	case llAdvDirectInd:
+		return PDUAdvDirectInd, true
+	case llAdvNonconnInd:
+		return PDUAdvNonconnInd, true
+	case llScanRsp:
+		return PDUScanRsp, true
+	case llAdvScanInd:
+		return PDUAdvScanInd, true
+	}
+	return 0, false
+}
+
+func pduToLL(t PDUType) (byte, bool) {
+	switch t {
+	case PDUAdvInd:
+		return llAdvInd, true
+	case PDUAdvDirectInd:
+		return llAdvDirectInd, true
+	case PDUAdvNonconnInd:
+		return llAdvNonconnInd, true
+	case PDUScanRsp:
+		return llScanRsp, true
+	case PDUAdvScanInd:
+		return llAdvScanInd, true
+	}
+	return 0, false
+}
+
+// DecodeLELLAdvertising decodes a LinkTypeBluetoothLELLWithPHDR record
+// into r, stamped with t. ok is false, with no error, for packets that
+// are no advertising report: data channel traffic, SCAN_REQ, CONNECT_IND,
+// extended advertising pointers. RSSI is the header's signal power when
+// its flag says it is valid, else 127. A packet whose CRC the sniffer
+// found wrong is malformed. Data aliases the record.
+func DecodeLELLAdvertising(rec []byte, t time.Time, r *AdvReport) (ok bool, err error) {
+	if len(rec) < lePhdrLen+llAALen+llHeaderLen+llCRCLen {
+		return false, malformed(llFormat, "packet", 0, "%d bytes are fewer than pseudo-header, access address, PDU header and CRC", len(rec))
+	}
+	flags := binary.LittleEndian.Uint16(rec[8:])
+	if flags&LEPhdrPDUTypeMask != 0 {
+		return false, nil
+	}
+	if aa := binary.LittleEndian.Uint32(rec[lePhdrLen:]); aa != LEAdvertisingAccessAddress {
+		return false, nil
+	}
+	pdu := rec[lePhdrLen+llAALen : len(rec)-llCRCLen]
+	if flags&LEPhdrCRCChecked != 0 && flags&LEPhdrCRCValid == 0 {
+		return false, malformed(llFormat, "CRC", len(rec)-llCRCLen, "the sniffer found it wrong")
+	}
+	hdr0, length := pdu[0], int(pdu[1])
+	if length != len(pdu)-llHeaderLen {
+		return false, malformed(llFormat, "PDU header Length", lePhdrLen+llAALen+1,
+			"says %d payload bytes but the packet holds %d", length, len(pdu)-llHeaderLen)
+	}
+	pduType, known := llToPDU(hdr0 & 0x0F)
+	if !known {
+		return false, nil
+	}
+	payload := pdu[llHeaderLen:]
+	if len(payload) < llAdvAddrLen {
+		return false, malformed(llFormat, "AdvA", lePhdrLen+llAALen+llHeaderLen, "payload of %d bytes has no room for it", len(payload))
+	}
+	rssi := rssiNotAvailable
+	if flags&LEPhdrSignalValid != 0 {
+		rssi = int8(rec[1])
+	}
+	*r = AdvReport{
+		Time:       t,
+		Type:       pduType,
+		EventType:  uint16(pduType),
+		AddrType:   hdr0 >> 6 & 1,
+		RSSI:       rssi,
+		PrimaryPHY: phyLE1M,
+		SID:        sidNone,
+		TxPower:    txPowerNotAvailable,
+	}
+	reverseAddr(&r.Addr, payload)
+	rest := payload[llAdvAddrLen:]
+	if pduType == PDUAdvDirectInd {
+		if len(rest) != llAdvAddrLen {
+			return false, malformed(llFormat, "TargetA", lePhdrLen+llAALen+llHeaderLen+llAdvAddrLen,
+				"ADV_DIRECT_IND carries %d bytes after AdvA, want 6", len(rest))
+		}
+		r.DirectAddrType = hdr0 >> 7
+		reverseAddr(&r.DirectAddr, rest)
+		rest = rest[len(rest):]
+	}
+	r.Data = rest[:len(rest):len(rest)]
+	return true, nil
+}
+
+// AppendLELLAdvertising appends a LinkTypeBluetoothLELLWithPHDR record of
+// the legacy advertising PDU that r describes (Type, AddrType as TxAdd,
+// Addr, Data, DirectAddr for ADV_DIRECT_IND, RSSI as signal power unless
+// 127), received on RF channel rfChannel (0-39), with a correct CRC.
+func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *AdvReport) ([]byte, error) {
+	llType, ok := pduToLL(r.Type)
+	if !ok {
+		return dst, fmt.Errorf("LE link-layer record: PDU type %d has no legacy advertising PDU", r.Type)
+	}
+	if rfChannel > 39 {
+		return dst, fmt.Errorf("LE link-layer record: RF channel %d outside 0..39", rfChannel)
+	}
+	payloadLen := llAdvAddrLen + len(r.Data)
+	if r.Type == PDUAdvDirectInd {
+		if len(r.Data) != 0 {
+			return dst, fmt.Errorf("LE link-layer record: ADV_DIRECT_IND carries no data, got %d bytes", len(r.Data))
+		}
+		payloadLen += llAdvAddrLen
+	}
+	if payloadLen > llMaxLegacyLen {
+		return dst, fmt.Errorf("LE link-layer record: %d bytes of data exceed the legacy payload", len(r.Data))
+	}
+	flags := LEPhdrDewhitened | LEPhdrCRCChecked | LEPhdrCRCValid
+	if r.RSSI != rssiNotAvailable {
+		flags |= LEPhdrSignalValid
+	}
+	signal := byte(r.RSSI)
+	if r.RSSI == rssiNotAvailable {
+		signal = 0
+	}
+	dst = append(dst, rfChannel, signal, 0, 0)
+	dst = binary.LittleEndian.AppendUint32(dst, 0)
+	dst = binary.LittleEndian.AppendUint16(dst, flags)
+	dst = binary.LittleEndian.AppendUint32(dst, LEAdvertisingAccessAddress)
+	pduStart := len(dst)
+	hdr0 := llType | (r.AddrType&1)<<6
+	if r.Type == PDUAdvDirectInd {
+		hdr0 |= (r.DirectAddrType & 1) << 7
+	}
+	dst = append(dst, hdr0, byte(payloadLen))
+	dst = appendAddrLSBFirst(dst, r.Addr)
+	if r.Type == PDUAdvDirectInd {
+		dst = appendAddrLSBFirst(dst, r.DirectAddr)
+	}
+	dst = append(dst, r.Data...)
+	return appendLLCRC(dst, LLCRC(llAdvCRCInit, dst[pduStart:])), nil
+}
