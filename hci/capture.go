@@ -52,9 +52,9 @@ type CaptureStats struct {
 type recordKind uint8
 
 const (
-	kindOther   recordKind = iota
-	kindHCIEvent           // an HCI event packet without H4 indicator
-	kindLELL               // a LinkTypeBluetoothLELLWithPHDR record
+	kindOther    recordKind = iota
+	kindHCIEvent            // an HCI event packet without H4 indicator
+	kindLELL                // a LinkTypeBluetoothLELLWithPHDR record
 )
 
 // recordSource is one file format's record reader, reduced to what the
