@@ -1,0 +1,397 @@
+package hci
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// H4 packet indicators (Core spec Vol 4 Part A §2) as the Linux HCI socket
+// frames packets too.
+const (
+	hciPacketCommand = 0x01
+	hciPacketEvent   = 0x04
+)
+
+// Opcode is an HCI command opcode, OGF<<10 | OCF (Core spec Vol 4 Part E
+// §5.4.1).
+type Opcode uint16
+
+// Commands this package sends (Core spec Vol 4 Part E §7.3, §7.4, §7.8).
+const (
+	OpSetEventMask                   Opcode = 0x0C01 // §7.3.1
+	OpReset                          Opcode = 0x0C03 // §7.3.2
+	OpReadLocalSupportedCommands     Opcode = 0x1002 // §7.4.2
+	OpReadBDAddr                     Opcode = 0x1009 // §7.4.6
+	OpLESetEventMask                 Opcode = 0x2001 // §7.8.1
+	OpLEReadLocalSupportedFeatures   Opcode = 0x2003 // §7.8.3
+	OpLESetRandomAddress             Opcode = 0x2005 // §7.8.4
+	OpLESetAdvertisingParameters     Opcode = 0x2006 // §7.8.5
+	OpLESetAdvertisingData           Opcode = 0x2008 // §7.8.7
+	OpLESetAdvertiseEnable           Opcode = 0x200A // §7.8.9
+	OpLESetScanParameters            Opcode = 0x200B // §7.8.10
+	OpLESetScanEnable                Opcode = 0x200C // §7.8.11
+	OpLESetExtendedScanParameters    Opcode = 0x2041 // §7.8.64
+	OpLESetExtendedScanEnable        Opcode = 0x2042 // §7.8.65
+	opNop                            Opcode = 0x0000 // Command Complete with no command: a credit update
+	maxCommandParams                        = 255
+	commandHeaderLen                        = 3 // opcode, parameter length
+	commandCompleteFixed                    = 3 // Num_HCI_Command_Packets, Command_Opcode
+	commandStatusLen                        = 4 // Status, Num_HCI_Command_Packets, Command_Opcode
+	eventHardwareError               uint8  = 0x10
+	defaultCommandTimeout                   = 3 * time.Second
+	statusCommandDisallowed          uint8  = 0x0C
+	statusUnknownCommand             uint8  = 0x01
+	statusUnsupportedFeatureOrParams uint8  = 0x11
+)
+
+var opcodeNames = map[Opcode]string{
+	OpSetEventMask:                 "Set Event Mask",
+	OpReset:                        "Reset",
+	OpReadLocalSupportedCommands:   "Read Local Supported Commands",
+	OpReadBDAddr:                   "Read BD_ADDR",
+	OpLESetEventMask:               "LE Set Event Mask",
+	OpLEReadLocalSupportedFeatures: "LE Read Local Supported Features",
+	OpLESetRandomAddress:           "LE Set Random Address",
+	OpLESetAdvertisingParameters:   "LE Set Advertising Parameters",
+	OpLESetAdvertisingData:         "LE Set Advertising Data",
+	OpLESetAdvertiseEnable:         "LE Set Advertising Enable",
+	OpLESetScanParameters:          "LE Set Scan Parameters",
+	OpLESetScanEnable:              "LE Set Scan Enable",
+	OpLESetExtendedScanParameters:  "LE Set Extended Scan Parameters",
+	OpLESetExtendedScanEnable:      "LE Set Extended Scan Enable",
+}
+
+func (o Opcode) String() string {
+	if n, ok := opcodeNames[o]; ok {
+		return fmt.Sprintf("%s (0x%04X)", n, uint16(o))
+	}
+	return fmt.Sprintf("opcode 0x%04X (OGF 0x%02X OCF 0x%03X)", uint16(o), uint16(o)>>10, uint16(o)&0x3FF)
+}
+
+// AppendCommand appends an HCI command packet with its H4 indicator.
+func AppendCommand(dst []byte, op Opcode, params []byte) ([]byte, error) {
+	if len(params) > maxCommandParams {
+		return dst, fmt.Errorf("hci: %v: %d parameter bytes, at most %d fit", op, len(params), maxCommandParams)
+	}
+	dst = append(dst, hciPacketCommand, byte(op), byte(op>>8), byte(len(params)))
+	return append(dst, params...), nil
+}
+
+// Marshaler is an HCI command that encodes itself: the shape of the
+// command types in github.com/go-ble/ble/linux/hci/cmd, which this package
+// uses for the legacy LE commands.
+type Marshaler interface {
+	OpCode() int
+	Len() int
+	Marshal([]byte) error
+}
+
+// CommandResponse is a Command Complete or Command Status event (Core spec
+// Vol 4 Part E §7.7.14, §7.7.15).
+type CommandResponse struct {
+	// Opcode is the command answered; 0 for a bare credit update.
+	Opcode Opcode
+	// Credits is Num_HCI_Command_Packets: how many commands the
+	// controller accepts now.
+	Credits uint8
+	// Status is the command's status: Command Status carries it in its
+	// own field, Command Complete as the first return parameter.
+	Status uint8
+	// Return holds the return parameters after Status (Command Complete
+	// only). It aliases the event.
+	Return []byte
+	// Pending is true for Command Status: the command was accepted and
+	// completes later with an event of its own.
+	Pending bool
+}
+
+// ParseCommandResponse decodes a Command Complete or Command Status event
+// packet (no H4 indicator). ok is false, with no error, for any other
+// event.
+func ParseCommandResponse(packet []byte) (resp CommandResponse, ok bool, err error) {
+	if len(packet) < 1 || (packet[0] != EventCommandComplete && packet[0] != EventCommandStatus) {
+		return CommandResponse{}, false, nil
+	}
+	ev, err := ParseEvent(packet)
+	if err != nil {
+		return CommandResponse{}, true, err
+	}
+	p := ev.Params
+	if ev.Code == EventCommandStatus {
+		if len(p) != commandStatusLen {
+			return CommandResponse{}, true, malformed("Command Status", "Parameter_Total_Length", 1,
+				"is %d, want %d", len(p), commandStatusLen)
+		}
+		return CommandResponse{Status: p[0], Credits: p[1], Opcode: Opcode(binary.LittleEndian.Uint16(p[2:])), Pending: true}, true, nil
+	}
+	if len(p) < commandCompleteFixed {
+		return CommandResponse{}, true, malformed("Command Complete", "Parameter_Total_Length", 1,
+			"is %d, need at least %d", len(p), commandCompleteFixed)
+	}
+	resp = CommandResponse{Credits: p[0], Opcode: Opcode(binary.LittleEndian.Uint16(p[1:]))}
+	ret := p[commandCompleteFixed:]
+	if resp.Opcode == opNop {
+		return resp, true, nil
+	}
+	if len(ret) < 1 {
+		return CommandResponse{}, true, malformed("Command Complete", "Status", eventHeaderLen+commandCompleteFixed,
+			"missing for %v", resp.Opcode)
+	}
+	resp.Status, resp.Return = ret[0], ret[1:]
+	return resp, true, nil
+}
+
+// CommandError is a command the controller refused or never answered.
+type CommandError struct {
+	Opcode Opcode
+	// Status is the HCI error code (Core spec Vol 1 Part F); 0 with
+	// Timeout set when no answer came.
+	Status  uint8
+	Timeout bool
+}
+
+func (e *CommandError) Error() string {
+	if e.Timeout {
+		return fmt.Sprintf("hci: %v: no Command Complete/Status from the controller", e.Opcode)
+	}
+	return fmt.Sprintf("hci: %v: controller error 0x%02X (%s)", e.Opcode, e.Status, statusText(e.Status))
+}
+
+func statusText(s uint8) string {
+	switch s {
+	case statusUnknownCommand:
+		return "unknown HCI command"
+	case statusCommandDisallowed:
+		return "command disallowed"
+	case statusUnsupportedFeatureOrParams:
+		return "unsupported feature or parameter value"
+	case 0x12:
+		return "invalid HCI command parameters"
+	case 0x0D, 0x0E, 0x0F:
+		return "connection rejected"
+	case 0x07:
+		return "memory capacity exceeded"
+	case 0x03:
+		return "hardware failure"
+	}
+	return "see Core spec Vol 1 Part F"
+}
+
+// PacketConn carries whole HCI packets, each starting with its H4 packet
+// indicator: a Linux HCI socket, or H4 over a serial line.
+type PacketConn interface {
+	ReadPacket(p []byte) (int, error)
+	WritePacket(p []byte) error
+	Close() error
+}
+
+// rxEvent is an advertising report event with its host receive time.
+type rxEvent struct {
+	at     time.Time
+	packet []byte
+}
+
+// reportQueueLen bounds the reports waiting for the consumer. The reader
+// must never block on a slow consumer, or command responses stall behind
+// reports; past this, reports are dropped and counted.
+const reportQueueLen = 4096
+
+// ControllerStats are running totals, safe to read while the controller
+// runs.
+type ControllerStats struct {
+	Events, AdvEvents, Dropped, Malformed, HardwareErrors uint64
+}
+
+// Controller runs commands against an HCI controller and collects its
+// advertising reports. One goroutine reads the connection; commands are
+// serialised, one outstanding at a time, which every controller accepts
+// whatever its command credits say.
+type Controller struct {
+	conn    PacketConn
+	timeout time.Duration
+	log     *slog.Logger
+
+	cmdMu   sync.Mutex
+	pending struct {
+		sync.Mutex
+		op Opcode
+		ch chan CommandResponse
+	}
+	reports chan rxEvent
+
+	events, advEvents, dropped, malformed, hwErrors atomic.Uint64
+
+	done    chan struct{}
+	readErr error
+}
+
+// NewController starts reading conn. timeout bounds each command; 0 means
+// three seconds. log may be nil.
+func NewController(conn PacketConn, timeout time.Duration, log *slog.Logger) *Controller {
+	if timeout <= 0 {
+		timeout = defaultCommandTimeout
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{conn: conn, timeout: timeout, log: log, reports: make(chan rxEvent, reportQueueLen), done: make(chan struct{})}
+	go c.readLoop()
+	return c
+}
+
+func (c *Controller) readLoop() {
+	defer close(c.done)
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.conn.ReadPacket(buf)
+		if err != nil {
+			c.readErr = err
+			return
+		}
+		at := time.Now()
+		if n < 1 || buf[0] != hciPacketEvent {
+			continue // ACL, SCO or ISO data: not ours to handle
+		}
+		packet := buf[1:n]
+		c.events.Add(1)
+		if resp, ok, err := ParseCommandResponse(packet); ok {
+			if err != nil {
+				c.malformed.Add(1)
+				c.log.Warn("skipping malformed command response", "err", err)
+				continue
+			}
+			c.deliver(resp)
+			continue
+		}
+		if len(packet) > 0 && packet[0] == eventHardwareError {
+			c.hwErrors.Add(1)
+			c.log.Error("controller reported a hardware error", "event", fmt.Sprintf("%X", packet))
+			continue
+		}
+		if !IsAdvReportEvent(packet) {
+			continue
+		}
+		c.advEvents.Add(1)
+		select {
+		case c.reports <- rxEvent{at: at, packet: append([]byte(nil), packet...)}:
+		default:
+			c.dropped.Add(1)
+		}
+	}
+}
+
+func (c *Controller) deliver(resp CommandResponse) {
+	if resp.Opcode == opNop {
+		return
+	}
+	c.pending.Lock()
+	defer c.pending.Unlock()
+	if c.pending.ch == nil || c.pending.op != resp.Opcode {
+		// A response to a command of someone else (the kernel, on the
+		// raw channel) or to one that already timed out.
+		return
+	}
+	resp.Return = append([]byte(nil), resp.Return...)
+	c.pending.ch <- resp
+	c.pending.ch = nil
+}
+
+// Exec sends a command and waits for its Command Complete or Command
+// Status. It returns the return parameters after Status; a non-zero status
+// is a *CommandError.
+func (c *Controller) Exec(ctx context.Context, op Opcode, params []byte) ([]byte, error) {
+	packet, err := AppendCommand(make([]byte, 0, commandHeaderLen+1+len(params)), op, params)
+	if err != nil {
+		return nil, err
+	}
+	c.cmdMu.Lock()
+	defer c.cmdMu.Unlock()
+	ch := make(chan CommandResponse, 1)
+	c.pending.Lock()
+	c.pending.op, c.pending.ch = op, ch
+	c.pending.Unlock()
+	defer func() {
+		c.pending.Lock()
+		c.pending.ch = nil
+		c.pending.Unlock()
+	}()
+	if err := c.conn.WritePacket(packet); err != nil {
+		return nil, fmt.Errorf("hci: send %v: %w", op, err)
+	}
+	timer := time.NewTimer(c.timeout)
+	defer timer.Stop()
+	select {
+	case resp := <-ch:
+		if resp.Status != 0 {
+			return nil, &CommandError{Opcode: op, Status: resp.Status}
+		}
+		return resp.Return, nil
+	case <-timer.C:
+		return nil, &CommandError{Opcode: op, Timeout: true}
+	case <-ctx.Done():
+		return nil, fmt.Errorf("hci: %v: %w", op, ctx.Err())
+	case <-c.done:
+		return nil, fmt.Errorf("hci: %v: connection ended: %w", op, c.readErr)
+	}
+}
+
+// Run executes a self-encoding command, such as one from go-ble's cmd
+// package.
+func (c *Controller) Run(ctx context.Context, cmd Marshaler) ([]byte, error) {
+	params := make([]byte, cmd.Len())
+	if err := cmd.Marshal(params); err != nil {
+		return nil, fmt.Errorf("hci: encode %v: %w", Opcode(cmd.OpCode()), err)
+	}
+	return c.Exec(ctx, Opcode(cmd.OpCode()), params)
+}
+
+// Stats returns the running totals.
+func (c *Controller) Stats() ControllerStats {
+	return ControllerStats{
+		Events: c.events.Load(), AdvEvents: c.advEvents.Load(), Dropped: c.dropped.Load(),
+		Malformed: c.malformed.Load(), HardwareErrors: c.hwErrors.Load(),
+	}
+}
+
+// Reports decodes queued advertising report events and calls fn for each
+// report, stamped with its host receive time, until ctx is done, the
+// connection ends or fn fails. Malformed events are counted and skipped.
+func (c *Controller) Reports(ctx context.Context, fn func(*AdvReport) error) error {
+	var dec AdvDecoder
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-c.reports:
+			if _, err := dec.Decode(ev.packet, ev.at, fn); err != nil {
+				if errors.Is(err, ErrMalformed) {
+					c.malformed.Add(1)
+					c.log.Warn("skipping malformed advertising report", "err", err, "event", fmt.Sprintf("%X", ev.packet))
+					continue
+				}
+				return err
+			}
+		case <-c.done:
+			if errors.Is(c.readErr, ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("hci: reading reports: %w", c.readErr)
+		}
+	}
+}
+
+// Close closes the connection and waits for the reader to stop.
+func (c *Controller) Close() error {
+	err := c.conn.Close()
+	<-c.done
+	return err
+}
+
+// Done is closed when the connection has ended.
+func (c *Controller) Done() <-chan struct{} { return c.done }

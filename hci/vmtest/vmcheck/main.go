@@ -1,0 +1,207 @@
+//go:build linux
+
+// Command vmcheck runs inside the integration-test VM (see hci/vmtest): it
+// advertises test frames on one virtual controller through the hci
+// package, can scan the other one into a contact log when the harvester is
+// not used, and prints a contact log for the test to check.
+//
+//	vmcheck advertise --hci 0 --frames /frames.json --duration 5s
+//	vmcheck scan --hci 1 --channel raw --db /tmp/contacts.db --duration 5s
+//	vmcheck dump --db /tmp/contacts.db --tag user
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/findmy"
+	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/devicedb"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// Frame is one advertisement to broadcast: address in display order and
+// advertising data, both hex.
+type Frame struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Data    string `json:"data"`
+}
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: vmcheck advertise|scan|dump [flags]; vmcheck CMD --help for flags")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "advertise":
+		err = advertise(ctx, log, os.Args[2:])
+	case "scan":
+		err = scan(ctx, log, os.Args[2:])
+	case "dump":
+		err = dump(ctx, os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
+	}
+	if err != nil {
+		log.Error("vmcheck failed", "cmd", os.Args[1], "err", err)
+		os.Exit(1)
+	}
+}
+
+func channelFlag(fs *flag.FlagSet) *string {
+	return fs.String("channel", "auto", "HCI channel: auto, user or raw")
+}
+
+func advertise(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("advertise", flag.ExitOnError)
+	adapter := fs.Int("hci", 0, "adapter index N of hciN")
+	channel := channelFlag(fs)
+	framesPath := fs.String("frames", "/frames.json", "JSON list of {name, address, data} to broadcast in turn")
+	duration := fs.Duration("duration", 5*time.Second, "how long to keep cycling through the frames")
+	hold := fs.Duration("hold", 150*time.Millisecond, "how long each frame stays on air per turn")
+	fs.Parse(args)
+	ch, err := hci.ParseChannel(*channel)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(*framesPath)
+	if err != nil {
+		return err
+	}
+	var frames []Frame
+	if err := json.Unmarshal(raw, &frames); err != nil {
+		return fmt.Errorf("frames %s: %w", *framesPath, err)
+	}
+	type decoded struct {
+		name string
+		addr [6]byte
+		data []byte
+	}
+	var list []decoded
+	for _, f := range frames {
+		a, err := hex.DecodeString(f.Address)
+		if err != nil || len(a) != 6 {
+			return fmt.Errorf("frame %s: address %q is not 6 hex bytes", f.Name, f.Address)
+		}
+		d, err := hex.DecodeString(f.Data)
+		if err != nil {
+			return fmt.Errorf("frame %s: data: %w", f.Name, err)
+		}
+		list = append(list, decoded{f.Name, [6]byte(a), d})
+	}
+	adv, err := hci.OpenAdvertiser(ctx, hci.AdvertiserConfig{Adapter: *adapter, Channel: ch, Interval: 20 * time.Millisecond, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer adv.Close()
+	deadline := time.Now().Add(*duration)
+	turns := 0
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		for _, f := range list {
+			if err := adv.Advertise(ctx, f.addr, f.data); err != nil {
+				return fmt.Errorf("advertise %s: %w", f.name, err)
+			}
+			select {
+			case <-time.After(*hold):
+			case <-ctx.Done():
+			}
+		}
+		turns++
+	}
+	log.Info("advertised", "frames", len(list), "turns", turns)
+	return nil
+}
+
+// scan is the minimal harvester: live reports to the contact log through
+// the same parsers the harvester uses. It exists so the hci layer can be
+// checked on its own.
+func scan(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("scan", flag.ExitOnError)
+	adapter := fs.Int("hci", 1, "adapter index N of hciN")
+	channel := channelFlag(fs)
+	extended := fs.String("extended", "auto", "extended scanning: auto, off or on")
+	dbPath := fs.String("db", "", "contact log database (SQLite); empty prints reports only")
+	duration := fs.Duration("duration", 5*time.Second, "how long to scan")
+	fs.Parse(args)
+	ch, err := hci.ParseChannel(*channel)
+	if err != nil {
+		return err
+	}
+	ext, err := hci.ParseExtendedMode(*extended)
+	if err != nil {
+		return err
+	}
+	var db *devicedb.DB
+	if *dbPath != "" {
+		if db, err = devicedb.Open(*dbPath); err != nil {
+			return err
+		}
+		defer db.Close()
+	}
+	live, err := hci.OpenLive(ctx, hci.LiveConfig{Adapter: *adapter, Channel: ch, Scan: hci.ScanConfig{Extended: ext}, Logger: log})
+	if err != nil {
+		return err
+	}
+	fmt.Println("VMCHECK-SCANNING")
+	ctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	var batch []pact.Sighting
+	err = live.Reports(ctx, func(r *hci.AdvReport) error {
+		fmt.Printf("REPORT type=%d ext=%v addr=%X rssi=%d data=%X\n", r.Type, r.Extended, r.Addr, r.RSSI, r.Data)
+		s := pact.Sighting{Minute: pact.MinuteOf(r.Time), RSSI: r.RSSI}
+		if a, err := findmy.Parse(r.Addr, r.Data); err == nil && a.Form == findmy.FormFull {
+			s.Chirp, s.Source = pact.Chirp(a.Key), pact.SourceFindMy
+		} else if c, err := pact.ParseAdvert(r.Addr, r.Data); err == nil {
+			s.Chirp, s.Source = c, pact.SourcePACT
+		} else {
+			return nil
+		}
+		batch = append(batch, s)
+		return nil
+	})
+	state := live.State()
+	closeErr := live.Close()
+	log.Info("scan finished", "reports", state.Reports, "events", state.Events, "dropped", state.Dropped, "malformed", state.Malformed, "extended", state.Extended)
+	if err := errors.Join(err, closeErr); err != nil {
+		return err
+	}
+	if db != nil {
+		return db.AddSightings(context.Background(), batch)
+	}
+	return nil
+}
+
+func dump(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dump", flag.ExitOnError)
+	dbPath := fs.String("db", "", "contact log database (SQLite)")
+	tag := fs.String("tag", "", "label printed on every line")
+	fs.Parse(args)
+	db, err := devicedb.Open(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n := 0
+	err = db.Sightings(ctx, 0, pact.Minute(math.MaxUint32), func(s pact.Sighting) error {
+		n++
+		fmt.Printf("CONTACT %s %s %s %d %d\n", *tag, s.Source, hex.EncodeToString(s.Chirp[:]), s.Minute, s.RSSI)
+		return nil
+	})
+	fmt.Printf("CONTACTS %s %d\n", *tag, n)
+	return err
+}
