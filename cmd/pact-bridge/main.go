@@ -5,6 +5,8 @@
 // Usage:
 //
 //	pact-bridge simulate [flags]   simulate a population of devices for a day
+//	pact-bridge match [flags]      match exposure tuples against the contact log
+//	pact-bridge bundle [flags]     print the upload bundle of the seed log
 //
 // Run "pact-bridge COMMAND --help" for the flags of a command.
 package main
@@ -29,6 +31,8 @@ type command struct {
 
 var commands = []command{
 	{"simulate", "simulate a population of PACT devices for a day, one of them diagnosed", runSimulate},
+	{"match", "match exposure tuples against the device's contact log", runMatch},
+	{"bundle", "print the upload bundle of the device's seed log", runBundle},
 }
 
 func usage(w io.Writer) {

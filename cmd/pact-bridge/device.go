@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/internal/devicedb"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// runMatch matches an exposure file against the device's contact log and
+// stores what it finds.
+func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("match", flag.ContinueOnError)
+	dbPath := fs.String("db", "pact-device.db", "device database (SQLite)")
+	tuplesPath := fs.String("tuples", "", "exposure tuples: a JSON array, an upload body, or a PCT1 binary list; - for stdin (required)")
+	tolerance := fs.Uint("tolerance", uint(pact.DefaultMatchTolerance), "minutes either side of a chirp's minute it may have been heard")
+	days := fs.Int("days", pact.DefaultBundleDays, "how many days of the contact log to search")
+	format := fs.String("format", "text", "output: text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: pact-bridge match --tuples FILE [flags]\n\nMatches exposure tuples against the device's contact log (spec §8), stores\nthe contacts found, and prints the exposure summary per day.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *tuplesPath == "" {
+		fs.Usage()
+		return fmt.Errorf("match: --tuples is required")
+	}
+	if *format != "text" && *format != "json" {
+		return fmt.Errorf("match: --format %q: want text or json", *format)
+	}
+	if *days < 1 || *days > pact.DefaultRetention/pact.MinutesPerDay {
+		return fmt.Errorf("match: --days %d: want 1..%d", *days, pact.DefaultRetention/pact.MinutesPerDay)
+	}
+	raw, err := readInput(*tuplesPath)
+	if err != nil {
+		return fmt.Errorf("match: %w", err)
+	}
+	tuples, err := pact.ParseTupleFile(raw)
+	if err != nil {
+		return fmt.Errorf("match: %s: %w", *tuplesPath, err)
+	}
+	now := pact.MinuteOf(time.Now())
+	limits := pact.LimitsAt(now, pact.DefaultRetention)
+	limits.Skew = 5
+	valid := tuples[:0]
+	for i, t := range tuples {
+		if err := t.Validate(limits); err != nil {
+			slog.Warn("skipping an invalid exposure tuple", "index", i, "err", err)
+			continue
+		}
+		valid = append(valid, t)
+	}
+	db, err := devicedb.Open(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	opts := pact.MatchOptions{Tolerance: pact.Minute(*tolerance), To: now}
+	if *tolerance == 0 {
+		opts = pact.MatchOptions{ExactMinute: true, To: now}
+	}
+	opts.From = now - pact.Minute(*days*pact.MinutesPerDay)
+	matcher, err := pact.LoadMatcher(ctx, db, opts)
+	if err != nil {
+		return fmt.Errorf("match: %w", err)
+	}
+	var found []pact.Contact
+	report, err := matcher.Match(pact.TupleSeq(valid), func(c pact.Contact) error { found = append(found, c); return nil })
+	if err != nil {
+		return fmt.Errorf("match: %w", err)
+	}
+	added, err := db.AddContacts(ctx, found)
+	if err != nil {
+		return err
+	}
+	slog.Info("matched", "tuples", len(valid), "skipped", len(tuples)-len(valid), "sightings_indexed", matcher.Sightings(),
+		"keys_derived", report.Stats.KeysDerived, "chirps_computed", report.Stats.ChirpsComputed, "contacts", len(found), "new_contacts", added)
+	summaries, err := db.DaySummaries(ctx, 0, now)
+	if err != nil {
+		return err
+	}
+	return printSummaries(stdout, *format, summaries)
+}
+
+func printSummaries(w io.Writer, format string, days []pact.DaySummary) error {
+	if format == "json" {
+		type day struct {
+			Date        string   `json:"date"`
+			Minutes     int      `json:"matched_minutes"`
+			Contacts    int      `json:"contacts"`
+			Sightings   int      `json:"sightings"`
+			MaxRSSI     *int8    `json:"max_rssi"`
+			MeanRSSI    *float64 `json:"mean_rssi"`
+			ExposureSum float64  `json:"score"`
+		}
+		out := make([]day, 0, len(days))
+		for _, d := range days {
+			e := day{Date: d.Date().Format("2006-01-02"), Minutes: d.Minutes, Contacts: d.Contacts, Sightings: d.Sightings, ExposureSum: d.Score}
+			if d.RSSISamples > 0 {
+				e.MaxRSSI, e.MeanRSSI = &d.MaxRSSI, &d.MeanRSSI
+			}
+			out = append(out, e)
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if len(days) == 0 {
+		_, err := fmt.Fprintln(w, "No exposure found.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "date\tmatched min\tcontacts\tmax RSSI\tmean RSSI\tscore\t")
+	for _, d := range days {
+		maxS, meanS := "-", "-"
+		if d.RSSISamples > 0 {
+			maxS, meanS = fmt.Sprint(d.MaxRSSI), fmt.Sprintf("%.1f", d.MeanRSSI)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%.2f\t\n", d.Date().Format("2006-01-02"), d.Minutes, d.Contacts, maxS, meanS, d.Score)
+	}
+	return tw.Flush()
+}
+
+// runBundle prints the tuples the device would upload (spec §6.4).
+func runBundle(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bundle", flag.ContinueOnError)
+	dbPath := fs.String("db", "pact-device.db", "device database (SQLite)")
+	from := fs.String("from", "", "first hour to include, RFC 3339 (default: 21 days ago)")
+	to := fs.String("to", "", "last minute to include, RFC 3339 (default: now)")
+	exclude := fs.String("exclude", "", "comma-separated hours to redact, RFC 3339 (each gets a fresh random seed)")
+	format := fs.String("format", "json", "output: json or binary")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: pact-bridge bundle [flags]\n\nPrints the upload bundle of the device's seed log: one (seed, start, end)\ntuple per hour it chirped in the period, redacted hours replaced by random\nseeds. Nothing is sent anywhere.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *format != "json" && *format != "binary" {
+		return fmt.Errorf("bundle: --format %q: want json or binary", *format)
+	}
+	var opts pact.BundleOptions
+	var err error
+	if opts.From, err = parseOptionalTime("--from", *from); err != nil {
+		return err
+	}
+	if opts.To, err = parseOptionalTime("--to", *to); err != nil {
+		return err
+	}
+	redacted := map[pact.Minute]bool{}
+	for _, s := range strings.Split(*exclude, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return fmt.Errorf("bundle: --exclude %q: %w", s, err)
+		}
+		redacted[pact.MinuteOf(t).HourStart()] = true
+	}
+	opts.Exclude = func(h pact.Minute) bool { return redacted[h] }
+	db, err := devicedb.Open(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tuples, err := pact.NewSeedLog(db, pact.SeedLogOptions{}).Bundle(ctx, opts)
+	if err != nil {
+		return err
+	}
+	slog.Info("bundle built", "tuples", len(tuples), "redacted_hours", len(redacted))
+	if tuples == nil {
+		tuples = []pact.Tuple{}
+	}
+	if *format == "binary" {
+		b, err := pact.EncodeTuples(tuples)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(b)
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(tuples)
+}
+
+func parseOptionalTime(flagName, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %q: %w", flagName, s, err)
+	}
+	return t, nil
+}
+
+func readInput(path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
+}

@@ -1,0 +1,42 @@
+package pact
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// ParseTupleFile decodes a list of tuples in any encoding of spec §6: the
+// binary list ("PCT1"), a JSON array of tuples, or a JSON object whose
+// "tuples" field is such an array (an upload body; other fields are
+// ignored). Tuples are decoded, not validated: callers apply Validate with
+// their own limits.
+func ParseTupleFile(b []byte) ([]Tuple, error) {
+	if bytes.HasPrefix(b, tupleListMagic[:]) {
+		return DecodeTuples(b)
+	}
+	trimmed := bytes.TrimLeft(b, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("tuple file: empty")
+	}
+	switch trimmed[0] {
+	case '[':
+		var ts []Tuple
+		if err := json.Unmarshal(trimmed, &ts); err != nil {
+			return nil, fmt.Errorf("tuple file: %w", err)
+		}
+		return ts, nil
+	case '{':
+		var body struct {
+			Tuples *[]Tuple `json:"tuples"`
+		}
+		if err := json.Unmarshal(trimmed, &body); err != nil {
+			return nil, fmt.Errorf("tuple file: %w", err)
+		}
+		if body.Tuples == nil {
+			return nil, fmt.Errorf("tuple file: JSON object has no \"tuples\" field")
+		}
+		return *body.Tuples, nil
+	}
+	return nil, fmt.Errorf("tuple file: starts with %q, which is neither \"PCT1\" nor JSON", trimmed[:min(len(trimmed), 8)])
+}

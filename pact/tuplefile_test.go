@@ -1,0 +1,66 @@
+package pact
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseTupleFile(t *testing.T) {
+	cases := []struct {
+		file    string
+		want    int
+		wantErr string
+	}{
+		{"array.json", 2, ""},
+		{"upload.json", 1, ""},
+		{"empty_array.json", 0, ""},
+		{"no_tuples.json", 0, "no \"tuples\" field"},
+		{"bad_seed.json", 0, "want 64 hex digits"},
+		{"text.txt", 0, "neither \"PCT1\" nor JSON"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "tuplefiles", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, err := ParseTupleFile(b)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(ts) != tc.want {
+				t.Fatalf("ParseTupleFile = %d tuples, %v; want %d", len(ts), err, tc.want)
+			}
+		})
+	}
+	// The binary list decodes to the same tuples as the JSON one.
+	b, _ := os.ReadFile(filepath.Join("testdata", "tuplefiles", "array.json"))
+	fromJSON, _ := ParseTupleFile(b)
+	bin, err := EncodeTuples(fromJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromBinary, err := ParseTupleFile(bin)
+	if err != nil || len(fromBinary) != 2 || fromBinary[1] != fromJSON[1] {
+		t.Fatalf("binary = %v, %v", fromBinary, err)
+	}
+}
+
+func FuzzParseTupleFile(f *testing.F) {
+	for _, name := range []string{"array.json", "upload.json", "bad_seed.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "tuplefiles", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("PCT1\x00\x00\x00\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ParseTupleFile(b) // must not panic
+	})
+}
