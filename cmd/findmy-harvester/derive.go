@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/findmy"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// maxDeriveCount bounds one run: a year of 15-minute keys.
+const maxDeriveCount = 366 * 24 * 4
+
+func deriveCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("derive", "derive --secret HEX (--private-key HEX | --public-key HEX) [flags]\n\nPrints the rolling Offline Finding keys i = from .. from+count-1 as JSON\nlines (docs/findmy.md §5). Key i is derived from SK_i, the secret\nupdated i times. With --epoch, each line also gives the minutes during\nwhich key i is advertised (15 minutes from epoch + i*15 min), the window\nan owner publishes for matching.", stderr)
+	secret := fs.String("secret", "", "SK_0, the 32-byte symmetric key, in hex")
+	private := fs.String("private-key", "", "d_0, the 28-byte P-224 private key, in hex")
+	public := fs.String("public-key", "", "P_0, the P-224 public key in SEC 1 form (04||x||y or 02/03||x), in hex")
+	from := fs.Uint64("from", 0, "first key index")
+	count := fs.Uint64("count", 1, "number of keys")
+	epoch := fs.String("epoch", "", "RFC 3339 time at which key 0 became current (optional)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	skBytes, err := hex.DecodeString(*secret)
+	if err != nil || len(skBytes) != findmy.SecretSize {
+		return fmt.Errorf("%w: --secret %q: want %d bytes of hex", errUsage, clipArg(*secret), findmy.SecretSize)
+	}
+	if (*private == "") == (*public == "") {
+		return fmt.Errorf("%w: give exactly one of --private-key and --public-key", errUsage)
+	}
+	if *count == 0 || *count > maxDeriveCount {
+		return fmt.Errorf("%w: --count %d: want 1..%d", errUsage, *count, maxDeriveCount)
+	}
+	if *from > 1<<40 {
+		return fmt.Errorf("%w: --from %d: an index that large is no device's", errUsage, *from)
+	}
+	var start time.Time
+	if *epoch != "" {
+		if start, err = time.Parse(time.RFC3339, *epoch); err != nil {
+			return fmt.Errorf("%w: --epoch: %v", errUsage, err)
+		}
+	}
+	var d0 *findmy.PrivateKey
+	var p0 *findmy.PublicKey
+	if *private != "" {
+		d, err := findmy.ParsePrivateKey(*private)
+		if err != nil {
+			return fmt.Errorf("%w: --private-key: %v", errUsage, err)
+		}
+		d0 = &d
+	} else {
+		p, err := findmy.ParsePublicKey(*public)
+		if err != nil {
+			return fmt.Errorf("%w: --public-key: %v", errUsage, err)
+		}
+		p0 = &p
+	}
+	w := bufio.NewWriter(stdout)
+	err = findmy.Schedule(findmy.Secret(skBytes), d0, p0, *from, *count, func(k findmy.RollingKey) error {
+		b := []byte(`{"index":`)
+		b = strconv.AppendUint(b, k.Index, 10)
+		b = append(b, `,"key":"`...)
+		key := k.Public.Key()
+		b = appendHex(b, key[:])
+		b = append(b, `","public_key":"`...)
+		b = appendHex(b, k.Public.Bytes())
+		if k.Private != nil {
+			b = append(b, `","private_key":"`...)
+			b = appendHex(b, k.Private.Bytes())
+		}
+		b = append(b, '"')
+		if !start.IsZero() {
+			first := start.Add(time.Duration(k.Index) * findmy.RotationPeriod)
+			last := first.Add(findmy.RotationPeriod - time.Second)
+			b = append(b, `,"start_minute":`...)
+			b = strconv.AppendUint(b, uint64(pact.MinuteOf(first)), 10)
+			b = append(b, `,"end_minute":`...)
+			b = strconv.AppendUint(b, uint64(pact.MinuteOf(last)), 10)
+			b = append(b, `,"start":"`...)
+			b = first.UTC().AppendFormat(b, time.RFC3339)
+			b = append(b, '"')
+		}
+		b = append(b, "}\n"...)
+		_, err := w.Write(b)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("deriving keys: %w", err)
+	}
+	return w.Flush()
+}
+
+func clipArg(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/harvest"
+)
+
+// eventWriter is what the btsnoop and pcap writers have in common.
+type eventWriter interface {
+	Flush() error
+}
+
+func synthCommand(args []string, stderr io.Writer) error {
+	fs := newFlagSet("synth", "synth --count N --out FILE [flags]\n\nWrites a capture of N advertising reports from a simulated crowd: Find My\naccessories (full and short frames, keys rotating every 15 minutes), PACT\nphones, other Apple frames, other vendors, scan responses and a little\ncorruption. The same flags give the same file.", stderr)
+	count := fs.Int("count", 1_000_000, "number of advertising reports")
+	out := fs.String("out", "", "capture file to write (required)")
+	format := fs.String("format", "", "btsnoop or pcap; default from the file name (.pcap means pcap, else btsnoop)")
+	seed := fs.Uint64("seed", 1, "random seed")
+	startFlag := fs.String("start", "2026-03-01T12:00:00Z", "RFC 3339 time of the first report")
+	gap := fs.Duration("gap", 2*time.Millisecond, "mean time between reports")
+	findMyDevices := fs.Int("findmy-devices", 300, "simulated Find My accessories")
+	pactDevices := fs.Int("pact-devices", 100, "simulated PACT phones")
+	extendedShare := fs.Int("extended", 10, "percentage of reports sent as LE Extended Advertising Reports")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: --out FILE is required and nothing else", errUsage)
+	}
+	if *count < 0 || *extendedShare < 0 || *extendedShare > 100 || *gap <= 0 {
+		return fmt.Errorf("%w: --count, --extended (0..100) and --gap (> 0) are out of range", errUsage)
+	}
+	start, err := time.Parse(time.RFC3339, *startFlag)
+	if err != nil {
+		return fmt.Errorf("%w: --start: %v", errUsage, err)
+	}
+	if *format == "" {
+		*format = "btsnoop"
+		if strings.EqualFold(filepath.Ext(*out), ".pcap") {
+			*format = "pcap"
+		}
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", *out, err)
+	}
+	defer f.Close()
+	var (
+		w     eventWriter
+		write func(time.Time, []byte) error
+	)
+	switch *format {
+	case "btsnoop":
+		bw, err := hci.NewBtsnoopWriter(f, hci.BtsnoopH4)
+		if err != nil {
+			return err
+		}
+		w, write = bw, bw.WriteEvent
+	case "pcap":
+		pw, err := hci.NewPcapWriter(f, hci.LinkTypeBluetoothHCIH4WithPHDR, false)
+		if err != nil {
+			return err
+		}
+		w, write = pw, pw.WriteH4Event
+	default:
+		return fmt.Errorf("%w: --format %q: want btsnoop or pcap", errUsage, *format)
+	}
+	s := harvest.NewSynthesizer(*seed, start, *gap, harvest.DefaultMix, *findMyDevices, *pactDevices)
+	var r hci.AdvReport
+	var ev []byte
+	for i := 0; i < *count; i++ {
+		s.Next(&r)
+		// Spread extended reports evenly and deterministically.
+		if (i**extendedShare)%100 < *extendedShare {
+			if et, ok := hci.LegacyExtEventType(r.Type); ok {
+				r.EventType = et
+			}
+			ev, err = hci.AppendLEExtendedAdvertisingReport(ev[:0], r)
+		} else {
+			ev, err = hci.AppendLEAdvertisingReport(ev[:0], r)
+		}
+		if err != nil {
+			return fmt.Errorf("report %d: %w", i, err)
+		}
+		if err := write(r.Time, ev); err != nil {
+			return fmt.Errorf("writing %s: %w", *out, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("writing %s: %w", *out, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", *out, err)
+	}
+	fmt.Fprintf(stderr, "wrote %d reports to %s (%s)\n", *count, *out, *format)
+	return nil
+}
