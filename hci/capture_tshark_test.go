@@ -86,6 +86,8 @@ func TestTsharkReadsOurHCICaptures(t *testing.T) {
 			continue
 		}
 		t.Run(g.file, func(t *testing.T) {
+			// tshark spends most of its time starting up; overlap that.
+			t.Parallel()
 			lines := runTshark(t, tshark, filepath.Join("testdata", g.file),
 				"frame.time_epoch", "bthci_evt.le_meta_subevent", "bthci_evt.bd_addr", "bthci_evt.rssi", "_ws.malformed")
 			var got, malformedAt []string
