@@ -1,0 +1,448 @@
+//go:build linux
+
+package vmtest
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/findmy"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// frameCase is one advertisement the VM broadcasts and what must come of it.
+type frameCase struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Data    string `json:"data"`
+	// PACTChirp, when set, makes the frame with pact.EncodeAdvert instead
+	// of Address and Data.
+	PACTChirp string `json:"pact_chirp"`
+	// OffCurveKey is a full-form key that is no P-224 x-coordinate: it
+	// must stay out of the contact log.
+	OffCurveKey string `json:"off_curve_key"`
+	Want        *struct {
+		Source     string `json:"source"`
+		Chirp      string `json:"chirp"`
+		Battery    string `json:"battery"`
+		DeviceType string `json:"device_type"`
+		Maintained *bool  `json:"maintained"`
+	} `json:"want"`
+}
+
+// vmFrame is what vmcheck advertise reads from /frames.json.
+type vmFrame struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Data    string `json:"data"`
+}
+
+// channels are the HCI channels the guest scans through, in the order
+// scripts/vm/init.sh runs them.
+var channels = []string{"user", "raw"}
+
+func TestAdvertiseAndHarvestOnRealKernel(t *testing.T) {
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		msg := "qemu-system-x86_64 is not installed: the real-kernel HCI test cannot run. " +
+			"Run scripts/vm/prepare.sh (as root) to install it and fetch the guest kernel."
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		fmt.Fprintf(os.Stderr, "\n%s\n!!! SKIPPING %s: %s\n%s\n\n", strings.Repeat("!", 72), t.Name(), msg, strings.Repeat("!", 72))
+		t.Skip(msg)
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := loadCases(t)
+	frames := framesFor(t, cases)
+	cache := filepath.Join(root, ".cache", "vm")
+	prepareBase(t, root, cache)
+	bins := buildGuestBinaries(t, root, filepath.Join(cache, "bin"))
+	initrd := buildInitramfs(t, root, cache, bins, frames)
+
+	start := time.Now()
+	console := bootGuest(t, qemu, filepath.Join(cache, "base", "vmlinuz"), initrd, filepath.Join(cache, "console.log"))
+	end := time.Now()
+	res := parseConsole(console)
+	for _, ch := range channels {
+		t.Run(ch+"-channel", func(t *testing.T) {
+			checkChannel(t, ch, cases, res, pact.MinuteOf(start), pact.MinuteOf(end))
+		})
+	}
+}
+
+func loadCases(t *testing.T) []frameCase {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "frames.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []frameCase
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatalf("testdata/frames.json: %v", err)
+	}
+	return cases
+}
+
+// framesFor turns the cases into the frames the guest broadcasts, and
+// checks the test data against the findmy package's curve check so a typo
+// there cannot pass for a harvester bug.
+func framesFor(t *testing.T, cases []frameCase) []vmFrame {
+	t.Helper()
+	var frames []vmFrame
+	for _, c := range cases {
+		f := vmFrame{Name: c.Name, Address: c.Address, Data: c.Data}
+		if c.PACTChirp != "" {
+			chirp, err := pact.ParseChirp(c.PACTChirp)
+			if err != nil {
+				t.Fatalf("%s: %v", c.Name, err)
+			}
+			addr, ad := pact.EncodeAdvert(chirp)
+			f.Address, f.Data = hex.EncodeToString(addr[:]), hex.EncodeToString(ad)
+		}
+		for _, k := range []string{c.OffCurveKey, wantChirp(c, "findmy")} {
+			if k == "" {
+				continue
+			}
+			key, err := findmy.ParseKey(k)
+			if err != nil {
+				t.Fatalf("%s: %v", c.Name, err)
+			}
+			if onCurve := findmy.OnCurve(&key); onCurve != (k != c.OffCurveKey) {
+				t.Fatalf("%s: test data says key %s on P-224 is %v, findmy says %v", c.Name, k, !onCurve, onCurve)
+			}
+		}
+		frames = append(frames, f)
+	}
+	return frames
+}
+
+func wantChirp(c frameCase, source string) string {
+	if c.Want == nil || c.Want.Source != source {
+		return ""
+	}
+	return c.Want.Chirp
+}
+
+// prepareBase fetches the guest kernel, modules and btvirt when the cache
+// lacks them (CI prepares them before the tests, with package installs).
+func prepareBase(t *testing.T, root, cache string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(cache, "base", ".key")); err == nil {
+		return
+	}
+	cmd := exec.CommandContext(t.Context(), filepath.Join(root, "scripts", "vm", "prepare.sh"), "--no-install")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/vm/prepare.sh --no-install: %v\n%s", err, out)
+	}
+}
+
+// buildGuestBinaries builds the programs the guest runs, statically linked:
+// the guest has no libc for them. go-sqlite3 needs cgo, hence the external
+// static link. The Go build cache makes repeat builds quick.
+func buildGuestBinaries(t *testing.T, root, dir string) map[string]string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", dir+string(filepath.Separator),
+		"-tags", "netgo,osusergo,sqlite_omit_load_extension",
+		"-ldflags", "-linkmode external -extldflags -static",
+		"./hci/vmtest/vmcheck", "./cmd/findmy-harvester")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the guest binaries: %v\n%s", err, out)
+	}
+	return map[string]string{"vmcheck": filepath.Join(dir, "vmcheck"), "findmy-harvester": filepath.Join(dir, "findmy-harvester")}
+}
+
+// buildInitramfs assembles the guest's root file system, reusing the last
+// one when nothing that goes into it changed.
+func buildInitramfs(t *testing.T, root, cache string, bins map[string]string, frames []vmFrame) string {
+	t.Helper()
+	base := filepath.Join(cache, "base")
+	read := func(p string) []byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	framesJSON, err := json.MarshalIndent(frames, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type file struct {
+		name string
+		perm uint32
+		data []byte
+	}
+	files := []file{
+		{"init", 0o755, read(filepath.Join(root, "scripts", "vm", "init.sh"))},
+		{"frames.json", 0o644, framesJSON},
+		{"bin/busybox", 0o755, read(filepath.Join(base, "bin", "busybox"))},
+		{"bin/btvirt", 0o755, read(filepath.Join(base, "bin", "btvirt"))},
+		{"lib64/ld-linux-x86-64.so.2", 0o755, read(filepath.Join(base, "lib", "ld-linux-x86-64.so.2"))},
+		{"lib/x86_64-linux-gnu/libc.so.6", 0o755, read(filepath.Join(base, "lib", "libc.so.6"))},
+		{"modules/order", 0o644, read(filepath.Join(base, "modules", "order"))},
+	}
+	for _, m := range strings.Fields(string(read(filepath.Join(base, "modules", "order")))) {
+		files = append(files, file{"modules/" + m, 0o644, read(filepath.Join(base, "modules", m))})
+	}
+	names := make([]string, 0, len(bins))
+	for name := range bins {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		files = append(files, file{"bin/" + name, 0o755, read(bins[name])})
+	}
+
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%s %o %d\n", f.name, f.perm, len(f.data))
+		h.Write(f.data)
+	}
+	key := hex.EncodeToString(h.Sum(nil))[:16]
+	path := filepath.Join(cache, "initramfs-"+key+".cpio.gz")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+
+	var buf bytes.Buffer
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	w := NewCPIOWriter(gz)
+	for _, d := range []string{"bin", "dev", "proc", "sys", "tmp", "modules", "lib", "lib/x86_64-linux-gnu", "lib64"} {
+		w.Dir(d)
+	}
+	// The kernel opens /dev/console for init before devtmpfs is mounted.
+	w.CharDevice("dev/console", 5, 1)
+	w.Symlink("bin/sh", "busybox")
+	for _, f := range files {
+		w.File(f.name, f.perm, f.data)
+	}
+	if err := errors.Join(w.Close(), gz.Close()); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := filepath.Glob(filepath.Join(cache, "initramfs-*.cpio.gz"))
+	for _, o := range old {
+		os.Remove(o)
+	}
+	if err := os.WriteFile(path+".tmp", buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// guestTimeout bounds one boot. Under TCG on a loaded two-core machine the
+// whole run takes 20-60 s; past this something hangs.
+const guestTimeout = 4 * time.Minute
+
+// exitDebugFailure is QEMU's exit status when the guest writes 1 to
+// isa-debug-exit: (1 << 1) | 1.
+const exitDebugFailure = 3
+
+func bootGuest(t *testing.T, qemu, kernel, initrd, logPath string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), guestTimeout)
+	defer cancel()
+	// KVM is present on the test machines but does not run this guest;
+	// TCG with every CPU feature does.
+	cmd := exec.CommandContext(ctx, qemu,
+		"-accel", "tcg", "-cpu", "max", "-m", "512", "-smp", "1",
+		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-net", "none",
+		"-kernel", kernel, "-initrd", initrd,
+		"-append", "console=ttyS0 quiet panic=-1",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+		"-serial", "stdio", "-monitor", "none", "-display", "none")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	began := time.Now()
+	runErr := cmd.Run()
+	console := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	_ = os.WriteFile(logPath, []byte(console), 0o644)
+	t.Logf("guest ran %v; console saved to %s", time.Since(began).Round(100*time.Millisecond), logPath)
+	var exitErr *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("guest did not finish within %v; console:\n%s", guestTimeout, console)
+	case errors.As(runErr, &exitErr) && exitErr.ExitCode() == exitDebugFailure:
+		t.Fatalf("guest reported a failure; console:\n%s", console)
+	case runErr != nil:
+		t.Fatalf("qemu: %v; console:\n%s", runErr, console)
+	}
+	// A kernel panic also ends QEMU with status 0: only the marker counts.
+	if !strings.Contains(console, "\nVMTEST-DONE\n") {
+		t.Fatalf("guest ended without VMTEST-DONE; console:\n%s", console)
+	}
+	return console
+}
+
+// contactRow is one contact-log row as vmcheck dump prints it.
+type contactRow struct {
+	source, chirp string
+	minute        pact.Minute
+	rssi          int8
+}
+
+// jsonSighting is the part of a harvester --format jsonl line we check.
+type jsonSighting struct {
+	Minute     pact.Minute `json:"minute"`
+	Source     string      `json:"source"`
+	Chirp      string      `json:"chirp"`
+	RSSI       int8        `json:"rssi"`
+	Address    string      `json:"address"`
+	Battery    string      `json:"battery"`
+	DeviceType string      `json:"device_type"`
+	Maintained *bool       `json:"maintained"`
+}
+
+type channelResult struct {
+	contacts    []contactRow
+	counted     int // the CONTACTS total line
+	sawCount    bool
+	jsonl       []jsonSighting
+	parseErrors []string
+}
+
+func parseConsole(console string) map[string]*channelResult {
+	res := map[string]*channelResult{}
+	get := func(ch string) *channelResult {
+		if res[ch] == nil {
+			res[ch] = &channelResult{}
+		}
+		return res[ch]
+	}
+	sc := bufio.NewScanner(strings.NewReader(console))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 6 && f[0] == "CONTACT":
+			r := get(f[1])
+			minute, err1 := strconv.ParseUint(f[4], 10, 32)
+			rssi, err2 := strconv.ParseInt(f[5], 10, 8)
+			if err := errors.Join(err1, err2); err != nil {
+				r.parseErrors = append(r.parseErrors, fmt.Sprintf("%q: %v", line, err))
+				continue
+			}
+			r.contacts = append(r.contacts, contactRow{f[2], f[3], pact.Minute(minute), int8(rssi)})
+		case len(f) == 3 && f[0] == "CONTACTS":
+			r := get(f[1])
+			n, err := strconv.Atoi(f[2])
+			if err != nil {
+				r.parseErrors = append(r.parseErrors, fmt.Sprintf("%q: %v", line, err))
+			}
+			r.counted, r.sawCount = n, true
+		case len(f) >= 3 && f[0] == "VMTEST-JSONL":
+			r := get(f[1])
+			var s jsonSighting
+			payload := strings.TrimSpace(strings.SplitN(line, " ", 3)[2])
+			if err := json.Unmarshal([]byte(payload), &s); err != nil {
+				r.parseErrors = append(r.parseErrors, fmt.Sprintf("%q: %v", line, err))
+				continue
+			}
+			r.jsonl = append(r.jsonl, s)
+		}
+	}
+	return res
+}
+
+// btvirtRSSI is what btvirt reports: 127, "not available".
+const btvirtRSSI = pact.RSSIUnknown
+
+func checkChannel(t *testing.T, ch string, cases []frameCase, res map[string]*channelResult, from, to pact.Minute) {
+	r := res[ch]
+	if r == nil || !r.sawCount {
+		t.Fatalf("no contact log dump for the %s channel in the console", ch)
+	}
+	for _, e := range r.parseErrors {
+		t.Errorf("unreadable console line: %s", e)
+	}
+	if r.counted != len(r.contacts) {
+		t.Errorf("dump says %d contacts, console shows %d", r.counted, len(r.contacts))
+	}
+	// The exact set of chirps in the contact log, one row per (chirp,
+	// minute): several minutes can pass while the guest runs.
+	want := map[string]bool{}
+	for _, c := range cases {
+		if c.Want != nil && (c.Want.Source == string(pact.SourceFindMy) || c.Want.Source == string(pact.SourcePACT)) {
+			want[c.Want.Source+" "+c.Want.Chirp] = true
+		}
+	}
+	got := map[string]bool{}
+	for _, row := range r.contacts {
+		key := row.source + " " + row.chirp
+		got[key] = true
+		if !want[key] {
+			t.Errorf("contact log holds %s %s, which no frame should have put there", row.source, row.chirp)
+		}
+		if row.minute < from || row.minute > to {
+			t.Errorf("contact %s at minute %d, outside the run's minutes %d..%d", key, row.minute, from, to)
+		}
+		if row.rssi != btvirtRSSI {
+			t.Errorf("contact %s has RSSI %d, btvirt reports %d", key, row.rssi, btvirtRSSI)
+		}
+	}
+	for key := range want {
+		if !got[key] {
+			t.Errorf("contact log lacks %s", key)
+		}
+	}
+	for _, c := range cases {
+		if c.OffCurveKey != "" {
+			for _, row := range r.contacts {
+				if row.chirp == c.OffCurveKey {
+					t.Errorf("%s: off-curve key %s reached the contact log", c.Name, c.OffCurveKey)
+				}
+			}
+		}
+		if c.Want == nil {
+			continue
+		}
+		// The harvester's JSON lines carry what the contact log does not:
+		// partial keys and the decoded status byte.
+		i := slices.IndexFunc(r.jsonl, func(s jsonSighting) bool { return s.Source == c.Want.Source && s.Chirp == c.Want.Chirp })
+		if i < 0 {
+			t.Errorf("%s: no JSON line with source %s chirp %s", c.Name, c.Want.Source, c.Want.Chirp)
+			continue
+		}
+		s := r.jsonl[i]
+		if c.Want.Battery != "" && s.Battery != c.Want.Battery {
+			t.Errorf("%s: battery %q, want %q", c.Name, s.Battery, c.Want.Battery)
+		}
+		if c.Want.DeviceType != "" && s.DeviceType != c.Want.DeviceType {
+			t.Errorf("%s: device_type %q, want %q", c.Name, s.DeviceType, c.Want.DeviceType)
+		}
+		if c.Want.Maintained != nil && (s.Maintained == nil || *s.Maintained != *c.Want.Maintained) {
+			t.Errorf("%s: maintained %v, want %v", c.Name, s.Maintained, *c.Want.Maintained)
+		}
+		if s.RSSI != btvirtRSSI {
+			t.Errorf("%s: JSON rssi %d, want %d", c.Name, s.RSSI, btvirtRSSI)
+		}
+	}
+	t.Logf("%s channel: %d contact-log rows, %d JSON sightings", ch, len(r.contacts), len(r.jsonl))
+}
