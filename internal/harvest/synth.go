@@ -114,9 +114,11 @@ func (s *Synthesizer) Next(r *hci.AdvReport) {
 	switch {
 	case pick < m.FindMy:
 		d := &s.findMy[s.rng.IntN(len(s.findMy))]
-		for !s.now.Before(d.expiry) {
+		if !s.now.Before(d.expiry) {
+			// Skip the periods nobody heard in one step.
+			periods := s.now.Sub(d.expiry)/findmy.RotationPeriod + 1
 			d.key = s.validKey()
-			d.expiry = d.expiry.Add(findmy.RotationPeriod)
+			d.expiry = d.expiry.Add(periods * findmy.RotationPeriod)
 		}
 		addr, ad := findmy.EncodeFull(d.key, d.status, byte(s.rng.Uint32()))
 		r.Addr, r.Data = addr, s.put(ad[:])
