@@ -12,7 +12,9 @@ import (
 	"iter"
 	"math/bits"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // DefaultMatchTolerance is how far, in minutes either side, the minute a
@@ -25,6 +27,12 @@ const DefaultMatchTolerance Minute = 1
 // let a replay an hour later match, which defeats spec §8.1.
 const MaxMatchTolerance Minute = 30
 
+// MaxMatchSpan bounds the minutes between the oldest and the newest
+// sighting a Matcher indexes: a year, four times the retention period. The
+// minute index costs a few bytes per minute of span, so a sighting with a
+// wild timestamp must not be able to inflate it.
+const MaxMatchSpan = 366 * MinutesPerDay
+
 // MatchOptions configure a Matcher (spec §8).
 type MatchOptions struct {
 	// Tolerance is how many minutes either side of a chirp's own minute it
@@ -33,6 +41,9 @@ type MatchOptions struct {
 	Tolerance Minute
 	// ExactMinute matches only chirps heard in their own minute.
 	ExactMinute bool
+	// Workers is how many goroutines match at once; zero means
+	// GOMAXPROCS. The output does not depend on it.
+	Workers int
 	// From and To restrict matching to sightings heard in [From, To].
 	// Both zero means the whole contact log. Choosing the exposure period
 	// here (for example the last 21 days) keeps the index small; contacts
@@ -99,7 +110,8 @@ type MatchStats struct {
 	// CandidateChirps passed the prefix filter and were looked up in the
 	// table; all but the contacts are filter false positives.
 	CandidateChirps int64
-	// Contacts is how many contacts were reported.
+	// Contacts is how many contacts were reported; a callback that
+	// stops the match early sees the last one counted.
 	Contacts int64
 }
 
@@ -126,7 +138,8 @@ type MatchReport struct {
 // index using memory that depends only on the contact log. A Matcher is
 // immutable after NewMatcher and safe for concurrent Match calls.
 type Matcher struct {
-	tol Minute
+	tol     Minute
+	workers int
 
 	// base is the first minute the need bitset covers; bit i of need is
 	// set when some sighting lies within tol of minute base+i, that is
@@ -139,14 +152,24 @@ type Matcher struct {
 	sources   []Source
 	locations []Location
 
-	// table maps a chirp's 64-bit prefix to its run of entries; filter is
-	// a blocked Bloom filter over the same prefixes that rejects almost
-	// every computed chirp without touching the larger table.
-	salt        uint64
-	filter      []uint64
-	filterShift uint
-	table       []tableSlot
-	tableMask   uint64
+	// filter rejects almost every computed chirp before the table is
+	// touched. It is a blocked Bloom filter keyed by chirp prefix and
+	// minute: minute base+i owns the words filter[f.off : f.off+f.n] for
+	// f = filterAt[i], sized to the sightings within tol of that minute.
+	// A run of consecutive minutes therefore reads one contiguous,
+	// cache-friendly stretch of the filter, and a replay at the wrong
+	// time is rejected here.
+	filterAt []filterSpan
+	filter   []uint64
+	// table maps a chirp's 64-bit prefix to its run of entries.
+	salt      uint64
+	table     []tableSlot
+	tableMask uint64
+}
+
+type filterSpan struct {
+	off uint32
+	n   uint32 // a power of two, or zero when no sighting is near
 }
 
 type indexEntry struct {
@@ -179,7 +202,7 @@ func NewMatcher(sightings iter.Seq[Sighting], opts MatchOptions) (*Matcher, erro
 			return nil, err
 		}
 	}
-	return b.build(), nil
+	return b.build()
 }
 
 // LoadMatcher indexes the sightings of store in the options' window.
@@ -191,7 +214,7 @@ func LoadMatcher(ctx context.Context, store ContactStore, opts MatchOptions) (*M
 	if err := store.Sightings(ctx, b.from, b.to, b.add); err != nil {
 		return nil, fmt.Errorf("loading the contact log for matching: %w", err)
 	}
-	return b.build(), nil
+	return b.build()
 }
 
 type matcherBuilder struct {
@@ -209,8 +232,15 @@ func newMatcherBuilder(opts MatchOptions) (*matcherBuilder, error) {
 	if err != nil {
 		return nil, err
 	}
+	workers := opts.Workers
+	switch {
+	case workers < 0:
+		return nil, fmt.Errorf("match options: %d workers", workers)
+	case workers == 0:
+		workers = runtime.GOMAXPROCS(0)
+	}
 	return &matcherBuilder{
-		m:        &Matcher{tol: tol},
+		m:        &Matcher{tol: tol, workers: workers},
 		from:     from,
 		to:       to,
 		srcIndex: map[Source]uint8{},
@@ -240,7 +270,7 @@ func (b *matcherBuilder) add(s Sighting) error {
 	return nil
 }
 
-func (b *matcherBuilder) build() *Matcher {
+func (b *matcherBuilder) build() (*Matcher, error) {
 	m := b.m
 	slices.SortFunc(m.entries, func(x, y indexEntry) int {
 		if c := bytes.Compare(x.chirp[:], y.chirp[:]); c != 0 {
@@ -261,18 +291,25 @@ func (b *matcherBuilder) build() *Matcher {
 		out = append(out, e)
 	}
 	m.entries = slices.Clip(out)
-	m.buildMinuteIndex()
+	if err := m.buildMinuteIndex(); err != nil {
+		return nil, err
+	}
 	m.buildTable()
-	return m
+	m.buildFilter()
+	return m, nil
 }
 
-func (m *Matcher) buildMinuteIndex() {
+func (m *Matcher) buildMinuteIndex() error {
 	if len(m.entries) == 0 {
-		return
+		return nil
 	}
 	lo, hi := m.entries[0].heard, m.entries[0].heard
 	for _, e := range m.entries {
 		lo, hi = min(lo, e.heard), max(hi, e.heard)
+	}
+	if hi-lo >= MaxMatchSpan {
+		return fmt.Errorf("matcher: sightings from %v to %v span more than %d days; choose a window with MatchOptions.From and To",
+			lo, hi, MaxMatchSpan/MinutesPerDay)
 	}
 	// Chirp minutes lo-tol .. hi+tol can match; keep them inside uint32.
 	first := uint64(lo) - min(uint64(lo), uint64(m.tol))
@@ -287,6 +324,7 @@ func (m *Matcher) buildMinuteIndex() {
 			m.need[i>>6] |= 1 << (i & 63)
 		}
 	}
+	return nil
 }
 
 // mix spreads a chirp prefix over 64 bits under a per-index secret salt,
@@ -303,6 +341,64 @@ func filterMask(h uint64) uint64 {
 	return 1<<(h&63) | 1<<(h>>6&63) | 1<<(h>>12&63)
 }
 
+// filterBitsPerSighting sizes each minute's filter. With three bits set per
+// sighting, 16 bits per sighting keep false positives near 1% (less after
+// rounding up to a power of two).
+const filterBitsPerSighting = 16
+
+func (m *Matcher) buildFilter() {
+	if m.span == 0 {
+		return
+	}
+	heard := make([]uint32, m.span)
+	for _, e := range m.entries {
+		heard[e.heard-m.base]++
+	}
+	m.filterAt = make([]filterSpan, m.span)
+	tol := int(m.tol)
+	var off uint32
+	for i := range m.filterAt {
+		near := 0
+		for j := max(i-tol, 0); j <= i+tol && j < m.span; j++ {
+			near += int(heard[j])
+		}
+		if near == 0 {
+			m.filterAt[i] = filterSpan{off: off}
+			continue
+		}
+		words := uint32(1)
+		for int(words)*64 < near*filterBitsPerSighting {
+			words *= 2
+		}
+		m.filterAt[i] = filterSpan{off: off, n: words}
+		off += words
+	}
+	m.filter = make([]uint64, off)
+	for _, e := range m.entries {
+		h := m.mix(chirpPrefix(e.chirp[:]))
+		at := int(e.heard - m.base)
+		for i := max(at-tol, 0); i <= at+tol && i < m.span; i++ {
+			f := m.filterAt[i]
+			m.filter[f.off+uint32(h>>32)&(f.n-1)] |= filterMask(h)
+		}
+	}
+}
+
+// mayMatch reports whether a chirp with mixed prefix h could have been
+// heard within the tolerance of minute t.
+func (m *Matcher) mayMatch(h uint64, t Minute) bool {
+	i := int64(t) - int64(m.base)
+	if i < 0 || i >= int64(m.span) {
+		return false
+	}
+	f := m.filterAt[i]
+	if f.n == 0 {
+		return false
+	}
+	fm := filterMask(h)
+	return m.filter[f.off+uint32(h>>32)&(f.n-1)]&fm == fm
+}
+
 func (m *Matcher) buildTable() {
 	m.salt = rand.Uint64()
 	groups := 0
@@ -311,14 +407,6 @@ func (m *Matcher) buildTable() {
 			groups++
 		}
 	}
-	// About 16 filter bits per distinct chirp with three bits each keeps
-	// false positives near 0.3% while the filter stays cache-sized.
-	words := 1
-	for words*4 < groups {
-		words *= 2
-	}
-	m.filter = make([]uint64, words)
-	m.filterShift = uint(64 - bits.TrailingZeros(uint(words)))
 	slots := 2
 	for slots < 2*groups {
 		slots *= 2
@@ -332,11 +420,6 @@ func (m *Matcher) buildTable() {
 		}
 		prefix := chirpPrefix(m.entries[start].chirp[:])
 		h := m.mix(prefix)
-		if m.filterShift < 64 {
-			m.filter[h>>m.filterShift] |= filterMask(h)
-		} else {
-			m.filter[0] |= filterMask(h)
-		}
 		// Distinct chirps may share a prefix; they get separate slots and
 		// the probe compares the full chirp.
 		for i := h & m.tableMask; ; i = (i + 1) & m.tableMask {
@@ -356,7 +439,7 @@ func (m *Matcher) Sightings() int { return len(m.entries) }
 // IndexBytes returns the memory the index holds, which bounds what Match
 // needs besides one tuple and one hour of chirps per worker.
 func (m *Matcher) IndexBytes() int {
-	return cap(m.entries)*40 + cap(m.locations)*16 + cap(m.need)*8 + cap(m.filter)*8 + cap(m.table)*16
+	return cap(m.entries)*40 + cap(m.locations)*16 + cap(m.need)*8 + cap(m.filter)*8 + cap(m.filterAt)*8 + cap(m.table)*16
 }
 
 // Tolerance returns the matching tolerance in minutes.
@@ -415,40 +498,150 @@ func (m *Matcher) MatchNaive(tuples iter.Seq2[Tuple, error], onContact func(Cont
 	return m.match(tuples, onContact, true)
 }
 
+// matchBatchSize is how many tuples Match reads before matching them. A
+// batch is matched in order of start minute, so that consecutive tuples
+// read the same stretch of the minute filter while it is still in cache;
+// the exposure stream itself may come in any order.
+const matchBatchSize = 1 << 15
+
+type pendingTuple struct {
+	idx int64
+	t   Tuple
+}
+
+type foundContact struct {
+	c     Contact
+	entry int
+}
+
 func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) error, naive bool) (MatchReport, error) {
-	w := newMatchWorker(m)
+	workers := make([]*matchWorker, m.workers)
+	for i := range workers {
+		workers[i] = newMatchWorker(m, naive)
+	}
 	sum := newDayAccumulator(len(m.entries))
-	emit := func(c Contact, entry int) error {
-		sum.add(&c, entry)
-		if onContact == nil {
-			return nil
+	var delivered int64
+	report := func() MatchReport {
+		var st MatchStats
+		for _, w := range workers {
+			st.Add(w.stats)
 		}
-		return onContact(c)
+		st.Contacts = delivered
+		return MatchReport{Stats: st, Days: sum.days()}
+	}
+	batch := make([]pendingTuple, 0, matchBatchSize)
+	var found []foundContact
+	flush := func() error {
+		found = m.matchBatch(workers, batch, found[:0])
+		batch = batch[:0]
+		for i := range found {
+			f := &found[i]
+			sum.add(&f.c, f.entry)
+			delivered++
+			if onContact != nil {
+				if err := onContact(f.c); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
 	var idx int64
+	var readErr error
 	for t, err := range tuples {
 		if err != nil {
-			return MatchReport{Stats: w.stats, Days: sum.days()}, fmt.Errorf("reading exposure tuple %d: %w", idx, err)
+			readErr = fmt.Errorf("reading exposure tuple %d: %w", idx, err)
+			break
 		}
 		if err := checkTupleShape(t); err != nil {
-			return MatchReport{Stats: w.stats, Days: sum.days()}, fmt.Errorf("exposure tuple %d: %w", idx, err)
+			readErr = fmt.Errorf("exposure tuple %d: %w", idx, err)
+			break
 		}
-		var err2 error
-		if naive {
-			err2 = w.matchNaive(idx, &t, emit)
-		} else {
-			err2 = w.matchTuple(idx, &t, emit)
-		}
-		if err2 != nil {
-			report := MatchReport{Stats: w.stats, Days: sum.days()}
-			if errors.Is(err2, ErrStopMatch) {
-				return report, nil
-			}
-			return report, err2
-		}
+		batch = append(batch, pendingTuple{idx: idx, t: t})
 		idx++
+		if len(batch) == matchBatchSize {
+			if err := flush(); err != nil {
+				return stopped(report(), err)
+			}
+		}
 	}
-	return MatchReport{Stats: w.stats, Days: sum.days()}, nil
+	// Tuples before a bad one are still matched and reported.
+	if err := flush(); err != nil {
+		return stopped(report(), err)
+	}
+	return report(), readErr
+}
+
+func stopped(r MatchReport, err error) (MatchReport, error) {
+	if errors.Is(err, ErrStopMatch) {
+		return r, nil
+	}
+	return r, err
+}
+
+// matchBatch matches a batch on the workers and appends the contacts to
+// found in stream order: by tuple, then chirp minute, then minute heard.
+func (m *Matcher) matchBatch(workers []*matchWorker, batch []pendingTuple, found []foundContact) []foundContact {
+	order := orderByStart(batch)
+	if len(workers) == 1 || len(batch) < 2*len(workers) {
+		w := workers[0]
+		for _, i := range order {
+			w.match(&batch[i])
+		}
+	} else {
+		var wg sync.WaitGroup
+		chunk := (len(order) + len(workers) - 1) / len(workers)
+		for k, w := range workers {
+			part := order[min(k*chunk, len(order)):min((k+1)*chunk, len(order))]
+			wg.Go(func() {
+				for _, i := range part {
+					w.match(&batch[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for _, w := range workers {
+		found = append(found, w.found...)
+		w.found = w.found[:0]
+	}
+	// Within a tuple, contacts are already in minute order.
+	slices.SortStableFunc(found, func(a, b foundContact) int { return cmp.Compare(a.c.TupleIndex, b.c.TupleIndex) })
+	return found
+}
+
+// orderByStart returns the batch positions sorted by start minute: a
+// counting sort by hour, which keeps stream order within an hour.
+func orderByStart(batch []pendingTuple) []int32 {
+	order := make([]int32, len(batch))
+	if len(batch) == 0 {
+		return order
+	}
+	lo, hi := batch[0].t.Start/MinutesPerHour, batch[0].t.Start/MinutesPerHour
+	for i := range batch {
+		h := batch[i].t.Start / MinutesPerHour
+		lo, hi = min(lo, h), max(hi, h)
+	}
+	if hi-lo >= 1<<20 {
+		for i := range order {
+			order[i] = int32(i)
+		}
+		slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(batch[a].t.Start, batch[b].t.Start) })
+		return order
+	}
+	count := make([]int32, hi-lo+2)
+	for i := range batch {
+		count[batch[i].t.Start/MinutesPerHour-lo+1]++
+	}
+	for i := 1; i < len(count); i++ {
+		count[i] += count[i-1]
+	}
+	for i := range batch {
+		h := batch[i].t.Start/MinutesPerHour - lo
+		order[count[h]] = int32(i)
+		count[h]++
+	}
+	return order
 }
 
 func checkTupleShape(t Tuple) error {
@@ -466,73 +659,85 @@ func checkTupleShape(t Tuple) error {
 const chirpStride = 2 * aes.BlockSize
 
 // ctrMinRun is the shortest run of minutes computed with one CTR stream;
-// shorter runs encrypt block by block, because setting up a CTR stream
-// costs about as much as a few chirps.
-const ctrMinRun = 4
+// shorter runs encrypt block by block, because setting up a CTR stream (an
+// allocation and a copy of the key schedule) costs about as much as a
+// handful of chirps computed one block at a time.
+const ctrMinRun = 8
 
 var zeroHour [MinutesPerHour * chirpStride]byte
 
-// matchWorker holds the per-goroutine scratch space and counters.
+// matchWorker holds the per-goroutine scratch space, counters and the
+// contacts found in the current batch.
 type matchWorker struct {
 	m      *Matcher
+	naive  bool
 	stats  MatchStats
+	found  []foundContact
 	stream [MinutesPerHour * chirpStride]byte
 	block  [2 * aes.BlockSize]byte
 }
 
-func newMatchWorker(m *Matcher) *matchWorker {
-	w := &matchWorker{m: m}
+func newMatchWorker(m *Matcher, naive bool) *matchWorker {
+	w := &matchWorker{m: m, naive: naive}
 	copy(w.block[:8], chirpDomain[:])
 	copy(w.block[aes.BlockSize:], chirpDomain[:])
 	return w
 }
 
+func (w *matchWorker) match(p *pendingTuple) {
+	if w.naive {
+		w.matchNaive(p.idx, &p.t)
+	} else {
+		w.matchTuple(p.idx, &p.t)
+	}
+}
+
 // chirpRun fills w.stream with the chirps of minutes from .. from+n-1 at a
 // stride of chirpStride bytes, as ChirpKey.Chirps would compute them.
-func (w *matchWorker) chirpRun(k *ChirpKey, from Minute, n int) {
+func (w *matchWorker) chirpRun(block cipher.Block, from Minute, n int) {
 	w.stats.ChirpsComputed += int64(n)
 	if n >= ctrMinRun {
 		iv := prfBlock(chirpDomain, 2*uint64(from))
-		cipher.NewCTR(k.block, iv[:]).XORKeyStream(w.stream[:n*chirpStride], zeroHour[:n*chirpStride])
+		cipher.NewCTR(block, iv[:]).XORKeyStream(w.stream[:n*chirpStride], zeroHour[:n*chirpStride])
 		return
 	}
 	for i := range n {
 		ctr := 2 * uint64(from+Minute(i))
 		binary.BigEndian.PutUint64(w.block[8:16], ctr)
 		binary.BigEndian.PutUint64(w.block[aes.BlockSize+8:], ctr+1)
-		k.block.Encrypt(w.stream[i*chirpStride:], w.block[:aes.BlockSize])
-		k.block.Encrypt(w.stream[i*chirpStride+aes.BlockSize:], w.block[aes.BlockSize:])
+		block.Encrypt(w.stream[i*chirpStride:], w.block[:aes.BlockSize])
+		block.Encrypt(w.stream[i*chirpStride+aes.BlockSize:], w.block[aes.BlockSize:])
 	}
 }
 
-type emitFunc func(c Contact, entry int) error
-
-func (w *matchWorker) matchTuple(idx int64, t *Tuple, emit emitFunc) error {
+func (w *matchWorker) matchTuple(idx int64, t *Tuple) {
 	w.stats.Tuples++
 	n := t.Minutes()
 	mask := w.m.neededMask(t.Start, n)
 	if mask == 0 {
 		w.stats.TuplesSkipped++
-		return nil
+		return
 	}
-	k := NewChirpKey(&t.Seed)
+	// The key schedule of NewChirpKey, without the wrapper's allocation.
+	// aes.NewCipher fails only for a key that is not 16, 24 or 32 bytes.
+	block, err := aes.NewCipher(t.Seed[:])
+	if err != nil {
+		panic("pact: AES-256 rejected a 32-byte key: " + err.Error())
+	}
 	w.stats.KeysDerived++
 	for mask != 0 {
 		off := bits.TrailingZeros64(mask)
 		run := bits.TrailingZeros64(^(mask >> off))
 		mask &^= lowBits(run) << off
 		from := t.Start + Minute(off)
-		w.chirpRun(k, from, run)
+		w.chirpRun(block, from, run)
 		for i := range run {
-			if err := w.lookup(idx, t, from+Minute(i), w.stream[i*chirpStride:i*chirpStride+ChirpSize], emit); err != nil {
-				return err
-			}
+			w.lookup(idx, t, from+Minute(i), w.stream[i*chirpStride:i*chirpStride+ChirpSize])
 		}
 	}
-	return nil
 }
 
-func (w *matchWorker) matchNaive(idx int64, t *Tuple, emit emitFunc) error {
+func (w *matchWorker) matchNaive(idx int64, t *Tuple) {
 	w.stats.Tuples++
 	n := t.Minutes()
 	k := NewChirpKey(&t.Seed)
@@ -541,34 +746,24 @@ func (w *matchWorker) matchNaive(idx int64, t *Tuple, emit emitFunc) error {
 	k.Chirps(t.Start, chirps[:n])
 	w.stats.ChirpsComputed += int64(n)
 	for i := range n {
-		if err := w.lookup(idx, t, t.Start+Minute(i), chirps[i][:], emit); err != nil {
-			return err
-		}
+		w.lookup(idx, t, t.Start+Minute(i), chirps[i][:])
 	}
-	return nil
 }
 
-// lookup reports every sighting of chirp c heard within the tolerance of
+// lookup records every sighting of chirp c heard within the tolerance of
 // minute t.
-func (w *matchWorker) lookup(idx int64, t *Tuple, minute Minute, c []byte, emit emitFunc) error {
+func (w *matchWorker) lookup(idx int64, t *Tuple, minute Minute, c []byte) {
 	m := w.m
 	prefix := chirpPrefix(c)
 	h := m.mix(prefix)
-	var word uint64
-	if m.filterShift < 64 {
-		word = m.filter[h>>m.filterShift]
-	} else {
-		word = m.filter[0]
-	}
-	fm := filterMask(h)
-	if word&fm != fm {
-		return nil
+	if !m.mayMatch(h, minute) {
+		return
 	}
 	w.stats.CandidateChirps++
 	for i := h & m.tableMask; ; i = (i + 1) & m.tableMask {
 		s := &m.table[i]
 		if s.count == 0 {
-			return nil
+			return
 		}
 		if s.prefix != prefix || !bytes.Equal(m.entries[s.start].chirp[:], c) {
 			continue
@@ -595,12 +790,9 @@ func (w *matchWorker) lookup(idx int64, t *Tuple, minute Minute, c []byte, emit 
 				loc := m.locations[e.loc]
 				c.Location = &loc
 			}
-			w.stats.Contacts++
-			if err := emit(c, int(j)); err != nil {
-				return err
-			}
+			w.found = append(w.found, foundContact{c: c, entry: int(j)})
 		}
-		return nil
+		return
 	}
 }
 

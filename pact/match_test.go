@@ -239,4 +239,3 @@ func TestMatchStop(t *testing.T) {
 		t.Fatalf("stop: err %v, calls %d, stats %+v; want one contact and no error", err, calls, rep.Stats)
 	}
 }
-
