@@ -219,17 +219,14 @@ func (b *BtsnoopReader) Next() (BtsnoopRecord, error) {
 	}
 	b.offset += btsnoopRecordHeaderLen
 	n := int(h.incl)
-	if cap(b.buf) < n {
-		b.buf = make([]byte, n)
-	}
-	b.buf = b.buf[:n]
-	if got, err := io.ReadFull(b.r, b.buf); err != nil {
+	data, got, err := readRecordData(b.r, &b.buf, n)
+	if err != nil {
 		b.offset += int64(got)
 		return BtsnoopRecord{}, endOfCapture(&b.done, start, btsnoopFormat, err, btsnoopRecordHeaderLen+got, "record data", btsnoopRecordHeaderLen+n)
 	}
 	b.offset += int64(n)
 	b.lastTS, b.haveTS = h.ts, true
-	return BtsnoopRecord{Offset: start, OriginalLen: h.orig, Flags: h.flags, Drops: h.drops, Timestamp: h.ts, Data: b.buf}, nil
+	return BtsnoopRecord{Offset: start, OriginalLen: h.orig, Flags: h.flags, Drops: h.drops, Timestamp: h.ts, Data: data}, nil
 }
 
 // resync reports the corrupt header at the current offset and moves to

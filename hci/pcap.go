@@ -185,11 +185,8 @@ func (p *PcapReader) Next() (PacketRecord, error) {
 	}
 	p.offset += pcapRecordHeaderLen
 	n := int(h.incl)
-	if cap(p.buf) < n {
-		p.buf = make([]byte, n)
-	}
-	p.buf = p.buf[:n]
-	if got, err := io.ReadFull(p.r, p.buf); err != nil {
+	data, got, err := readRecordData(p.r, &p.buf, n)
+	if err != nil {
 		p.offset += int64(got)
 		return PacketRecord{}, endOfCapture(&p.done, start, pcapFormat, err, pcapRecordHeaderLen+got, "record data", pcapRecordHeaderLen+n)
 	}
@@ -201,7 +198,28 @@ func (p *PcapReader) Next() (PacketRecord, error) {
 	} else {
 		t = time.Unix(int64(h.sec), int64(h.frac)*1000)
 	}
-	return PacketRecord{Offset: start, LinkType: p.linkType, Time: t, OriginalLen: h.orig, Data: p.buf}, nil
+	return PacketRecord{Offset: start, LinkType: p.linkType, Time: t, OriginalLen: h.orig, Data: data}, nil
+}
+
+// readRecordData returns the next n bytes of r. They are not copied when
+// they fit r's buffer, so the slice is only valid until r is read again;
+// larger records go through scratch. got is how many bytes there were when
+// err is set.
+func readRecordData(r *bufio.Reader, scratch *[]byte, n int) (data []byte, got int, err error) {
+	if n <= r.Size() {
+		data, err = r.Peek(n)
+		got, _ = r.Discard(len(data))
+		if err != nil {
+			return nil, got, err
+		}
+		return data, n, nil
+	}
+	if cap(*scratch) < n {
+		*scratch = make([]byte, n)
+	}
+	data = (*scratch)[:n]
+	got, err = io.ReadFull(r, data)
+	return data, got, err
 }
 
 // endOfCapture turns a short read at the end of a file into io.EOF (at a

@@ -48,6 +48,7 @@ type PcapngReader struct {
 	offset  int64
 	ifaces  []pcapngInterface
 	buf     []byte
+	block   []byte // the last block read, valid until the next read
 	skipped int64
 	done    bool
 }
@@ -72,7 +73,7 @@ func NewPcapngReader(r io.Reader) (*PcapngReader, error) {
 // Skipped returns how many bytes the reader skipped while resynchronising.
 func (p *PcapngReader) Skipped() int64 { return p.skipped }
 
-// readBlock reads one whole block into p.buf and returns its type; a
+// readBlock reads one whole block into p.block and returns its type; a
 // Section Header Block also sets the byte order and forgets interfaces.
 func (p *PcapngReader) readBlock() (uint32, error) {
 	start := p.offset
@@ -102,15 +103,13 @@ func (p *PcapngReader) readBlock() (uint32, error) {
 		return 0, p.resync("Block Total Length", fmt.Sprintf("%d is not a multiple of 4 between 12 and %d", total, pcapngMaxBlock))
 	}
 	n := int(total)
-	if cap(p.buf) < n {
-		p.buf = make([]byte, n)
-	}
-	p.buf = p.buf[:n]
-	if got, err := io.ReadFull(p.r, p.buf); err != nil {
+	block, got, err := readRecordData(p.r, &p.buf, n)
+	if err != nil {
 		p.offset += int64(got)
 		return 0, endOfCapture(&p.done, start, pcapngFormat, err, got, "block", n)
 	}
-	if trailer := p.order.Uint32(p.buf[n-4:]); trailer != total {
+	p.block = block
+	if trailer := p.order.Uint32(block[n-4:]); trailer != total {
 		p.offset += int64(n)
 		return 0, malformed(pcapngFormat, "trailing Block Total Length", int(start)+n-4, "%d differs from the leading %d", trailer, total)
 	}
@@ -162,7 +161,7 @@ func (p *PcapngReader) Next() (PacketRecord, error) {
 		if err != nil {
 			return PacketRecord{}, err
 		}
-		b := p.buf[8 : len(p.buf)-4]
+		b := p.block[8 : len(p.block)-4]
 		switch typ {
 		case pcapngBlockIDB:
 			if err := p.addInterface(b, start); err != nil {

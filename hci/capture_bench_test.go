@@ -1,0 +1,112 @@
+package hci
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+)
+
+// benchCaptureEvents is how many AirTag-sized report events one benchmark
+// capture holds.
+const benchCaptureEvents = 20000
+
+// benchCapture builds an in-memory capture of AirTag advertisements with
+// rotating addresses and RSSIs, written by the given writer.
+func benchCapture(b *testing.B, write func(t time.Time, event []byte) error) {
+	b.Helper()
+	data := mustHex(b, "1EFF4C001219102807CE0B3C33332ED37B5D9D8291B1D99D0B8615189700E0")
+	var ev []byte
+	for i := range benchCaptureEvents {
+		r := AdvReport{Type: PDUAdvNonconnInd, AddrType: 1, Addr: [6]byte{0xC0 | byte(i>>16), byte(i >> 8), byte(i), 1, 2, 3},
+			RSSI: int8(-40 - i%50), Data: data}
+		var err error
+		ev, err = AppendLEAdvertisingReport(ev[:0], r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := write(scenarioStart.Add(time.Duration(i)*time.Millisecond), ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func runCaptureBenchmark(b *testing.B, file []byte) {
+	b.SetBytes(int64(len(file)))
+	b.ReportAllocs()
+	var reports int
+	var rssiSum int
+	for b.Loop() {
+		c, err := NewCapture(bytes.NewReader(file), "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = c.Reports(context.Background(), func(r *AdvReport) error {
+			rssiSum += int(r.RSSI)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st := c.Stats(); st.Reports != benchCaptureEvents || st.Malformed != 0 {
+			b.Fatalf("stats %+v", st)
+		}
+		reports += benchCaptureEvents
+	}
+	b.ReportMetric(float64(reports)/b.Elapsed().Seconds(), "reports/s")
+}
+
+// BenchmarkCaptureBtsnoop reads a whole Android-style (H4) btsnoop file
+// through OpenCapture's path: record framing, event decoding, callback.
+func BenchmarkCaptureBtsnoop(b *testing.B) {
+	var buf bytes.Buffer
+	w, err := NewBtsnoopWriter(&buf, BtsnoopH4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCapture(b, w.WriteEvent)
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	runCaptureBenchmark(b, buf.Bytes())
+}
+
+// BenchmarkCapturePcapH4 reads a whole link-type 201 pcap file.
+func BenchmarkCapturePcapH4(b *testing.B) {
+	var buf bytes.Buffer
+	w, err := NewPcapWriter(&buf, LinkTypeBluetoothHCIH4WithPHDR, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCapture(b, w.WriteH4Event)
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	runCaptureBenchmark(b, buf.Bytes())
+}
+
+// BenchmarkCapturePcapLL reads a whole link-type 256 (sniffer) pcap file.
+func BenchmarkCapturePcapLL(b *testing.B) {
+	var buf bytes.Buffer
+	w, err := NewPcapWriter(&buf, LinkTypeBluetoothLELLWithPHDR, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rec []byte
+	var dec AdvDecoder
+	benchCapture(b, func(t time.Time, event []byte) error {
+		_, err := dec.Decode(event, t, func(r *AdvReport) error {
+			var err error
+			rec, err = AppendLELLAdvertising(rec[:0], 12, r)
+			if err != nil {
+				return err
+			}
+			return w.WriteRecord(t, rec)
+		})
+		return err
+	})
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	runCaptureBenchmark(b, buf.Bytes())
+}
