@@ -84,7 +84,10 @@ type Capture struct {
 	ll     AdvReport
 
 	records, events, reports, malformedCount atomic.Uint64
-	truncated                                atomic.Bool
+	// skippedBytes mirrors the reader's count so Stats can read it while
+	// Reports runs on another goroutine.
+	skippedBytes atomic.Int64
+	truncated    atomic.Bool
 }
 
 // OpenCapture opens a btsnoop (Android HCI snoop log, `btmon -w`), pcap
@@ -165,7 +168,7 @@ func (c *Capture) Stats() CaptureStats {
 		Events:       c.events.Load(),
 		Reports:      c.reports.Load(),
 		Malformed:    c.malformedCount.Load(),
-		SkippedBytes: c.src.skipped(),
+		SkippedBytes: c.skippedBytes.Load(),
 		Truncated:    c.truncated.Load(),
 	}
 }
@@ -211,6 +214,7 @@ func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error 
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				c.truncated.Store(true)
 			}
+			c.skippedBytes.Store(c.src.skipped())
 			c.malformed(err)
 			continue
 		}
