@@ -1,0 +1,168 @@
+// Package database defines the storage of the exposure database server
+// (docs/api.md): permission-number batches of the testing authority,
+// uploads, and signed exposure batches. Two backends implement Store:
+// sqlitedb (the default, embedded) and postgresdb (for several replicas
+// sharing one PostgreSQL); databasetest runs the same suite against both.
+//
+// Unlinkability is a property of the schema, not of the code that uses it:
+// spending a permission number and storing an upload happen in one
+// transaction, yet the upload row carries no permission number, hash, batch
+// id, address or timestamp finer than the batch period, and its key is
+// random, so neither a foreign key nor the row order ties the two together.
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/internal/batch"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// Errors of SpendAndStore: why a permission number was refused. The
+// upload is not stored in any of these cases.
+var (
+	ErrPermissionUnknown = errors.New("permission number is not known")
+	ErrPermissionUsed    = errors.New("permission number has already been used")
+	ErrPermissionExpired = errors.New("permission number has expired")
+	ErrPermissionRevoked = errors.New("permission number has been revoked")
+	// ErrNotFound is returned for a batch or permission batch that does not exist.
+	ErrNotFound = errors.New("not found")
+)
+
+// PermissionBatch is one issue of numbers to one health provider. The
+// numbers themselves are never stored, only their keyed hashes.
+type PermissionBatch struct {
+	ID        int64
+	Provider  string
+	Issued    int
+	Used      int
+	Revoked   bool
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// Upload is one accepted upload, as stored.
+type Upload struct {
+	Region string
+	// PeriodStart is the first minute of the batch period in which the
+	// upload arrived: the only trace of its arrival time.
+	PeriodStart pact.Minute
+	Tuples      []pact.Tuple
+	// ReverseFrom and ReverseTo, when non-zero, are the date range (as
+	// minutes) for which the uploader consented to reverse tracing.
+	ReverseFrom, ReverseTo pact.Minute
+}
+
+// BatchInfo describes a stored exposure batch.
+type BatchInfo struct {
+	Region        string
+	Sequence      uint64
+	PeriodStart   pact.Minute
+	PeriodMinutes uint32
+	Uploads       uint32
+	Entries       uint32
+	// MinStart is the earliest tuple start in the batch; cleanup drops a
+	// batch whose oldest tuple passes the tuple retention.
+	MinStart pact.Minute
+	Size     int
+	SHA256   [32]byte
+}
+
+// ID is the batch's id in URLs and file names: "<region>.<sequence>".
+func (b BatchInfo) ID() string { return FormatBatchID(b.Region, b.Sequence) }
+
+// FormatBatchID joins a region and sequence into a batch id.
+func FormatBatchID(region string, seq uint64) string {
+	return region + "." + strconv.FormatUint(seq, 10)
+}
+
+// ParseBatchID splits "<region>.<sequence>".
+func ParseBatchID(id string) (string, uint64, error) {
+	i := strings.LastIndexByte(id, '.')
+	if i < 0 {
+		return "", 0, fmt.Errorf("batch id %q: want <region>.<sequence>", id)
+	}
+	region := id[:i]
+	if err := batch.ValidRegion(region); err != nil {
+		return "", 0, fmt.Errorf("batch id %q: %w", id, err)
+	}
+	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
+	if err != nil || seq == 0 {
+		return "", 0, fmt.Errorf("batch id %q: sequence %q is not a positive integer", id, id[i+1:])
+	}
+	return region, seq, nil
+}
+
+// BatchBuilder encodes and signs a batch; the store calls it inside the
+// transaction that claims the uploads, so a failure leaves them pending.
+type BatchBuilder func(h batch.Header, tuples []pact.Tuple) ([]byte, error)
+
+// CleanupResult counts what Cleanup deleted.
+type CleanupResult struct {
+	Uploads, Batches, PermissionNumbers int64
+}
+
+// Store is the storage of the server. Implementations are safe for
+// concurrent use, including by several processes on one database.
+type Store interface {
+	// IssuePermissions records a new batch of number hashes for provider
+	// and returns its id. Hashes already present make the whole issue fail.
+	IssuePermissions(ctx context.Context, provider string, hashes [][]byte, issuedAt, expiresAt time.Time) (int64, error)
+	// RevokePermissionBatch makes every unused number of the batch invalid.
+	RevokePermissionBatch(ctx context.Context, id int64) error
+	// PermissionBatches lists every batch with its counts.
+	PermissionBatches(ctx context.Context) ([]PermissionBatch, error)
+
+	// SpendAndStore consumes the number with this hash and stores up, in
+	// one transaction: either both happen or neither. Under any
+	// concurrency a number is spent at most once.
+	SpendAndStore(ctx context.Context, hash []byte, now time.Time, up *Upload) error
+
+	// CutBatches turns the pending uploads of every (region, period) with
+	// period start before cutoff into one batch each, numbered on from the
+	// region's last sequence. Only one caller cuts at a time, across
+	// processes.
+	CutBatches(ctx context.Context, cutoff pact.Minute, periodMinutes uint32, build BatchBuilder) ([]BatchInfo, error)
+	// Batches lists the batches of region with sequence above after, in
+	// order; region "" lists every region, ordered by region then sequence.
+	Batches(ctx context.Context, region string, after uint64) ([]BatchInfo, error)
+	// Batch returns one batch and its bytes.
+	Batch(ctx context.Context, region string, seq uint64) (BatchInfo, []byte, error)
+
+	// Cleanup deletes uploads and batches of periods before uploadHorizon,
+	// those holding a tuple that starts before tupleHorizon, and the
+	// numbers of permission batches that expired before now.
+	Cleanup(ctx context.Context, uploadHorizon, tupleHorizon pact.Minute, now time.Time) (CleanupResult, error)
+
+	Close() error
+}
+
+// MinStart returns the earliest start among ts, or 0 for none.
+func MinStart(ts []pact.Tuple) pact.Minute {
+	if len(ts) == 0 {
+		return 0
+	}
+	m := ts[0].Start
+	for _, t := range ts[1:] {
+		m = min(m, t.Start)
+	}
+	return m
+}
+
+// ValidProvider checks a provider name: 1 to 100 printable characters.
+func ValidProvider(p string) error {
+	if len(p) == 0 || len(p) > 100 {
+		return fmt.Errorf("provider %q: length %d is outside 1..100", p, len(p))
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("provider %q: control character %U", p, r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,352 @@
+// Package databasetest is the storage test suite that every
+// database.Store backend must pass; each backend's tests call Run.
+package databasetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/internal/batch"
+	"github.com/pact-findmy/pact-findmy/internal/database"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// Opener returns a fresh, empty store for one test; it registers its own
+// cleanup.
+type Opener func(t *testing.T) database.Store
+
+var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))
+
+func build(h batch.Header, ts []pact.Tuple) ([]byte, error) { return batch.Encode(h, ts, testKey) }
+
+// now is a fixed instant: minute 29 000 000 is 2025-02-20.
+var now = time.Unix(29_000_000*60, 0).UTC()
+
+const period = 10
+
+func hashOf(i int) []byte {
+	h := sha256.Sum256([]byte(fmt.Sprint("number ", i)))
+	return h[:]
+}
+
+func tuples(n int, salt byte) []pact.Tuple {
+	ts := make([]pact.Tuple, n)
+	base := pact.MinuteOf(now).HourStart() - pact.Minute(n)*60
+	for i := range ts {
+		ts[i].Seed = sha256.Sum256([]byte{salt, byte(i), byte(i >> 8)})
+		ts[i].Start = base + pact.Minute(i)*60
+		ts[i].End = ts[i].Start + 59
+	}
+	return ts
+}
+
+func upload(region string, p pact.Minute, ts []pact.Tuple) *database.Upload {
+	return &database.Upload{Region: region, PeriodStart: p, Tuples: ts}
+}
+
+// Run runs the whole suite against stores from open.
+func Run(t *testing.T, open Opener) {
+	t.Run("SpendOutcomes", func(t *testing.T) { t.Parallel(); testSpendOutcomes(t, open(t)) })
+	t.Run("ConcurrentSpend", func(t *testing.T) { t.Parallel(); testConcurrentSpend(t, open(t)) })
+	t.Run("CutBatches", func(t *testing.T) { t.Parallel(); testCutBatches(t, open(t)) })
+	t.Run("FailedBuildLeavesUploadsPending", func(t *testing.T) { t.Parallel(); testFailedBuild(t, open(t)) })
+	t.Run("Cleanup", func(t *testing.T) { t.Parallel(); testCleanup(t, open(t)) })
+	t.Run("PermissionBatches", func(t *testing.T) { t.Parallel(); testPermissionBatches(t, open(t)) })
+}
+
+func mustCut(t *testing.T, s database.Store, cutoff pact.Minute) []database.BatchInfo {
+	t.Helper()
+	got, err := s.CutBatches(context.Background(), cutoff, period, build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func testSpendOutcomes(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	good, err := s.IssuePermissions(ctx, "Hospital A", [][]byte{hashOf(1), hashOf(2), hashOf(3)}, now, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := s.IssuePermissions(ctx, "Hospital B", [][]byte{hashOf(10)}, now, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokePermissionBatch(ctx, revoked); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IssuePermissions(ctx, "Hospital C", [][]byte{hashOf(20)}, now.Add(-2*time.Hour), now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IssuePermissions(ctx, "Hospital D", [][]byte{hashOf(1)}, now, now.Add(time.Hour)); err == nil {
+		t.Fatal("issuing a hash that another batch holds must fail: batches are disjoint")
+	}
+	p := pact.MinuteOf(now)
+	cases := []struct {
+		name string
+		hash []byte
+		want error
+	}{
+		{"valid", hashOf(1), nil},
+		{"same number again", hashOf(1), database.ErrPermissionUsed},
+		{"another valid", hashOf(2), nil},
+		{"unknown", hashOf(99), database.ErrPermissionUnknown},
+		{"revoked", hashOf(10), database.ErrPermissionRevoked},
+		{"expired", hashOf(20), database.ErrPermissionExpired},
+	}
+	stored := 0
+	for _, tc := range cases {
+		err := s.SpendAndStore(ctx, tc.hash, now, upload("CH", p, tuples(3, byte(stored))))
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: SpendAndStore = %v, want %v", tc.name, err, tc.want)
+		}
+		if err == nil {
+			stored++
+		}
+	}
+	got := mustCut(t, s, p+period)
+	if len(got) != 1 || got[0].Uploads != uint32(stored) || got[0].Entries != uint32(3*stored) {
+		t.Fatalf("after %d accepted uploads the cut is %+v; refused uploads must store nothing", stored, got)
+	}
+	if err := s.RevokePermissionBatch(ctx, 12345); !errors.Is(err, database.ErrNotFound) {
+		t.Fatalf("revoking a missing batch: %v, want ErrNotFound", err)
+	}
+	list, err := s.PermissionBatches(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 || list[0].ID != good || list[0].Used != 2 || list[0].Issued != 3 || list[1].Used != 0 || !list[1].Revoked {
+		t.Fatalf("permission batches %+v: want batch %d with 2 of 3 used, batch %d revoked and unused", list, good, revoked)
+	}
+}
+
+// ConcurrentAttempts is how many goroutines try to spend one number.
+const ConcurrentAttempts = 1000
+
+func testConcurrentSpend(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	if _, err := s.IssuePermissions(ctx, "Hospital A", [][]byte{hashOf(1)}, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p := pact.MinuteOf(now)
+	var wg sync.WaitGroup
+	errs := make([]error, ConcurrentAttempts)
+	start := make(chan struct{})
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = s.SpendAndStore(ctx, hashOf(1), now, upload("CH", p, tuples(2, byte(i))))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, database.ErrPermissionUsed):
+			t.Errorf("attempt %d: %v, want success or ErrPermissionUsed", i, err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent attempts spent the number, want exactly 1", ok, ConcurrentAttempts)
+	}
+	got := mustCut(t, s, p+period)
+	if len(got) != 1 || got[0].Uploads != 1 {
+		t.Fatalf("cut after the race: %+v, want one batch of one upload", got)
+	}
+}
+
+func testCutBatches(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	var hashes [][]byte
+	for i := range 10 {
+		hashes = append(hashes, hashOf(i))
+	}
+	if _, err := s.IssuePermissions(ctx, "Hospital A", hashes, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p0 := pact.MinuteOf(now) / period * period
+	spend := func(i int, region string, p pact.Minute, ts []pact.Tuple) {
+		t.Helper()
+		if err := s.SpendAndStore(ctx, hashOf(i), now, upload(region, p, ts)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, c := tuples(5, 1), tuples(4, 2), tuples(3, 3)
+	spend(0, "CH", p0, a)
+	spend(1, "CH", p0, b)
+	spend(2, "US-CA", p0, c)
+	spend(3, "CH", p0+period, tuples(2, 4)) // still open at the first cut
+
+	got := mustCut(t, s, p0+period)
+	if len(got) != 2 || got[0].ID() != "CH.1" || got[1].ID() != "US-CA.1" {
+		t.Fatalf("first cut: %+v, want CH.1 and US-CA.1", got)
+	}
+	info, data, err := s.Batch(ctx, "CH", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.SHA256 != sha256.Sum256(data) || info.Size != len(data) || info.Uploads != 2 || info.Entries != 9 || info.PeriodStart != p0 {
+		t.Fatalf("batch CH.1 info %+v does not match its %d bytes", info, len(data))
+	}
+	dec, err := batch.Decode(data, testKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(slices.Clone(a), b...)
+	slices.SortFunc(want, func(x, y pact.Tuple) int { return bytes.Compare(x.Seed[:], y.Seed[:]) })
+	if !slices.Equal(dec.Tuples, want) {
+		t.Fatalf("batch CH.1 holds %v, want %v", dec.Tuples, want)
+	}
+	if again := mustCut(t, s, p0+period); len(again) != 0 {
+		t.Fatalf("a second cut of the same periods made %+v", again)
+	}
+	// An upload that committed late into an already cut period goes into
+	// the next batch rather than being lost.
+	spend(4, "CH", p0, tuples(1, 5))
+	got = mustCut(t, s, p0+2*period)
+	if len(got) != 2 || got[0].ID() != "CH.2" || got[0].PeriodStart != p0 || got[1].ID() != "CH.3" || got[1].PeriodStart != p0+period {
+		t.Fatalf("second cut: %+v, want CH.2 (late upload of the first period) and CH.3", got)
+	}
+	list, err := s.Batches(ctx, "CH", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Sequence != 2 || list[1].Sequence != 3 {
+		t.Fatalf("batches of CH after 1: %+v", list)
+	}
+	all, err := s.Batches(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, b := range all {
+		ids = append(ids, b.ID())
+	}
+	if !slices.Equal(ids, []string{"CH.1", "CH.2", "CH.3", "US-CA.1"}) {
+		t.Fatalf("all batches: %v", ids)
+	}
+	if _, _, err := s.Batch(ctx, "CH", 99); !errors.Is(err, database.ErrNotFound) {
+		t.Fatalf("missing batch: %v, want ErrNotFound", err)
+	}
+}
+
+func testFailedBuild(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	if _, err := s.IssuePermissions(ctx, "Hospital A", [][]byte{hashOf(1)}, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p := pact.MinuteOf(now)
+	if err := s.SpendAndStore(ctx, hashOf(1), now, upload("CH", p, tuples(2, 1))); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("signer unavailable")
+	if _, err := s.CutBatches(ctx, p+period, period, func(batch.Header, []pact.Tuple) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("cut with a failing builder: %v, want %v", err, boom)
+	}
+	if got := mustCut(t, s, p+period); len(got) != 1 || got[0].Sequence != 1 {
+		t.Fatalf("after a failed cut the retry made %+v, want batch 1 with the pending upload", got)
+	}
+}
+
+func testCleanup(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	var hashes [][]byte
+	for i := range 4 {
+		hashes = append(hashes, hashOf(i))
+	}
+	if _, err := s.IssuePermissions(ctx, "Hospital A", hashes, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IssuePermissions(ctx, "Hospital B", [][]byte{hashOf(50), hashOf(51)}, now.Add(-48*time.Hour), now.Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p := pact.MinuteOf(now) / period * period
+	old := p - 30*pact.MinutesPerDay
+	spend := func(i int, region string, p pact.Minute, ts []pact.Tuple) {
+		t.Helper()
+		if err := s.SpendAndStore(ctx, hashOf(i), now, upload(region, p, ts)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spend(0, "CH", old, tuples(2, 1))            // a batch from a month ago
+	spend(1, "CH", p, tuples(2, 2))              // recent
+	ancient := tuples(1, 3)                      // recent upload, tuple past the tuple horizon
+	ancient[0].Start, ancient[0].End = p-95*pact.MinutesPerDay, p-95*pact.MinutesPerDay+59
+	spend(2, "DE", p, ancient)
+	spend(3, "FR", p, tuples(1, 4)) // pending, not yet cut
+	if got := mustCut(t, s, p); len(got) != 1 {
+		t.Fatalf("cut of the old period: %+v", got)
+	}
+	if got := mustCut(t, s, p+period); len(got) != 3 {
+		t.Fatalf("cut of the recent period: %+v", got)
+	}
+	uploadHorizon := p - 21*pact.MinutesPerDay
+	tupleHorizon := p - 90*pact.MinutesPerDay
+	res, err := s.Cleanup(ctx, uploadHorizon, tupleHorizon, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Batches != 2 || res.Uploads != 2 || res.PermissionNumbers != 2 {
+		t.Fatalf("cleanup deleted %+v, want 2 batches (CH.1 by age, DE.1 by tuple age), 2 uploads and 2 expired numbers", res)
+	}
+	all, err := s.Batches(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].ID() != "CH.2" || all[1].ID() != "FR.1" {
+		t.Fatalf("after cleanup: %+v, want CH.2 and FR.1", all)
+	}
+	// Numbering continues after the batches that carried it are gone.
+	if _, err := s.IssuePermissions(ctx, "Hospital A", [][]byte{hashOf(7)}, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	spend(7, "DE", p+period, tuples(1, 7))
+	if got := mustCut(t, s, p+2*period); len(got) != 1 || got[0].ID() != "DE.2" {
+		t.Fatalf("cut after cleanup: %+v, want DE.2", got)
+	}
+	if res, err := s.Cleanup(ctx, uploadHorizon, tupleHorizon, now); err != nil || res != (database.CleanupResult{}) {
+		t.Fatalf("second cleanup: %+v, %v; want nothing left to delete", res, err)
+	}
+}
+
+func testPermissionBatches(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	list, err := s.PermissionBatches(ctx)
+	if err != nil || len(list) != 0 {
+		t.Fatalf("empty store lists %+v, %v", list, err)
+	}
+	var hashes [][]byte
+	for i := range 500 {
+		hashes = append(hashes, hashOf(i))
+	}
+	exp := now.Add(30 * 24 * time.Hour)
+	id, err := s.IssuePermissions(ctx, "Cantonal Lab", hashes, now, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IssuePermissions(ctx, "", hashes[:1], now, exp); err == nil {
+		t.Fatal("an empty provider name must be refused")
+	}
+	list, err = s.PermissionBatches(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := database.PermissionBatch{ID: id, Provider: "Cantonal Lab", Issued: 500, IssuedAt: now, ExpiresAt: exp}
+	if len(list) != 1 || list[0] != want {
+		t.Fatalf("list %+v, want [%+v]", list, want)
+	}
+}

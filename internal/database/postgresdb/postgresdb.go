@@ -1,0 +1,416 @@
+// Package postgresdb is the scale-out backend of database.Store: several
+// pact-server replicas share one PostgreSQL. Spending a permission number
+// relies on the row lock of a conditional UPDATE, and only one replica
+// cuts batches at a time thanks to a transaction-scoped advisory lock.
+package postgresdb
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pact-findmy/pact-findmy/internal/batch"
+	"github.com/pact-findmy/pact-findmy/internal/database"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune Open.
+type Options struct {
+	// Schema, when set, is created if missing and used as the search path,
+	// so that tests (or tenants) share one database without interfering.
+	Schema string
+	// MaxConns bounds the pool; 0 leaves the pgxpool default.
+	MaxConns int32
+}
+
+// Store is a database.Store on PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ database.Store = (*Store)(nil)
+
+// Open connects to url and applies pending migrations.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres URL: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.Schema != "" {
+		if strings.ContainsAny(opts.Schema, "\"\x00") {
+			return nil, fmt.Errorf("postgres schema %q: quotes and NUL are not allowed", opts.Schema)
+		}
+		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
+		if err != nil {
+			return nil, fmt.Errorf("connecting to postgres: %w", err)
+		}
+		_, err = conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS "`+opts.Schema+`"`)
+		conn.Close(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("creating schema %s: %w", opts.Schema, err)
+		}
+		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to postgres: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrating postgres: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	// Replicas starting together must not apply the same migration twice.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':migrate'))`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return err
+	}
+	var current int
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a version number", name)
+		}
+		if v <= current {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, string(body)); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, v); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// IssuePermissions implements database.Store.
+func (s *Store) IssuePermissions(ctx context.Context, provider string, hashes [][]byte, issuedAt, expiresAt time.Time) (int64, error) {
+	if err := database.ValidProvider(provider); err != nil {
+		return 0, err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("issuing to %s: %w", provider, err)
+	}
+	defer tx.Rollback(ctx)
+	var id int64
+	if err := tx.QueryRow(ctx, `INSERT INTO permission_batches (provider, issued, issued_at, expires_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+		provider, len(hashes), issuedAt.Unix(), expiresAt.Unix()).Scan(&id); err != nil {
+		return 0, fmt.Errorf("issuing to %s: %w", provider, err)
+	}
+	rows := make([][]any, len(hashes))
+	for i, h := range hashes {
+		rows[i] = []any{h, id}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"permission_numbers"}, []string{"hash", "batch_id"}, pgx.CopyFromRows(rows)); err != nil {
+		return 0, fmt.Errorf("issuing to %s: storing number hashes: %w", provider, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("issuing to %s: %w", provider, err)
+	}
+	return id, nil
+}
+
+// RevokePermissionBatch implements database.Store.
+func (s *Store) RevokePermissionBatch(ctx context.Context, id int64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE permission_batches SET revoked = TRUE WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("revoking batch %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("revoking batch %d: %w", id, database.ErrNotFound)
+	}
+	return nil
+}
+
+// PermissionBatches implements database.Store.
+func (s *Store) PermissionBatches(ctx context.Context) ([]database.PermissionBatch, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, provider, issued, used, revoked, issued_at, expires_at FROM permission_batches ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("listing permission batches: %w", err)
+	}
+	defer rows.Close()
+	var out []database.PermissionBatch
+	for rows.Next() {
+		var b database.PermissionBatch
+		var issued, used, issuedAt, expires int64
+		if err := rows.Scan(&b.ID, &b.Provider, &issued, &used, &b.Revoked, &issuedAt, &expires); err != nil {
+			return nil, fmt.Errorf("listing permission batches: %w", err)
+		}
+		b.Issued, b.Used = int(issued), int(used)
+		b.IssuedAt, b.ExpiresAt = time.Unix(issuedAt, 0).UTC(), time.Unix(expires, 0).UTC()
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// SpendAndStore implements database.Store.
+func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, up *database.Upload) error {
+	blob, err := pact.EncodeTuples(up.Tuples)
+	if err != nil {
+		return fmt.Errorf("encoding upload: %w", err)
+	}
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return fmt.Errorf("drawing an upload id: %w", err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("spending a permission number: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	// The row lock taken by UPDATE makes concurrent spenders of one number
+	// queue; each re-evaluates "NOT n.used" after the first commits, so
+	// exactly one sees a row.
+	var batchID int64
+	err = tx.QueryRow(ctx, `UPDATE permission_numbers n SET used = TRUE FROM permission_batches b
+		WHERE n.hash = $1 AND b.id = n.batch_id AND NOT n.used AND NOT b.revoked AND b.expires_at > $2
+		RETURNING n.batch_id`, hash, now.Unix()).Scan(&batchID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s.whyRefused(ctx, tx, hash, now)
+	}
+	if err != nil {
+		return fmt.Errorf("spending a permission number: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE permission_batches SET used = used + 1 WHERE id = $1`, batchID); err != nil {
+		return fmt.Errorf("spending a permission number: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO uploads (id, region, period_start, tuple_count, min_start, tuples, reverse_from, reverse_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples)), blob, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
+		return fmt.Errorf("storing upload for region %s: %w", up.Region, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing upload for region %s: %w", up.Region, err)
+	}
+	return nil
+}
+
+func (s *Store) whyRefused(ctx context.Context, tx pgx.Tx, hash []byte, now time.Time) error {
+	var used, revoked bool
+	var expires int64
+	err := tx.QueryRow(ctx, `SELECT n.used, b.revoked, b.expires_at FROM permission_numbers n JOIN permission_batches b ON b.id = n.batch_id WHERE n.hash = $1`, hash).
+		Scan(&used, &revoked, &expires)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return database.ErrPermissionUnknown
+	case err != nil:
+		return fmt.Errorf("spending a permission number: %w", err)
+	case revoked:
+		return database.ErrPermissionRevoked
+	case used:
+		return database.ErrPermissionUsed
+	case now.Unix() >= expires:
+		return database.ErrPermissionExpired
+	}
+	return database.ErrPermissionUsed
+}
+
+// CutBatches implements database.Store.
+func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinutes uint32, build database.BatchBuilder) ([]database.BatchInfo, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cutting batches: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	// One cutter at a time across replicas; the lock ends with the
+	// transaction, so a replica that dies mid-cut releases it.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':cut'))`); err != nil {
+		return nil, fmt.Errorf("cutting batches: taking the cut lock: %w", err)
+	}
+	type key struct {
+		region string
+		period int64
+	}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT region, period_start FROM uploads WHERE batch_seq IS NULL AND period_start < $1 ORDER BY region, period_start`, int64(cutoff))
+	if err != nil {
+		return nil, fmt.Errorf("cutting batches: %w", err)
+	}
+	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (key, error) {
+		var k key
+		return k, r.Scan(&k.region, &k.period)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cutting batches: %w", err)
+	}
+	var out []database.BatchInfo
+	for _, k := range pending {
+		var last int64
+		if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT last_seq FROM region_sequences WHERE region = $1), 0)`, k.region).Scan(&last); err != nil {
+			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+		}
+		rows, err := tx.Query(ctx, `SELECT tuples FROM uploads WHERE batch_seq IS NULL AND region = $1 AND period_start = $2`, k.region, k.period)
+		if err != nil {
+			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+		}
+		var tuples []pact.Tuple
+		var uploads uint32
+		for rows.Next() {
+			var blob []byte
+			if err := rows.Scan(&blob); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+			}
+			ts, err := pact.DecodeTuples(blob)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("cutting batch of %s: stored upload: %w", k.region, err)
+			}
+			tuples = append(tuples, ts...)
+			uploads++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+		}
+		info := database.BatchInfo{
+			Region: k.region, Sequence: uint64(last) + 1, PeriodStart: pact.Minute(k.period),
+			PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: database.MinStart(tuples),
+		}
+		data, err := build(batch.Header{Region: info.Region, Sequence: info.Sequence, PeriodStart: info.PeriodStart, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples)
+		if err != nil {
+			return nil, fmt.Errorf("cutting batch %s: %w", info.ID(), err)
+		}
+		h, err := batch.ParseHeader(data)
+		if err != nil {
+			return nil, fmt.Errorf("cutting batch %s: builder output: %w", info.ID(), err)
+		}
+		info.Entries, info.Size, info.SHA256 = h.Entries, len(data), sha256.Sum256(data)
+		if _, err := tx.Exec(ctx, `INSERT INTO batches (region, seq, period_start, period_minutes, uploads, entries, min_start, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			info.Region, int64(info.Sequence), int64(info.PeriodStart), int64(info.PeriodMinutes), int64(info.Uploads), int64(info.Entries), int64(info.MinStart), info.SHA256[:], data); err != nil {
+			return nil, fmt.Errorf("storing batch %s: %w", info.ID(), err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE uploads SET batch_seq = $1 WHERE batch_seq IS NULL AND region = $2 AND period_start = $3`, int64(info.Sequence), k.region, k.period); err != nil {
+			return nil, fmt.Errorf("claiming uploads for batch %s: %w", info.ID(), err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO region_sequences (region, last_seq) VALUES ($1, $2) ON CONFLICT (region) DO UPDATE SET last_seq = excluded.last_seq`, k.region, int64(info.Sequence)); err != nil {
+			return nil, fmt.Errorf("numbering batch %s: %w", info.ID(), err)
+		}
+		out = append(out, info)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("committing batches: %w", err)
+	}
+	return out, nil
+}
+
+const batchColumns = `region, seq, period_start, period_minutes, uploads, entries, min_start, sha256, length(data)`
+
+func scanBatch(row pgx.Row, extra ...any) (database.BatchInfo, error) {
+	var b database.BatchInfo
+	var seq, period, minutes, uploads, entries, minStart int64
+	var size int32
+	var sum []byte
+	dest := append([]any{&b.Region, &seq, &period, &minutes, &uploads, &entries, &minStart, &sum, &size}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return b, err
+	}
+	b.Sequence, b.PeriodStart, b.MinStart = uint64(seq), pact.Minute(period), pact.Minute(minStart)
+	b.PeriodMinutes, b.Uploads, b.Entries, b.Size = uint32(minutes), uint32(uploads), uint32(entries), int(size)
+	copy(b.SHA256[:], sum)
+	return b, nil
+}
+
+// Batches implements database.Store.
+func (s *Store) Batches(ctx context.Context, region string, after uint64) ([]database.BatchInfo, error) {
+	var rows pgx.Rows
+	var err error
+	if region == "" {
+		rows, err = s.pool.Query(ctx, `SELECT `+batchColumns+` FROM batches WHERE seq > $1 ORDER BY region, seq`, int64(after))
+	} else {
+		rows, err = s.pool.Query(ctx, `SELECT `+batchColumns+` FROM batches WHERE region = $1 AND seq > $2 ORDER BY seq`, region, int64(after))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing batches of %q: %w", region, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (database.BatchInfo, error) { return scanBatch(r) })
+	if err != nil {
+		return nil, fmt.Errorf("listing batches of %q: %w", region, err)
+	}
+	return out, nil
+}
+
+// Batch implements database.Store.
+func (s *Store) Batch(ctx context.Context, region string, seq uint64) (database.BatchInfo, []byte, error) {
+	var data []byte
+	b, err := scanBatch(s.pool.QueryRow(ctx, `SELECT `+batchColumns+`, data FROM batches WHERE region = $1 AND seq = $2`, region, int64(seq)), &data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, nil, fmt.Errorf("batch %s: %w", database.FormatBatchID(region, seq), database.ErrNotFound)
+	}
+	if err != nil {
+		return b, nil, fmt.Errorf("reading batch %s: %w", database.FormatBatchID(region, seq), err)
+	}
+	return b, data, nil
+}
+
+// Cleanup implements database.Store.
+func (s *Store) Cleanup(ctx context.Context, uploadHorizon, tupleHorizon pact.Minute, now time.Time) (database.CleanupResult, error) {
+	var r database.CleanupResult
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return r, fmt.Errorf("cleanup: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `DELETE FROM uploads WHERE period_start < $1 OR min_start < $2`, int64(uploadHorizon), int64(tupleHorizon))
+	if err != nil {
+		return r, fmt.Errorf("cleanup of uploads: %w", err)
+	}
+	r.Uploads = tag.RowsAffected()
+	tag, err = tx.Exec(ctx, `DELETE FROM batches WHERE period_start < $1 OR min_start < $2`, int64(uploadHorizon), int64(tupleHorizon))
+	if err != nil {
+		return r, fmt.Errorf("cleanup of batches: %w", err)
+	}
+	r.Batches = tag.RowsAffected()
+	tag, err = tx.Exec(ctx, `DELETE FROM permission_numbers WHERE batch_id IN (SELECT id FROM permission_batches WHERE expires_at <= $1)`, now.Unix())
+	if err != nil {
+		return r, fmt.Errorf("cleanup of expired permission numbers: %w", err)
+	}
+	r.PermissionNumbers = tag.RowsAffected()
+	return r, tx.Commit(ctx)
+}

@@ -1,0 +1,130 @@
+package postgresdb
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pact-findmy/pact-findmy/internal/batch"
+	"github.com/pact-findmy/pact-findmy/internal/database"
+	"github.com/pact-findmy/pact-findmy/internal/database/databasetest"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// TestURL returns the PostgreSQL URL for tests, skipping loudly when none
+// is configured, and failing instead when CI=true so that CI cannot pass
+// without having run the PostgreSQL suite.
+func testURL(t *testing.T) string {
+	url := os.Getenv("PACT_TEST_POSTGRES_URL")
+	if url == "" {
+		msg := "PACT_TEST_POSTGRES_URL is not set: the PostgreSQL storage suite DID NOT RUN " +
+			"(set it to e.g. postgres://pact:pact@127.0.0.1:5432/pact_test?sslmode=disable)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return url
+}
+
+// open gives each test a schema of its own, dropped afterwards, so tests
+// and packages can run in parallel on one database.
+func open(t *testing.T) database.Store {
+	url := testURL(t)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "test_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	s, err := Open(ctx, url, Options{Schema: schema, MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA "`+schema+`" CASCADE`); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	return s
+}
+
+func TestStore(t *testing.T) { databasetest.Run(t, open) }
+
+// Two replicas on one database cut at the same time: the advisory lock
+// must serialise them, so no cut fails on a duplicate sequence and every
+// upload lands in exactly one batch.
+func TestReplicasCutOneAtATime(t *testing.T) {
+	first := open(t).(*Store)
+	ctx := context.Background()
+	var schema string
+	if err := first.pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	second, err := Open(ctx, testURL(t), Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	now := time.Unix(29_000_000*60, 0)
+	const uploads = 40
+	var hashes [][]byte
+	for i := range uploads {
+		hashes = append(hashes, []byte{byte(i), 1, 2, 3})
+	}
+	if _, err := first.IssuePermissions(ctx, "Lab", hashes, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	base := pact.MinuteOf(now)
+	for i, h := range hashes {
+		ts := []pact.Tuple{{Seed: pact.Seed{byte(i)}, Start: base - 120, End: base - 61}}
+		if err := first.SpendAndStore(ctx, h, now, &database.Upload{Region: "CH", PeriodStart: base + pact.Minute(i), Tuples: ts}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := func(h batch.Header, ts []pact.Tuple) ([]byte, error) {
+		return batch.Encode(h, ts, ed25519.NewKeyFromSeed(make([]byte, 32)))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*uploads)
+	for _, s := range []*Store{first, second} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range uploads {
+				if _, err := s.CutBatches(ctx, base+pact.Minute(i)+1, 1, build); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent cut: %v", err)
+	}
+	all, err := first.Batches(ctx, "CH", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != uploads {
+		t.Fatalf("%d batches, want %d (one per period)", len(all), uploads)
+	}
+	for i, b := range all {
+		if b.Sequence != uint64(i+1) || b.Uploads != 1 {
+			t.Fatalf("batch %d is %+v, want sequence %d with one upload", i, b, i+1)
+		}
+	}
+}

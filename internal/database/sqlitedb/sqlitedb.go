@@ -1,0 +1,440 @@
+// Package sqlitedb is the default, embedded backend of database.Store:
+// one SQLite file in WAL mode, one writer connection (SQLite serialises
+// writers anyway, and a single connection turns contention into a Go
+// queue instead of busy retries) and a pool of read-only connections.
+package sqlitedb
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/pact-findmy/pact-findmy/internal/batch"
+	"github.com/pact-findmy/pact-findmy/internal/database"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Sync is the SQLite synchronous setting for commits.
+type Sync string
+
+// Sync settings. SyncFull survives power loss; SyncNormal survives a crash
+// of the process (kill -9) but may lose the last commits on power loss.
+const (
+	SyncFull   Sync = "FULL"
+	SyncNormal Sync = "NORMAL"
+)
+
+// Options tune Open.
+type Options struct {
+	Sync Sync // default SyncFull
+}
+
+// Store is a database.Store on SQLite.
+type Store struct {
+	w *sql.DB // the single writer
+	r *sql.DB // readers
+}
+
+var _ database.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path and applies
+// pending migrations.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	sync := opts.Sync
+	if sync == "" {
+		sync = SyncFull
+	}
+	if sync != SyncFull && sync != SyncNormal {
+		return nil, fmt.Errorf("sqlite synchronous setting %q: want FULL or NORMAL", sync)
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", string(sync))
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "1")
+	q.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetMaxIdleConns(1)
+	s := &Store{w: w}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrating %s: %w", path, err)
+	}
+	q.Set("_txlock", "deferred")
+	q.Set("_query_only", "1")
+	r, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	s.r = r
+	return s, nil
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return err
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a version number", name)
+		}
+		if v <= current {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, v); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// IssuePermissions implements database.Store.
+func (s *Store) IssuePermissions(ctx context.Context, provider string, hashes [][]byte, issuedAt, expiresAt time.Time) (int64, error) {
+	if err := database.ValidProvider(provider); err != nil {
+		return 0, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("issuing to %s: %w", provider, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO permission_batches (provider, issued, issued_at, expires_at) VALUES (?, ?, ?, ?)`,
+		provider, len(hashes), issuedAt.Unix(), expiresAt.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("issuing to %s: %w", provider, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO permission_numbers (hash, batch_id) VALUES (?, ?)`)
+	if err != nil {
+		return 0, err
+	}
+	defer stmt.Close()
+	for _, h := range hashes {
+		if _, err := stmt.ExecContext(ctx, h, id); err != nil {
+			return 0, fmt.Errorf("issuing to %s: storing a number hash: %w", provider, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("issuing to %s: %w", provider, err)
+	}
+	return id, nil
+}
+
+// RevokePermissionBatch implements database.Store.
+func (s *Store) RevokePermissionBatch(ctx context.Context, id int64) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE permission_batches SET revoked = 1 WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("revoking batch %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("revoking batch %d: %w", id, database.ErrNotFound)
+	}
+	return nil
+}
+
+// PermissionBatches implements database.Store.
+func (s *Store) PermissionBatches(ctx context.Context) ([]database.PermissionBatch, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, provider, issued, used, revoked, issued_at, expires_at FROM permission_batches ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("listing permission batches: %w", err)
+	}
+	defer rows.Close()
+	var out []database.PermissionBatch
+	for rows.Next() {
+		var b database.PermissionBatch
+		var issued, expires int64
+		if err := rows.Scan(&b.ID, &b.Provider, &b.Issued, &b.Used, &b.Revoked, &issued, &expires); err != nil {
+			return nil, fmt.Errorf("listing permission batches: %w", err)
+		}
+		b.IssuedAt, b.ExpiresAt = time.Unix(issued, 0).UTC(), time.Unix(expires, 0).UTC()
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// NewUploadID returns a random 16-byte row key.
+func newUploadID() ([]byte, error) {
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return nil, fmt.Errorf("drawing an upload id: %w", err)
+	}
+	return id, nil
+}
+
+// SpendAndStore implements database.Store.
+func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, up *database.Upload) error {
+	blob, err := pact.EncodeTuples(up.Tuples)
+	if err != nil {
+		return fmt.Errorf("encoding upload: %w", err)
+	}
+	id, err := newUploadID()
+	if err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("spending a permission number: %w", err)
+	}
+	defer tx.Rollback()
+	var used, revoked bool
+	var batchID, expires int64
+	err = tx.QueryRowContext(ctx, `SELECT n.used, n.batch_id, b.revoked, b.expires_at FROM permission_numbers n JOIN permission_batches b ON b.id = n.batch_id WHERE n.hash = ?`, hash).
+		Scan(&used, &batchID, &revoked, &expires)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return database.ErrPermissionUnknown
+	case err != nil:
+		return fmt.Errorf("spending a permission number: %w", err)
+	case revoked:
+		return database.ErrPermissionRevoked
+	case used:
+		return database.ErrPermissionUsed
+	case now.Unix() >= expires:
+		return database.ErrPermissionExpired
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE permission_numbers SET used = 1 WHERE hash = ? AND used = 0`, hash)
+	if err != nil {
+		return fmt.Errorf("spending a permission number: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return database.ErrPermissionUsed
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE permission_batches SET used = used + 1 WHERE id = ?`, batchID); err != nil {
+		return fmt.Errorf("spending a permission number: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, region, period_start, tuple_count, min_start, tuples, reverse_from, reverse_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples)), blob, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
+		return fmt.Errorf("storing upload for region %s: %w", up.Region, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing upload for region %s: %w", up.Region, err)
+	}
+	return nil
+}
+
+// CutBatches implements database.Store.
+func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinutes uint32, build database.BatchBuilder) ([]database.BatchInfo, error) {
+	// BEGIN IMMEDIATE (the writer's _txlock) holds SQLite's write lock for
+	// the whole cut, so two processes on one file cannot both number a batch.
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cutting batches: %w", err)
+	}
+	defer tx.Rollback()
+	type key struct {
+		region string
+		period int64
+	}
+	var pending []key
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT region, period_start FROM uploads WHERE batch_seq IS NULL AND period_start < ? ORDER BY region, period_start`, int64(cutoff))
+	if err != nil {
+		return nil, fmt.Errorf("cutting batches: %w", err)
+	}
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.region, &k.period); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("cutting batches: %w", err)
+		}
+		pending = append(pending, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cutting batches: %w", err)
+	}
+	var out []database.BatchInfo
+	for _, k := range pending {
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT last_seq FROM region_sequences WHERE region = ?), 0)`, k.region).Scan(&last); err != nil {
+			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+		}
+		var tuples []pact.Tuple
+		var uploads uint32
+		rows, err := tx.QueryContext(ctx, `SELECT tuples FROM uploads WHERE batch_seq IS NULL AND region = ? AND period_start = ?`, k.region, k.period)
+		if err != nil {
+			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+		}
+		for rows.Next() {
+			var blob []byte
+			if err := rows.Scan(&blob); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+			}
+			ts, err := pact.DecodeTuples(blob)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("cutting batch of %s: stored upload: %w", k.region, err)
+			}
+			tuples = append(tuples, ts...)
+			uploads++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+		}
+		info := database.BatchInfo{
+			Region: k.region, Sequence: uint64(last) + 1, PeriodStart: pact.Minute(k.period),
+			PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: database.MinStart(tuples),
+		}
+		data, err := build(batch.Header{Region: info.Region, Sequence: info.Sequence, PeriodStart: info.PeriodStart, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples)
+		if err != nil {
+			return nil, fmt.Errorf("cutting batch %s: %w", info.ID(), err)
+		}
+		h, err := batch.ParseHeader(data)
+		if err != nil {
+			return nil, fmt.Errorf("cutting batch %s: builder output: %w", info.ID(), err)
+		}
+		info.Entries, info.Size, info.SHA256 = h.Entries, len(data), sha256.Sum256(data)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO batches (region, seq, period_start, period_minutes, uploads, entries, min_start, sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			info.Region, int64(info.Sequence), int64(info.PeriodStart), info.PeriodMinutes, info.Uploads, info.Entries, int64(info.MinStart), info.SHA256[:], data); err != nil {
+			return nil, fmt.Errorf("storing batch %s: %w", info.ID(), err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE uploads SET batch_seq = ? WHERE batch_seq IS NULL AND region = ? AND period_start = ?`, int64(info.Sequence), k.region, k.period); err != nil {
+			return nil, fmt.Errorf("claiming uploads for batch %s: %w", info.ID(), err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO region_sequences (region, last_seq) VALUES (?, ?) ON CONFLICT (region) DO UPDATE SET last_seq = excluded.last_seq`, k.region, int64(info.Sequence)); err != nil {
+			return nil, fmt.Errorf("numbering batch %s: %w", info.ID(), err)
+		}
+		out = append(out, info)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("committing batches: %w", err)
+	}
+	return out, nil
+}
+
+const batchColumns = `region, seq, period_start, period_minutes, uploads, entries, min_start, sha256, length(data)`
+
+func scanBatch(sc interface{ Scan(...any) error }) (database.BatchInfo, error) {
+	var b database.BatchInfo
+	var seq, period, minStart int64
+	var sum []byte
+	if err := sc.Scan(&b.Region, &seq, &period, &b.PeriodMinutes, &b.Uploads, &b.Entries, &minStart, &sum, &b.Size); err != nil {
+		return b, err
+	}
+	b.Sequence, b.PeriodStart, b.MinStart = uint64(seq), pact.Minute(period), pact.Minute(minStart)
+	copy(b.SHA256[:], sum)
+	return b, nil
+}
+
+// Batches implements database.Store.
+func (s *Store) Batches(ctx context.Context, region string, after uint64) ([]database.BatchInfo, error) {
+	var rows *sql.Rows
+	var err error
+	if region == "" {
+		rows, err = s.r.QueryContext(ctx, `SELECT `+batchColumns+` FROM batches WHERE seq > ? ORDER BY region, seq`, int64(after))
+	} else {
+		rows, err = s.r.QueryContext(ctx, `SELECT `+batchColumns+` FROM batches WHERE region = ? AND seq > ? ORDER BY seq`, region, int64(after))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing batches of %q: %w", region, err)
+	}
+	defer rows.Close()
+	var out []database.BatchInfo
+	for rows.Next() {
+		b, err := scanBatch(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing batches of %q: %w", region, err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// Batch implements database.Store.
+func (s *Store) Batch(ctx context.Context, region string, seq uint64) (database.BatchInfo, []byte, error) {
+	var data []byte
+	row := s.r.QueryRowContext(ctx, `SELECT `+batchColumns+`, data FROM batches WHERE region = ? AND seq = ?`, region, int64(seq))
+	var b database.BatchInfo
+	var seqv, period, minStart int64
+	var sum []byte
+	err := row.Scan(&b.Region, &seqv, &period, &b.PeriodMinutes, &b.Uploads, &b.Entries, &minStart, &sum, &b.Size, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, nil, fmt.Errorf("batch %s: %w", database.FormatBatchID(region, seq), database.ErrNotFound)
+	}
+	if err != nil {
+		return b, nil, fmt.Errorf("reading batch %s: %w", database.FormatBatchID(region, seq), err)
+	}
+	b.Sequence, b.PeriodStart, b.MinStart = uint64(seqv), pact.Minute(period), pact.Minute(minStart)
+	copy(b.SHA256[:], sum)
+	return b, data, nil
+}
+
+// Cleanup implements database.Store.
+func (s *Store) Cleanup(ctx context.Context, uploadHorizon, tupleHorizon pact.Minute, now time.Time) (database.CleanupResult, error) {
+	var r database.CleanupResult
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return r, fmt.Errorf("cleanup: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE period_start < ? OR min_start < ?`, int64(uploadHorizon), int64(tupleHorizon))
+	if err != nil {
+		return r, fmt.Errorf("cleanup of uploads: %w", err)
+	}
+	r.Uploads, _ = res.RowsAffected()
+	res, err = tx.ExecContext(ctx, `DELETE FROM batches WHERE period_start < ? OR min_start < ?`, int64(uploadHorizon), int64(tupleHorizon))
+	if err != nil {
+		return r, fmt.Errorf("cleanup of batches: %w", err)
+	}
+	r.Batches, _ = res.RowsAffected()
+	res, err = tx.ExecContext(ctx, `DELETE FROM permission_numbers WHERE batch_id IN (SELECT id FROM permission_batches WHERE expires_at <= ?)`, now.Unix())
+	if err != nil {
+		return r, fmt.Errorf("cleanup of expired permission numbers: %w", err)
+	}
+	r.PermissionNumbers, _ = res.RowsAffected()
+	return r, tx.Commit()
+}
