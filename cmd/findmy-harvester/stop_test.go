@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/devicedb"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// heldSource delivers its events, then, like a live adapter with nothing
+// more in range, waits until the context is done.
+type heldSource struct {
+	times  []time.Time
+	events [][]byte
+	fed    chan struct{}
+}
+
+func (s *heldSource) Reports(ctx context.Context, fn func(*hci.AdvReport) error) error {
+	var dec hci.AdvDecoder
+	for i, ev := range s.events {
+		if _, err := dec.Decode(ev, s.times[i], fn); err != nil {
+			return err
+		}
+	}
+	close(s.fed)
+	<-ctx.Done()
+	return nil
+}
+func (s *heldSource) Close() error        { return nil }
+func (s *heldSource) stats() []any        { return nil }
+func (s *heldSource) frameErrors() uint64 { return 0 }
+func (s *heldSource) scanning() bool      { return true }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A stop (SIGINT or SIGTERM cancel the context in main) must write every
+// pending sighting and line, and the metrics must count while it runs.
+func TestStopFlushesAndMetricsServe(t *testing.T) {
+	times, events := knownEvents(t)
+	for i := range times {
+		// All within one second, so nothing is flushed before the stop.
+		times[i] = knownStart.Add(time.Duration(i) * time.Millisecond)
+	}
+	src := &heldSource{times: times, events: events, fed: make(chan struct{})}
+	dbPath := filepath.Join(t.TempDir(), "contacts.db")
+	o := outputFlags{db: dbPath, format: "jsonl", minRSSI: -128, batchRows: 1000, metrics: "127.0.0.1:0"}
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	var stdout bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- harvestFrom(ctx, src, &o, &stdout, log, true) }()
+	<-src.fed
+
+	addr := regexp.MustCompile(`serving metrics" addr=(\S+)`).FindStringSubmatch(logs.String())
+	if addr == nil {
+		t.Fatalf("no metrics address in the log:\n%s", logs.String())
+	}
+	resp, err := http.Get("http://" + addr[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`findmy_harvester_reports_total{kind="findmy"} 4`,
+		`findmy_harvester_reports_total{kind="findmy-invalid"} 1`,
+		`findmy_harvester_reports_total{kind="pact"} 1`,
+		`findmy_harvester_scanning 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("harvester did not stop within 10 s of the cancel")
+	}
+	if n := strings.Count(stdout.String(), "\n"); n != 6 {
+		t.Errorf("%d JSON lines after the stop, want 6:\n%s", n, stdout.String())
+	}
+	db, err := devicedb.Open(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var got []string
+	if err := db.Sightings(context.Background(), 0, ^pact.Minute(0), func(s pact.Sighting) error {
+		got = append(got, string(s.Source))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The AirTag key (merged over its frames, one minute) and the chirp.
+	if strings.Join(got, ",") != "findmy,pact" && strings.Join(got, ",") != "pact,findmy" {
+		t.Errorf("contact log after the stop holds %v, want one findmy and one pact row", got)
+	}
+	if !strings.Contains(logs.String(), "msg=summary") {
+		t.Errorf("no summary logged:\n%s", logs.String())
+	}
+}
