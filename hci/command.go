@@ -324,10 +324,12 @@ func (c *Controller) Exec(ctx context.Context, op Opcode, params []byte) ([]byte
 	if err := c.conn.WritePacket(packet); err != nil {
 		return nil, fmt.Errorf("hci: send %v: %w", op, err)
 	}
+	sent := time.Now()
 	timer := time.NewTimer(c.timeout)
 	defer timer.Stop()
 	select {
 	case resp := <-ch:
+		c.log.Debug("hci command", "op", op.String(), "status", resp.Status, "took", time.Since(sent))
 		if resp.Status != 0 {
 			return nil, &CommandError{Opcode: op, Status: resp.Status}
 		}

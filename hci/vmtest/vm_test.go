@@ -87,6 +87,36 @@ func TestAdvertiseAndHarvestOnRealKernel(t *testing.T) {
 			checkChannel(t, ch, cases, res, pact.MinuteOf(start), pact.MinuteOf(end))
 		})
 	}
+	t.Run("serial-h4", func(t *testing.T) { checkSerial(t, frames, console) })
+}
+
+// checkSerial compares the distinct reports the H4 serial source heard
+// with the frames advertised: every one, byte for byte, and nothing else.
+func checkSerial(t *testing.T, frames []vmFrame, console string) {
+	want := map[string]bool{}
+	for _, f := range frames {
+		want[strings.ToUpper(f.Address+" "+f.Data)] = true
+	}
+	got := map[string]bool{}
+	for _, line := range strings.Split(console, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 || f[0] != "SERIAL-REPORT" {
+			continue
+		}
+		key := f[1] + " " + f[2]
+		got[key] = true
+		if !want[key] {
+			t.Errorf("serial source reported address %s data %s, which was not advertised", f[1], f[2])
+		}
+		if f[3] != strconv.Itoa(int(btvirtRSSI)) {
+			t.Errorf("serial report %s: RSSI %s, btvirt reports %d", key, f[3], btvirtRSSI)
+		}
+	}
+	for key := range want {
+		if !got[key] {
+			t.Errorf("serial source never reported %s", key)
+		}
+	}
 }
 
 func loadCases(t *testing.T) []frameCase {

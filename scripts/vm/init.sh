@@ -4,7 +4,9 @@
 # HCI channel, hci0 advertises the frames of /frames.json through the hci
 # package (vmcheck advertise) while findmy-harvester scans hci1 into a fresh
 # contact log; the log and the harvester's JSON lines then go to the serial
-# console for the test to check. "VMTEST-DONE" ends a good run; a failure
+# console for the test to check. Last, a third controller that btvirt
+# serves as H4 over a pseudo-terminal is scanned through the hci serial
+# source (vmcheck serial) and its reports are printed. "VMTEST-DONE" ends a good run; a failure
 # leaves through isa-debug-exit with code 1 (QEMU exits 3).
 
 /bin/busybox --install -s /bin
@@ -13,6 +15,8 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mkdir -p /tmp
 mount -t tmpfs tmp /tmp
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts
 
 fail() {
 	echo "VMTEST-FAIL $*"
@@ -27,7 +31,7 @@ while read -r m; do
 	insmod "/modules/$m" || fail "insmod $m"
 done </modules/order
 
-btvirt -l2 >/tmp/btvirt.log 2>&1 &
+btvirt -l2 -S >/tmp/btvirt.log 2>&1 &
 i=0
 while [ ! -e /sys/class/bluetooth/hci1 ]; do
 	i=$((i + 1))
@@ -65,6 +69,29 @@ for mode in "user auto user" "raw off raw"; do
 	sed "s/^/VMTEST-JSONL $channel /" /tmp/$channel.jsonl
 	vmcheck dump --db "$db" --tag "$channel" || fail "dumping the $channel contact log"
 done
+
+echo "VMTEST-MODE serial"
+tty=$(ls /dev/pts | grep -v ptmx | head -n 1)
+[ -n "$tty" ] || fail "btvirt -S made no pseudo-terminal"
+vmcheck serial --tty "/dev/pts/$tty" --duration 120s >/tmp/serial.out 2>/tmp/serial.log &
+pid=$!
+i=0
+until grep -q VMCHECK-SCANNING /tmp/serial.out; do
+	i=$((i + 1))
+	if [ $i -gt 150 ] || ! kill -0 $pid 2>/dev/null; then
+		cat /tmp/serial.log
+		fail "the serial controller did not start scanning"
+	fi
+	sleep 0.1
+done
+vmcheck advertise --hci 0 --channel user --frames /frames.json --duration 3s ||
+	fail "advertising for the serial controller"
+kill -INT $pid
+wait $pid
+rc=$?
+cat /tmp/serial.log
+[ $rc = 0 ] || fail "serial scan exited with $rc"
+grep '^SERIAL-REPORT ' /tmp/serial.out | sort -u
 
 echo VMTEST-DONE
 poweroff -f

@@ -39,7 +39,11 @@ type Frame struct {
 }
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := slog.LevelInfo
+	if os.Getenv("VMCHECK_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: vmcheck advertise|scan|dump [flags]; vmcheck CMD --help for flags")
 		os.Exit(2)
@@ -52,6 +56,8 @@ func main() {
 		err = advertise(ctx, log, os.Args[2:])
 	case "scan":
 		err = scan(ctx, log, os.Args[2:])
+	case "serial":
+		err = serialScan(ctx, log, os.Args[2:])
 	case "dump":
 		err = dump(ctx, os.Args[2:])
 	default:
@@ -184,6 +190,35 @@ func scan(ctx context.Context, log *slog.Logger, args []string) error {
 		return db.AddSightings(context.Background(), batch)
 	}
 	return nil
+}
+
+// serialScan scans an H4 controller on a tty and prints its reports, for
+// the test to compare with what was advertised.
+func serialScan(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("serial", flag.ExitOnError)
+	path := fs.String("tty", "", "serial device of the H4 controller")
+	baud := fs.Int("baud", 115200, "line rate")
+	extended := fs.String("extended", "auto", "extended scanning: auto, off or on")
+	duration := fs.Duration("duration", 5*time.Second, "how long to scan")
+	fs.Parse(args)
+	ext, err := hci.ParseExtendedMode(*extended)
+	if err != nil {
+		return err
+	}
+	src, err := hci.OpenSerialSource(ctx, hci.SerialConfig{Path: *path, Baud: *baud, Scan: hci.ScanConfig{Extended: ext}, Logger: log})
+	if err != nil {
+		return err
+	}
+	fmt.Println("VMCHECK-SCANNING")
+	ctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	err = src.Reports(ctx, func(r *hci.AdvReport) error {
+		fmt.Printf("SERIAL-REPORT %X %X %d\n", r.Addr, r.Data, r.RSSI)
+		return nil
+	})
+	st := src.Stats()
+	log.Info("serial scan finished", "events", st.Events, "adv_events", st.AdvEvents, "extended", src.Extended())
+	return errors.Join(err, src.Close())
 }
 
 func dump(ctx context.Context, args []string) error {
