@@ -274,6 +274,22 @@ func (d *AdvDecoder) resetLegacy(t time.Time) *AdvReport {
 }
 
 func (d *AdvDecoder) decodeLegacy(p []byte, t time.Time, fn func(*AdvReport) error) (int, error) {
+	// Nearly every event holds one well-formed report: take it without
+	// the general walk.
+	if len(p) >= 1+legacyReportFixed && p[0] == 1 && p[1] <= uint8(PDUScanRsp) && int(p[9]) == len(p)-1-legacyReportFixed {
+		r := d.resetLegacy(t)
+		r.EventType = uint16(p[1])
+		r.Type = PDUType(p[1])
+		r.AddrType = p[2]
+		reverseAddr(&r.Addr, p[3:9])
+		end := len(p) - 1
+		r.Data = p[10:end:end]
+		r.RSSI = int8(p[end])
+		if err := fn(r); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
 	n, err := checkNumReports(legacyFormat, p)
 	if err != nil {
 		return 0, err
