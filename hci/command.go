@@ -366,20 +366,37 @@ func (c *Controller) Stats() ControllerStats {
 // connection ends or fn fails. Malformed events are counted and skipped.
 func (c *Controller) Reports(ctx context.Context, fn func(*AdvReport) error) error {
 	var dec AdvDecoder
+	handle := func(ev rxEvent) error {
+		if _, err := dec.Decode(ev.packet, ev.at, fn); err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				return err
+			}
+			c.malformed.Add(1)
+			c.log.Warn("skipping malformed advertising report", "err", err, "event", fmt.Sprintf("%X", ev.packet))
+		}
+		return nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case ev := <-c.reports:
-			if _, err := dec.Decode(ev.packet, ev.at, fn); err != nil {
-				if errors.Is(err, ErrMalformed) {
-					c.malformed.Add(1)
-					c.log.Warn("skipping malformed advertising report", "err", err, "event", fmt.Sprintf("%X", ev.packet))
-					continue
-				}
+			if err := handle(ev); err != nil {
 				return err
 			}
 		case <-c.done:
+			// What the reader queued before the end is still news.
+			for {
+				select {
+				case ev := <-c.reports:
+					if err := handle(ev); err != nil {
+						return err
+					}
+					continue
+				default:
+				}
+				break
+			}
 			if errors.Is(c.readErr, ErrClosed) {
 				return nil
 			}
