@@ -3,6 +3,9 @@ package hci
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -109,4 +112,44 @@ func BenchmarkCapturePcapLL(b *testing.B) {
 		b.Fatal(err)
 	}
 	runCaptureBenchmark(b, buf.Bytes())
+}
+
+// BenchmarkCaptureTsharkBaseline is the baseline for BenchmarkCaptureBtsnoop:
+// Wireshark's tshark extracting address and RSSI of every report from the
+// same file. Each op is one whole tshark run, start-up included, as a user
+// would pay it; run it with a small -benchtime such as 3x.
+func BenchmarkCaptureTsharkBaseline(b *testing.B) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		b.Skip("tshark is not installed")
+	}
+	var buf bytes.Buffer
+	w, err := NewBtsnoopWriter(&buf, BtsnoopH4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCapture(b, w.WriteEvent)
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	file := filepath.Join(b.TempDir(), "bench.btsnoop")
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	home := b.TempDir()
+	b.SetBytes(int64(buf.Len()))
+	var reports int
+	for b.Loop() {
+		cmd := exec.Command(tshark, "-n", "-r", file, "-T", "fields", "-e", "bthci_evt.bd_addr", "-e", "bthci_evt.rssi")
+		cmd.Env = append(os.Environ(), "HOME="+home)
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n := bytes.Count(out, []byte("\n")); n != benchCaptureEvents {
+			b.Fatalf("tshark printed %d lines, want %d", n, benchCaptureEvents)
+		}
+		reports += benchCaptureEvents
+	}
+	b.ReportMetric(float64(reports)/b.Elapsed().Seconds(), "reports/s")
 }
