@@ -177,7 +177,7 @@ func sampleHeapPeak() func() uint64 {
 	go func() {
 		var peak uint64
 		var ms runtime.MemStats
-		tick := time.NewTicker(20 * time.Millisecond)
+		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			runtime.ReadMemStats(&ms)

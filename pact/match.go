@@ -505,8 +505,9 @@ func (m *Matcher) MatchNaive(tuples iter.Seq2[Tuple, error], onContact func(Cont
 const matchBatchSize = 1 << 15
 
 type pendingTuple struct {
-	idx int64
-	t   Tuple
+	idx  int64
+	mask uint64 // neededMask of the tuple
+	t    Tuple
 }
 
 type foundContact struct {
@@ -521,8 +522,9 @@ func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) 
 	}
 	sum := newDayAccumulator(len(m.entries))
 	var delivered int64
+	var read MatchStats
 	report := func() MatchReport {
-		var st MatchStats
+		st := read
 		for _, w := range workers {
 			st.Add(w.stats)
 		}
@@ -530,9 +532,11 @@ func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) 
 		return MatchReport{Stats: st, Days: sum.days()}
 	}
 	batch := make([]pendingTuple, 0, matchBatchSize)
+	sorted := make([]pendingTuple, 0, matchBatchSize)
 	var found []foundContact
 	flush := func() error {
-		found = m.matchBatch(workers, batch, found[:0])
+		sorted = sortByStart(batch, sorted[:0])
+		found = m.matchBatch(workers, sorted, found[:0])
 		batch = batch[:0]
 		for i := range found {
 			f := &found[i]
@@ -557,8 +561,17 @@ func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) 
 			readErr = fmt.Errorf("exposure tuple %d: %w", idx, err)
 			break
 		}
-		batch = append(batch, pendingTuple{idx: idx, t: t})
+		read.Tuples++
+		p := pendingTuple{idx: idx, t: t}
 		idx++
+		if !naive {
+			// Most tuples end here, before they take space in a batch.
+			if p.mask = m.neededMask(t.Start, t.Minutes()); p.mask == 0 {
+				read.TuplesSkipped++
+				continue
+			}
+		}
+		batch = append(batch, p)
 		if len(batch) == matchBatchSize {
 			if err := flush(); err != nil {
 				return stopped(report(), err)
@@ -579,23 +592,23 @@ func stopped(r MatchReport, err error) (MatchReport, error) {
 	return r, err
 }
 
-// matchBatch matches a batch on the workers and appends the contacts to
-// found in stream order: by tuple, then chirp minute, then minute heard.
+// matchBatch matches a batch sorted by start on the workers and appends
+// the contacts to found in stream order: by tuple, then chirp minute, then
+// minute heard.
 func (m *Matcher) matchBatch(workers []*matchWorker, batch []pendingTuple, found []foundContact) []foundContact {
-	order := orderByStart(batch)
 	if len(workers) == 1 || len(batch) < 2*len(workers) {
 		w := workers[0]
-		for _, i := range order {
+		for i := range batch {
 			w.match(&batch[i])
 		}
 	} else {
 		var wg sync.WaitGroup
-		chunk := (len(order) + len(workers) - 1) / len(workers)
+		chunk := (len(batch) + len(workers) - 1) / len(workers)
 		for k, w := range workers {
-			part := order[min(k*chunk, len(order)):min((k+1)*chunk, len(order))]
+			part := batch[min(k*chunk, len(batch)):min((k+1)*chunk, len(batch))]
 			wg.Go(func() {
-				for _, i := range part {
-					w.match(&batch[i])
+				for i := range part {
+					w.match(&part[i])
 				}
 			})
 		}
@@ -610,12 +623,12 @@ func (m *Matcher) matchBatch(workers []*matchWorker, batch []pendingTuple, found
 	return found
 }
 
-// orderByStart returns the batch positions sorted by start minute: a
-// counting sort by hour, which keeps stream order within an hour.
-func orderByStart(batch []pendingTuple) []int32 {
-	order := make([]int32, len(batch))
+// sortByStart appends the batch to dst in order of start hour, keeping
+// stream order within an hour: a counting sort, so that the workers then
+// read the tuples sequentially.
+func sortByStart(batch, dst []pendingTuple) []pendingTuple {
 	if len(batch) == 0 {
-		return order
+		return dst
 	}
 	lo, hi := batch[0].t.Start/MinutesPerHour, batch[0].t.Start/MinutesPerHour
 	for i := range batch {
@@ -623,11 +636,9 @@ func orderByStart(batch []pendingTuple) []int32 {
 		lo, hi = min(lo, h), max(hi, h)
 	}
 	if hi-lo >= 1<<20 {
-		for i := range order {
-			order[i] = int32(i)
-		}
-		slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(batch[a].t.Start, batch[b].t.Start) })
-		return order
+		dst = append(dst, batch...)
+		slices.SortStableFunc(dst, func(a, b pendingTuple) int { return cmp.Compare(a.t.Start/MinutesPerHour, b.t.Start/MinutesPerHour) })
+		return dst
 	}
 	count := make([]int32, hi-lo+2)
 	for i := range batch {
@@ -636,12 +647,14 @@ func orderByStart(batch []pendingTuple) []int32 {
 	for i := 1; i < len(count); i++ {
 		count[i] += count[i-1]
 	}
+	base := len(dst)
+	dst = dst[:base+len(batch)]
 	for i := range batch {
 		h := batch[i].t.Start/MinutesPerHour - lo
-		order[count[h]] = int32(i)
+		dst[base+int(count[h])] = batch[i]
 		count[h]++
 	}
-	return order
+	return dst
 }
 
 func checkTupleShape(t Tuple) error {
@@ -688,7 +701,7 @@ func (w *matchWorker) match(p *pendingTuple) {
 	if w.naive {
 		w.matchNaive(p.idx, &p.t)
 	} else {
-		w.matchTuple(p.idx, &p.t)
+		w.matchTuple(p.idx, &p.t, p.mask)
 	}
 }
 
@@ -710,14 +723,7 @@ func (w *matchWorker) chirpRun(block cipher.Block, from Minute, n int) {
 	}
 }
 
-func (w *matchWorker) matchTuple(idx int64, t *Tuple) {
-	w.stats.Tuples++
-	n := t.Minutes()
-	mask := w.m.neededMask(t.Start, n)
-	if mask == 0 {
-		w.stats.TuplesSkipped++
-		return
-	}
+func (w *matchWorker) matchTuple(idx int64, t *Tuple, mask uint64) {
 	// The key schedule of NewChirpKey, without the wrapper's allocation.
 	// aes.NewCipher fails only for a key that is not 16, 24 or 32 bytes.
 	block, err := aes.NewCipher(t.Seed[:])
@@ -738,7 +744,6 @@ func (w *matchWorker) matchTuple(idx int64, t *Tuple) {
 }
 
 func (w *matchWorker) matchNaive(idx int64, t *Tuple) {
-	w.stats.Tuples++
 	n := t.Minutes()
 	k := NewChirpKey(&t.Seed)
 	w.stats.KeysDerived++
