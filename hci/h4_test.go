@@ -191,6 +191,7 @@ func BenchmarkH4Reader(b *testing.B) {
 	}
 	b.SetBytes(int64(len(stream)))
 	b.ReportAllocs()
+	packets := 0
 	for b.Loop() {
 		r := NewH4Reader(bytes.NewReader(stream))
 		for {
@@ -200,6 +201,8 @@ func BenchmarkH4Reader(b *testing.B) {
 				}
 				break
 			}
+			packets++
 		}
 	}
+	b.ReportMetric(float64(packets)/b.Elapsed().Seconds(), "packets/s")
 }
