@@ -88,6 +88,16 @@ func TestAdvertiseAndHarvestOnRealKernel(t *testing.T) {
 		})
 	}
 	t.Run("serial-h4", func(t *testing.T) { checkSerial(t, frames, console) })
+	t.Run("refused-without-capabilities", func(t *testing.T) {
+		i := strings.Index(console, "VMTEST-NOCAPS ")
+		if i < 0 {
+			t.Fatal("no VMTEST-NOCAPS line: the unprivileged run did not happen")
+		}
+		line, _, _ := strings.Cut(console[i:], "\n")
+		if !strings.Contains(line, "operation not permitted") {
+			t.Errorf("harvester without capabilities failed for another reason: %s", line)
+		}
+	})
 }
 
 // checkSerial compares the distinct reports the H4 serial source heard

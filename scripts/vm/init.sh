@@ -39,6 +39,12 @@ while [ ! -e /sys/class/bluetooth/hci1 ]; do
 	sleep 0.1
 done
 
+# Without the two capabilities the harvester must be refused the adapter.
+vmcheck asuser --uid 1000 --caps "" -- findmy-harvester scan --hci 1 --db /tmp/nocaps.db >/tmp/nocaps.out 2>&1
+rc=$?
+[ $rc != 0 ] || fail "the harvester scanned without CAP_NET_ADMIN and CAP_NET_RAW"
+echo "VMTEST-NOCAPS rc=$rc $(tr '\n' ' ' </tmp/nocaps.out)"
+
 # Modes: scan channel, extended scanning, advertiser channel. Extended
 # scanning is on where btvirt's controller offers it (auto) for the user
 # channel and forced off on the raw one, so both scan command sets run.
@@ -47,7 +53,9 @@ for mode in "user auto user" "raw off raw"; do
 	channel=$1 extended=$2 advchannel=$3
 	echo "VMTEST-MODE $channel"
 	db=/tmp/$channel.db
-	findmy-harvester scan --hci 1 --channel "$channel" --extended "$extended" \
+	# As on a real host: an ordinary user with CAP_NET_ADMIN and
+	# CAP_NET_RAW only (docs/deploy.md).
+	vmcheck asuser --uid 1000 --caps net_admin,net_raw -- findmy-harvester scan --hci 1 --channel "$channel" --extended "$extended" \
 		--db "$db" --format jsonl --stats-interval 0 >/tmp/$channel.jsonl 2>/tmp/$channel.log &
 	pid=$!
 	i=0

@@ -8,6 +8,7 @@
 //	vmcheck advertise --hci 0 --frames /frames.json --duration 5s
 //	vmcheck scan --hci 1 --channel raw --db /tmp/contacts.db --duration 5s
 //	vmcheck dump --db /tmp/contacts.db --tag user
+//	vmcheck asuser --uid 1000 --caps net_admin,net_raw -- CMD ARGS...
 package main
 
 import (
@@ -20,7 +21,9 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,6 +61,8 @@ func main() {
 		err = scan(ctx, log, os.Args[2:])
 	case "serial":
 		err = serialScan(ctx, log, os.Args[2:])
+	case "asuser":
+		err = asUser(os.Args[2:])
 	case "dump":
 		err = dump(ctx, os.Args[2:])
 	default:
@@ -219,6 +224,58 @@ func serialScan(ctx context.Context, log *slog.Logger, args []string) error {
 	st := src.Stats()
 	log.Info("serial scan finished", "events", st.Events, "adv_events", st.AdvEvents, "extended", src.Extended())
 	return errors.Join(err, src.Close())
+}
+
+// capabilityNumbers are the capabilities asuser can grant
+// (include/uapi/linux/capability.h).
+var capabilityNumbers = map[string]uintptr{"net_admin": 12, "net_raw": 13}
+
+// asUser runs a command as an unprivileged user holding only the given
+// capabilities as ambient ones: what setcap or systemd's
+// AmbientCapabilities give the harvester on a real host. Its exit status
+// becomes ours.
+func asUser(args []string) error {
+	fs := flag.NewFlagSet("asuser", flag.ExitOnError)
+	uid := fs.Int("uid", 1000, "user and group id to run as")
+	caps := fs.String("caps", "net_admin,net_raw", "comma-separated capabilities to keep (empty: none)")
+	fs.Parse(args)
+	if fs.NArg() == 0 {
+		return errors.New("asuser: no command")
+	}
+	var ambient []uintptr
+	for _, name := range strings.Split(*caps, ",") {
+		if name == "" {
+			continue
+		}
+		n, ok := capabilityNumbers[name]
+		if !ok {
+			return fmt.Errorf("asuser: unknown capability %q", name)
+		}
+		ambient = append(ambient, n)
+	}
+	cmd := exec.Command(fs.Arg(0), fs.Args()[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential:  &syscall.Credential{Uid: uint32(*uid), Gid: uint32(*uid)},
+		AmbientCaps: ambient,
+	}
+	// Forward SIGINT/SIGTERM so the child stops as it would under systemd.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("asuser: %w", err)
+	}
+	go func() {
+		for s := range sigs {
+			cmd.Process.Signal(s)
+		}
+	}()
+	err := cmd.Wait()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		os.Exit(exitErr.ExitCode())
+	}
+	return err
 }
 
 func dump(ctx context.Context, args []string) error {
