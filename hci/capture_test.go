@@ -714,3 +714,42 @@ func TestCaptureStatsWhileRunning(t *testing.T) {
 		t.Errorf("final stats %+v, want 612 reports, 50 malformed, 150 bytes skipped", st)
 	}
 }
+
+func TestPcapngBlocks(t *testing.T) {
+	raw, err := os.ReadFile("testdata/capture_cases.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cc struct {
+		Blocks struct {
+			Hex   string   `json:"hex"`
+			Times []string `json:"times"`
+		} `json:"pcapng_blocks"`
+	}
+	if err := json.Unmarshal(raw, &cc); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCapture(bytes.NewReader(mustHex(t, cc.Blocks.Hex)), "blocks.pcapng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.OnMalformed = func(err error) { t.Errorf("malformed: %v", err) }
+	got := collectReports(t, c)
+	if len(got) != len(cc.Blocks.Times) {
+		t.Fatalf("%d reports, want %d", len(got), len(cc.Blocks.Times))
+	}
+	for i, ts := range cc.Blocks.Times {
+		var want time.Time
+		if ts != "" {
+			if want, err = time.Parse(time.RFC3339, ts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !got[i].time.Equal(want) {
+			t.Errorf("report %d time %v, want %v", i, got[i].time.UTC(), want)
+		}
+		if got[i].Addr != "FB:6D:08:3D:25:A4" || got[i].RSSI != -59 {
+			t.Errorf("report %d: %+v", i, got[i].wantReport)
+		}
+	}
+}
