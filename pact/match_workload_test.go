@@ -1,6 +1,8 @@
 package pact_test
 
 import (
+	"context"
+	"errors"
 	"iter"
 	"slices"
 	"testing"
@@ -148,4 +150,46 @@ func TestMatchOracle(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("matcher found %d contacts, the oracle %d", len(got), len(want))
 	}
+}
+
+// TestLoadMatcher indexes the small workload through the in-memory
+// contact store and checks that the result matches exactly what an index
+// built from the same sightings finds.
+func TestLoadMatcher(t *testing.T) {
+	w := workload.Generate(workload.Small())
+	ctx := context.Background()
+	store := pact.NewMemStore()
+	if err := store.AddSightings(ctx, w.Sightings); err != nil {
+		t.Fatal(err)
+	}
+	opts := pact.MatchOptions{From: w.ExposureStart() - 1, To: w.Config.End, Workers: 2}
+	loaded, err := pact.LoadMatcher(ctx, store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := pact.NewMatcher(slices.Values(w.Sightings), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded.Sightings() != built.Sightings() {
+		t.Fatalf("loaded %d sightings, built %d", loaded.Sightings(), built.Sightings())
+	}
+	a, _ := collect(t, loaded.Match, w)
+	b, _ := collect(t, built.Match, w)
+	if !slices.Equal(a, b) || len(a) != len(w.Planted) {
+		t.Fatalf("loaded index found %d contacts, built %d, planted %d", len(a), len(b), len(w.Planted))
+	}
+
+	if _, err := pact.LoadMatcher(ctx, failingStore{store}, opts); !errors.Is(err, errStoreBroken) {
+		t.Fatalf("LoadMatcher over a failing store: %v, want it to wrap %v", err, errStoreBroken)
+	}
+}
+
+var errStoreBroken = errors.New("disk on fire")
+
+// failingStore fails every read, to check that LoadMatcher reports it.
+type failingStore struct{ pact.ContactStore }
+
+func (failingStore) Sightings(context.Context, pact.Minute, pact.Minute, func(pact.Sighting) error) error {
+	return errStoreBroken
 }
