@@ -60,7 +60,9 @@ const (
 // recordSource is one file format's record reader, reduced to what the
 // Capture needs.
 type recordSource interface {
-	next() (t time.Time, kind recordKind, payload []byte, err error)
+	// next returns the next record; offset is where it starts in the
+	// file, for messages.
+	next() (t time.Time, kind recordKind, payload []byte, offset int64, err error)
 	skipped() int64
 }
 
@@ -203,7 +205,7 @@ func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error 
 				return err
 			}
 		}
-		t, kind, payload, err := c.src.next()
+		t, kind, payload, offset, err := c.src.next()
 		if err == io.EOF {
 			return nil
 		}
@@ -226,13 +228,13 @@ func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error 
 				if fnErr != nil {
 					return fnErr
 				}
-				c.malformed(err)
+				c.malformed(fmt.Errorf("record at offset %d: %w", offset, err))
 			}
 		case kindLELL:
 			ok, err := DecodeLELLAdvertising(payload, t, &c.ll)
 			if err != nil {
 				c.events.Add(1)
-				c.malformed(err)
+				c.malformed(fmt.Errorf("record at offset %d: %w", offset, err))
 				continue
 			}
 			if !ok {
@@ -269,15 +271,15 @@ type btsnoopSource struct {
 	r *BtsnoopReader
 }
 
-func (s *btsnoopSource) next() (time.Time, recordKind, []byte, error) {
+func (s *btsnoopSource) next() (time.Time, recordKind, []byte, int64, error) {
 	rec, err := s.r.Next()
 	if err != nil {
-		return time.Time{}, kindOther, nil, err
+		return time.Time{}, kindOther, nil, 0, err
 	}
 	if ev, ok := s.r.HCIEvent(&rec); ok {
-		return rec.Time(), kindHCIEvent, ev, nil
+		return rec.Time(), kindHCIEvent, ev, rec.Offset, nil
 	}
-	return time.Time{}, kindOther, nil, nil
+	return time.Time{}, kindOther, nil, rec.Offset, nil
 }
 
 func (s *btsnoopSource) skipped() int64 { return s.r.Skipped() }
@@ -288,24 +290,24 @@ type packetSource struct {
 	skip func() int64
 }
 
-func (s *packetSource) next() (time.Time, recordKind, []byte, error) {
+func (s *packetSource) next() (time.Time, recordKind, []byte, int64, error) {
 	rec, err := s.r.Next()
 	if err != nil {
-		return time.Time{}, kindOther, nil, err
+		return time.Time{}, kindOther, nil, 0, err
 	}
 	switch rec.LinkType {
 	case LinkTypeBluetoothHCIH4WithPHDR:
 		_, ind, pkt, err := H4WithPhdr(rec.Data)
 		if err != nil {
-			return time.Time{}, kindOther, nil, fmt.Errorf("record at offset %d: %w", rec.Offset, err)
+			return time.Time{}, kindOther, nil, rec.Offset, fmt.Errorf("record at offset %d: %w", rec.Offset, err)
 		}
 		if ind == H4Event {
-			return rec.Time, kindHCIEvent, pkt, nil
+			return rec.Time, kindHCIEvent, pkt, rec.Offset, nil
 		}
 	case LinkTypeBluetoothLELLWithPHDR:
-		return rec.Time, kindLELL, rec.Data, nil
+		return rec.Time, kindLELL, rec.Data, rec.Offset, nil
 	}
-	return time.Time{}, kindOther, nil, nil
+	return time.Time{}, kindOther, nil, rec.Offset, nil
 }
 
 func (s *packetSource) skipped() int64 { return s.skip() }

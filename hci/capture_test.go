@@ -367,6 +367,7 @@ type captureCases struct {
 		Malformed uint64 `json:"malformed"`
 		Truncated bool   `json:"truncated"`
 		Skipped   int64  `json:"skipped"`
+		Message   string `json:"message"`
 	} `json:"damaged"`
 	Unopenable []struct {
 		Name  string `json:"name"`
@@ -449,6 +450,9 @@ func TestDamagedCaptures(t *testing.T) {
 			if st.Reports != tc.Reports || st.Malformed != tc.Malformed || st.Truncated != tc.Truncated || st.SkippedBytes != tc.Skipped {
 				t.Errorf("stats %+v, want reports %d malformed %d truncated %v skipped %d\nmessages: %q",
 					st, tc.Reports, tc.Malformed, tc.Truncated, tc.Skipped, msgs)
+			}
+			if tc.Message != "" && (len(msgs) == 0 || msgs[0] != tc.Message) {
+				t.Errorf("messages %q, want the first to be %q", msgs, tc.Message)
 			}
 		})
 	}
