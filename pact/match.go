@@ -103,15 +103,16 @@ type MatchStats struct {
 	// TuplesSkipped had no sighting within the tolerance of any of their
 	// minutes, so no key was derived for them.
 	TuplesSkipped int64
-	// KeysDerived is how many seeds were expanded with NewChirpKey.
+	// KeysDerived is how many seeds were expanded into an AES-256 key
+	// schedule (spec §4.1).
 	KeysDerived int64
 	// ChirpsComputed is how many PRF outputs were computed.
 	ChirpsComputed int64
-	// CandidateChirps passed the prefix filter and were looked up in the
-	// table; all but the contacts are filter false positives.
+	// CandidateChirps passed the per-minute filter and were looked up in
+	// the table; all but the contacts are filter false positives.
 	CandidateChirps int64
-	// Contacts is how many contacts were reported; a callback that
-	// stops the match early sees the last one counted.
+	// Contacts is how many contacts were reported, including the one
+	// whose callback stopped the match.
 	Contacts int64
 }
 
@@ -436,8 +437,8 @@ func (m *Matcher) buildTable() {
 // holds.
 func (m *Matcher) Sightings() int { return len(m.entries) }
 
-// IndexBytes returns the memory the index holds, which bounds what Match
-// needs besides one tuple and one hour of chirps per worker.
+// IndexBytes returns the memory the index holds. Match needs this plus a
+// constant: two batches of tuples and one hour of keystream per worker.
 func (m *Matcher) IndexBytes() int {
 	return cap(m.entries)*40 + cap(m.locations)*16 + cap(m.need)*8 + cap(m.filter)*8 + cap(m.filterAt)*8 + cap(m.table)*16
 }
@@ -498,8 +499,8 @@ func (m *Matcher) MatchNaive(tuples iter.Seq2[Tuple, error], onContact func(Cont
 	return m.match(tuples, onContact, true)
 }
 
-// matchBatchSize is how many tuples Match reads before matching them. A
-// batch is matched in order of start minute, so that consecutive tuples
+// matchBatchSize is how many tuples that could match Match collects
+// before matching them. A batch is matched in order of start hour, so that consecutive tuples
 // read the same stretch of the minute filter while it is still in cache;
 // the exposure stream itself may come in any order.
 const matchBatchSize = 1 << 15

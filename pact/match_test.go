@@ -2,6 +2,7 @@ package pact
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -237,5 +238,32 @@ func TestMatchStop(t *testing.T) {
 	})
 	if err != nil || calls != 1 || rep.Stats.Contacts != 1 {
 		t.Fatalf("stop: err %v, calls %d, stats %+v; want one contact and no error", err, calls, rep.Stats)
+	}
+}
+
+// TestMatchStreamError checks that a failing exposure stream ends the
+// match with an error naming the position, after the contacts of the
+// tuples before it were reported.
+func TestMatchStreamError(t *testing.T) {
+	seed := Seed{1}
+	log := []Sighting{{Chirp: ChirpAt(&seed, 1000), Minute: 1000, RSSI: -50, Source: SourcePACT}}
+	m, err := NewMatcher(slices.Values(log), MatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := errors.New("batch truncated")
+	stream := func(yield func(Tuple, error) bool) {
+		if !yield(Tuple{Seed: seed, Start: 960, End: 1019}, nil) || !yield(Tuple{Seed: Seed{2}, Start: 960, End: 1019}, nil) {
+			return
+		}
+		yield(Tuple{}, broken)
+	}
+	var got []Contact
+	rep, err := m.Match(stream, func(c Contact) error { got = append(got, c); return nil })
+	if !errors.Is(err, broken) || err.Error() != "reading exposure tuple 2: batch truncated" {
+		t.Fatalf("error %v, want it to wrap %v at tuple 2", err, broken)
+	}
+	if len(got) != 1 || rep.Stats.Tuples != 2 || len(rep.Days) != 1 {
+		t.Fatalf("contacts %v, stats %+v, days %+v: want the contact of tuple 0", got, rep.Stats, rep.Days)
 	}
 }
