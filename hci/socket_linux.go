@@ -157,6 +157,14 @@ func adapterIoctl(req uintptr, adapter int) error {
 	return nil
 }
 
+// SetAdapterUp powers adapter hciN up (HCIDEVUP), as `hciconfig hciN up`
+// does; an adapter already up is no error. Needs CAP_NET_ADMIN.
+func SetAdapterUp(adapter int) error { return setAdapterUp(adapter) }
+
+// SetAdapterDown powers adapter hciN down (HCIDEVDOWN). Needs
+// CAP_NET_ADMIN.
+func SetAdapterDown(adapter int) error { return setAdapterDown(adapter) }
+
 func setAdapterUp(adapter int) error {
 	err := adapterIoctl(ioctlHCIDevUp, adapter)
 	if err != nil && !errors.Is(err, unix.EALREADY) {

@@ -87,6 +87,16 @@ func TestAdvertiseAndHarvestOnRealKernel(t *testing.T) {
 			checkChannel(t, ch, cases, res, pact.MinuteOf(start), pact.MinuteOf(end))
 		})
 	}
+	t.Run("adapter-restored", func(t *testing.T) {
+		for _, ch := range channels {
+			for _, when := range []string{"before", "after"} {
+				want := fmt.Sprintf("VMTEST-ADAPTER %s-%s hci1 up=true\n", when, ch)
+				if !strings.Contains(console, want) {
+					t.Errorf("console lacks %q: hci1 was not up %s the %s-channel scan", strings.TrimSpace(want), when, ch)
+				}
+			}
+		}
+	})
 	t.Run("serial-h4", func(t *testing.T) { checkSerial(t, frames, console) })
 	t.Run("refused-without-capabilities", func(t *testing.T) {
 		i := strings.Index(console, "VMTEST-NOCAPS ")

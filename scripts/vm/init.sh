@@ -52,6 +52,9 @@ for mode in "user auto user" "raw off raw"; do
 	set -- $mode
 	channel=$1 extended=$2 advchannel=$3
 	echo "VMTEST-MODE $channel"
+	# The user channel must take a running adapter down (EBUSY, then
+	# HCIDEVDOWN) and both channels must leave it as they found it: up.
+	vmcheck adapter --hci 1 --up --tag "before-$channel" || fail "powering hci1 up"
 	db=/tmp/$channel.db
 	# As on a real host: an ordinary user with CAP_NET_ADMIN and
 	# CAP_NET_RAW only (docs/deploy.md).
@@ -61,7 +64,7 @@ for mode in "user auto user" "raw off raw"; do
 	i=0
 	until grep -q 'msg=scanning' /tmp/$channel.log; do
 		i=$((i + 1))
-		if [ $i -gt 150 ] || ! kill -0 $pid 2>/dev/null; then
+		if [ $i -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
 			cat /tmp/$channel.log
 			fail "harvester did not start scanning on the $channel channel"
 		fi
@@ -74,6 +77,7 @@ for mode in "user auto user" "raw off raw"; do
 	rc=$?
 	cat /tmp/$channel.log
 	[ $rc = 0 ] || fail "harvester exited with $rc on the $channel channel"
+	vmcheck adapter --hci 1 --tag "after-$channel" || fail "reading hci1 state"
 	sed "s/^/VMTEST-JSONL $channel /" /tmp/$channel.jsonl
 	vmcheck dump --db "$db" --tag "$channel" || fail "dumping the $channel contact log"
 done
@@ -86,7 +90,7 @@ pid=$!
 i=0
 until grep -q VMCHECK-SCANNING /tmp/serial.out; do
 	i=$((i + 1))
-	if [ $i -gt 150 ] || ! kill -0 $pid 2>/dev/null; then
+	if [ $i -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
 		cat /tmp/serial.log
 		fail "the serial controller did not start scanning"
 	fi

@@ -8,6 +8,7 @@
 //	vmcheck advertise --hci 0 --frames /frames.json --duration 5s
 //	vmcheck scan --hci 1 --channel raw --db /tmp/contacts.db --duration 5s
 //	vmcheck dump --db /tmp/contacts.db --tag user
+//	vmcheck adapter --hci 1 [--up|--down]
 //	vmcheck asuser --uid 1000 --caps net_admin,net_raw -- CMD ARGS...
 package main
 
@@ -61,6 +62,8 @@ func main() {
 		err = scan(ctx, log, os.Args[2:])
 	case "serial":
 		err = serialScan(ctx, log, os.Args[2:])
+	case "adapter":
+		err = adapterState(os.Args[2:])
 	case "asuser":
 		err = asUser(os.Args[2:])
 	case "dump":
@@ -224,6 +227,33 @@ func serialScan(ctx context.Context, log *slog.Logger, args []string) error {
 	st := src.Stats()
 	log.Info("serial scan finished", "events", st.Events, "adv_events", st.AdvEvents, "extended", src.Extended())
 	return errors.Join(err, src.Close())
+}
+
+// adapterState optionally powers an adapter up or down, then prints
+// whether it is up, so the test can see the harvester put it back.
+func adapterState(args []string) error {
+	fs := flag.NewFlagSet("adapter", flag.ExitOnError)
+	adapter := fs.Int("hci", 0, "adapter index N of hciN")
+	up := fs.Bool("up", false, "power the adapter up first")
+	down := fs.Bool("down", false, "power the adapter down first")
+	tag := fs.String("tag", "", "label printed with the state")
+	fs.Parse(args)
+	switch {
+	case *up:
+		if err := hci.SetAdapterUp(*adapter); err != nil {
+			return err
+		}
+	case *down:
+		if err := hci.SetAdapterDown(*adapter); err != nil {
+			return err
+		}
+	}
+	info, err := hci.ReadAdapterInfo(*adapter)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("VMTEST-ADAPTER %s hci%d up=%v\n", *tag, *adapter, info.Up)
+	return nil
 }
 
 // capabilityNumbers are the capabilities asuser can grant
