@@ -35,7 +35,7 @@ btvirt -l2 -S >/tmp/btvirt.log 2>&1 &
 i=0
 while [ ! -e /sys/class/bluetooth/hci1 ]; do
 	i=$((i + 1))
-	[ $i -gt 100 ] && fail "btvirt created no hci1: $(cat /tmp/btvirt.log)"
+	[ $i -gt 300 ] && fail "btvirt created no hci1: $(cat /tmp/btvirt.log)"
 	sleep 0.1
 done
 
