@@ -1,0 +1,63 @@
+//go:build linux
+
+package hci
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestParseFlagValues(t *testing.T) {
+	type flagCase struct {
+		In, Want, Error string
+	}
+	var file struct {
+		Channels []flagCase `json:"channels"`
+		Extended []flagCase `json:"extended"`
+	}
+	cmdTestLoad(t, "flag_values.json", &file)
+	check := func(t *testing.T, c flagCase, got fmt.Stringer, err error) {
+		t.Helper()
+		if c.Error != "" {
+			if err == nil || err.Error() != c.Error {
+				t.Fatalf("%q: error %v, want %q", c.In, err, c.Error)
+			}
+			return
+		}
+		if err != nil || got.String() != c.Want {
+			t.Fatalf("%q: got %v, %v; want %s", c.In, got, err, c.Want)
+		}
+	}
+	for _, c := range file.Channels {
+		ch, err := ParseChannel(c.In)
+		check(t, c, ch, err)
+	}
+	for _, c := range file.Extended {
+		m, err := ParseExtendedMode(c.In)
+		check(t, c, m, err)
+	}
+}
+
+// TestOpenSocketErrors checks what a host without the adapter hears; the
+// success paths run against a real kernel in hci/vmtest.
+func TestOpenSocketErrors(t *testing.T) {
+	if _, err := OpenSocket(-1, ChannelAuto); err == nil || !strings.Contains(err.Error(), "adapter index -1 out of range") {
+		t.Errorf("negative index: %v", err)
+	}
+	// hci57 exists on no test machine: either the kernel has no Bluetooth
+	// (EAFNOSUPPORT) or no such adapter (ENODEV). Both must name it.
+	_, err := OpenSocket(57, ChannelUser)
+	if err == nil {
+		t.Fatal("opened hci57")
+	}
+	if !errors.Is(err, unix.EAFNOSUPPORT) && !errors.Is(err, unix.ENODEV) {
+		t.Errorf("error %v is neither EAFNOSUPPORT nor ENODEV", err)
+	}
+	if !strings.Contains(err.Error(), "hci57") {
+		t.Errorf("error %q does not name the adapter", err)
+	}
+}
