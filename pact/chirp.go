@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // SeedSize is the length of a seed in bytes (spec §3).
@@ -97,9 +98,13 @@ func prfBlock(domain [8]byte, counter uint64) (b [aes.BlockSize]byte) {
 
 // ChirpKey is a seed expanded for the chirp PRF. Expanding once and
 // computing many chirps is how the matcher keeps the cost per chirp near
-// the cost of AES itself.
+// the cost of AES itself. A ChirpKey is not safe for concurrent use: it
+// encrypts in a scratch buffer of its own, because a buffer on the stack
+// would escape to the heap through the cipher.Block interface on every
+// call. Derive one per goroutine; it is cheap.
 type ChirpKey struct {
-	block cipher.Block
+	block   cipher.Block
+	scratch [2 * aes.BlockSize]byte
 }
 
 // NewChirpKey expands seed into an AES-256 key schedule (spec §4.1).
@@ -112,33 +117,47 @@ func NewChirpKey(seed *Seed) *ChirpKey {
 	return &ChirpKey{block: block}
 }
 
+// encryptPair encrypts the blocks domain || 2t and domain || 2t+1 in the
+// scratch buffer and returns it.
+func (k *ChirpKey) encryptPair(domain *[8]byte, m Minute) *[2 * aes.BlockSize]byte {
+	b := &k.scratch
+	copy(b[0:8], domain[:])
+	binary.BigEndian.PutUint64(b[8:16], 2*uint64(m))
+	copy(b[16:24], domain[:])
+	binary.BigEndian.PutUint64(b[24:32], 2*uint64(m)+1)
+	k.block.Encrypt(b[:aes.BlockSize], b[:aes.BlockSize])
+	k.block.Encrypt(b[aes.BlockSize:], b[aes.BlockSize:])
+	return b
+}
+
 // Chirp returns PRF(seed, m) (spec §4.1).
 func (k *ChirpKey) Chirp(m Minute) Chirp {
-	var out [2 * aes.BlockSize]byte
-	in0 := prfBlock(chirpDomain, 2*uint64(m))
-	in1 := prfBlock(chirpDomain, 2*uint64(m)+1)
-	k.block.Encrypt(out[:aes.BlockSize], in0[:])
-	k.block.Encrypt(out[aes.BlockSize:], in1[:])
-	var c Chirp
-	copy(c[:], out[:ChirpSize])
-	return c
+	return Chirp(k.encryptPair(&chirpDomain, m)[:ChirpSize])
 }
 
 // chirpBatch is how many minutes one CTR call covers: an hour.
 const chirpBatch = MinutesPerHour
 
-var zeroKeystream [chirpBatch * 2 * aes.BlockSize]byte
+type keystream [chirpBatch * 2 * aes.BlockSize]byte
+
+var (
+	zeroKeystream keystream
+	// keystreams recycles the buffers of Chirps: allocating one per call
+	// cost as much as the keystream itself.
+	keystreams = sync.Pool{New: func() any { return new(keystream) }}
+)
 
 // Chirps fills dst with the chirps of minutes from, from+1, ... in one
 // AES-CTR pass per hour's worth of minutes (spec §4.3). It returns dst.
 func (k *ChirpKey) Chirps(from Minute, dst []Chirp) []Chirp {
-	var stream [chirpBatch * 2 * aes.BlockSize]byte
+	stream := keystreams.Get().(*keystream)
+	defer keystreams.Put(stream)
 	for done := 0; done < len(dst); {
 		n := min(len(dst)-done, chirpBatch)
 		iv := prfBlock(chirpDomain, 2*uint64(from)+2*uint64(done))
 		cipher.NewCTR(k.block, iv[:]).XORKeyStream(stream[:n*2*aes.BlockSize], zeroKeystream[:n*2*aes.BlockSize])
 		for i := 0; i < n; i++ {
-			copy(dst[done+i][:], stream[i*2*aes.BlockSize:])
+			dst[done+i] = Chirp(stream[i*2*aes.BlockSize:])
 		}
 		done += n
 	}
@@ -153,10 +172,5 @@ func ChirpAt(seed *Seed, m Minute) Chirp { return NewChirpKey(seed).Chirp(m) }
 // someone who knows the seed, that is the contact after uploading it, can
 // derive it; the chirp alone does not reveal it.
 func (k *ChirpKey) MetadataKey(m Minute) [32]byte {
-	var key [32]byte
-	in0 := prfBlock(metadataDomain, 2*uint64(m))
-	in1 := prfBlock(metadataDomain, 2*uint64(m)+1)
-	k.block.Encrypt(key[:aes.BlockSize], in0[:])
-	k.block.Encrypt(key[aes.BlockSize:], in1[:])
-	return key
+	return *k.encryptPair(&metadataDomain, m)
 }
