@@ -732,14 +732,25 @@ func (w *matchWorker) matchTuple(idx int64, t *Tuple, mask uint64) {
 		panic("pact: AES-256 rejected a 32-byte key: " + err.Error())
 	}
 	w.stats.KeysDerived++
+	m := w.m
 	for mask != 0 {
 		off := bits.TrailingZeros64(mask)
 		run := bits.TrailingZeros64(^(mask >> off))
 		mask &^= lowBits(run) << off
 		from := t.Start + Minute(off)
 		w.chirpRun(block, from, run)
-		for i := range run {
-			w.lookup(idx, t, from+Minute(i), w.stream[i*chirpStride:i*chirpStride+ChirpSize])
+		// The filter test of mayMatch, inlined: a set bit in the minute
+		// index means the minute lies in the index and its filter is
+		// not empty, so only the table look-up needs a call.
+		spans := m.filterAt[from-m.base:][:run]
+		for i, f := range spans {
+			c := w.stream[i*chirpStride : i*chirpStride+ChirpSize]
+			h := m.mix(chirpPrefix(c))
+			fm := filterMask(h)
+			if f.n == 0 || m.filter[f.off+uint32(h>>32)&(f.n-1)]&fm != fm {
+				continue
+			}
+			w.lookupTable(idx, t, from+Minute(i), c, h)
 		}
 	}
 }
@@ -759,12 +770,17 @@ func (w *matchWorker) matchNaive(idx int64, t *Tuple) {
 // lookup records every sighting of chirp c heard within the tolerance of
 // minute t.
 func (w *matchWorker) lookup(idx int64, t *Tuple, minute Minute, c []byte) {
+	h := w.m.mix(chirpPrefix(c))
+	if w.m.mayMatch(h, minute) {
+		w.lookupTable(idx, t, minute, c, h)
+	}
+}
+
+// lookupTable records every sighting of chirp c, whose mixed prefix is h,
+// heard within the tolerance of minute t; c has passed the filter.
+func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, c []byte, h uint64) {
 	m := w.m
 	prefix := chirpPrefix(c)
-	h := m.mix(prefix)
-	if !m.mayMatch(h, minute) {
-		return
-	}
 	w.stats.CandidateChirps++
 	for i := h & m.tableMask; ; i = (i + 1) & m.tableMask {
 		s := &m.table[i]
