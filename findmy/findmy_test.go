@@ -425,3 +425,37 @@ func FuzzParsePublicKey(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePrivateKey(f *testing.F) {
+	var doc scheduleDoc
+	loadJSON(f, "schedule.json", &doc)
+	f.Add(doc.PrivateKey0)
+	f.Add(strings.Repeat("ff", 28))
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParsePrivateKey(s)
+		if err != nil {
+			return
+		}
+		if d.D.Sign() <= 0 || d.D.Cmp(p224.N) >= 0 {
+			t.Fatalf("accepted %q, outside 1..n-1", s)
+		}
+		if got := hex.EncodeToString(d.Bytes()); !strings.EqualFold(got, s) {
+			t.Fatalf("%q re-encodes as %s", s, got)
+		}
+	})
+}
+
+func FuzzParseKey(f *testing.F) {
+	for _, c := range curveCases(f) {
+		f.Add(c.Key)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ParseKey(s)
+		if err != nil {
+			return
+		}
+		if !strings.EqualFold(k.String(), s) {
+			t.Fatalf("%q re-encodes as %v", s, k)
+		}
+	})
+}

@@ -85,7 +85,7 @@ func countArgs(c *harvest.Counts) []any {
 		"apple_other", c[harvest.KindAppleOther],
 		"other", c[harvest.KindOther],
 		"ignored_pdu", c[harvest.KindIgnoredPDU],
-		"truncated", c[harvest.KindTruncated],
+		"incomplete", c[harvest.KindIncomplete],
 	}
 }
 

@@ -165,9 +165,9 @@ func TestRun(t *testing.T) {
 			golden: "known-min-rssi.jsonl", wantStderr: []string{"below_min_rssi=3"},
 			wantRows: []string{fmt.Sprintf("findmy %s %d -52", airtagKey, m0)}},
 		{name: "truncated capture", args: []string{"replay", "testdata/truncated.btsnoop"},
-			wantStderr: []string{"skipping a bad frame", "frame_errors=3", "findmy=3"}},
+			wantStderr: []string{"skipping malformed capture record", "frame_errors=3", "findmy=3"}},
 		{name: "not a capture", args: []string{"replay", "testdata/known.jsonl"}, wantCode: 1,
-			wantStderr: []string{"magic number 7b226d69 is neither btsnoop"}},
+			wantStderr: []string{"are neither btsnoop, pcap nor pcapng"}},
 		{name: "missing file", args: []string{"replay", "testdata/nope.btsnoop"}, wantCode: 1,
 			wantStderr: []string{"no such file"}},
 		{name: "replay without a file", args: []string{"replay"}, wantCode: 2,
@@ -275,7 +275,7 @@ func TestSynthReplays(t *testing.T) {
 		if code := run(context.Background(), []string{"replay", "--format", "jsonl", out}, &stdout, &stderr); code != 0 {
 			t.Fatalf("replay: %d %s", code, stderr.String())
 		}
-		for _, s := range []string{"reports=3000", "frame_errors=0", "truncated=0"} {
+		for _, s := range []string{"reports=3000", "frame_errors=0", "incomplete=0"} {
 			if !strings.Contains(stderr.String(), s) {
 				t.Errorf("%s: summary lacks %s:\n%s", name, s, stderr.String())
 			}

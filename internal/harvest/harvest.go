@@ -27,8 +27,9 @@ const (
 	// KindIgnoredPDU: a PDU that cannot carry a key (scan response,
 	// directed or scannable advertising).
 	KindIgnoredPDU
-	// KindTruncated: an extended report whose data is incomplete.
-	KindTruncated
+	// KindIncomplete: an extended report whose data is incomplete
+	// (more to come, or cut short by the controller).
+	KindIncomplete
 	// KindMalformed: broken AD structures or a broken Find My or PACT frame.
 	KindMalformed
 	// KindAppleOther: Apple data of another type (AirPods pairing, nearby
@@ -51,7 +52,7 @@ const (
 var kindNames = [NumKinds]string{
 	KindOther:         "other",
 	KindIgnoredPDU:    "ignored-pdu",
-	KindTruncated:     "truncated",
+	KindIncomplete:    "incomplete",
 	KindMalformed:     "malformed",
 	KindAppleOther:    "apple-other",
 	KindFindMy:        "findmy",
@@ -142,7 +143,7 @@ func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 		return KindIgnoredPDU
 	}
 	if r.DataStatus() != 0 {
-		return KindTruncated
+		return KindIncomplete
 	}
 	adv, err := findmy.Parse(r.Addr, r.Data)
 	switch {
