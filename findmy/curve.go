@@ -142,32 +142,41 @@ func OnCurve(k *Key) bool {
 	return c.onCurve(k)
 }
 
-// Validator checks keys against P-224 with a direct-mapped cache of recent
-// answers. It is not safe for concurrent use: give each goroutine its own.
+// Validator checks keys against P-224 with a cache of recent answers. It
+// is not safe for concurrent use: give each goroutine its own.
+//
+// The cache is set-associative, cacheWays entries per set with
+// round-robin replacement, so that two busy keys landing in the same set
+// do not evict each other on every frame, as they would in a
+// direct-mapped cache.
 type Validator struct {
 	scratch curveScratch
 	mask    uint64
-	slots   []cacheSlot
+	sets    []cacheSet
 	hits    uint64
 	misses  uint64
 }
 
-type cacheSlot struct {
-	key   Key
-	state uint8 // cacheEmpty, 1 on the curve, 2 off it
+const cacheWays = 4
+
+type cacheSet struct {
+	keys  [cacheWays]Key
+	state [cacheWays]uint8 // cacheEmpty, 1 on the curve, 2 off it
+	next  uint8
 }
 
 // NewValidator returns a Validator whose cache holds up to slots answers,
-// rounded up to a power of two; 0 disables the cache. A few thousand slots
-// cover every device in radio range for a key's 15-minute life.
+// rounded up to a power of two of at least cacheWays; 0 disables the
+// cache. A few thousand slots cover every device in radio range for a
+// key's 15-minute life.
 func NewValidator(slots int) *Validator {
 	v := &Validator{}
 	if slots > 0 {
 		n := 1
-		for n < slots {
+		for n*cacheWays < slots {
 			n <<= 1
 		}
-		v.slots = make([]cacheSlot, n)
+		v.sets = make([]cacheSet, n)
 		v.mask = uint64(n - 1)
 	}
 	return v
@@ -175,23 +184,27 @@ func NewValidator(slots int) *Validator {
 
 // Valid reports whether k is the x-coordinate of a point on P-224.
 func (v *Validator) Valid(k *Key) bool {
-	if v.slots == nil {
+	if v.sets == nil {
 		v.misses++
 		return v.scratch.onCurve(k)
 	}
 	// Keys are uniformly distributed, so any eight of their bytes make a
 	// good index; the cache only ever costs time, never correctness.
-	s := &v.slots[binary.LittleEndian.Uint64(k[20:28])&v.mask]
-	if s.state != cacheEmpty && s.key == *k {
-		v.hits++
-		return s.state == 1
+	s := &v.sets[binary.LittleEndian.Uint64(k[20:28])&v.mask]
+	for i := range s.keys {
+		if s.state[i] != cacheEmpty && s.keys[i] == *k {
+			v.hits++
+			return s.state[i] == 1
+		}
 	}
 	v.misses++
 	ok := v.scratch.onCurve(k)
-	s.key = *k
-	s.state = 2
+	i := s.next
+	s.next = (s.next + 1) % cacheWays
+	s.keys[i] = *k
+	s.state[i] = 2
 	if ok {
-		s.state = 1
+		s.state[i] = 1
 	}
 	return ok
 }

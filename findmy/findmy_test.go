@@ -459,3 +459,30 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+// Many keys in a small cache: every answer must still be right, and keys
+// that fit must stay cached.
+func TestValidatorEviction(t *testing.T) {
+	keys := benchKeys(64)
+	want := make([]bool, len(keys))
+	for i := range keys {
+		want[i] = OnCurve(&keys[i])
+	}
+	for _, slots := range []int{0, 1, 4, 16, 1024} {
+		v := NewValidator(slots)
+		for round := 0; round < 3; round++ {
+			for i := range keys {
+				if got := v.Valid(&keys[i]); got != want[i] {
+					t.Fatalf("slots %d round %d key %d: Valid = %v, want %v", slots, round, i, got, want[i])
+				}
+			}
+		}
+		hits, misses := v.CacheStats()
+		if hits+misses != 3*uint64(len(keys)) {
+			t.Errorf("slots %d: %d hits + %d misses, want %d checks", slots, hits, misses, 3*len(keys))
+		}
+		if slots >= 1024 && misses != uint64(len(keys)) {
+			t.Errorf("slots %d: %d misses for %d keys that all fit", slots, misses, len(keys))
+		}
+	}
+}
