@@ -232,6 +232,10 @@ var (
 	ErrFormat    = errors.New("malformed batch")
 	ErrSignature = errors.New("batch signature does not verify")
 	ErrKey       = errors.New("batch is signed by a different key")
+	// ErrTruncated is a batch shorter or longer than its header says.
+	ErrTruncated = errors.New("batch length does not match its header (truncated or padded)")
+	// ErrOrder is a batch whose entries are not strictly ascending.
+	ErrOrder = errors.New("batch entries are out of order (reordered or duplicated)")
 )
 
 // ParseHeader reads the header without verifying anything; use it only to
@@ -261,7 +265,7 @@ func parseHeader(b []byte) (Header, layout, error) {
 	}
 	rl := int(b[5])
 	if len(b) < 6+rl+fixedHeader+SignatureSize {
-		return h, l, fmt.Errorf("%w: %d bytes is shorter than the header and signature (%d)", ErrFormat, len(b), 6+rl+fixedHeader+SignatureSize)
+		return h, l, fmt.Errorf("%w: %w: %d bytes is shorter than the header and signature (%d)", ErrFormat, ErrTruncated, len(b), 6+rl+fixedHeader+SignatureSize)
 	}
 	h.Region = string(b[6 : 6+rl])
 	if err := ValidRegion(h.Region); err != nil {
@@ -287,7 +291,7 @@ func parseHeader(b []byte) (Header, layout, error) {
 	body := p[fixedHeader : len(p)-SignatureSize]
 	suffixLen := uint64(h.Entries) * suffixBytes
 	if want := prefixLen + suffixLen + timeLen; uint64(len(body)) != want {
-		return h, l, fmt.Errorf("%w: sections of %d+%d+%d bytes, body has %d (truncated or padded)", ErrFormat, prefixLen, suffixLen, timeLen, len(body))
+		return h, l, fmt.Errorf("%w: %w: sections of %d+%d+%d bytes, body has %d", ErrFormat, ErrTruncated, prefixLen, suffixLen, timeLen, len(body))
 	}
 	l.prefix = body[:prefixLen]
 	l.suffix = body[prefixLen : prefixLen+suffixLen]
@@ -369,7 +373,7 @@ func decodeUnverified(b []byte) (*Batch, error) {
 		}
 		t.Start, t.End = pact.Minute(start), pact.Minute(start+uint64(span))
 		if i > 0 && compareTuples(tuples[i-1], *t) >= 0 {
-			return nil, fmt.Errorf("%w: entry %d is not after entry %d (reordered or duplicated)", ErrFormat, i, i-1)
+			return nil, fmt.Errorf("%w: %w: entry %d is not after entry %d", ErrFormat, ErrOrder, i, i-1)
 		}
 	}
 	if err := br.finish(); err != nil {

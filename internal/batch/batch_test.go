@@ -141,7 +141,7 @@ func TestTamperedBatchesAreRefused(t *testing.T) {
 		{"changed sequence (replay under a new number)", func(b []byte) []byte { b[6+2+8+7]++; return b }, ErrSignature, "signature"},
 		{"truncated by one byte", func(b []byte) []byte { return b[:len(b)-1] }, ErrFormat, "truncated"},
 		{"truncated to the header", func(b []byte) []byte { return b[:headerEnd] }, ErrFormat, "shorter"},
-		{"extra byte appended", func(b []byte) []byte { return append(b, 0) }, ErrFormat, "truncated or padded"},
+		{"extra byte appended", func(b []byte) []byte { return append(b, 0) }, ErrTruncated, "truncated or padded"},
 		{"two suffixes swapped", func(b []byte) []byte {
 			h, l, _ := parseHeader(b)
 			_ = h
@@ -193,7 +193,7 @@ func TestSignedButReorderedIsRefused(t *testing.T) {
 	copy(body[off:off+24], body[off+24:off+48])
 	copy(body[off+24:off+48], x)
 	resigned := append(body, ed25519.Sign(testKey, body)...)
-	if _, err := Decode(resigned, testPub()); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "reordered") {
+	if _, err := Decode(resigned, testPub()); !errors.Is(err, ErrOrder) || !strings.Contains(err.Error(), "reordered") {
 		t.Fatalf("Decode of a signed reordered batch = %v; want a reordering error", err)
 	}
 }

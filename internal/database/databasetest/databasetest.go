@@ -282,9 +282,9 @@ func testCleanup(t *testing.T, s database.Store) {
 			t.Fatal(err)
 		}
 	}
-	spend(0, "CH", old, tuples(2, 1))            // a batch from a month ago
-	spend(1, "CH", p, tuples(2, 2))              // recent
-	ancient := tuples(1, 3)                      // recent upload, tuple past the tuple horizon
+	spend(0, "CH", old, tuples(2, 1)) // a batch from a month ago
+	spend(1, "CH", p, tuples(2, 2))   // recent
+	ancient := tuples(1, 3)           // recent upload, tuple past the tuple horizon
 	ancient[0].Start, ancient[0].End = p-95*pact.MinutesPerDay, p-95*pact.MinutesPerDay+59
 	spend(2, "DE", p, ancient)
 	spend(3, "FR", p, tuples(1, 4)) // pending, not yet cut

@@ -1,0 +1,59 @@
+package keyfile
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCreateThenReload(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := PermissionSecret(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, PermissionSecretFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file mode %v, %v; want 0600", st.Mode(), err)
+	}
+	s2, err := PermissionSecret(dir)
+	if err != nil || !bytes.Equal(s1, s2) {
+		t.Fatalf("reloaded secret differs: %v", err)
+	}
+	k1, err := SigningKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := SigningKey(dir)
+	if err != nil || !k1.Equal(k2) {
+		t.Fatalf("reloaded signing key differs: %v", err)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	cases := []struct {
+		name    string
+		content []byte
+		mode    os.FileMode
+		want    string
+	}{
+		{"world readable", make([]byte, 32), 0o644, "readable by others"},
+		{"group readable", make([]byte, 32), 0o640, "readable by others"},
+		{"short", make([]byte, 16), 0o600, "holds 16 bytes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, PermissionSecretFile)
+			if err := os.WriteFile(p, tc.content, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(p, tc.mode)
+			if _, err := PermissionSecret(dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("PermissionSecret = %v, want error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}

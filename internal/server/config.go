@@ -1,0 +1,98 @@
+// Package server is the HTTP side of the exposure database (docs/api.md):
+// uploads paid for with permission numbers, signed batch downloads, the
+// batch cutter and the retention cleanup.
+package server
+
+import (
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// Config tunes the server. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	// PeriodMinutes is the batch period: the unit of time in which uploads
+	// are grouped, and the only precision at which their arrival is kept.
+	PeriodMinutes uint32
+	// UploadRetention is how long uploads and batches are kept.
+	UploadRetention time.Duration
+	// TupleRetention bounds the age of any stored tuple (spec §5: 90 days).
+	// Uploads accept tuples no older than TupleRetention - UploadRetention,
+	// so that no tuple outlives it while its batch is still served.
+	TupleRetention time.Duration
+	// Skew is how far in the future a tuple may end, for fast clocks.
+	Skew time.Duration
+	// MaxBodyBytes bounds an upload request body.
+	MaxBodyBytes int64
+	// MaxTuples bounds the tuples of one upload.
+	MaxTuples int
+	// Regions, when not empty, are the only regions accepted.
+	Regions []string
+	// FailuresPerHour is how many refused permission numbers one client
+	// address may send per hour before it gets 429.
+	FailuresPerHour int
+	// ResponseBytes is the size every upload response is padded to.
+	ResponseBytes int
+	// ExportDir, when set, receives every batch and index as static files.
+	ExportDir string
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed
+	// (for rate limiting only).
+	TrustedProxies []string
+}
+
+// DefaultConfig returns the defaults of docs/api.md.
+func DefaultConfig() Config {
+	return Config{
+		PeriodMinutes:   10,
+		UploadRetention: 21 * 24 * time.Hour,
+		TupleRetention:  time.Duration(pact.DefaultRetention) * time.Minute,
+		Skew:            2 * time.Minute,
+		MaxBodyBytes:    1 << 20,
+		MaxTuples:       2160,
+		FailuresPerHour: 20,
+		ResponseBytes:   512,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.PeriodMinutes == 0 {
+		c.PeriodMinutes = d.PeriodMinutes
+	}
+	if c.UploadRetention == 0 {
+		c.UploadRetention = d.UploadRetention
+	}
+	if c.TupleRetention == 0 {
+		c.TupleRetention = d.TupleRetention
+	}
+	if c.Skew == 0 {
+		c.Skew = d.Skew
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.MaxTuples == 0 {
+		c.MaxTuples = d.MaxTuples
+	}
+	if c.FailuresPerHour == 0 {
+		c.FailuresPerHour = d.FailuresPerHour
+	}
+	if c.ResponseBytes == 0 {
+		c.ResponseBytes = d.ResponseBytes
+	}
+	return c
+}
+
+// PeriodStart returns the first minute of the period containing m.
+func (c Config) PeriodStart(m pact.Minute) pact.Minute {
+	return m - m%pact.Minute(c.PeriodMinutes)
+}
+
+// AcceptHorizon is the oldest tuple start accepted at now.
+func (c Config) AcceptHorizon(now pact.Minute) pact.Minute {
+	window := pact.Minute((c.TupleRetention - c.UploadRetention) / time.Minute)
+	if now < window {
+		return 0
+	}
+	return now - window
+}

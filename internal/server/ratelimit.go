@@ -1,0 +1,78 @@
+package server
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// guessLimiter counts refused permission numbers per client address. The
+// address is never stored: the key is HMAC(process-random key, address),
+// truncated, and lives only in memory, so neither a heap dump after restart
+// nor the database can list who uploaded.
+type guessLimiter struct {
+	key      [32]byte
+	perHour  float64
+	mu       sync.Mutex
+	buckets  map[[16]byte]*bucket
+	lastSwep time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newGuessLimiter(perHour int) *guessLimiter {
+	l := &guessLimiter{perHour: float64(perHour), buckets: make(map[[16]byte]*bucket)}
+	rand.Read(l.key[:])
+	return l
+}
+
+func (l *guessLimiter) id(addr string) [16]byte {
+	m := hmac.New(sha256.New, l.key[:])
+	m.Write([]byte(addr))
+	return [16]byte(m.Sum(nil))
+}
+
+func (l *guessLimiter) refill(b *bucket, now time.Time) {
+	b.tokens = min(l.perHour, b.tokens+now.Sub(b.last).Hours()*l.perHour)
+	b.last = now
+}
+
+// allowed reports whether addr may try another number.
+func (l *guessLimiter) allowed(addr string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[l.id(addr)]
+	if !ok {
+		return true
+	}
+	l.refill(b, now)
+	return b.tokens >= 1
+}
+
+// failed charges addr for one refused number.
+func (l *guessLimiter) failed(addr string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := l.id(addr)
+	b, ok := l.buckets[id]
+	if !ok {
+		b = &bucket{tokens: l.perHour, last: now}
+		l.buckets[id] = b
+	}
+	l.refill(b, now)
+	b.tokens--
+	// Full buckets carry no information; dropping them bounds memory.
+	if now.Sub(l.lastSwep) > time.Minute {
+		l.lastSwep = now
+		for k, b := range l.buckets {
+			if l.refill(b, now); b.tokens >= l.perHour {
+				delete(l.buckets, k)
+			}
+		}
+	}
+}

@@ -1,0 +1,648 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pact-findmy/pact-findmy/internal/authority/model"
+	"github.com/pact-findmy/pact-findmy/internal/batch"
+	"github.com/pact-findmy/pact-findmy/internal/database"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// Paths of the public interface (docs/api.md).
+const (
+	PathUploads      = "/v1/uploads"
+	PathAllBatches   = "/v1/all/batches"
+	PathBatchKey     = "/.well-known/pact/batch-key"
+	BatchContentType = "application/vnd.pact.batch"
+	// TuplesContentType is the binary upload body of docs/protocol.md §6.1.
+	TuplesContentType = "application/vnd.pact.tuples"
+	// Headers that carry the permission number and region of a binary upload.
+	HeaderPermissionNumber = "Pact-Permission-Number"
+	HeaderRegion           = "Pact-Region"
+)
+
+// Server serves the API of docs/api.md.
+type Server struct {
+	store   database.Store
+	hasher  *model.Hasher
+	key     ed25519.PrivateKey
+	cfg     Config
+	log     *slog.Logger
+	clock   pact.Clock
+	limiter *guessLimiter
+	regions map[string]bool
+	metrics *metrics
+	gather  prometheus.Gatherer
+	engine  *gin.Engine
+}
+
+type metrics struct {
+	uploads        *prometheus.CounterVec
+	uploadSeconds  prometheus.Histogram
+	uploadedTuples prometheus.Counter
+	batchesCut     prometheus.Counter
+	cutSeconds     prometheus.Histogram
+	requests       *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pact_uploads_total", Help: "Upload requests by result.",
+		}, []string{"result"}),
+		uploadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "pact_upload_duration_seconds", Help: "Time to validate and store an upload.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		uploadedTuples: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pact_uploaded_tuples_total", Help: "Tuples stored by accepted uploads.",
+		}),
+		batchesCut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pact_batches_cut_total", Help: "Exposure batches cut and signed.",
+		}),
+		cutSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "pact_batch_cut_duration_seconds", Help: "Time of one cut of all pending periods.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pact_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "status"}),
+	}
+	for _, c := range []prometheus.Collector{m.uploads, m.uploadSeconds, m.uploadedTuples, m.batchesCut, m.cutSeconds, m.requests} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Options are the collaborators of New; Store, Hasher and SigningKey are required.
+type Options struct {
+	Store      database.Store
+	Hasher     *model.Hasher
+	SigningKey ed25519.PrivateKey
+	Config     Config
+	Logger     *slog.Logger
+	Clock      pact.Clock
+	// Registry receives the metrics; a fresh one when nil.
+	Registry *prometheus.Registry
+}
+
+// New builds the server.
+func New(o Options) (*Server, error) {
+	if o.Store == nil || o.Hasher == nil || len(o.SigningKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("server: store, hasher and an Ed25519 signing key are required")
+	}
+	cfg := o.Config.withDefaults()
+	if cfg.TupleRetention <= cfg.UploadRetention {
+		return nil, fmt.Errorf("server: tuple retention %v must exceed upload retention %v", cfg.TupleRetention, cfg.UploadRetention)
+	}
+	if 24*60%cfg.PeriodMinutes != 0 {
+		return nil, fmt.Errorf("server: period of %d minutes does not divide a day", cfg.PeriodMinutes)
+	}
+	s := &Server{
+		store: o.Store, hasher: o.Hasher, key: o.SigningKey, cfg: cfg,
+		log: o.Logger, clock: o.Clock, limiter: newGuessLimiter(cfg.FailuresPerHour),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.clock == nil {
+		s.clock = pact.SystemClock{}
+	}
+	if len(cfg.Regions) > 0 {
+		s.regions = make(map[string]bool)
+		for _, r := range cfg.Regions {
+			if err := batch.ValidRegion(r); err != nil {
+				return nil, fmt.Errorf("server: configured %w", err)
+			}
+			s.regions[r] = true
+		}
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	var err error
+	if s.metrics, err = newMetrics(reg); err != nil {
+		return nil, err
+	}
+	s.gather = reg
+	s.engine, err = s.routes()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// PublicKey returns the batch verification key.
+func (s *Server) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+
+func (s *Server) routes() (*gin.Engine, error) {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("server: trusted proxies: %w", err)
+	}
+	e.Use(gin.CustomRecovery(func(c *gin.Context, v any) {
+		s.log.Error("handler panic", "route", c.FullPath(), "panic", fmt.Sprint(v))
+		c.AbortWithStatus(http.StatusInternalServerError)
+	}))
+	e.Use(s.logRequests)
+	e.POST(PathUploads, s.handleUpload)
+	e.GET("/v1/regions", s.handleRegions)
+	e.GET("/v1/regions/:region/batches", s.handleRegionBatches)
+	e.GET(PathAllBatches, s.handleAllBatches)
+	e.GET("/v1/batches/:id", s.handleBatch)
+	e.GET(PathBatchKey, s.handleKey)
+	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{})))
+	return e, nil
+}
+
+// logRequests logs method, route, status and latency only: never the
+// client address or user agent, so no log line ties a person to an upload.
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	s.log.Debug("request", "method", c.Request.Method, "route", route, "status", status, "duration", time.Since(start))
+}
+
+// uploadResponse is the body of every /v1/uploads response, padded to the
+// same length whatever the outcome so its size reveals nothing on the wire.
+type uploadResponse struct {
+	Status  string `json:"status"`
+	Code    string `json:"code,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Padding string `json:"padding"`
+}
+
+func (s *Server) respondUpload(c *gin.Context, status int, r uploadResponse) {
+	b, _ := json.Marshal(r)
+	if over := len(b) - s.cfg.ResponseBytes; over > 0 && len(r.Error) > over+3 {
+		r.Error = r.Error[:len(r.Error)-over-3] + "..."
+		b, _ = json.Marshal(r)
+	}
+	if pad := s.cfg.ResponseBytes - len(b) - 1; pad > 0 {
+		r.Padding = strings.Repeat(" ", pad)
+		b, _ = json.Marshal(r)
+	}
+	b = append(b, '\n')
+	c.Header("Cache-Control", "no-store")
+	c.Data(status, "application/json", b)
+}
+
+// uploadError is a refusal with the HTTP status, a stable code and the
+// field at fault.
+type uploadError struct {
+	status int
+	code   string
+	field  string
+	err    error
+}
+
+func (e *uploadError) Error() string { return e.err.Error() }
+
+func badField(field string, err error) *uploadError {
+	return &uploadError{status: http.StatusBadRequest, code: "invalid_field", field: field, err: err}
+}
+
+type reverseJSON struct {
+	From *int64 `json:"from"`
+	To   *int64 `json:"to"`
+}
+
+type uploadJSON struct {
+	PermissionNumber *string           `json:"permission_number"`
+	Region           *string           `json:"region"`
+	Tuples           []json.RawMessage `json:"tuples"`
+	ReverseTracing   *reverseJSON      `json:"reverse_tracing"`
+}
+
+// parsedUpload is a syntactically valid upload, not yet checked against time.
+type parsedUpload struct {
+	number  string
+	region  string
+	tuples  []pact.Tuple
+	reverse [2]pact.Minute
+}
+
+// ParseUploadJSON decodes an upload body, naming the field at fault.
+func parseUploadJSON(body []byte) (*parsedUpload, *uploadError) {
+	var j uploadJSON
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		field := "body"
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field != "" {
+			field = ute.Field
+		}
+		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+			field = strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
+			return nil, badField(field, fmt.Errorf("unknown field %q", field))
+		}
+		return nil, badField(field, fmt.Errorf("malformed JSON: %w", err))
+	}
+	if dec.More() {
+		return nil, badField("body", errors.New("trailing data after the JSON object"))
+	}
+	p := &parsedUpload{}
+	switch {
+	case j.PermissionNumber == nil:
+		return nil, badField("permission_number", errors.New("field is missing"))
+	case j.Region == nil:
+		return nil, badField("region", errors.New("field is missing"))
+	case j.Tuples == nil:
+		return nil, badField("tuples", errors.New("field is missing"))
+	}
+	p.number, p.region = *j.PermissionNumber, *j.Region
+	p.tuples = make([]pact.Tuple, len(j.Tuples))
+	for i, raw := range j.Tuples {
+		if err := p.tuples[i].UnmarshalJSON(raw); err != nil {
+			return nil, badField(fmt.Sprintf("tuples[%d]", i), err)
+		}
+	}
+	if r := j.ReverseTracing; r != nil {
+		if r.From == nil || r.To == nil || *r.From < 0 || *r.To < *r.From || *r.To > int64(^uint32(0)) {
+			return nil, badField("reverse_tracing", errors.New(`want {"from": minute, "to": minute} with from <= to`))
+		}
+		p.reverse = [2]pact.Minute{pact.Minute(*r.From), pact.Minute(*r.To)}
+	}
+	return p, nil
+}
+
+func parseUploadBinary(c *gin.Context, body []byte) (*parsedUpload, *uploadError) {
+	ts, err := pact.DecodeTuples(body)
+	if err != nil {
+		return nil, badField("tuples", err)
+	}
+	return &parsedUpload{number: c.GetHeader(HeaderPermissionNumber), region: c.GetHeader(HeaderRegion), tuples: ts}, nil
+}
+
+// check applies the rules of spec §6.3 and the server's limits.
+func (s *Server) check(p *parsedUpload, now pact.Minute) *uploadError {
+	if err := batch.ValidRegion(p.region); err != nil {
+		return badField("region", err)
+	}
+	if s.regions != nil && !s.regions[p.region] {
+		return badField("region", fmt.Errorf("region %q is not served here", p.region))
+	}
+	if len(p.tuples) == 0 {
+		return badField("tuples", errors.New("no tuples"))
+	}
+	if len(p.tuples) > s.cfg.MaxTuples {
+		return badField("tuples", fmt.Errorf("%d tuples exceed the limit %d", len(p.tuples), s.cfg.MaxTuples))
+	}
+	limits := pact.Limits{Now: now, Skew: pact.Minute(s.cfg.Skew / time.Minute), Horizon: s.cfg.AcceptHorizon(now)}
+	seen := make(map[pact.Seed]int, len(p.tuples))
+	for i, t := range p.tuples {
+		if err := t.Validate(limits); err != nil {
+			return badField(fmt.Sprintf("tuples[%d]", i), err)
+		}
+		if j, dup := seen[t.Seed]; dup {
+			return badField(fmt.Sprintf("tuples[%d].seed", i), fmt.Errorf("seed repeats tuples[%d].seed", j))
+		}
+		seen[t.Seed] = i
+	}
+	return nil
+}
+
+func (s *Server) handleUpload(c *gin.Context) {
+	start := time.Now()
+	result := s.upload(c)
+	s.metrics.uploads.WithLabelValues(result).Inc()
+	if result == "stored" {
+		s.metrics.uploadSeconds.Observe(time.Since(start).Seconds())
+	}
+}
+
+func (s *Server) upload(c *gin.Context) string {
+	fail := func(e *uploadError) string {
+		s.respondUpload(c, e.status, uploadResponse{Status: "refused", Code: e.code, Field: e.field, Error: e.err.Error()})
+		return e.code
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
+	body, err := c.GetRawData()
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fail(&uploadError{http.StatusRequestEntityTooLarge, "too_large", "body", fmt.Errorf("body exceeds %d bytes", s.cfg.MaxBodyBytes)})
+		}
+		return fail(&uploadError{http.StatusBadRequest, "invalid_field", "body", fmt.Errorf("reading body: %w", err)})
+	}
+	var p *parsedUpload
+	var perr *uploadError
+	switch ct := strings.TrimSpace(strings.SplitN(c.ContentType(), ";", 2)[0]); ct {
+	case "application/json", "":
+		p, perr = parseUploadJSON(body)
+	case TuplesContentType:
+		p, perr = parseUploadBinary(c, body)
+	default:
+		return fail(&uploadError{http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type",
+			fmt.Errorf("content type %q: want application/json or %s", ct, TuplesContentType)})
+	}
+	if perr != nil {
+		return fail(perr)
+	}
+	now := s.clock.Now()
+	if perr := s.check(p, pact.MinuteOf(now)); perr != nil {
+		return fail(perr)
+	}
+	number, err := model.ParsePermissionNumber(p.number)
+	if err != nil {
+		return fail(badField("permission_number", err))
+	}
+	addr := c.ClientIP()
+	if !s.limiter.allowed(addr, now) {
+		return fail(&uploadError{http.StatusTooManyRequests, "rate_limited", "permission_number",
+			errors.New("too many refused permission numbers from this network; try again later")})
+	}
+	up := &database.Upload{
+		Region: p.region, PeriodStart: s.cfg.PeriodStart(pact.MinuteOf(now)), Tuples: p.tuples,
+		ReverseFrom: p.reverse[0], ReverseTo: p.reverse[1],
+	}
+	err = s.store.SpendAndStore(c.Request.Context(), s.hasher.Hash(number), now, up)
+	if err != nil {
+		code := ""
+		switch {
+		case errors.Is(err, database.ErrPermissionUnknown):
+			code = "permission_unknown"
+		case errors.Is(err, database.ErrPermissionUsed):
+			code = "permission_used"
+		case errors.Is(err, database.ErrPermissionExpired):
+			code = "permission_expired"
+		case errors.Is(err, database.ErrPermissionRevoked):
+			code = "permission_revoked"
+		default:
+			s.log.Error("storing an upload failed", "err", err)
+			return fail(&uploadError{http.StatusServiceUnavailable, "unavailable", "", errors.New("the upload could not be stored; nothing was kept, retry later")})
+		}
+		s.limiter.failed(addr, now)
+		return fail(&uploadError{http.StatusForbidden, code, "permission_number", err})
+	}
+	s.metrics.uploadedTuples.Add(float64(len(p.tuples)))
+	s.respondUpload(c, http.StatusCreated, uploadResponse{Status: "stored"})
+	return "stored"
+}
+
+// BatchJSON describes a batch in listings.
+type BatchJSON struct {
+	ID            string `json:"id"`
+	Region        string `json:"region"`
+	Sequence      uint64 `json:"sequence"`
+	PeriodStart   uint32 `json:"period_start"`
+	PeriodMinutes uint32 `json:"period_minutes"`
+	Uploads       uint32 `json:"uploads"`
+	Entries       uint32 `json:"entries"`
+	Size          int    `json:"size"`
+	SHA256        string `json:"sha256"`
+	URL           string `json:"url"`
+}
+
+// ListJSON is the body of batch listings.
+type ListJSON struct {
+	Region  string      `json:"region,omitempty"`
+	Batches []BatchJSON `json:"batches"`
+}
+
+func toJSON(b database.BatchInfo) BatchJSON {
+	return BatchJSON{
+		ID: b.ID(), Region: b.Region, Sequence: b.Sequence, PeriodStart: uint32(b.PeriodStart),
+		PeriodMinutes: b.PeriodMinutes, Uploads: b.Uploads, Entries: b.Entries, Size: b.Size,
+		SHA256: hex.EncodeToString(b.SHA256[:]), URL: "/v1/batches/" + b.ID(),
+	}
+}
+
+func listing(region string, infos []database.BatchInfo) ListJSON {
+	l := ListJSON{Region: region, Batches: make([]BatchJSON, 0, len(infos))}
+	for _, b := range infos {
+		l.Batches = append(l.Batches, toJSON(b))
+	}
+	return l
+}
+
+// respondCached writes body with an ETag and max-age, answering 304 when
+// the client already has it.
+func respondCached(c *gin.Context, contentType string, body []byte, maxAge time.Duration, immutable bool) {
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	cc := fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds()))
+	if immutable {
+		cc += ", immutable"
+	}
+	c.Header("Cache-Control", cc)
+	c.Header("ETag", etag)
+	if match := c.GetHeader("If-None-Match"); match != "" && strings.Contains(match, etag) {
+		c.Status(http.StatusNotModified)
+		return
+	}
+	c.Data(http.StatusOK, contentType, body)
+}
+
+func (s *Server) listMaxAge() time.Duration {
+	return min(time.Duration(s.cfg.PeriodMinutes)*time.Minute/10, 5*time.Minute)
+}
+
+func jsonError(c *gin.Context, status int, field string, err error) {
+	c.Header("Cache-Control", "no-store")
+	c.JSON(status, gin.H{"error": err.Error(), "field": field})
+}
+
+func (s *Server) handleRegionBatches(c *gin.Context) {
+	region := c.Param("region")
+	if err := batch.ValidRegion(region); err != nil {
+		jsonError(c, http.StatusBadRequest, "region", err)
+		return
+	}
+	var after uint64
+	if a := c.Query("after"); a != "" {
+		var err error
+		if after, err = strconv.ParseUint(a, 10, 64); err != nil {
+			jsonError(c, http.StatusBadRequest, "after", fmt.Errorf("after %q is not a sequence number", a))
+			return
+		}
+	}
+	infos, err := s.store.Batches(c.Request.Context(), region, after)
+	if err != nil {
+		s.log.Error("listing batches", "region", region, "err", err)
+		jsonError(c, http.StatusServiceUnavailable, "", errors.New("listing failed"))
+		return
+	}
+	body, _ := json.Marshal(listing(region, infos))
+	respondCached(c, "application/json", body, s.listMaxAge(), false)
+}
+
+func (s *Server) handleAllBatches(c *gin.Context) {
+	infos, err := s.store.Batches(c.Request.Context(), "", 0)
+	if err != nil {
+		s.log.Error("listing batches", "err", err)
+		jsonError(c, http.StatusServiceUnavailable, "", errors.New("listing failed"))
+		return
+	}
+	body, _ := json.Marshal(listing("", infos))
+	respondCached(c, "application/json", body, s.listMaxAge(), false)
+}
+
+// RegionJSON is one entry of /v1/regions.
+type RegionJSON struct {
+	Region       string `json:"region"`
+	LastSequence uint64 `json:"last_sequence"`
+}
+
+func regionsOf(infos []database.BatchInfo) []RegionJSON {
+	out := []RegionJSON{}
+	for _, b := range infos {
+		if n := len(out); n > 0 && out[n-1].Region == b.Region {
+			out[n-1].LastSequence = b.Sequence
+			continue
+		}
+		out = append(out, RegionJSON{Region: b.Region, LastSequence: b.Sequence})
+	}
+	return out
+}
+
+func (s *Server) handleRegions(c *gin.Context) {
+	infos, err := s.store.Batches(c.Request.Context(), "", 0)
+	if err != nil {
+		s.log.Error("listing regions", "err", err)
+		jsonError(c, http.StatusServiceUnavailable, "", errors.New("listing failed"))
+		return
+	}
+	body, _ := json.Marshal(gin.H{"regions": regionsOf(infos)})
+	respondCached(c, "application/json", body, s.listMaxAge(), false)
+}
+
+func (s *Server) handleBatch(c *gin.Context) {
+	region, seq, err := database.ParseBatchID(c.Param("id"))
+	if err != nil {
+		jsonError(c, http.StatusBadRequest, "id", err)
+		return
+	}
+	_, data, err := s.store.Batch(c.Request.Context(), region, seq)
+	if errors.Is(err, database.ErrNotFound) {
+		jsonError(c, http.StatusNotFound, "id", err)
+		return
+	}
+	if err != nil {
+		s.log.Error("reading batch", "id", c.Param("id"), "err", err)
+		jsonError(c, http.StatusServiceUnavailable, "", errors.New("reading failed"))
+		return
+	}
+	respondCached(c, BatchContentType, data, 365*24*time.Hour, true)
+}
+
+// KeyJSON is the body at PathBatchKey.
+type KeyJSON struct {
+	Algorithm string `json:"algorithm"`
+	KeyID     string `json:"key_id"`
+	PublicKey string `json:"public_key"`
+}
+
+func (s *Server) keyJSON() []byte {
+	pub := s.PublicKey()
+	id := batch.KeyIDOf(pub)
+	b, _ := json.Marshal(KeyJSON{Algorithm: "Ed25519", KeyID: hex.EncodeToString(id[:]), PublicKey: base64.StdEncoding.EncodeToString(pub)})
+	return b
+}
+
+func (s *Server) handleKey(c *gin.Context) {
+	respondCached(c, "application/json", s.keyJSON(), time.Hour, false)
+}
+
+// CutOnce cuts every closed period into batches and exports them.
+func (s *Server) CutOnce(ctx context.Context) ([]database.BatchInfo, error) {
+	start := time.Now()
+	cutoff := s.cfg.PeriodStart(pact.MinuteOf(s.clock.Now()))
+	infos, err := s.store.CutBatches(ctx, cutoff, s.cfg.PeriodMinutes, func(h batch.Header, ts []pact.Tuple) ([]byte, error) {
+		return batch.Encode(h, ts, s.key)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.cutSeconds.Observe(time.Since(start).Seconds())
+	s.metrics.batchesCut.Add(float64(len(infos)))
+	for _, b := range infos {
+		s.log.Info("batch cut", "id", b.ID(), "uploads", b.Uploads, "entries", b.Entries, "bytes", b.Size)
+	}
+	if s.cfg.ExportDir != "" && len(infos) > 0 {
+		if err := s.Export(ctx, s.cfg.ExportDir); err != nil {
+			return infos, fmt.Errorf("exporting to %s: %w", s.cfg.ExportDir, err)
+		}
+	}
+	return infos, nil
+}
+
+// Cleanup applies the retention of Config.
+func (s *Server) Cleanup(ctx context.Context) (database.CleanupResult, error) {
+	now := s.clock.Now()
+	m := pact.MinuteOf(now)
+	horizon := func(d time.Duration) pact.Minute {
+		if w := pact.Minute(d / time.Minute); m > w {
+			return m - w
+		}
+		return 0
+	}
+	r, err := s.store.Cleanup(ctx, horizon(s.cfg.UploadRetention), horizon(s.cfg.TupleRetention), now)
+	if err != nil {
+		return r, err
+	}
+	s.log.Info("cleanup", "uploads", r.Uploads, "batches", r.Batches, "permission_numbers", r.PermissionNumbers)
+	if s.cfg.ExportDir != "" && r.Batches > 0 {
+		if err := s.Export(ctx, s.cfg.ExportDir); err != nil {
+			return r, fmt.Errorf("exporting to %s: %w", s.cfg.ExportDir, err)
+		}
+	}
+	return r, nil
+}
+
+// Run cuts batches at every period boundary and cleans up hourly until
+// ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	tick := time.NewTicker(min(time.Minute, time.Duration(s.cfg.PeriodMinutes)*time.Minute))
+	defer tick.Stop()
+	lastCleanup := time.Time{}
+	for {
+		if _, err := s.CutOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("cutting batches", "err", err)
+		}
+		if time.Since(lastCleanup) > time.Hour {
+			if _, err := s.Cleanup(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("cleanup", "err", err)
+			}
+			lastCleanup = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,410 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/exposureclient"
+	"github.com/pact-findmy/pact-findmy/internal/authority/model"
+	"github.com/pact-findmy/pact-findmy/internal/database"
+	"github.com/pact-findmy/pact-findmy/internal/database/sqlitedb"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// testNow is minute 29 000 000 (2025-02-20T03:20Z); testdata/uploads.json
+// uses minutes around it.
+var testNow = time.Unix(29_000_000*60, 0).UTC()
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type fixture struct {
+	srv    *Server
+	store  database.Store
+	hasher *model.Hasher
+	clock  *fakeClock
+	http   *httptest.Server
+}
+
+func newFixture(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	store, err := sqlitedb.Open(context.Background(), filepath.Join(t.TempDir(), "pact.db"), sqlitedb.Options{Sync: sqlitedb.SyncNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	hasher, _ := model.NewHasher(bytes.Repeat([]byte{5}, model.SecretSize))
+	clock := &fakeClock{now: testNow}
+	srv, err := New(Options{
+		Store: store, Hasher: hasher, SigningKey: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{6}, 32)),
+		Config: cfg, Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &fixture{srv: srv, store: store, hasher: hasher, clock: clock, http: hs}
+}
+
+// issue creates count numbers for provider, valid from now for ttl.
+func (f *fixture) issue(t *testing.T, count int, ttl time.Duration) ([]model.PermissionNumber, int64) {
+	t.Helper()
+	var nums []model.PermissionNumber
+	var hashes [][]byte
+	for range count {
+		n, err := model.NewPermissionNumber(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nums = append(nums, n)
+		hashes = append(hashes, f.hasher.Hash(n))
+	}
+	now := f.clock.Now()
+	id, err := f.store.IssuePermissions(context.Background(), "Test Lab", hashes, now.Add(-time.Hour), now.Add(ttl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nums, id
+}
+
+func (f *fixture) post(t *testing.T, contentType string, body []byte, header map[string]string) (int, uploadResponse, int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.http.URL+PathUploads, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var r uploadResponse
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("response %q is not JSON: %v", raw, err)
+	}
+	return resp.StatusCode, r, len(raw)
+}
+
+func seedHex(i int) string { return fmt.Sprintf("%064x", 1000+i) }
+
+func uploadBody(number, region string, ts []pact.Tuple) []byte {
+	b, _ := json.Marshal(map[string]any{"permission_number": number, "region": region, "tuples": ts})
+	return b
+}
+
+type uploadCase struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Body        string `json:"body"`
+	Status      int    `json:"status"`
+	Code        string `json:"code"`
+	Field       string `json:"field"`
+	Error       string `json:"error"`
+}
+
+func TestUploadCases(t *testing.T) {
+	raw, err := os.ReadFile("testdata/uploads.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []uploadCase
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatalf("testdata/uploads.json: %v", err)
+	}
+	f := newFixture(t, Config{MaxTuples: 600, MaxBodyBytes: 200_000})
+	ctx := context.Background()
+	used, _ := f.issue(t, 1, time.Hour)
+	expired, _ := f.issue(t, 1, -time.Minute)
+	revoked, revokedBatch := f.issue(t, 1, time.Hour)
+	if err := f.store.RevokePermissionBatch(ctx, revokedBatch); err != nil {
+		t.Fatal(err)
+	}
+	usedBody := uploadBody(string(used[0]), "CH", []pact.Tuple{{Start: 28999920, End: 28999979}})
+	if status, r, _ := f.post(t, "application/json", usedBody, nil); status != http.StatusCreated {
+		t.Fatalf("first use: %d %+v", status, r)
+	}
+	unknown, _ := model.NewPermissionNumber(nil)
+	stored := 1
+	for i, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			valid, _ := f.issue(t, 1, time.Hour)
+			typo := []byte(valid[0])
+			typo[3] = map[bool]byte{true: 'A', false: 'B'}[typo[3] != 'A']
+			many := make([]pact.Tuple, 601)
+			for j := range many {
+				many[j] = pact.Tuple{Seed: pact.Seed{byte(j), byte(j >> 8)}, Start: 28999920, End: 28999979}
+			}
+			bin, _ := pact.EncodeTuples([]pact.Tuple{{Seed: pact.Seed{byte(i)}, Start: 28999920, End: 28999979}})
+			repl := strings.NewReplacer(
+				"$VALID_GROUPED_LOWER", strings.ToLower(valid[0].Grouped()),
+				"$VALID", string(valid[0]), "$USED", string(used[0]), "$EXPIRED", string(expired[0]),
+				"$REVOKED", string(revoked[0]), "$UNKNOWN", string(unknown), "$TYPO", string(typo),
+				"$SEED1", seedHex(2*i), "$SEED2", seedHex(2*i+1),
+				"$TOO_MANY", string(uploadBody(string(valid[0]), "CH", many)),
+				"$HUGE", `{"region": "`+strings.Repeat("x", 300_000)+`"}`,
+				"$BINARY_TRUNCATED", string(bin[:len(bin)-1]),
+				"$BINARY", string(bin),
+			)
+			body := repl.Replace(tc.Body)
+			header := map[string]string{HeaderPermissionNumber: string(valid[0]), HeaderRegion: "CH"}
+			ct := tc.ContentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			status, r, size := f.post(t, ct, []byte(body), header)
+			if status != tc.Status || r.Code != tc.Code || r.Field != tc.Field || !strings.Contains(r.Error, tc.Error) {
+				t.Fatalf("got %d %+v; want %d code %q field %q error containing %q", status, r, tc.Status, tc.Code, tc.Field, tc.Error)
+			}
+			if size != f.srv.cfg.ResponseBytes {
+				t.Fatalf("response of %d bytes, want every response padded to %d", size, f.srv.cfg.ResponseBytes)
+			}
+			if status/100 == 2 {
+				stored++
+			}
+		})
+	}
+	// Only the 2xx uploads were stored: one batch per region holding them.
+	f.clock.Add(time.Duration(f.srv.cfg.PeriodMinutes) * time.Minute)
+	infos, err := f.srv.CutOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total uint32
+	for _, b := range infos {
+		total += b.Uploads
+	}
+	if int(total) != stored {
+		t.Fatalf("batches hold %d uploads, but %d got 2xx", total, stored)
+	}
+}
+
+func TestGuessingIsRateLimited(t *testing.T) {
+	f := newFixture(t, Config{FailuresPerHour: 3})
+	ts := []pact.Tuple{{Start: 28999920, End: 28999979}}
+	for i := range 3 {
+		unknown, _ := model.NewPermissionNumber(nil)
+		if status, r, _ := f.post(t, "application/json", uploadBody(string(unknown), "CH", ts), nil); status != http.StatusForbidden {
+			t.Fatalf("guess %d: %d %+v, want 403", i, status, r)
+		}
+	}
+	valid, _ := f.issue(t, 1, 2*time.Hour)
+	status, r, _ := f.post(t, "application/json", uploadBody(string(valid[0]), "CH", ts), nil)
+	if status != http.StatusTooManyRequests || r.Code != "rate_limited" {
+		t.Fatalf("after 3 refused guesses: %d %+v, want 429", status, r)
+	}
+	// The bucket refills: after an hour the valid number goes through,
+	// and it was not spent by the refused attempt.
+	f.clock.Add(time.Hour)
+	if status, r, _ := f.post(t, "application/json", uploadBody(string(valid[0]), "CH", ts), nil); status != http.StatusCreated {
+		t.Fatalf("an hour later: %d %+v, want 201", status, r)
+	}
+}
+
+// uploadN stores n uploads of one tuple each in region.
+func (f *fixture) uploadN(t *testing.T, region string, n, salt int) []pact.Tuple {
+	t.Helper()
+	nums, _ := f.issue(t, n, time.Hour)
+	var all []pact.Tuple
+	now := pact.MinuteOf(f.clock.Now())
+	for i, num := range nums {
+		var seed pact.Seed
+		copy(seed[:], fmt.Sprintf("%s-%d-%d", region, salt, i))
+		ts := []pact.Tuple{{Seed: seed, Start: now.HourStart() - 60, End: now.HourStart() - 1}}
+		if status, r, _ := f.post(t, "application/json", uploadBody(string(num), region, ts), nil); status != http.StatusCreated {
+			t.Fatalf("upload: %d %+v", status, r)
+		}
+		all = append(all, ts...)
+	}
+	return all
+}
+
+func TestDownloadsVerifyAndCache(t *testing.T) {
+	exportDir := t.TempDir()
+	f := newFixture(t, Config{ExportDir: exportDir})
+	ctx := context.Background()
+	ch1 := f.uploadN(t, "CH", 3, 1)
+	us1 := f.uploadN(t, "US-CA", 2, 1)
+	f.clock.Add(10 * time.Minute)
+	ch2 := f.uploadN(t, "CH", 2, 2)
+	f.clock.Add(10 * time.Minute)
+	if _, err := f.srv.CutOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key, err := exposureclient.FetchPublicKey(ctx, f.http.URL, nil)
+	if err != nil || !key.Equal(f.srv.PublicKey()) {
+		t.Fatalf("published key %x, %v; want the signing key", key, err)
+	}
+	sortTuples := func(ts []pact.Tuple) []pact.Tuple {
+		ts = slices.Clone(ts)
+		slices.SortFunc(ts, func(a, b pact.Tuple) int { return bytes.Compare(a.Seed[:], b.Seed[:]) })
+		return ts
+	}
+	want := map[string][]pact.Tuple{"CH.1": sortTuples(ch1), "CH.2": sortTuples(ch2), "US-CA.1": sortTuples(us1)}
+
+	for _, base := range []struct{ name, url string }{
+		{"server", f.http.URL},
+		{"static export", httptest.NewServer(http.FileServer(http.Dir(exportDir))).URL},
+	} {
+		t.Run(base.name, func(t *testing.T) {
+			c, err := exposureclient.New(base.url, key, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string][]pact.Tuple{}
+			collect := func(b *exposureclient.Batch) error { got[b.ID] = b.Tuples; return nil }
+			if err := c.Sync(ctx, nil, collect); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 3 || !slices.Equal(got["CH.1"], want["CH.1"]) || !slices.Equal(got["CH.2"], want["CH.2"]) || !slices.Equal(got["US-CA.1"], want["US-CA.1"]) {
+				t.Fatalf("synced %v, want %v", got, want)
+			}
+			// A second sync fetches nothing new.
+			if err := c.Sync(ctx, []string{"CH"}, func(b *exposureclient.Batch) error { return fmt.Errorf("refetched %s", b.ID) }); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	resp, err := http.Get(f.http.URL + "/v1/batches/CH.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") || resp.Header.Get("ETag") == "" {
+		t.Fatalf("batch Cache-Control %q, ETag %q: want immutable with an ETag", cc, resp.Header.Get("ETag"))
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.http.URL+"/v1/batches/CH.1", nil)
+	req.Header.Set("If-None-Match", resp.Header.Get("ETag"))
+	resp2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusNotModified {
+		t.Fatalf("conditional GET: %d, want 304", resp2.StatusCode)
+	}
+	for path, status := range map[string]int{
+		"/v1/regions/CH/batches?after=1": 200,
+		"/v1/regions/CH/batches?after=x": 400,
+		"/v1/regions/a.b/batches":        400,
+		"/v1/batches/CH.9":               404,
+		"/v1/batches/nonsense":           400,
+		"/v1/regions":                    200,
+		"/metrics":                       200,
+		"/v1/all/batches":                200,
+		"/.well-known/pact/batch-key":    200,
+	} {
+		resp, err := http.Get(f.http.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != status {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, status)
+		}
+	}
+
+	// Retention: three weeks later every batch is gone, from the store and
+	// from the export directory.
+	f.clock.Add(22 * 24 * time.Hour)
+	res, err := f.srv.Cleanup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Batches != 3 || res.Uploads != 7 {
+		t.Fatalf("cleanup: %+v, want 3 batches and 7 uploads", res)
+	}
+	if left, _ := os.ReadDir(filepath.Join(exportDir, "v1", "batches")); len(left) != 0 {
+		t.Fatalf("export still holds %d batch files after cleanup", len(left))
+	}
+}
+
+// mitm serves the real server's responses but lets a test rewrite batch
+// bodies, as a hostile mirror or network would.
+func TestClientRefusesDamagedBatches(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := context.Background()
+	f.uploadN(t, "CH", 3, 1)
+	f.clock.Add(10 * time.Minute)
+	f.uploadN(t, "CH", 3, 2)
+	f.clock.Add(10 * time.Minute)
+	if _, err := f.srv.CutOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, batch1, err := f.store.Batch(ctx, "CH", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		rewrite func(path string, body []byte) []byte
+		want    error
+	}{
+		{"flipped byte", func(p string, b []byte) []byte { b[len(b)/2] ^= 1; return b }, exposureclient.ErrTampered},
+		{"truncated", func(p string, b []byte) []byte { return b[:len(b)-10] }, exposureclient.ErrTruncated},
+		{"batch 1 served as batch 2", func(p string, b []byte) []byte {
+			if strings.HasSuffix(p, "CH.2") {
+				return slices.Clone(batch1)
+			}
+			return b
+		}, exposureclient.ErrReplayed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mitm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rec := httptest.NewRecorder()
+				f.srv.Handler().ServeHTTP(rec, r)
+				body := rec.Body.Bytes()
+				if strings.HasPrefix(r.URL.Path, "/v1/batches/") {
+					body = tc.rewrite(r.URL.Path, slices.Clone(body))
+				}
+				w.WriteHeader(rec.Code)
+				w.Write(body)
+			}))
+			defer mitm.Close()
+			c, err := exposureclient.New(mitm.URL, f.srv.PublicKey(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Sync(ctx, []string{"CH"}, func(*exposureclient.Batch) error { return nil })
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Sync = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// A listing that offers an already accepted batch again is not refetched.
+	c, _ := exposureclient.New(f.http.URL, f.srv.PublicKey(), nil)
+	c.SetLast("CH", 2)
+	if err := c.Sync(ctx, nil, func(b *exposureclient.Batch) error { return fmt.Errorf("replayed %s accepted", b.ID) }); err != nil {
+		t.Fatal(err)
+	}
+}
