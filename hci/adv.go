@@ -97,3 +97,140 @@ func (a *Advertiser) Stop(ctx context.Context) error {
 	a.enabled = false
 	return nil
 }
+
+// FrameAdvertiser broadcasts one frame at a time from an address of the
+// caller's choosing: Advertiser with the legacy commands,
+// ExtendedAdvertiser with the extended ones.
+type FrameAdvertiser interface {
+	Advertise(ctx context.Context, addr [6]byte, data []byte) error
+	Stop(ctx context.Context) error
+}
+
+var (
+	_ FrameAdvertiser = (*Advertiser)(nil)
+	_ FrameAdvertiser = (*ExtendedAdvertiser)(nil)
+)
+
+// Extended advertising commands and values (Core spec Vol 4 Part E
+// §7.8.52-§7.8.60).
+const (
+	OpLESetAdvSetRandomAddress      Opcode = 0x2035 // §7.8.52
+	OpLESetExtendedAdvParameters    Opcode = 0x2036 // §7.8.53
+	OpLESetExtendedAdvData          Opcode = 0x2037 // §7.8.54
+	OpLESetExtendedAdvEnable        Opcode = 0x2039 // §7.8.56
+	OpLEClearAdvSets                Opcode = 0x203D // §7.8.60
+	extAdvPropsLegacy                      = 0x0010 // use legacy PDUs; no other bit: ADV_NONCONN_IND
+	extAdvOperationComplete                = 0x03
+	extAdvNoFragmentPreference             = 0x01
+	extAdvTxPowerNoPreference              = 0x7F
+	extAdvPHY1M                            = 0x01
+	extAdvHandle                           = 0x00
+	maxExtendedAdvDataPerCommand           = 251
+	maxExtendedAdvIntervalUnits            = 0xFFFFFF
+	extAdvSupportedOctet                   = 36
+	extAdvRandomAddressSupportedBit        = 1
+	extAdvParamsSupportedBit               = 2
+	extAdvDataSupportedBit                 = 3
+	extAdvEnableSupportedBit               = 5
+)
+
+func init() {
+	opcodeNames[OpLESetAdvSetRandomAddress] = "LE Set Advertising Set Random Address"
+	opcodeNames[OpLESetExtendedAdvParameters] = "LE Set Extended Advertising Parameters"
+	opcodeNames[OpLESetExtendedAdvData] = "LE Set Extended Advertising Data"
+	opcodeNames[OpLESetExtendedAdvEnable] = "LE Set Extended Advertising Enable"
+	opcodeNames[OpLEClearAdvSets] = "LE Clear Advertising Sets"
+}
+
+// ExtendedAdvertising reports whether the controller has the extended
+// advertising commands ExtendedAdvertiser uses.
+func (c Capabilities) ExtendedAdvertising() bool {
+	return c.LEFeatures&leFeatureExtendedAdvertising != 0 &&
+		c.supportsCommand(extAdvSupportedOctet, extAdvRandomAddressSupportedBit) &&
+		c.supportsCommand(extAdvSupportedOctet, extAdvParamsSupportedBit) &&
+		c.supportsCommand(extAdvSupportedOctet, extAdvDataSupportedBit) &&
+		c.supportsCommand(extAdvSupportedOctet, extAdvEnableSupportedBit)
+}
+
+// ExtendedAdvertiser broadcasts through one advertising set with the
+// extended commands: non-connectable, non-scannable, undirected, on LE 1M,
+// as extended PDUs (ADV_EXT_IND pointing to AUX_ADV_IND, up to 251 bytes
+// of data) or, with LegacyPDUs, as ADV_NONCONN_IND. Scanners hear the
+// former only through extended scanning, as LE Extended Advertising
+// Reports.
+type ExtendedAdvertiser struct {
+	c          *Controller
+	interval   uint32
+	legacyPDUs bool
+	enabled    bool
+	params     bool
+}
+
+// NewExtendedAdvertiser drives advertising set 0 on c; interval as for
+// NewAdvertiser.
+func NewExtendedAdvertiser(c *Controller, interval time.Duration, legacyPDUs bool) (*ExtendedAdvertiser, error) {
+	if interval == 0 {
+		interval = defaultAdvTime
+	}
+	u := int64(interval / advUnit)
+	if u < minAdvUnits || u > maxExtendedAdvIntervalUnits {
+		return nil, fmt.Errorf("hci: advertising interval %v out of range 20ms-%v", interval, time.Duration(maxExtendedAdvIntervalUnits)*advUnit)
+	}
+	return &ExtendedAdvertiser{c: c, interval: uint32(u), legacyPDUs: legacyPDUs}, nil
+}
+
+// Advertise replaces the broadcast frame with data from random address
+// addr (display order).
+func (a *ExtendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
+	limit := maxExtendedAdvDataPerCommand
+	if a.legacyPDUs {
+		limit = MaxLegacyAdvData
+	}
+	if len(data) > limit {
+		return fmt.Errorf("hci: advertising data is %d bytes, this advertising set holds %d", len(data), limit)
+	}
+	if err := a.Stop(ctx); err != nil {
+		return err
+	}
+	if !a.params {
+		props := uint16(0)
+		if a.legacyPDUs {
+			props = extAdvPropsLegacy
+		}
+		iv := a.interval
+		p := []byte{extAdvHandle, byte(props), byte(props >> 8),
+			byte(iv), byte(iv >> 8), byte(iv >> 16), byte(iv), byte(iv >> 8), byte(iv >> 16),
+			advChannelsAll, ownAddressRandom, 0, 0, 0, 0, 0, 0, 0, filterPolicyAcceptAll,
+			extAdvTxPowerNoPreference, extAdvPHY1M, 0, extAdvPHY1M, 0, 0}
+		if _, err := a.c.Exec(ctx, OpLESetExtendedAdvParameters, p); err != nil {
+			return err
+		}
+		a.params = true
+	}
+	p := []byte{extAdvHandle, addr[5], addr[4], addr[3], addr[2], addr[1], addr[0]}
+	if _, err := a.c.Exec(ctx, OpLESetAdvSetRandomAddress, p); err != nil {
+		return fmt.Errorf("random address %X: %w", addr, err)
+	}
+	p = append([]byte{extAdvHandle, extAdvOperationComplete, extAdvNoFragmentPreference, byte(len(data))}, data...)
+	if _, err := a.c.Exec(ctx, OpLESetExtendedAdvData, p); err != nil {
+		return fmt.Errorf("advertising data %X: %w", data, err)
+	}
+	// Enable, one set: handle, no duration limit, no event limit.
+	if _, err := a.c.Exec(ctx, OpLESetExtendedAdvEnable, []byte{1, 1, extAdvHandle, 0, 0, 0}); err != nil {
+		return err
+	}
+	a.enabled = true
+	return nil
+}
+
+// Stop disables the advertising set.
+func (a *ExtendedAdvertiser) Stop(ctx context.Context) error {
+	if !a.enabled {
+		return nil
+	}
+	if _, err := a.c.Exec(ctx, OpLESetExtendedAdvEnable, []byte{0, 1, extAdvHandle, 0, 0, 0}); err != nil {
+		return err
+	}
+	a.enabled = false
+	return nil
+}

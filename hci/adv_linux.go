@@ -12,17 +12,21 @@ import (
 
 // AdvertiserConfig says which adapter advertises and how.
 type AdvertiserConfig struct {
-	Adapter        int
-	Channel        Channel
-	Interval       time.Duration
+	Adapter  int
+	Channel  Channel
+	Interval time.Duration
+	// Extended advertises extended PDUs through the extended commands;
+	// the controller must support them.
+	Extended       bool
 	CommandTimeout time.Duration
 	Logger         *slog.Logger
 }
 
-// LiveAdvertiser is an Advertiser on a local adapter.
+// LiveAdvertiser is a FrameAdvertiser on a local adapter.
 type LiveAdvertiser struct {
-	*Advertiser
-	ctl *Controller
+	FrameAdvertiser
+	ctl      *Controller
+	extended bool
 }
 
 // OpenAdvertiser opens adapter cfg.Adapter for advertising. Nothing is
@@ -39,18 +43,36 @@ func OpenAdvertiser(ctx context.Context, cfg AdvertiserConfig) (*LiveAdvertiser,
 			return nil, fmt.Errorf("hci%d: %w", cfg.Adapter, err)
 		}
 	}
-	adv, err := NewAdvertiser(ctl, cfg.Interval)
-	if err != nil {
-		ctl.Close()
-		return nil, err
+	var adv FrameAdvertiser
+	if cfg.Extended {
+		caps, err := ReadCapabilities(ctx, ctl)
+		if err == nil && !caps.ExtendedAdvertising() {
+			err = errors.New("the controller has no extended advertising commands")
+		}
+		if err == nil {
+			adv, err = NewExtendedAdvertiser(ctl, cfg.Interval, false)
+		}
+		if err != nil {
+			ctl.Close()
+			return nil, fmt.Errorf("hci%d: %w", cfg.Adapter, err)
+		}
+	} else {
+		if adv, err = NewAdvertiser(ctl, cfg.Interval); err != nil {
+			ctl.Close()
+			return nil, err
+		}
 	}
-	return &LiveAdvertiser{Advertiser: adv, ctl: ctl}, nil
+	return &LiveAdvertiser{FrameAdvertiser: adv, ctl: ctl, extended: cfg.Extended}, nil
 }
 
 // Close stops advertising and releases the adapter.
 func (a *LiveAdvertiser) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	stopErr := a.Stop(ctx)
-	return errors.Join(stopErr, a.ctl.Close())
+	err := a.Stop(ctx)
+	if a.extended && err == nil {
+		// Leave no advertising set behind for the next user.
+		_, err = a.ctl.Exec(ctx, OpLEClearAdvSets, nil)
+	}
+	return errors.Join(err, a.ctl.Close())
 }

@@ -214,12 +214,8 @@ func TestCommandPackets(t *testing.T) {
 			Window   string   `json:"window"`
 			Packets  []string `json:"packets"`
 		} `json:"scan"`
-		Advertise []struct {
-			Name    string   `json:"name"`
-			Address string   `json:"address"`
-			Data    string   `json:"data"`
-			Packets []string `json:"packets"`
-		} `json:"advertise"`
+		Advertise         []advertiseCase `json:"advertise"`
+		AdvertiseExtended []advertiseCase `json:"advertise_extended"`
 	}
 	cmdTestLoad(t, "command_packets.json", &file)
 	ctx := context.Background()
@@ -248,22 +244,35 @@ func TestCommandPackets(t *testing.T) {
 	}
 	// The advertise cases run in order on one controller: the second
 	// shows what changes when a frame replaces another.
-	pipe := newPacketPipe()
-	ctl := NewController(pipe, time.Second, nil)
-	defer ctl.Close()
-	adv, err := NewAdvertiser(ctl, 0)
-	if err != nil {
-		t.Fatal(err)
+	runAdvertise := func(kind string, cases []advertiseCase, newAdv func(*Controller) (FrameAdvertiser, error)) {
+		pipe := newPacketPipe()
+		ctl := NewController(pipe, time.Second, nil)
+		defer ctl.Close()
+		adv, err := newAdv(ctl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			t.Run(kind+"/"+c.Name, func(t *testing.T) {
+				before := len(pipe.sentHex())
+				if err := adv.Advertise(ctx, [6]byte(cmdTestHex(t, c.Address)), cmdTestHex(t, c.Data)); err != nil {
+					t.Fatal(err)
+				}
+				cmdTestSamePackets(t, pipe.sentHex()[before:], c.Packets)
+			})
+		}
 	}
-	for _, c := range file.Advertise {
-		t.Run("advertise/"+c.Name, func(t *testing.T) {
-			before := len(pipe.sentHex())
-			if err := adv.Advertise(ctx, [6]byte(cmdTestHex(t, c.Address)), cmdTestHex(t, c.Data)); err != nil {
-				t.Fatal(err)
-			}
-			cmdTestSamePackets(t, pipe.sentHex()[before:], c.Packets)
-		})
-	}
+	runAdvertise("advertise", file.Advertise, func(c *Controller) (FrameAdvertiser, error) { return NewAdvertiser(c, 0) })
+	runAdvertise("advertise-extended", file.AdvertiseExtended, func(c *Controller) (FrameAdvertiser, error) {
+		return NewExtendedAdvertiser(c, 0, false)
+	})
+}
+
+type advertiseCase struct {
+	Name    string   `json:"name"`
+	Address string   `json:"address"`
+	Data    string   `json:"data"`
+	Packets []string `json:"packets"`
 }
 
 func cmdTestSamePackets(t *testing.T, got, want []string) {

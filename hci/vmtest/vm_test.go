@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,6 +88,23 @@ func TestAdvertiseAndHarvestOnRealKernel(t *testing.T) {
 			checkChannel(t, ch, cases, res, pact.MinuteOf(start), pact.MinuteOf(end))
 		})
 	}
+	t.Run("extended-on-user-channel", func(t *testing.T) {
+		// Non-legacy extended PDUs reach only an extended scan: these two
+		// log lines plus the user-channel contacts prove the extended
+		// advertising, scanning and report paths end to end.
+		for _, want := range []string{
+			"msg=scanning adapter=1 channel=user extended=true",
+			"msg=scanning adapter=1 channel=raw extended=false",
+			"msg=advertised frames=" + strconv.Itoa(len(frames)),
+		} {
+			if !strings.Contains(console, want) {
+				t.Errorf("console lacks %q", want)
+			}
+		}
+		if !regexp.MustCompile(`msg=advertised frames=\d+ turns=\d+ extended=true`).MatchString(console) {
+			t.Error("no extended advertising run in the console")
+		}
+	})
 	t.Run("adapter-restored", func(t *testing.T) {
 		for _, ch := range channels {
 			for _, when := range []string{"before", "after"} {

@@ -45,12 +45,14 @@ rc=$?
 [ $rc != 0 ] || fail "the harvester scanned without CAP_NET_ADMIN and CAP_NET_RAW"
 echo "VMTEST-NOCAPS rc=$rc $(tr '\n' ' ' </tmp/nocaps.out)"
 
-# Modes: scan channel, extended scanning, advertiser channel. Extended
-# scanning is on where btvirt's controller offers it (auto) for the user
-# channel and forced off on the raw one, so both scan command sets run.
-for mode in "user auto user" "raw off raw"; do
+# Modes: scan channel, extended scanning, advertiser channel, advertising
+# kind. On the user channel hci0 sends extended PDUs through the extended
+# advertising commands and hci1 scans extended (auto: btvirt offers it), so
+# only LE Extended Advertising Reports can carry the frames; on the raw
+# channel both sides use the legacy commands.
+for mode in "user auto user --extended" "raw off raw --extended=false"; do
 	set -- $mode
-	channel=$1 extended=$2 advchannel=$3
+	channel=$1 extended=$2 advchannel=$3 advkind=$4
 	echo "VMTEST-MODE $channel"
 	# The user channel must take a running adapter down (EBUSY, then
 	# HCIDEVDOWN) and both channels must leave it as they found it: up.
@@ -70,7 +72,7 @@ for mode in "user auto user" "raw off raw"; do
 		fi
 		sleep 0.1
 	done
-	vmcheck advertise --hci 0 --channel "$advchannel" --frames /frames.json --duration 3s ||
+	vmcheck advertise --hci 0 --channel "$advchannel" "$advkind" --frames /frames.json --duration 3s ||
 		fail "advertising on the $advchannel channel"
 	kill -INT $pid
 	wait $pid

@@ -88,6 +88,7 @@ func advertise(ctx context.Context, log *slog.Logger, args []string) error {
 	framesPath := fs.String("frames", "/frames.json", "JSON list of {name, address, data} to broadcast in turn")
 	duration := fs.Duration("duration", 5*time.Second, "how long to keep cycling through the frames")
 	hold := fs.Duration("hold", 150*time.Millisecond, "how long each frame stays on air per turn")
+	extended := fs.Bool("extended", false, "advertise extended PDUs with the extended commands")
 	fs.Parse(args)
 	ch, err := hci.ParseChannel(*channel)
 	if err != nil {
@@ -118,7 +119,7 @@ func advertise(ctx context.Context, log *slog.Logger, args []string) error {
 		}
 		list = append(list, decoded{f.Name, [6]byte(a), d})
 	}
-	adv, err := hci.OpenAdvertiser(ctx, hci.AdvertiserConfig{Adapter: *adapter, Channel: ch, Interval: 20 * time.Millisecond, Logger: log})
+	adv, err := hci.OpenAdvertiser(ctx, hci.AdvertiserConfig{Adapter: *adapter, Channel: ch, Interval: 20 * time.Millisecond, Extended: *extended, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func advertise(ctx context.Context, log *slog.Logger, args []string) error {
 		}
 		turns++
 	}
-	log.Info("advertised", "frames", len(list), "turns", turns)
+	log.Info("advertised", "frames", len(list), "turns", turns, "extended", *extended)
 	return nil
 }
 
