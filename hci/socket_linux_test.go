@@ -61,3 +61,31 @@ func TestOpenSocketErrors(t *testing.T) {
 		t.Errorf("error %q does not name the adapter", err)
 	}
 }
+
+func FuzzParseFlagValues(f *testing.F) {
+	var file struct {
+		Channels []struct{ In string } `json:"channels"`
+		Extended []struct{ In string } `json:"extended"`
+	}
+	cmdTestLoad(f, "flag_values.json", &file)
+	for _, c := range append(file.Channels, file.Extended...) {
+		f.Add(c.In)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		// Whatever parses must print back to a value that parses the same.
+		if ch, err := ParseChannel(s); err == nil {
+			if again, err := ParseChannel(ch.String()); err != nil || again != ch {
+				t.Fatalf("channel %q -> %v -> %v, %v", s, ch, again, err)
+			}
+		} else if !strings.Contains(err.Error(), "want auto, user or raw") {
+			t.Fatalf("channel %q: unhelpful error %v", s, err)
+		}
+		if m, err := ParseExtendedMode(s); err == nil {
+			if again, err := ParseExtendedMode(m.String()); err != nil || again != m {
+				t.Fatalf("extended %q -> %v -> %v, %v", s, m, again, err)
+			}
+		} else if !strings.Contains(err.Error(), "want auto, off or on") {
+			t.Fatalf("extended %q: unhelpful error %v", s, err)
+		}
+	})
+}

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -231,7 +232,12 @@ func buildGuestBinaries(t *testing.T, root, dir string) map[string]string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", dir+string(filepath.Separator),
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		// go test may run with a PATH that lacks the toolchain it came from.
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	cmd := exec.CommandContext(t.Context(), goTool, "build", "-o", dir+string(filepath.Separator),
 		"-tags", "netgo,osusergo,sqlite_omit_load_extension",
 		"-ldflags", "-linkmode external -extldflags -static",
 		"./hci/vmtest/vmcheck", "./cmd/findmy-harvester")
