@@ -38,8 +38,12 @@ done
 if [ "$install" = 1 ]; then
 	missing=""
 	command -v qemu-system-x86_64 >/dev/null || missing="$missing qemu-system-x86"
-	[ -x /bin/busybox ] && file_is_static=$(ldd /bin/busybox 2>&1 | grep -c 'not a dynamic' || true) || file_is_static=0
-	[ "$file_is_static" = 1 ] || missing="$missing busybox-static"
+	# The guest has no libc for busybox: only the static build will do.
+	linkage=$(ldd /bin/busybox 2>&1 || true)
+	case "$linkage" in
+	*"not a dynamic"*) ;;
+	*) missing="$missing busybox-static" ;;
+	esac
 	if [ -n "$missing" ]; then
 		echo "prepare.sh: installing$missing" >&2
 		export DEBIAN_FRONTEND=noninteractive
@@ -58,8 +62,19 @@ fi
 echo "prepare.sh: fetching $KERNEL_PKG and $BLUEZ_PKG into $cache" >&2
 rm -rf "$cache/debs" "$cache/unpack" "$base"
 mkdir -p "$cache/debs" "$cache/unpack" "$base/modules" "$base/bin" "$base/lib"
-(cd "$cache/debs" && apt-get download -qq "$KERNEL_PKG" "$BLUEZ_PKG" 2>&1 | grep -v 'unsandboxed' >&2 || true)
-for deb in "$cache"/debs/*.deb; do
+# apt-get download as root warns that it cannot drop to the _apt user;
+# the warning is noise, a failure is not.
+if ! (cd "$cache/debs" && apt-get download -qq "$KERNEL_PKG" "$BLUEZ_PKG" 2>"$cache/download.log"); then
+	grep -v unsandboxed "$cache/download.log" >&2
+	echo "prepare.sh: apt-get download $KERNEL_PKG $BLUEZ_PKG failed (run apt-get update first?)" >&2
+	exit 1
+fi
+for pkg in "$KERNEL_PKG" "$BLUEZ_PKG"; do
+	deb=$(ls "$cache"/debs/"${pkg}"_*.deb 2>/dev/null | head -n 1)
+	if [ -z "$deb" ]; then
+		echo "prepare.sh: $pkg was not downloaded" >&2
+		exit 1
+	fi
 	dpkg-deb -x "$deb" "$cache/unpack"
 done
 
@@ -83,6 +98,6 @@ for lib in $(ldd "$base/bin/btvirt" | awk '/=>/ {print $3} /^\t\// {print $1}');
 	cp -L "$lib" "$base/lib/$(basename "$lib")"
 done
 cp /bin/busybox "$base/bin/busybox"
-rm -rf "$cache/unpack" "$cache/debs"
+rm -rf "$cache/unpack" "$cache/debs" "$cache/download.log"
 echo "$key" >"$base/.key"
 echo "prepare.sh: base ready in $base" >&2
