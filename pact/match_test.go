@@ -267,3 +267,19 @@ func TestMatchStreamError(t *testing.T) {
 		t.Fatalf("contacts %v, stats %+v, days %+v: want the contact of tuple 0", got, rep.Stats, rep.Days)
 	}
 }
+
+func TestDaySummaryString(t *testing.T) {
+	for _, tc := range []struct {
+		d    DaySummary
+		want string
+	}{
+		{DaySummary{Day: 20759, Minutes: 3, Contacts: 2, Sightings: 3, MaxRSSI: -50, MeanRSSI: -61, RSSISamples: 2, Score: 1.75},
+			"2026-11-02: 3 min exposed, 2 contacts, 3 sightings, RSSI max -50 dBm, mean -61.0 dBm, score 1.75"},
+		{DaySummary{Day: 20760, Minutes: 1, Contacts: 1, Sightings: 1, MaxRSSI: RSSIUnknown, Score: 0.5},
+			"2026-11-03: 1 min exposed, 1 contacts, 1 sightings, RSSI unknown, score 0.50"},
+	} {
+		if got := tc.d.String(); got != tc.want {
+			t.Errorf("String() = %q, want %q", got, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package pact
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -74,6 +75,16 @@ type DaySummary struct {
 
 // Date returns the start of the day in UTC.
 func (d DaySummary) Date() time.Time { return Minute(d.Day * MinutesPerDay).Time() }
+
+// String renders the summary on one line for logs and reports.
+func (d DaySummary) String() string {
+	rssi := "RSSI unknown"
+	if d.RSSISamples > 0 {
+		rssi = fmt.Sprintf("RSSI max %d dBm, mean %.1f dBm", d.MaxRSSI, d.MeanRSSI)
+	}
+	return fmt.Sprintf("%s: %d min exposed, %d contacts, %d sightings, %s, score %.2f",
+		d.Date().Format(time.DateOnly), d.Minutes, d.Contacts, d.Sightings, rssi, d.Score)
+}
 
 type seedMinute struct {
 	seed  Seed
