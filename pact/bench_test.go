@@ -54,6 +54,18 @@ func BenchmarkChirpHour(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/pact.MinutesPerHour/prim.wall, "x-primitive")
 }
 
+var keySink *pact.ChirpKey
+
+// BenchmarkChirpKey expands one seed into its AES-256 key schedule, the
+// cost the matcher pays once per tuple that could match.
+func BenchmarkChirpKey(b *testing.B) {
+	seed := benchSeed
+	for i := 0; b.Loop(); i++ {
+		seed[0] = byte(i)
+		keySink = pact.NewChirpKey(&seed)
+	}
+}
+
 // BenchmarkChirpPrimitive is the machine's limit for the same bytes: the
 // AES-256-CTR keystream of 60 x 32 bytes from an already running stream,
 // with no key schedule, no stream setup and no copying.
