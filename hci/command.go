@@ -225,6 +225,15 @@ type Controller struct {
 	}
 	reports chan rxEvent
 
+	// credit tracks Num_HCI_Command_Packets: a controller that answers
+	// with 0 accepts no command until a later event hands a credit back,
+	// and may drop one sent before.
+	credit struct {
+		sync.Mutex
+		exhausted bool
+		returned  chan struct{} // closed when a credit comes back
+	}
+
 	events, advEvents, dropped, malformed, hwErrors atomic.Uint64
 
 	done    chan struct{}
@@ -287,6 +296,15 @@ func (c *Controller) readLoop() {
 }
 
 func (c *Controller) deliver(resp CommandResponse) {
+	c.credit.Lock()
+	switch {
+	case resp.Credits == 0 && !c.credit.exhausted:
+		c.credit.exhausted, c.credit.returned = true, make(chan struct{})
+	case resp.Credits > 0 && c.credit.exhausted:
+		c.credit.exhausted = false
+		close(c.credit.returned)
+	}
+	c.credit.Unlock()
 	if resp.Opcode == opNop {
 		return
 	}
@@ -312,6 +330,23 @@ func (c *Controller) Exec(ctx context.Context, op Opcode, params []byte) ([]byte
 	}
 	c.cmdMu.Lock()
 	defer c.cmdMu.Unlock()
+	timer := time.NewTimer(c.timeout)
+	defer timer.Stop()
+	c.credit.Lock()
+	exhausted, returned := c.credit.exhausted, c.credit.returned
+	c.credit.Unlock()
+	if exhausted {
+		select {
+		case <-returned:
+		case <-timer.C:
+			return nil, fmt.Errorf("hci: %v: the controller accepts no commands (Num_HCI_Command_Packets 0) and gave no credit back: %w",
+				op, &CommandError{Opcode: op, Timeout: true})
+		case <-ctx.Done():
+			return nil, fmt.Errorf("hci: %v: %w", op, ctx.Err())
+		case <-c.done:
+			return nil, fmt.Errorf("hci: %v: connection ended: %w", op, c.readErr)
+		}
+	}
 	ch := make(chan CommandResponse, 1)
 	c.pending.Lock()
 	c.pending.op, c.pending.ch = op, ch
@@ -325,8 +360,7 @@ func (c *Controller) Exec(ctx context.Context, op Opcode, params []byte) ([]byte
 		return nil, fmt.Errorf("hci: send %v: %w", op, err)
 	}
 	sent := time.Now()
-	timer := time.NewTimer(c.timeout)
-	defer timer.Stop()
+	timer.Reset(c.timeout)
 	select {
 	case resp := <-ch:
 		c.log.Debug("hci command", "op", op.String(), "status", resp.Status, "took", time.Since(sent))

@@ -156,12 +156,13 @@ type packetPipe struct {
 	closed  chan struct{}
 	once    sync.Once
 	reply   func(op Opcode) (status uint8, answer bool)
+	credits uint8  // Num_HCI_Command_Packets in each reply
 	stray   []byte // sent before each reply, if set
 	returns map[Opcode][]byte
 }
 
 func newPacketPipe() *packetPipe {
-	return &packetPipe{toHost: make(chan []byte, 64), closed: make(chan struct{}),
+	return &packetPipe{toHost: make(chan []byte, 64), closed: make(chan struct{}), credits: 1,
 		reply: func(Opcode) (uint8, bool) { return 0, true }}
 }
 
@@ -184,7 +185,7 @@ func (p *packetPipe) WritePacket(b []byte) error {
 		p.toHost <- p.stray
 	}
 	if answer {
-		params := append([]byte{1, byte(op), byte(op >> 8), status}, p.returns[op]...)
+		params := append([]byte{p.credits, byte(op), byte(op >> 8), status}, p.returns[op]...)
 		p.toHost <- append([]byte{hciPacketEvent, EventCommandComplete, byte(len(params))}, params...)
 	}
 	return nil
@@ -329,6 +330,33 @@ func TestControllerErrors(t *testing.T) {
 		var cerr *CommandError
 		if !errors.As(err, &cerr) || !cerr.Timeout {
 			t.Fatalf("got %v, want a timeout", err)
+		}
+	})
+
+	t.Run("no command while the controller has no credit", func(t *testing.T) {
+		pipe := newPacketPipe()
+		pipe.credits = 0
+		ctl := NewController(pipe, 200*time.Millisecond, nil)
+		defer ctl.Close()
+		if _, err := ctl.Exec(ctx, OpReset, nil); err != nil {
+			t.Fatal(err)
+		}
+		// Without a credit the next command must not go out at all.
+		_, err := ctl.Exec(ctx, OpSetEventMask, make([]byte, 8))
+		if err == nil || !strings.Contains(err.Error(), "Num_HCI_Command_Packets 0") {
+			t.Fatalf("got %v, want the no-credit error", err)
+		}
+		if n := len(pipe.sentHex()); n != 1 {
+			t.Fatalf("%d commands sent, want only the Reset", n)
+		}
+		// A credit update (Command Complete for opcode 0) lets it go.
+		pipe.credits = 1
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			pipe.toHost <- cmdTestHex(t, "040E03010000")
+		}()
+		if _, err := ctl.Exec(ctx, OpSetEventMask, make([]byte, 8)); err != nil {
+			t.Fatalf("after the credit came back: %v", err)
 		}
 	})
 
