@@ -30,6 +30,10 @@ type source interface {
 	scanning() bool
 }
 
+// liveFlushInterval bounds how long a sighting heard on a live adapter
+// waits before it is written.
+const liveFlushInterval = time.Second
+
 // harvestFrom runs the pipeline on src until it ends or ctx is done, then
 // flushes everything and logs a summary.
 func harvestFrom(ctx context.Context, src source, o *outputFlags, stdout io.Writer, log *slog.Logger, live bool) error {
@@ -41,10 +45,6 @@ func harvestFrom(ctx context.Context, src source, o *outputFlags, stdout io.Writ
 		}
 	}
 	p := newPipeline(o, stdout, store)
-	if live {
-		p.flushEvery = time.Second
-		p.lastFlush = time.Now()
-	}
 	stopMetrics, err := serveMetrics(o.metrics, p, src, log)
 	if err != nil {
 		if store != nil {
@@ -61,9 +61,30 @@ func harvestFrom(ctx context.Context, src source, o *outputFlags, stdout io.Writ
 		defer close(statsDone)
 		logStats(p, src, o.statsInterval, log, statsStop)
 	}()
+	// A failed periodic flush (the database, or stdout gone) stops the
+	// source like a signal would, and becomes the command's error.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	flushStop := make(chan struct{})
+	flushDone := make(chan error, 1)
+	if live {
+		go func() {
+			err := p.flushEvery(liveFlushInterval, flushStop)
+			if err != nil {
+				cancel(err)
+			}
+			flushDone <- err
+		}()
+	} else {
+		flushDone <- nil
+	}
 	runErr := src.Reports(ctx, p.report)
 	if errors.Is(runErr, context.Canceled) {
 		runErr = nil
+	}
+	close(flushStop)
+	if err := <-flushDone; err != nil && runErr == nil {
+		runErr = err
 	}
 	close(statsStop)
 	<-statsDone

@@ -65,13 +65,12 @@ type pipeline struct {
 	line    []byte
 	res     harvest.Result
 
+	// mu guards the outputs (line, batch, jsonl) against the periodic
+	// flush of a live scan; it is uncontended on replay.
+	mu        sync.Mutex
 	batch     *harvest.Batch
 	batchRows int
-	// flushEvery bounds how long a sighting waits in the batch on a live
-	// source; zero flushes by size only (replay).
-	flushEvery time.Duration
-	lastFlush  time.Time
-	store      *storeWriter
+	store     *storeWriter
 
 	weak    atomic.Uint64 // sightings dropped by --min-rssi
 	emitted atomic.Uint64 // sightings (full and partial) that passed
@@ -100,6 +99,8 @@ func (p *pipeline) report(r *hci.AdvReport) error {
 		return nil
 	}
 	p.emitted.Add(1)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.jsonl != nil {
 		p.line = appendJSON(p.line[:0], &p.res)
 		if _, err := p.jsonl.Write(p.line); err != nil {
@@ -109,26 +110,52 @@ func (p *pipeline) report(r *hci.AdvReport) error {
 	}
 	if p.batch != nil && k != harvest.KindFindMyPartial {
 		p.batch.Add(p.res.Sighting)
-		if p.batch.Len() >= p.batchRows || (p.flushEvery > 0 && r.Time.Sub(p.lastFlush) >= p.flushEvery) {
-			return p.flush(r.Time)
+		if p.batch.Len() >= p.batchRows {
+			return p.flushBatch()
 		}
 	}
 	return nil
 }
 
-// flush hands the batch to the store writer.
-func (p *pipeline) flush(now time.Time) error {
-	p.lastFlush = now
+// flushBatch hands the batch to the store writer; p.mu is held.
+func (p *pipeline) flushBatch() error {
 	if p.batch == nil || p.batch.Len() == 0 {
 		return p.store.err()
 	}
 	return p.store.put(p.batch.Take())
 }
 
+// flushEvery writes out the batch and the JSON lines every interval
+// until stop is closed, so that on a live scan nothing waits longer than
+// that for the database or a reader of stdout. It returns the first
+// error, which also ends the flushing.
+func (p *pipeline) flushEvery(interval time.Duration, stop <-chan struct{}) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-t.C:
+		}
+		p.mu.Lock()
+		err := p.flushBatch()
+		if err == nil && p.jsonl != nil {
+			err = p.jsonl.Flush()
+		}
+		p.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // finish flushes everything; it runs after the source has stopped.
 func (p *pipeline) finish() error {
 	var errs []error
-	if err := p.flush(time.Now()); err != nil {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.flushBatch(); err != nil {
 		errs = append(errs, err)
 	}
 	if p.store != nil {

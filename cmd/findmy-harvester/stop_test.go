@@ -72,7 +72,7 @@ func TestStopFlushesAndMetricsServe(t *testing.T) {
 	o := outputFlags{db: dbPath, format: "jsonl", minRSSI: -128, batchRows: 1000, metrics: "127.0.0.1:0"}
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	var stdout bytes.Buffer
+	var stdout syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -98,6 +98,16 @@ func TestStopFlushesAndMetricsServe(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
+	}
+
+	// On a live source the lines reach stdout within about a second,
+	// without a stop.
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(stdout.String(), "\n") < 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("JSON lines not flushed within 10 s of a live scan:\n%s", stdout.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	cancel()
