@@ -90,6 +90,11 @@ func (a *limbs) shiftOutZeros() uint {
 func jacobi(a, n limbs) int {
 	t := 1
 	for !a.isZero() {
+		if a[1]|a[2]|a[3]|n[1]|n[2]|n[3] == 0 {
+			// The last 64 bits run on machine words: about a quarter of
+			// the iterations, at a fraction of the cost.
+			return t * jacobi64(a[0], n[0])
+		}
 		if s := a.shiftOutZeros(); s&1 == 1 {
 			if r := n[0] & 7; r == 3 || r == 5 {
 				t = -t
@@ -104,6 +109,31 @@ func jacobi(a, n limbs) int {
 		a.sub(&n)
 	}
 	if n == (limbs{1}) {
+		return t
+	}
+	return 0
+}
+
+// jacobi64 is jacobi for one-word operands, n odd.
+func jacobi64(a, n uint64) int {
+	t := 1
+	for a != 0 {
+		tz := bits.TrailingZeros64(a)
+		a >>= uint(tz)
+		if tz&1 == 1 {
+			if r := n & 7; r == 3 || r == 5 {
+				t = -t
+			}
+		}
+		if a < n {
+			a, n = n, a
+			if a&3 == 3 && n&3 == 3 {
+				t = -t
+			}
+		}
+		a -= n
+	}
+	if n == 1 {
 		return t
 	}
 	return 0
