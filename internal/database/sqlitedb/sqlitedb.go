@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"database/sql"
 	"embed"
 	"errors"
@@ -205,13 +206,13 @@ func (s *Store) PermissionBatches(ctx context.Context) ([]database.PermissionBat
 	return out, rows.Err()
 }
 
-// NewUploadID returns a random 16-byte row key.
-func newUploadID() ([]byte, error) {
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return nil, fmt.Errorf("drawing an upload id: %w", err)
+// newUploadID returns a random positive rowid, so rows sit in random order.
+func newUploadID() (int64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("drawing an upload id: %w", err)
 	}
-	return id, nil
+	return int64(binary.BigEndian.Uint64(b[:])>>1) | 1, nil
 }
 
 // SpendAndStore implements database.Store.

@@ -19,11 +19,12 @@ CREATE TABLE permission_numbers (
 
 CREATE INDEX permission_numbers_batch ON permission_numbers (batch_id);
 
--- Uploads: keyed by a random id so that neither a key nor the row order
--- reveals which permission number paid for them; period_start is the only
--- time kept. tuples is the binary tuple list of docs/protocol.md §6.1.
+-- Uploads: keyed by a random 63-bit rowid so that neither a key nor the
+-- row order (SQLite stores rows in rowid order) reveals which permission
+-- number paid for them; period_start is the only time kept. tuples is the
+-- binary tuple list of docs/protocol.md §6.1.
 CREATE TABLE uploads (
-	id           BLOB    PRIMARY KEY,
+	id           INTEGER PRIMARY KEY,
 	region       TEXT    NOT NULL,
 	period_start INTEGER NOT NULL,
 	tuple_count  INTEGER NOT NULL,
@@ -32,7 +33,7 @@ CREATE TABLE uploads (
 	reverse_from INTEGER NOT NULL DEFAULT 0,
 	reverse_to   INTEGER NOT NULL DEFAULT 0,
 	batch_seq    INTEGER
-) WITHOUT ROWID;
+);
 
 CREATE INDEX uploads_pending ON uploads (region, period_start) WHERE batch_seq IS NULL;
 CREATE INDEX uploads_period ON uploads (period_start);

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/internal/authority/model"
+)
+
+// maxIssue bounds one issue so that a typo in --count cannot fill the disk.
+const maxIssue = 1_000_000
+
+func issue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("authority issue", "authority issue --data DIR --provider NAME --count N [flags]", stderr)
+	var sf storeFlags
+	sf.register(fs)
+	provider := fs.String("provider", "", "health provider receiving the numbers (required)")
+	count := fs.Int("count", 0, "how many numbers to issue (required)")
+	validFor := fs.Duration("valid-for", 30*24*time.Hour, "how long the numbers stay valid")
+	format := fs.String("format", "text", "output: text (one number per line) or csv (provider,batch,number,expires)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *count < 1 || *count > maxIssue {
+		return fmt.Errorf("--count %d: want 1..%d", *count, maxIssue)
+	}
+	if *format != "text" && *format != "csv" {
+		return fmt.Errorf("--format %q: want text or csv", *format)
+	}
+	if *validFor <= 0 {
+		return fmt.Errorf("--valid-for %v: want a positive duration", *validFor)
+	}
+	store, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	hasher, err := sf.hasher()
+	if err != nil {
+		return err
+	}
+	numbers := make([]model.PermissionNumber, *count)
+	hashes := make([][]byte, *count)
+	for i := range numbers {
+		if numbers[i], err = model.NewPermissionNumber(nil); err != nil {
+			return err
+		}
+		hashes[i] = hasher.Hash(numbers[i])
+	}
+	now := time.Now().UTC()
+	expires := now.Add(*validFor)
+	id, err := store.IssuePermissions(ctx, *provider, hashes, now, expires)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "issued batch %d: %d numbers to %q, valid until %s; they are not stored and cannot be shown again\n",
+		id, *count, *provider, expires.Format(time.RFC3339))
+	if *format == "csv" {
+		w := csv.NewWriter(stdout)
+		w.Write([]string{"provider", "batch", "number", "expires"})
+		for _, n := range numbers {
+			w.Write([]string{*provider, strconv.FormatInt(id, 10), n.Grouped(), expires.Format(time.RFC3339)})
+		}
+		w.Flush()
+		return w.Error()
+	}
+	for _, n := range numbers {
+		if _, err := fmt.Fprintln(stdout, n.Grouped()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func revoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("authority revoke", "authority revoke --data DIR --batch ID", stderr)
+	var sf storeFlags
+	sf.register(fs)
+	id := fs.Int64("batch", 0, "id of the batch to revoke, as printed by issue and list (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id <= 0 {
+		return fmt.Errorf("--batch %d: want a batch id", *id)
+	}
+	store, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.RevokePermissionBatch(ctx, *id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked batch %d\n", *id)
+	return nil
+}
+
+func list(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("authority list", "authority list --data DIR", stderr)
+	var sf storeFlags
+	sf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	store, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	batches, err := store.PermissionBatches(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%-6s %-30s %8s %8s %-8s %-20s %s\n", "BATCH", "PROVIDER", "ISSUED", "USED", "STATE", "ISSUED AT", "EXPIRES")
+	now := time.Now()
+	for _, b := range batches {
+		state := "active"
+		switch {
+		case b.Revoked:
+			state = "revoked"
+		case !now.Before(b.ExpiresAt):
+			state = "expired"
+		}
+		fmt.Fprintf(stdout, "%-6d %-30s %8d %8d %-8s %-20s %s\n", b.ID, b.Provider, b.Issued, b.Used, state,
+			b.IssuedAt.Format(time.RFC3339), b.ExpiresAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func cutBatches(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("cut-batches", "cut-batches --data DIR [flags]", stderr)
+	var sf storeFlags
+	var vf serverFlags
+	sf.register(fs)
+	vf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := sf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	srv, store, err := newServer(ctx, &sf, &vf, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	infos, err := srv.CutOnce(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range infos {
+		fmt.Fprintf(stdout, "%s\t%d uploads\t%d entries\t%d bytes\n", b.ID(), b.Uploads, b.Entries, b.Size)
+	}
+	return nil
+}
+
+func cleanup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("cleanup", "cleanup --data DIR [flags]", stderr)
+	var sf storeFlags
+	var vf serverFlags
+	sf.register(fs)
+	vf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := sf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	srv, store, err := newServer(ctx, &sf, &vf, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	r, err := srv.Cleanup(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted %d uploads, %d batches, %d expired permission numbers\n", r.Uploads, r.Batches, r.PermissionNumbers)
+	return nil
+}

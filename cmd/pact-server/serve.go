@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve --addr 127.0.0.1:8080 --data DIR [flags]", stderr)
+	var sf storeFlags
+	var vf serverFlags
+	sf.register(fs)
+	vf.register(fs)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address; loopback by default, put a TLS proxy in front for the public")
+	noCutter := fs.Bool("no-cutter", false, "do not cut batches or clean up in this process (for replicas that only serve)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := sf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	srv, store, err := newServer(ctx, &sf, &vf, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", *addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if !*noCutter {
+			srv.Run(bg)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		hs.Shutdown(shutdown)
+	}()
+	log.Info("serving", "addr", ln.Addr().String(), "data", sf.data, "postgres", sf.postgres != "")
+	err = hs.Serve(ln)
+	stopBG()
+	<-done
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

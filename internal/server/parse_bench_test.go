@@ -1,0 +1,58 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// threeWeekUpload is a JSON upload of 504 seed-hours.
+func threeWeekUpload(tb testing.TB) []byte {
+	ts := make([]pact.Tuple, 504)
+	for j := range ts {
+		rand.Read(ts[j].Seed[:])
+		ts[j].Start = pact.Minute(29_000_000 - (504-j)*60)
+		ts[j].End = ts[j].Start + 59
+	}
+	b, err := json.Marshal(map[string]any{"permission_number": "78Z03-78Z03-78Z03-78Z04", "region": "CH", "tuples": ts})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func BenchmarkParseUploadJSON(b *testing.B) {
+	body := threeWeekUpload(b)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := parseUploadJSON(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzFastParseUpload checks that the fast decoder accepts only what the
+// strict decoder accepts, with the same result.
+func FuzzFastParseUpload(f *testing.F) {
+	f.Add(threeWeekUpload(f)[:2000])
+	f.Add([]byte(`{"permission_number": "x", "region": "CH", "tuples": [{"seed": "` + strings.Repeat("ab", 32) + `", "start": 10, "end": 20}]}`))
+	f.Add([]byte(`{"tuples": [], "region": "CH", "permission_number": "x"} `))
+	f.Add([]byte(`{"permission_number": "x", "region": "CH", "tuples": [{"end": 1, "start": 0, "seed": "` + strings.Repeat("AB", 32) + `"}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := fastParseUpload(body)
+		if !ok {
+			return
+		}
+		slow, err := parseUploadJSONSlowly(body)
+		if err != nil {
+			t.Fatalf("fast decoder accepted %q, strict decoder refused it: %v", body, err)
+		}
+		if fast.number != slow.number || fast.region != slow.region || !slices.Equal(fast.tuples, slow.tuples) || slow.reverse != fast.reverse {
+			t.Fatalf("decoders disagree on %q:\nfast %+v\nslow %+v", body, fast, slow)
+		}
+	})
+}
