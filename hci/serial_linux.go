@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && !ppc64 && !ppc64le
 
 package hci
 

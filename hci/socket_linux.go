@@ -14,10 +14,12 @@ import (
 
 // Linux HCI socket ioctls and options (include/net/bluetooth/hci_sock.h).
 // x/sys/unix has the address family and channels but not these.
+// The ioctl numbers depend on the architecture's direction bits (see
+// ioctl_*_linux.go).
 const (
-	ioctlHCIDevUp      = 0x400448c9 // _IOW('H', 201, int)
-	ioctlHCIDevDown    = 0x400448ca // _IOW('H', 202, int)
-	ioctlHCIGetDevInfo = 0x800448d3 // _IOR('H', 211, int)
+	ioctlHCIDevUp      = ioctlWrite | 4<<16 | 'H'<<8 | 201 // _IOW('H', 201, int)
+	ioctlHCIDevDown    = ioctlWrite | 4<<16 | 'H'<<8 | 202 // _IOW('H', 202, int)
+	ioctlHCIGetDevInfo = ioctlRead | 4<<16 | 'H'<<8 | 211  // _IOR('H', 211, int)
 
 	solHCI       = 0 // SOL_HCI
 	optHCIFilter = 2 // HCI_FILTER

@@ -42,6 +42,26 @@ func TestParseFlagValues(t *testing.T) {
 	}
 }
 
+// TestIoctlNumbers pins the numbers to those of the C headers
+// (linux/hci_sock.h via _IOW/_IOR) on the asm-generic architectures.
+func TestIoctlNumbers(t *testing.T) {
+	if ioctlWrite != 1<<30 {
+		t.Skip("not an asm-generic ioctl architecture")
+	}
+	for _, c := range []struct {
+		name      string
+		got, want uint32
+	}{
+		{"HCIDEVUP", ioctlHCIDevUp, 0x400448c9},
+		{"HCIDEVDOWN", ioctlHCIDevDown, 0x400448ca},
+		{"HCIGETDEVINFO", ioctlHCIGetDevInfo, 0x800448d3},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = 0x%08x, want 0x%08x", c.name, c.got, c.want)
+		}
+	}
+}
+
 // TestOpenSocketErrors checks what a host without the adapter hears; the
 // success paths run against a real kernel in hci/vmtest.
 func TestOpenSocketErrors(t *testing.T) {
