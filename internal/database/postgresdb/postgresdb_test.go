@@ -128,3 +128,28 @@ func TestReplicasCutOneAtATime(t *testing.T) {
 		}
 	}
 }
+
+// PACT_TEST_POSTGRES_URL=... go test ./internal/database/postgresdb -run '^$' -bench Cut1M -benchtime 1x
+func BenchmarkCut1M(b *testing.B) {
+	url := os.Getenv("PACT_TEST_POSTGRES_URL")
+	if url == "" {
+		b.Skip("PACT_TEST_POSTGRES_URL is not set")
+	}
+	databasetest.BenchmarkCut(b, func(b *testing.B) database.Store {
+		var r [6]byte
+		rand.Read(r[:])
+		schema := "bench_" + hex.EncodeToString(r[:])
+		ctx := context.Background()
+		s, err := Open(ctx, url, Options{Schema: schema})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			if conn, err := pgx.Connect(ctx, url); err == nil {
+				conn.Exec(ctx, `DROP SCHEMA "`+schema+`" CASCADE`)
+				conn.Close(ctx)
+			}
+		})
+		return s
+	}, 1_000_000)
+}

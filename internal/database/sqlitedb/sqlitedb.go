@@ -8,9 +8,9 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"database/sql"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -49,6 +50,11 @@ type Options struct {
 type Store struct {
 	w *sql.DB // the single writer
 	r *sql.DB // readers
+
+	spends        chan *spendRequest
+	closed        chan struct{}
+	closeOnce     sync.Once
+	committerDone chan struct{}
 }
 
 var _ database.Store = (*Store)(nil)
@@ -90,11 +96,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s.r = r
+	s.spends = make(chan *spendRequest)
+	s.closed = make(chan struct{})
+	s.committerDone = make(chan struct{})
+	go s.groupCommitter()
 	return s, nil
 }
 
-// Close closes both connection pools.
+// Close stops the group committer and closes both connection pools.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	<-s.committerDone
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -215,7 +227,24 @@ func newUploadID() (int64, error) {
 	return int64(binary.BigEndian.Uint64(b[:])>>1) | 1, nil
 }
 
-// SpendAndStore implements database.Store.
+// spendRequest is one SpendAndStore waiting for the group committer.
+type spendRequest struct {
+	hash []byte
+	now  time.Time
+	up   *database.Upload
+	blob []byte
+	id   int64
+	done chan error
+}
+
+// maxGroup bounds how many uploads share one commit.
+const maxGroup = 64
+
+// SpendAndStore implements database.Store. Concurrent calls are grouped
+// into one transaction, each inside its own savepoint, so that a burst of
+// uploads pays for one commit (and, with SyncFull, one fsync) instead of
+// one each. A refused number rolls back only its own savepoint; a failed
+// commit fails every upload of the group, so 2xx still means stored.
 func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, up *database.Upload) error {
 	blob, err := pact.EncodeTuples(up.Tuples)
 	if err != nil {
@@ -225,14 +254,104 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 	if err != nil {
 		return err
 	}
+	req := &spendRequest{hash: hash, now: now, up: up, blob: blob, id: id, done: make(chan error, 1)}
+	select {
+	case s.spends <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return errors.New("spending a permission number: store is closed")
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		// The group may still commit it: the caller must not report success,
+		// and does not, since it gets an error.
+		return ctx.Err()
+	}
+}
+
+// groupCommitter runs until Close, committing spend requests in groups.
+func (s *Store) groupCommitter() {
+	defer close(s.committerDone)
+	for {
+		var first *spendRequest
+		select {
+		case first = <-s.spends:
+		case <-s.closed:
+			return
+		}
+		group := []*spendRequest{first}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.spends:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+func (s *Store) commitGroup(group []*spendRequest) {
+	ctx := context.Background()
+	errs := make([]error, len(group))
+	finish := func(commitErr error) {
+		for i, r := range group {
+			if errs[i] == nil {
+				errs[i] = commitErr
+			}
+			r.done <- errs[i]
+		}
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("spending a permission number: %w", err)
+		finish(fmt.Errorf("spending a permission number: %w", err))
+		return
 	}
 	defer tx.Rollback()
+	stored := false
+	for i, r := range group {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT spend`); err != nil {
+			finish(fmt.Errorf("spending a permission number: %w", err))
+			return
+		}
+		errs[i] = spendInTx(ctx, tx, r)
+		if errs[i] != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO spend`); err != nil {
+				finish(fmt.Errorf("spending a permission number: %w", err))
+				return
+			}
+		} else {
+			stored = true
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE spend`); err != nil {
+			finish(fmt.Errorf("spending a permission number: %w", err))
+			return
+		}
+	}
+	if !stored {
+		finish(nil)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		// Nothing of the group is stored: even the uploads that passed.
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("committing uploads: %w", err)
+			}
+		}
+	}
+	finish(nil)
+}
+
+func spendInTx(ctx context.Context, tx *sql.Tx, r *spendRequest) error {
 	var used, revoked bool
 	var batchID, expires int64
-	err = tx.QueryRowContext(ctx, `SELECT n.used, n.batch_id, b.revoked, b.expires_at FROM permission_numbers n JOIN permission_batches b ON b.id = n.batch_id WHERE n.hash = ?`, hash).
+	err := tx.QueryRowContext(ctx, `SELECT n.used, n.batch_id, b.revoked, b.expires_at FROM permission_numbers n JOIN permission_batches b ON b.id = n.batch_id WHERE n.hash = ?`, r.hash).
 		Scan(&used, &batchID, &revoked, &expires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -243,10 +362,10 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 		return database.ErrPermissionRevoked
 	case used:
 		return database.ErrPermissionUsed
-	case now.Unix() >= expires:
+	case r.now.Unix() >= expires:
 		return database.ErrPermissionExpired
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE permission_numbers SET used = 1 WHERE hash = ? AND used = 0`, hash)
+	res, err := tx.ExecContext(ctx, `UPDATE permission_numbers SET used = 1 WHERE hash = ? AND used = 0`, r.hash)
 	if err != nil {
 		return fmt.Errorf("spending a permission number: %w", err)
 	}
@@ -256,12 +375,10 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 	if _, err := tx.ExecContext(ctx, `UPDATE permission_batches SET used = used + 1 WHERE id = ?`, batchID); err != nil {
 		return fmt.Errorf("spending a permission number: %w", err)
 	}
+	up := r.up
 	if _, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, region, period_start, tuple_count, min_start, tuples, reverse_from, reverse_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples)), blob, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
+		r.id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples)), r.blob, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
 		return fmt.Errorf("storing upload for region %s: %w", up.Region, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing upload for region %s: %w", up.Region, err)
 	}
 	return nil
 }

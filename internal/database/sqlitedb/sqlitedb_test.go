@@ -19,3 +19,14 @@ func open(t *testing.T) database.Store {
 }
 
 func TestStore(t *testing.T) { databasetest.Run(t, open) }
+
+// go test ./internal/database/sqlitedb -run '^$' -bench Cut1M -benchtime 1x
+func BenchmarkCut1M(b *testing.B) {
+	databasetest.BenchmarkCut(b, func(b *testing.B) database.Store {
+		s, err := Open(context.Background(), filepath.Join(b.TempDir(), "pact.db"), Options{Sync: SyncNormal})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}, 1_000_000)
+}
