@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -53,6 +54,34 @@ func FuzzFastParseUpload(f *testing.F) {
 		}
 		if fast.number != slow.number || fast.region != slow.region || !slices.Equal(fast.tuples, slow.tuples) || slow.reverse != fast.reverse {
 			t.Fatalf("decoders disagree on %q:\nfast %+v\nslow %+v", body, fast, slow)
+		}
+	})
+}
+
+// FuzzParseUploadJSON feeds arbitrary bodies to the full decoder: it must
+// never panic, and every refusal names a field.
+func FuzzParseUploadJSON(f *testing.F) {
+	raw, err := os.ReadFile("testdata/uploads.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var cases []uploadCase
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		f.Fatal(err)
+	}
+	for _, tc := range cases {
+		f.Add([]byte(tc.Body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, perr := parseUploadJSON(body)
+		if perr != nil {
+			if perr.field == "" || perr.err == nil {
+				t.Fatalf("refusal of %q names no field: %+v", body, perr)
+			}
+			return
+		}
+		if p == nil {
+			t.Fatalf("no upload and no error for %q", body)
 		}
 	})
 }

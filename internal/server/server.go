@@ -316,8 +316,11 @@ func parseUploadJSONSlowly(body []byte) (*parsedUpload, *uploadError) {
 			field = ute.Field
 		}
 		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-			field = strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
-			return nil, badField(field, fmt.Errorf("unknown field %q", field))
+			name := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
+			if name != "" {
+				field = name
+			}
+			return nil, badField(field, fmt.Errorf("unknown field %q", name))
 		}
 		return nil, badField(field, fmt.Errorf("malformed JSON: %w", err))
 	}

@@ -1,0 +1,101 @@
+package exposureclient
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pact-findmy/pact-findmy/internal/batch"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+var key = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
+
+func signed(t *testing.T) []byte {
+	t.Helper()
+	ts := []pact.Tuple{{Seed: pact.Seed{1}, Start: 600, End: 659}, {Seed: pact.Seed{2}, Start: 660, End: 700}}
+	b, err := batch.Encode(batch.Header{Region: "CH", Sequence: 3, PeriodMinutes: 10, Uploads: 1}, ts, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestVerifyAgainstRef(t *testing.T) {
+	raw, err := os.ReadFile("testdata/refs.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Name string `json:"name"`
+		Ref  Ref    `json:"ref"`
+		Err  string `json:"err"`
+	}
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	data := signed(t)
+	sum := sha256.Sum256(data)
+	c, err := New("http://127.0.0.1:1", key.Public().(ed25519.PublicKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			if tc.Ref.SHA256 == "$DIGEST" {
+				tc.Ref.SHA256 = hex.EncodeToString(sum[:])
+			}
+			b, err := c.Verify(data, tc.Ref)
+			if tc.Err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.Err) {
+					t.Fatalf("Verify = %v, want error mentioning %q", err, tc.Err)
+				}
+				return
+			}
+			if err != nil || b.ID != "CH.3" || len(b.Tuples) != 2 || b.Uploads != 1 {
+				t.Fatalf("Verify = %+v, %v", b, err)
+			}
+		})
+	}
+}
+
+func TestAcceptRefusesReplay(t *testing.T) {
+	c, _ := New("http://127.0.0.1:1", key.Public().(ed25519.PublicKey), nil)
+	b, err := c.Verify(signed(t), Ref{Region: "CH", Sequence: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(*Batch) error { return nil }
+	if err := c.accept(b, ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.accept(b, ok); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("second acceptance of batch 3: %v, want ErrReplayed", err)
+	}
+	if got := c.Last()["CH"]; got != 3 {
+		t.Fatalf("last accepted CH = %d, want 3", got)
+	}
+	failing := errors.New("disk full")
+	c.SetLast("CH", 0)
+	if err := c.accept(b, func(*Batch) error { return failing }); !errors.Is(err, failing) || c.Last()["CH"] != 0 {
+		t.Fatalf("a batch the caller could not take must not count as accepted: %v, last %d", err, c.Last()["CH"])
+	}
+}
+
+func TestNewRefusesBadArguments(t *testing.T) {
+	pub := key.Public().(ed25519.PublicKey)
+	for _, tc := range []struct {
+		url string
+		key ed25519.PublicKey
+	}{{"ftp://x", pub}, {"::", pub}, {"http://x", pub[:10]}} {
+		if _, err := New(tc.url, tc.key, nil); err == nil {
+			t.Errorf("New(%q, %d-byte key) accepted", tc.url, len(tc.key))
+		}
+	}
+}
