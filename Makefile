@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet build simulate bench fuzz-smoke
+.PHONY: test vet build simulate bench bench-replay
 
 ## test: vet, then every test with the race detector (what CI runs).
 test: vet
@@ -19,6 +19,11 @@ build:
 simulate:
 	$(GO) run ./cmd/pact-bridge simulate
 
-## bench: the benchmarks behind docs/performance.md (several minutes).
+## bench: the Go benchmarks behind docs/performance.md (several minutes).
 bench:
-	$(GO) test ./pact -run '^$$' -bench 'Chirp|Match' -benchmem -timeout 60m
+	$(GO) test ./pact -run '^$$' -bench 'Chirp|Match' -benchmem -benchtime 5s -timeout 60m
+	$(GO) test ./findmy ./internal/harvest ./hci ./internal/devicedb -run '^$$' -bench . -benchmem -timeout 30m
+
+## bench-replay: findmy-harvester replay against tshark on one generated capture (needs tshark).
+bench-replay:
+	scripts/bench-replay.sh
