@@ -1,13 +1,15 @@
 #!/bin/busybox sh
-# /init of the integration-test VM (hci/vmtest). btvirt gives two virtual
-# LE controllers, hci0 and hci1, wired to each other by the kernel. For each
-# HCI channel, hci0 advertises the frames of /frames.json through the hci
-# package (vmcheck advertise) while findmy-harvester scans hci1 into a fresh
-# contact log; the log and the harvester's JSON lines then go to the serial
-# console for the test to check. Last, a third controller that btvirt
-# serves as H4 over a pseudo-terminal is scanned through the hci serial
-# source (vmcheck serial) and its reports are printed. "VMTEST-DONE" ends a good run; a failure
-# leaves through isa-debug-exit with code 1 (QEMU exits 3).
+# /init of the integration-test VM (hci/vmtest; docs/vm-test.md). btvirt
+# emulates LE controllers that share one virtual radio: hci0 and hci1 on the
+# kernel's virtual HCI driver, and a third served as H4 over a
+# pseudo-terminal. For each HCI channel, hci0 advertises the frames of
+# /frames.json through the hci package (vmcheck advertise) while
+# findmy-harvester scans hci1 into a fresh contact log; the log and the
+# harvester's JSON lines then go to the serial console for the test to
+# check. Last, the pseudo-terminal controller is scanned through the hci
+# serial source (vmcheck serial) and its reports are printed.
+# "VMTEST-DONE" ends a good run; a failure leaves through isa-debug-exit
+# with code 1 (QEMU exits 3).
 
 /bin/busybox --install -s /bin
 mount -t devtmpfs dev /dev

@@ -1,11 +1,15 @@
 //go:build linux
 
-// Command vmcheck runs inside the integration-test VM (see hci/vmtest): it
-// advertises test frames on one virtual controller through the hci
-// package, can scan the other one into a contact log when the harvester is
-// not used, and prints a contact log for the test to check.
+// Command vmcheck runs inside the integration-test VM (see hci/vmtest and
+// docs/vm-test.md): it advertises test frames on one virtual controller
+// through the hci package, scans the H4 pseudo-terminal controller through
+// the serial source, prints a contact log for the test to check, and runs
+// the harvester with only the capabilities a real host gives it. Its scan
+// subcommand, live reports straight into a contact log without the
+// harvester, is for checking the hci layer by hand.
 //
-//	vmcheck advertise --hci 0 --frames /frames.json --duration 5s
+//	vmcheck advertise --hci 0 [--extended] --frames /frames.json --duration 5s
+//	vmcheck serial --tty /dev/pts/0 --duration 5s
 //	vmcheck scan --hci 1 --channel raw --db /tmp/contacts.db --duration 5s
 //	vmcheck dump --db /tmp/contacts.db --tag user
 //	vmcheck adapter --hci 1 [--up|--down]
