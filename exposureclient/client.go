@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/internal/batch"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
@@ -59,6 +60,16 @@ type Batch struct {
 	Uploads       uint32
 	// Tuples are sorted by seed.
 	Tuples []pact.Tuple
+	// FindMy are diagnosed owners' advertised Find My keys, sorted by key:
+	// chirps that match a contact-log sighting of Source findmy inside
+	// their window.
+	FindMy []FindMyKey
+}
+
+// FindMyKey is one advertised Find My key and the minutes it was current.
+type FindMyKey struct {
+	Key        findmy.Key
+	Start, End pact.Minute
 }
 
 // Ref is a listing entry.
@@ -221,9 +232,13 @@ func (c *Client) Verify(data []byte, ref Ref) (*Batch, error) {
 			return nil, fmt.Errorf("batch %s: %w: digest %x does not match the listing's %s", id, ErrTampered, sum, ref.SHA256)
 		}
 	}
+	fm := make([]FindMyKey, len(b.FindMy))
+	for i, k := range b.FindMy {
+		fm[i] = FindMyKey{Key: k.Key, Start: k.Start, End: k.End}
+	}
 	return &Batch{
 		ID: id, Region: b.Region, Sequence: b.Sequence, PeriodStart: b.PeriodStart,
-		PeriodMinutes: b.PeriodMinutes, Uploads: b.Uploads, Tuples: b.Tuples,
+		PeriodMinutes: b.PeriodMinutes, Uploads: b.Uploads, Tuples: b.Tuples, FindMy: fm,
 	}, nil
 }
 

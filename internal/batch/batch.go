@@ -8,11 +8,12 @@
 //	magic "PCTB" | version 1 | region length (1) | region
 //	key id (8) | sequence (8) | period start minute (4) | period minutes (4)
 //	uploads (4) | entries (4) | base hour (4) | rice k (1)
-//	prefix section length (4) | time section length (4)
+//	prefix section length (4) | time section length (4) | Find My entries (4)
 //	prefix section: Rice-coded gaps between the first 8 bytes of successive seeds
 //	suffix section: the other 24 bytes of each seed, entries * 24 bytes
 //	time section:   DEFLATE (Huffman only) of four columns of one byte per entry:
 //	                hour offset high, hour offset low, start minute in hour, end - start
+//	Find My section: per Find My entry, sorted by key: key (28) | start (4) | end - start (2)
 //	signature (64): Ed25519 over every byte before it
 //
 // Seeds are uniformly random, so nothing compresses them except the order:
@@ -57,7 +58,7 @@ const (
 	suffixBytes = pact.SeedSize - prefixBytes
 	timeColumns = 4
 	// fixedHeader is the header length after the region.
-	fixedHeader = 8 + 8 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4
+	fixedHeader = 8 + 8 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4 + 4
 	// SignatureSize is the length of the trailing signature.
 	SignatureSize = ed25519.SignatureSize
 )
@@ -83,6 +84,8 @@ type Header struct {
 	PeriodMinutes uint32
 	Uploads       uint32
 	Entries       uint32
+	// FindMyEntries counts the Find My keys (docs/findmy.md) after the tuples.
+	FindMyEntries uint32
 }
 
 // Batch is a decoded, verified batch.
@@ -90,6 +93,8 @@ type Batch struct {
 	Header
 	// Tuples are sorted by seed, then start, then end, without duplicates.
 	Tuples []pact.Tuple
+	// FindMy are sorted by key, then start, then end, without duplicates.
+	FindMy []FindMyKey
 }
 
 // ValidRegion reports whether r is a region name: 1 to 32 characters from
@@ -129,6 +134,12 @@ func compareTuples(a, b pact.Tuple) int {
 // Encode sorts tuples in place, drops exact duplicates, and returns the
 // signed batch. h.Entries and h.KeyID are filled in from the tuples and key.
 func Encode(h Header, tuples []pact.Tuple, key ed25519.PrivateKey) ([]byte, error) {
+	return EncodeWithFindMy(h, tuples, nil, key)
+}
+
+// EncodeWithFindMy is Encode for a batch that also carries Find My keys,
+// which it sorts in place and deduplicates too.
+func EncodeWithFindMy(h Header, tuples []pact.Tuple, findMy []FindMyKey, key ed25519.PrivateKey) ([]byte, error) {
 	if err := ValidRegion(h.Region); err != nil {
 		return nil, fmt.Errorf("encoding batch: %w", err)
 	}
@@ -142,6 +153,17 @@ func Encode(h Header, tuples []pact.Tuple, key ed25519.PrivateKey) ([]byte, erro
 	}
 	h.Entries = uint32(len(tuples))
 	h.KeyID = KeyIDOf(key.Public().(ed25519.PublicKey))
+	slices.SortFunc(findMy, compareFindMy)
+	findMy = slices.Compact(findMy)
+	if len(findMy) > MaxEntries {
+		return nil, fmt.Errorf("encoding batch for region %s: %d Find My entries exceed the limit %d", h.Region, len(findMy), MaxEntries)
+	}
+	for _, k := range findMy {
+		if err := k.validWindow(); err != nil {
+			return nil, fmt.Errorf("encoding batch: %w", err)
+		}
+	}
+	h.FindMyEntries = uint32(len(findMy))
 
 	n := len(tuples)
 	baseHour := uint32(0)
@@ -188,7 +210,7 @@ func Encode(h Header, tuples []pact.Tuple, key ed25519.PrivateKey) ([]byte, erro
 	}
 	prefix := bw.finish()
 
-	out := make([]byte, 0, 6+len(h.Region)+fixedHeader+len(prefix)+suffixBytes*n+timeSection.Len()+SignatureSize)
+	out := make([]byte, 0, 6+len(h.Region)+fixedHeader+len(prefix)+suffixBytes*n+timeSection.Len()+FindMyEntrySize*len(findMy)+SignatureSize)
 	out = append(out, Magic[:]...)
 	out = append(out, Version, byte(len(h.Region)))
 	out = append(out, h.Region...)
@@ -202,11 +224,15 @@ func Encode(h Header, tuples []pact.Tuple, key ed25519.PrivateKey) ([]byte, erro
 	out = append(out, k)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(prefix)))
 	out = binary.BigEndian.AppendUint32(out, uint32(timeSection.Len()))
+	out = binary.BigEndian.AppendUint32(out, h.FindMyEntries)
 	out = append(out, prefix...)
 	for _, t := range tuples {
 		out = append(out, t.Seed[prefixBytes:]...)
 	}
 	out = append(out, timeSection.Bytes()...)
+	for _, k := range findMy {
+		out = k.append(out)
+	}
 	return append(out, ed25519.Sign(key, out)...), nil
 }
 
@@ -249,6 +275,7 @@ type layout struct {
 	baseHour            uint32
 	k                   uint8
 	prefix, suffix, tim []byte
+	findMy              []byte
 }
 
 func parseHeader(b []byte) (Header, layout, error) {
@@ -282,20 +309,23 @@ func parseHeader(b []byte) (Header, layout, error) {
 	l.k = p[36]
 	prefixLen := uint64(binary.BigEndian.Uint32(p[37:]))
 	timeLen := uint64(binary.BigEndian.Uint32(p[41:]))
-	if h.Entries > MaxEntries {
-		return h, l, fmt.Errorf("%w: entries %d exceed the limit %d", ErrFormat, h.Entries, MaxEntries)
+	h.FindMyEntries = binary.BigEndian.Uint32(p[45:])
+	if h.Entries > MaxEntries || h.FindMyEntries > MaxEntries {
+		return h, l, fmt.Errorf("%w: entries %d and Find My entries %d: limit %d", ErrFormat, h.Entries, h.FindMyEntries, MaxEntries)
 	}
 	if l.k > 63 {
 		return h, l, fmt.Errorf("%w: rice parameter %d exceeds 63", ErrFormat, l.k)
 	}
 	body := p[fixedHeader : len(p)-SignatureSize]
 	suffixLen := uint64(h.Entries) * suffixBytes
-	if want := prefixLen + suffixLen + timeLen; uint64(len(body)) != want {
-		return h, l, fmt.Errorf("%w: %w: sections of %d+%d+%d bytes, body has %d", ErrFormat, ErrTruncated, prefixLen, suffixLen, timeLen, len(body))
+	findMyLen := uint64(h.FindMyEntries) * FindMyEntrySize
+	if want := prefixLen + suffixLen + timeLen + findMyLen; uint64(len(body)) != want {
+		return h, l, fmt.Errorf("%w: %w: sections of %d+%d+%d+%d bytes, body has %d", ErrFormat, ErrTruncated, prefixLen, suffixLen, timeLen, findMyLen, len(body))
 	}
 	l.prefix = body[:prefixLen]
 	l.suffix = body[prefixLen : prefixLen+suffixLen]
-	l.tim = body[prefixLen+suffixLen:]
+	l.tim = body[prefixLen+suffixLen : prefixLen+suffixLen+timeLen]
+	l.findMy = body[prefixLen+suffixLen+timeLen:]
 	return h, l, nil
 }
 
@@ -379,5 +409,14 @@ func decodeUnverified(b []byte) (*Batch, error) {
 	if err := br.finish(); err != nil {
 		return nil, fmt.Errorf("%w: prefix section: %w", ErrFormat, err)
 	}
-	return &Batch{Header: h, Tuples: tuples}, nil
+	findMy := make([]FindMyKey, h.FindMyEntries)
+	for i := range findMy {
+		if err := findMy[i].decode(l.findMy[i*FindMyEntrySize:]); err != nil {
+			return nil, fmt.Errorf("%w: Find My entry %d: %w", ErrFormat, i, err)
+		}
+		if i > 0 && compareFindMy(findMy[i-1], findMy[i]) >= 0 {
+			return nil, fmt.Errorf("%w: %w: Find My entry %d is not after entry %d", ErrFormat, ErrOrder, i, i-1)
+		}
+	}
+	return &Batch{Header: h, Tuples: tuples, FindMy: findMy}, nil
 }

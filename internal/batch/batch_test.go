@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -27,6 +28,22 @@ func testPub() ed25519.PublicKey { return testKey.Public().(ed25519.PublicKey) }
 type goldenInput struct {
 	Header Header       `json:"header"`
 	Tuples []pact.Tuple `json:"tuples"`
+	FindMy []struct {
+		Key        string
+		Start, End pact.Minute
+	} `json:"findmy"`
+}
+
+func (in goldenInput) findMy(t testing.TB) []FindMyKey {
+	var out []FindMyKey
+	for _, k := range in.FindMy {
+		key, err := findmy.ParseKey(k.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, FindMyKey{Key: key, Start: k.Start, End: k.End})
+	}
+	return out
 }
 
 func loadGoldenInput(t testing.TB) goldenInput {
@@ -63,7 +80,7 @@ func randomTuples(rng *rand.Rand, n int) []pact.Tuple {
 
 func TestGolden(t *testing.T) {
 	in := loadGoldenInput(t)
-	b, err := Encode(in.Header, slices.Clone(in.Tuples), testKey)
+	b, err := EncodeWithFindMy(in.Header, slices.Clone(in.Tuples), in.findMy(t), testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +105,11 @@ func TestGolden(t *testing.T) {
 	sorted = slices.Compact(sorted)
 	if !slices.Equal(got.Tuples, sorted) {
 		t.Fatalf("decoded tuples differ:\n got %v\nwant %v", got.Tuples, sorted)
+	}
+	fm := in.findMy(t)
+	slices.SortFunc(fm, compareFindMy)
+	if !slices.Equal(got.FindMy, fm) || got.FindMyEntries != 3 {
+		t.Fatalf("decoded Find My keys %v, want %v", got.FindMy, fm)
 	}
 	if got.Region != in.Header.Region || got.Sequence != in.Header.Sequence || got.Entries != uint32(len(sorted)) || got.Uploads != in.Header.Uploads {
 		t.Fatalf("header %+v does not match input %+v", got.Header, in.Header)
@@ -237,12 +259,12 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := Encode(got.Header, slices.Clone(got.Tuples), testKey)
+		again, err := EncodeWithFindMy(got.Header, slices.Clone(got.Tuples), slices.Clone(got.FindMy), testKey)
 		if err != nil {
 			t.Fatalf("decoded batch does not re-encode: %v", err)
 		}
 		back, err := Decode(again, testPub())
-		if err != nil || !slices.Equal(back.Tuples, got.Tuples) {
+		if err != nil || !slices.Equal(back.Tuples, got.Tuples) || !slices.Equal(back.FindMy, got.FindMy) {
 			t.Fatalf("re-encoded batch does not round-trip: %v", err)
 		}
 	})

@@ -53,6 +53,8 @@ type Upload struct {
 	// upload arrived: the only trace of its arrival time.
 	PeriodStart pact.Minute
 	Tuples      []pact.Tuple
+	// FindMy are the advertised Find My keys of the uploader's devices.
+	FindMy []batch.FindMyKey
 	// ReverseFrom and ReverseTo, when non-zero, are the date range (as
 	// minutes) for which the uploader consented to reverse tracing.
 	ReverseFrom, ReverseTo pact.Minute
@@ -66,6 +68,7 @@ type BatchInfo struct {
 	PeriodMinutes uint32
 	Uploads       uint32
 	Entries       uint32
+	FindMyEntries uint32
 	// MinStart is the earliest tuple start in the batch; cleanup drops a
 	// batch whose oldest tuple passes the tuple retention.
 	MinStart pact.Minute
@@ -100,7 +103,7 @@ func ParseBatchID(id string) (string, uint64, error) {
 
 // BatchBuilder encodes and signs a batch; the store calls it inside the
 // transaction that claims the uploads, so a failure leaves them pending.
-type BatchBuilder func(h batch.Header, tuples []pact.Tuple) ([]byte, error)
+type BatchBuilder func(h batch.Header, tuples []pact.Tuple, findMy []batch.FindMyKey) ([]byte, error)
 
 // CleanupResult counts what Cleanup deleted.
 type CleanupResult struct {
@@ -142,14 +145,18 @@ type Store interface {
 	Close() error
 }
 
-// MinStart returns the earliest start among ts, or 0 for none.
-func MinStart(ts []pact.Tuple) pact.Minute {
-	if len(ts) == 0 {
-		return 0
+// MinStart returns the earliest start among ts and fm, or 0 for none.
+func MinStart(ts []pact.Tuple, fm []batch.FindMyKey) pact.Minute {
+	m, any := pact.Minute(0), false
+	for _, t := range ts {
+		if !any || t.Start < m {
+			m, any = t.Start, true
+		}
 	}
-	m := ts[0].Start
-	for _, t := range ts[1:] {
-		m = min(m, t.Start)
+	for _, k := range fm {
+		if !any || k.Start < m {
+			m, any = k.Start, true
+		}
 	}
 	return m
 }

@@ -241,10 +241,12 @@ type reverseJSON struct {
 }
 
 type uploadJSON struct {
-	PermissionNumber *string           `json:"permission_number"`
-	Region           *string           `json:"region"`
-	Tuples           []json.RawMessage `json:"tuples"`
-	ReverseTracing   *reverseJSON      `json:"reverse_tracing"`
+	PermissionNumber *string              `json:"permission_number"`
+	Region           *string              `json:"region"`
+	Tuples           []json.RawMessage    `json:"tuples"`
+	ReverseTracing   *reverseJSON         `json:"reverse_tracing"`
+	FindMyKeys       []findMyKeyJSON      `json:"findmy_keys"`
+	FindMySchedule   []findMyScheduleJSON `json:"findmy_schedule"`
 }
 
 // parsedUpload is a syntactically valid upload, not yet checked against time.
@@ -253,6 +255,10 @@ type parsedUpload struct {
 	region  string
 	tuples  []pact.Tuple
 	reverse [2]pact.Minute
+	// findMy are the listed keys; schedules are expanded only after the
+	// rate limiter, into findMy too.
+	findMy    []batch.FindMyKey
+	schedules []findMyScheduleJSON
 }
 
 // fastTupleJSON mirrors pact's tuple JSON (spec §6.2) for the one-pass
@@ -349,6 +355,14 @@ func parseUploadJSONSlowly(body []byte) (*parsedUpload, *uploadError) {
 		}
 		p.reverse = [2]pact.Minute{pact.Minute(*r.From), pact.Minute(*r.To)}
 	}
+	if len(j.FindMyKeys) > MaxFindMyKeys {
+		return nil, badField("findmy_keys", fmt.Errorf("%d keys exceed the limit %d", len(j.FindMyKeys), MaxFindMyKeys))
+	}
+	var perr *uploadError
+	if p.findMy, perr = parseFindMyKeys(j.FindMyKeys); perr != nil {
+		return nil, perr
+	}
+	p.schedules = j.FindMySchedule
 	return p, nil
 }
 
@@ -368,13 +382,13 @@ func (s *Server) check(p *parsedUpload, now pact.Minute) *uploadError {
 	if s.regions != nil && !s.regions[p.region] {
 		return badField("region", fmt.Errorf("region %q is not served here", p.region))
 	}
-	if len(p.tuples) == 0 {
-		return badField("tuples", errors.New("no tuples"))
+	if len(p.tuples) == 0 && len(p.findMy) == 0 && len(p.schedules) == 0 {
+		return badField("tuples", errors.New("no tuples and no Find My keys"))
 	}
 	if len(p.tuples) > s.cfg.MaxTuples {
 		return badField("tuples", fmt.Errorf("%d tuples exceed the limit %d", len(p.tuples), s.cfg.MaxTuples))
 	}
-	limits := pact.Limits{Now: now, Skew: pact.Minute(s.cfg.Skew / time.Minute), Horizon: s.cfg.AcceptHorizon(now)}
+	limits := s.limits(now)
 	seen := make(map[pact.Seed]int, len(p.tuples))
 	for i, t := range p.tuples {
 		if err := t.Validate(limits); err != nil {
@@ -385,7 +399,11 @@ func (s *Server) check(p *parsedUpload, now pact.Minute) *uploadError {
 		}
 		seen[t.Seed] = i
 	}
-	return nil
+	return checkFindMy(p.findMy, "findmy_keys", limits)
+}
+
+func (s *Server) limits(now pact.Minute) pact.Limits {
+	return pact.Limits{Now: now, Skew: pact.Minute(s.cfg.Skew / time.Minute), Horizon: s.cfg.AcceptHorizon(now)}
 }
 
 func (s *Server) handleUpload(c *gin.Context) {
@@ -436,8 +454,20 @@ func (s *Server) upload(c *gin.Context) string {
 		return fail(&uploadError{http.StatusTooManyRequests, "rate_limited", "permission_number",
 			errors.New("too many refused permission numbers from this network; try again later")})
 	}
+	if len(p.schedules) > 0 {
+		expanded, perr := expandSchedules(p.schedules, MaxFindMyKeys-len(p.findMy))
+		if perr != nil {
+			return fail(perr)
+		}
+		for i, k := range expanded {
+			if err := k.Validate(s.limits(pact.MinuteOf(now))); err != nil {
+				return fail(badField("findmy_schedule", fmt.Errorf("derived key %d: %w", i, err)))
+			}
+		}
+		p.findMy = append(p.findMy, expanded...)
+	}
 	up := &database.Upload{
-		Region: p.region, PeriodStart: s.cfg.PeriodStart(pact.MinuteOf(now)), Tuples: p.tuples,
+		Region: p.region, PeriodStart: s.cfg.PeriodStart(pact.MinuteOf(now)), Tuples: p.tuples, FindMy: p.findMy,
 		ReverseFrom: p.reverse[0], ReverseTo: p.reverse[1],
 	}
 	err = s.store.SpendAndStore(c.Request.Context(), s.hasher.Hash(number), now, up)
@@ -632,8 +662,8 @@ func (s *Server) handleKey(c *gin.Context) {
 func (s *Server) CutOnce(ctx context.Context) ([]database.BatchInfo, error) {
 	start := time.Now()
 	cutoff := s.cfg.PeriodStart(pact.MinuteOf(s.clock.Now()))
-	infos, err := s.store.CutBatches(ctx, cutoff, s.cfg.PeriodMinutes, func(h batch.Header, ts []pact.Tuple) ([]byte, error) {
-		return batch.Encode(h, ts, s.key)
+	infos, err := s.store.CutBatches(ctx, cutoff, s.cfg.PeriodMinutes, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
+		return batch.EncodeWithFindMy(h, ts, fm, s.key)
 	})
 	if err != nil {
 		return nil, err

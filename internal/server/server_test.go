@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/exposureclient"
+	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/internal/authority/model"
 	"github.com/pact-findmy/pact-findmy/internal/database"
 	"github.com/pact-findmy/pact-findmy/internal/database/sqlitedb"
@@ -153,6 +155,10 @@ func TestUploadCases(t *testing.T) {
 		t.Fatalf("first use: %d %+v", status, r)
 	}
 	unknown, _ := model.NewPermissionNumber(nil)
+	fmKey := findmy.PrivateKey{D: big.NewInt(424242)}.Public().Key()
+	var fmBad findmy.Key
+	for fmBad[27] = 0; findmy.OnCurve(&fmBad); fmBad[27]++ {
+	}
 	stored := 1
 	for i, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
@@ -173,6 +179,7 @@ func TestUploadCases(t *testing.T) {
 				"$HUGE", `{"region": "`+strings.Repeat("x", 300_000)+`"}`,
 				"$BINARY_TRUNCATED", string(bin[:len(bin)-1]),
 				"$BINARY", string(bin),
+				"$FMKEY", fmKey.String(), "$FMBAD", fmBad.String(),
 			)
 			body := repl.Replace(tc.Body)
 			header := map[string]string{HeaderPermissionNumber: string(valid[0]), HeaderRegion: "CH"}
@@ -406,5 +413,73 @@ func TestClientRefusesDamagedBatches(t *testing.T) {
 	c.SetLast("CH", 2)
 	if err := c.Sync(ctx, nil, func(b *exposureclient.Batch) error { return fmt.Errorf("replayed %s accepted", b.ID) }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An owner's schedule material, expanded once by the server, reaches the
+// client as the very keys the owner's device advertised.
+func TestFindMyScheduleReachesClients(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := context.Background()
+	raw, err := os.ReadFile("../../findmy/testdata/vectors/schedule.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vec struct {
+		Secret0    string `json:"secret0"`
+		PublicKey0 string `json:"public_key0"`
+		Keys       []struct {
+			Index     uint64 `json:"index"`
+			PublicKey string `json:"public_key"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &vec); err != nil {
+		t.Fatal(err)
+	}
+	nums, _ := f.issue(t, 1, time.Hour)
+	epoch := pact.MinuteOf(testNow) - 24*60
+	const count = 8
+	body, _ := json.Marshal(map[string]any{
+		"permission_number": nums[0], "region": "CH", "tuples": []any{},
+		"findmy_schedule": []any{map[string]any{"secret": vec.Secret0, "public_key": vec.PublicKey0, "epoch": epoch, "from": 0, "count": count}},
+	})
+	if status, r, _ := f.post(t, "application/json", body, nil); status != http.StatusCreated {
+		t.Fatalf("upload: %d %+v", status, r)
+	}
+	f.clock.Add(10 * time.Minute)
+	if _, err := f.srv.CutOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := exposureclient.New(f.http.URL, f.srv.PublicKey(), nil)
+	got := map[findmy.Key]exposureclient.FindMyKey{}
+	if err := c.Sync(ctx, nil, func(b *exposureclient.Batch) error {
+		for _, k := range b.FindMy {
+			got[k.Key] = k
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != count {
+		t.Fatalf("client got %d Find My keys, want %d", len(got), count)
+	}
+	checked := 0
+	for _, vk := range vec.Keys {
+		if vk.Index >= count {
+			continue
+		}
+		p, err := findmy.ParsePublicKey(vk.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, ok := got[p.Key()]
+		start := epoch + pact.Minute(vk.Index)*15
+		if !ok || k.Start != start || k.End != start+14 {
+			t.Fatalf("key %d of the published vectors: got %+v (present %v), want window %d..%d", vk.Index, k, ok, start, start+14)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no vector key fell inside the uploaded range")
 	}
 }

@@ -47,7 +47,7 @@ func BenchmarkCut(b *testing.B, open func(b *testing.B) database.Store, seedHour
 			}
 		}
 		b.StartTimer()
-		infos, err := s.CutBatches(ctx, p+period, period, func(h batch.Header, ts []pact.Tuple) ([]byte, error) {
+		infos, err := s.CutBatches(ctx, p+period, period, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
 			return batch.Encode(h, ts, testKey)
 		})
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/internal/batch"
 	"github.com/pact-findmy/pact-findmy/internal/database"
 	"github.com/pact-findmy/pact-findmy/pact"
@@ -25,7 +26,9 @@ type Opener func(t *testing.T) database.Store
 
 var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))
 
-func build(h batch.Header, ts []pact.Tuple) ([]byte, error) { return batch.Encode(h, ts, testKey) }
+func build(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
+	return batch.EncodeWithFindMy(h, ts, fm, testKey)
+}
 
 // now is a fixed instant: minute 29 000 000 is 2025-02-20.
 var now = time.Unix(29_000_000*60, 0).UTC()
@@ -60,6 +63,41 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FailedBuildLeavesUploadsPending", func(t *testing.T) { t.Parallel(); testFailedBuild(t, open(t)) })
 	t.Run("Cleanup", func(t *testing.T) { t.Parallel(); testCleanup(t, open(t)) })
 	t.Run("PermissionBatches", func(t *testing.T) { t.Parallel(); testPermissionBatches(t, open(t)) })
+	t.Run("FindMyKeys", func(t *testing.T) { t.Parallel(); testFindMyKeys(t, open(t)) })
+}
+
+func testFindMyKeys(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	if _, err := s.IssuePermissions(ctx, "Lab", [][]byte{hashOf(1), hashOf(2)}, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p := pact.MinuteOf(now) / period * period
+	keys := []batch.FindMyKey{
+		{Key: findmy.Key{9, 9}, Start: p - 200, End: p - 186},
+		{Key: findmy.Key{1, 2}, Start: p - 100, End: p - 86},
+	}
+	// One upload with tuples and keys, one with keys only.
+	if err := s.SpendAndStore(ctx, hashOf(1), now, &database.Upload{Region: "CH", PeriodStart: p, Tuples: tuples(2, 1), FindMy: keys[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SpendAndStore(ctx, hashOf(2), now, &database.Upload{Region: "CH", PeriodStart: p, FindMy: keys[1:]}); err != nil {
+		t.Fatal(err)
+	}
+	got := mustCut(t, s, p+period)
+	if len(got) != 1 || got[0].Entries != 2 || got[0].FindMyEntries != 2 || got[0].Uploads != 2 {
+		t.Fatalf("cut %+v, want one batch of 2 tuples and 2 Find My keys from 2 uploads", got)
+	}
+	_, data, err := s.Batch(ctx, "CH", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := batch.Decode(data, testKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dec.FindMy) != 2 || dec.FindMy[0] != keys[1] || dec.FindMy[1] != keys[0] {
+		t.Fatalf("batch Find My keys %v, want %v sorted by key", dec.FindMy, keys)
+	}
 }
 
 func mustCut(t *testing.T, s database.Store, cutoff pact.Minute) []database.BatchInfo {
@@ -254,7 +292,7 @@ func testFailedBuild(t *testing.T, s database.Store) {
 		t.Fatal(err)
 	}
 	boom := errors.New("signer unavailable")
-	if _, err := s.CutBatches(ctx, p+period, period, func(batch.Header, []pact.Tuple) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := s.CutBatches(ctx, p+period, period, func(batch.Header, []pact.Tuple, []batch.FindMyKey) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("cut with a failing builder: %v, want %v", err, boom)
 	}
 	if got := mustCut(t, s, p+period); len(got) != 1 || got[0].Sequence != 1 {

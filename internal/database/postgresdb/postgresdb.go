@@ -197,6 +197,10 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 	if err != nil {
 		return fmt.Errorf("encoding upload: %w", err)
 	}
+	fm, err := batch.EncodeFindMyList(up.FindMy)
+	if err != nil {
+		return fmt.Errorf("encoding upload: %w", err)
+	}
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
 		return fmt.Errorf("drawing an upload id: %w", err)
@@ -222,8 +226,8 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 	if _, err := tx.Exec(ctx, `UPDATE permission_batches SET used = used + 1 WHERE id = $1`, batchID); err != nil {
 		return fmt.Errorf("spending a permission number: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO uploads (id, region, period_start, tuple_count, min_start, tuples, reverse_from, reverse_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples)), blob, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO uploads (id, region, period_start, tuple_count, min_start, tuples, findmy, reverse_from, reverse_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples, up.FindMy)), blob, fm, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
 		return fmt.Errorf("storing upload for region %s: %w", up.Region, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -285,15 +289,16 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT last_seq FROM region_sequences WHERE region = $1), 0)`, k.region).Scan(&last); err != nil {
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}
-		rows, err := tx.Query(ctx, `SELECT tuples FROM uploads WHERE batch_seq IS NULL AND region = $1 AND period_start = $2`, k.region, k.period)
+		rows, err := tx.Query(ctx, `SELECT tuples, findmy FROM uploads WHERE batch_seq IS NULL AND region = $1 AND period_start = $2`, k.region, k.period)
 		if err != nil {
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}
 		var tuples []pact.Tuple
+		var findMy []batch.FindMyKey
 		var uploads uint32
 		for rows.Next() {
-			var blob []byte
-			if err := rows.Scan(&blob); err != nil {
+			var blob, fmBlob []byte
+			if err := rows.Scan(&blob, &fmBlob); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 			}
@@ -302,7 +307,13 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 				rows.Close()
 				return nil, fmt.Errorf("cutting batch of %s: stored upload: %w", k.region, err)
 			}
+			fm, err := batch.DecodeFindMyList(fmBlob)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("cutting batch of %s: stored upload: %w", k.region, err)
+			}
 			tuples = append(tuples, ts...)
+			findMy = append(findMy, fm...)
 			uploads++
 		}
 		rows.Close()
@@ -311,9 +322,9 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		}
 		info := database.BatchInfo{
 			Region: k.region, Sequence: uint64(last) + 1, PeriodStart: pact.Minute(k.period),
-			PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: database.MinStart(tuples),
+			PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: database.MinStart(tuples, findMy),
 		}
-		data, err := build(batch.Header{Region: info.Region, Sequence: info.Sequence, PeriodStart: info.PeriodStart, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples)
+		data, err := build(batch.Header{Region: info.Region, Sequence: info.Sequence, PeriodStart: info.PeriodStart, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples, findMy)
 		if err != nil {
 			return nil, fmt.Errorf("cutting batch %s: %w", info.ID(), err)
 		}
@@ -321,9 +332,9 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		if err != nil {
 			return nil, fmt.Errorf("cutting batch %s: builder output: %w", info.ID(), err)
 		}
-		info.Entries, info.Size, info.SHA256 = h.Entries, len(data), sha256.Sum256(data)
-		if _, err := tx.Exec(ctx, `INSERT INTO batches (region, seq, period_start, period_minutes, uploads, entries, min_start, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			info.Region, int64(info.Sequence), int64(info.PeriodStart), int64(info.PeriodMinutes), int64(info.Uploads), int64(info.Entries), int64(info.MinStart), info.SHA256[:], data); err != nil {
+		info.Entries, info.FindMyEntries, info.Size, info.SHA256 = h.Entries, h.FindMyEntries, len(data), sha256.Sum256(data)
+		if _, err := tx.Exec(ctx, `INSERT INTO batches (region, seq, period_start, period_minutes, uploads, entries, findmy_entries, min_start, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			info.Region, int64(info.Sequence), int64(info.PeriodStart), int64(info.PeriodMinutes), int64(info.Uploads), int64(info.Entries), int64(info.FindMyEntries), int64(info.MinStart), info.SHA256[:], data); err != nil {
 			return nil, fmt.Errorf("storing batch %s: %w", info.ID(), err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE uploads SET batch_seq = $1 WHERE batch_seq IS NULL AND region = $2 AND period_start = $3`, int64(info.Sequence), k.region, k.period); err != nil {
@@ -340,19 +351,19 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 	return out, nil
 }
 
-const batchColumns = `region, seq, period_start, period_minutes, uploads, entries, min_start, sha256, length(data)`
+const batchColumns = `region, seq, period_start, period_minutes, uploads, entries, findmy_entries, min_start, sha256, length(data)`
 
 func scanBatch(row pgx.Row, extra ...any) (database.BatchInfo, error) {
 	var b database.BatchInfo
-	var seq, period, minutes, uploads, entries, minStart int64
+	var seq, period, minutes, uploads, entries, findMyEntries, minStart int64
 	var size int32
 	var sum []byte
-	dest := append([]any{&b.Region, &seq, &period, &minutes, &uploads, &entries, &minStart, &sum, &size}, extra...)
+	dest := append([]any{&b.Region, &seq, &period, &minutes, &uploads, &entries, &findMyEntries, &minStart, &sum, &size}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return b, err
 	}
 	b.Sequence, b.PeriodStart, b.MinStart = uint64(seq), pact.Minute(period), pact.Minute(minStart)
-	b.PeriodMinutes, b.Uploads, b.Entries, b.Size = uint32(minutes), uint32(uploads), uint32(entries), int(size)
+	b.PeriodMinutes, b.Uploads, b.Entries, b.FindMyEntries, b.Size = uint32(minutes), uint32(uploads), uint32(entries), uint32(findMyEntries), int(size)
 	copy(b.SHA256[:], sum)
 	return b, nil
 }

@@ -94,7 +94,7 @@ func TestReplicasCutOneAtATime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	build := func(h batch.Header, ts []pact.Tuple) ([]byte, error) {
+	build := func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
 		return batch.Encode(h, ts, ed25519.NewKeyFromSeed(make([]byte, 32)))
 	}
 	var wg sync.WaitGroup

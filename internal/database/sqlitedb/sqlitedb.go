@@ -229,12 +229,13 @@ func newUploadID() (int64, error) {
 
 // spendRequest is one SpendAndStore waiting for the group committer.
 type spendRequest struct {
-	hash []byte
-	now  time.Time
-	up   *database.Upload
-	blob []byte
-	id   int64
-	done chan error
+	hash   []byte
+	now    time.Time
+	up     *database.Upload
+	blob   []byte
+	findMy []byte
+	id     int64
+	done   chan error
 }
 
 // maxGroup bounds how many uploads share one commit.
@@ -254,7 +255,11 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 	if err != nil {
 		return err
 	}
-	req := &spendRequest{hash: hash, now: now, up: up, blob: blob, id: id, done: make(chan error, 1)}
+	fm, err := batch.EncodeFindMyList(up.FindMy)
+	if err != nil {
+		return fmt.Errorf("encoding upload: %w", err)
+	}
+	req := &spendRequest{hash: hash, now: now, up: up, blob: blob, findMy: fm, id: id, done: make(chan error, 1)}
 	select {
 	case s.spends <- req:
 	case <-ctx.Done():
@@ -376,8 +381,8 @@ func spendInTx(ctx context.Context, tx *sql.Tx, r *spendRequest) error {
 		return fmt.Errorf("spending a permission number: %w", err)
 	}
 	up := r.up
-	if _, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, region, period_start, tuple_count, min_start, tuples, reverse_from, reverse_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples)), r.blob, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, region, period_start, tuple_count, min_start, tuples, findmy, reverse_from, reverse_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples, up.FindMy)), r.blob, r.findMy, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
 		return fmt.Errorf("storing upload for region %s: %w", up.Region, err)
 	}
 	return nil
@@ -420,14 +425,15 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}
 		var tuples []pact.Tuple
+		var findMy []batch.FindMyKey
 		var uploads uint32
-		rows, err := tx.QueryContext(ctx, `SELECT tuples FROM uploads WHERE batch_seq IS NULL AND region = ? AND period_start = ?`, k.region, k.period)
+		rows, err := tx.QueryContext(ctx, `SELECT tuples, findmy FROM uploads WHERE batch_seq IS NULL AND region = ? AND period_start = ?`, k.region, k.period)
 		if err != nil {
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}
 		for rows.Next() {
-			var blob []byte
-			if err := rows.Scan(&blob); err != nil {
+			var blob, fmBlob []byte
+			if err := rows.Scan(&blob, &fmBlob); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 			}
@@ -436,7 +442,13 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 				rows.Close()
 				return nil, fmt.Errorf("cutting batch of %s: stored upload: %w", k.region, err)
 			}
+			fm, err := batch.DecodeFindMyList(fmBlob)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("cutting batch of %s: stored upload: %w", k.region, err)
+			}
 			tuples = append(tuples, ts...)
+			findMy = append(findMy, fm...)
 			uploads++
 		}
 		rows.Close()
@@ -445,9 +457,9 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		}
 		info := database.BatchInfo{
 			Region: k.region, Sequence: uint64(last) + 1, PeriodStart: pact.Minute(k.period),
-			PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: database.MinStart(tuples),
+			PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: database.MinStart(tuples, findMy),
 		}
-		data, err := build(batch.Header{Region: info.Region, Sequence: info.Sequence, PeriodStart: info.PeriodStart, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples)
+		data, err := build(batch.Header{Region: info.Region, Sequence: info.Sequence, PeriodStart: info.PeriodStart, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples, findMy)
 		if err != nil {
 			return nil, fmt.Errorf("cutting batch %s: %w", info.ID(), err)
 		}
@@ -455,9 +467,9 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		if err != nil {
 			return nil, fmt.Errorf("cutting batch %s: builder output: %w", info.ID(), err)
 		}
-		info.Entries, info.Size, info.SHA256 = h.Entries, len(data), sha256.Sum256(data)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO batches (region, seq, period_start, period_minutes, uploads, entries, min_start, sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			info.Region, int64(info.Sequence), int64(info.PeriodStart), info.PeriodMinutes, info.Uploads, info.Entries, int64(info.MinStart), info.SHA256[:], data); err != nil {
+		info.Entries, info.FindMyEntries, info.Size, info.SHA256 = h.Entries, h.FindMyEntries, len(data), sha256.Sum256(data)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO batches (region, seq, period_start, period_minutes, uploads, entries, findmy_entries, min_start, sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			info.Region, int64(info.Sequence), int64(info.PeriodStart), info.PeriodMinutes, info.Uploads, info.Entries, info.FindMyEntries, int64(info.MinStart), info.SHA256[:], data); err != nil {
 			return nil, fmt.Errorf("storing batch %s: %w", info.ID(), err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE uploads SET batch_seq = ? WHERE batch_seq IS NULL AND region = ? AND period_start = ?`, int64(info.Sequence), k.region, k.period); err != nil {
@@ -474,13 +486,13 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 	return out, nil
 }
 
-const batchColumns = `region, seq, period_start, period_minutes, uploads, entries, min_start, sha256, length(data)`
+const batchColumns = `region, seq, period_start, period_minutes, uploads, entries, findmy_entries, min_start, sha256, length(data)`
 
 func scanBatch(sc interface{ Scan(...any) error }) (database.BatchInfo, error) {
 	var b database.BatchInfo
 	var seq, period, minStart int64
 	var sum []byte
-	if err := sc.Scan(&b.Region, &seq, &period, &b.PeriodMinutes, &b.Uploads, &b.Entries, &minStart, &sum, &b.Size); err != nil {
+	if err := sc.Scan(&b.Region, &seq, &period, &b.PeriodMinutes, &b.Uploads, &b.Entries, &b.FindMyEntries, &minStart, &sum, &b.Size); err != nil {
 		return b, err
 	}
 	b.Sequence, b.PeriodStart, b.MinStart = uint64(seq), pact.Minute(period), pact.Minute(minStart)
@@ -519,7 +531,7 @@ func (s *Store) Batch(ctx context.Context, region string, seq uint64) (database.
 	var b database.BatchInfo
 	var seqv, period, minStart int64
 	var sum []byte
-	err := row.Scan(&b.Region, &seqv, &period, &b.PeriodMinutes, &b.Uploads, &b.Entries, &minStart, &sum, &b.Size, &data)
+	err := row.Scan(&b.Region, &seqv, &period, &b.PeriodMinutes, &b.Uploads, &b.Entries, &b.FindMyEntries, &minStart, &sum, &b.Size, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, nil, fmt.Errorf("batch %s: %w", database.FormatBatchID(region, seq), database.ErrNotFound)
 	}
