@@ -483,3 +483,25 @@ func TestFindMyScheduleReachesClients(t *testing.T) {
 		t.Fatal("no vector key fell inside the uploaded range")
 	}
 }
+
+// Request logs, even at debug level, never carry the client address or
+// user agent, so no log line ties a person to an upload.
+func TestLogsHoldNoAddress(t *testing.T) {
+	var logs bytes.Buffer
+	f := newFixture(t, Config{})
+	f.srv.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	nums, _ := f.issue(t, 1, time.Hour)
+	body := uploadBody(string(nums[0]), "CH", []pact.Tuple{{Start: 28999920, End: 28999979}})
+	if status, r, _ := f.post(t, "application/json", body, map[string]string{"User-Agent": "probe-agent/1.0", "X-Forwarded-For": "203.0.113.7"}); status != http.StatusCreated {
+		t.Fatalf("upload: %d %+v", status, r)
+	}
+	f.post(t, "application/json", body, map[string]string{"User-Agent": "probe-agent/1.0"}) // refused: used
+	if logs.Len() == 0 {
+		t.Fatal("no request was logged at debug level; the check below would prove nothing")
+	}
+	for _, secret := range []string{"127.0.0.1", "203.0.113.7", "probe-agent", string(nums[0]), nums[0].Grouped()} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("log holds %q:\n%s", secret, logs.String())
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -152,4 +153,30 @@ func BenchmarkCut1M(b *testing.B) {
 		})
 		return s
 	}, 1_000_000)
+}
+
+// The uploads table must hold nothing that links a row to the permission
+// number that paid for it, nor to the uploader (docs/api.md, "Privacy").
+func TestUploadsCarryNoLink(t *testing.T) {
+	s := open(t).(*Store)
+	ctx := context.Background()
+	rows, err := s.pool.Query(ctx, `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'uploads' ORDER BY ordinal_position`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"id", "region", "period_start", "tuple_count", "min_start", "tuples", "reverse_from", "reverse_to", "batch_seq", "findmy"}
+	if !slices.Equal(cols, want) {
+		t.Fatalf("uploads columns %v, want exactly %v; a new column must not link an upload to its number, address or exact time", cols, want)
+	}
+	var fks int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.table_constraints WHERE table_schema = current_schema() AND table_name = 'uploads' AND constraint_type = 'FOREIGN KEY'`).Scan(&fks); err != nil {
+		t.Fatal(err)
+	}
+	if fks != 0 {
+		t.Fatalf("uploads has %d foreign keys", fks)
+	}
 }
