@@ -85,3 +85,18 @@ func FuzzParseUploadJSON(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkExpandSchedule3Weeks derives the 2016 keys of three weeks from
+// one device's schedule material, what a schedule upload costs the server.
+func BenchmarkExpandSchedule3Weeks(b *testing.B) {
+	secret := "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba"
+	pub := "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201"
+	epoch, from, count := int64(28_000_000), uint64(0), uint64(keysPerSchedule)
+	in := []findMyScheduleJSON{{Secret: &secret, PublicKey: &pub, Epoch: &epoch, From: &from, Count: &count}}
+	for b.Loop() {
+		keys, perr := expandSchedules(in, MaxFindMyKeys)
+		if perr != nil || len(keys) != keysPerSchedule {
+			b.Fatalf("%d keys, %v", len(keys), perr)
+		}
+	}
+}
