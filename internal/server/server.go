@@ -709,6 +709,12 @@ func (s *Server) Cleanup(ctx context.Context) (database.CleanupResult, error) {
 func (s *Server) Run(ctx context.Context) {
 	tick := time.NewTicker(min(time.Minute, time.Duration(s.cfg.PeriodMinutes)*time.Minute))
 	defer tick.Stop()
+	// A fresh or stale export directory catches up before the first cut.
+	if s.cfg.ExportDir != "" {
+		if err := s.Export(ctx, s.cfg.ExportDir); err != nil && ctx.Err() == nil {
+			s.log.Error("exporting batches", "dir", s.cfg.ExportDir, "err", err)
+		}
+	}
 	lastCleanup := time.Time{}
 	for {
 		if _, err := s.CutOnce(ctx); err != nil && ctx.Err() == nil {
