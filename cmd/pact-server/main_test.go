@@ -266,7 +266,7 @@ func crashTest(t *testing.T, dir string, extra []string, open func() database.St
 		}
 	}
 	perUpload := map[int]int{}
-	_, err := store.CutBatches(ctx, pact.Minute(^uint32(0)), 10, func(h batch.Header, ts []pact.Tuple) ([]byte, error) {
+	_, err := store.CutBatches(ctx, pact.Minute(^uint32(0)), 10, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
 		for _, tu := range ts {
 			i, ok := bySeed[tu.Seed]
 			if !ok {
