@@ -12,13 +12,10 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"sort"
-	"strconv"
-	"strings"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/pact-findmy/pact-findmy/internal/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -70,61 +67,31 @@ func (d *DB) Close() error {
 // device database through their own migrations.
 func (d *DB) SQL() *sql.DB { return d.db }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("devicedb: migration %q has no numeric prefix", e.Name())
-		}
-		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
 // migrate applies, each in its own transaction, every migration newer than
 // the schema's user_version.
 func (d *DB) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := migrate.Load(migrationFiles, "migrations")
 	if err != nil {
-		return err
+		return fmt.Errorf("devicedb: %w", err)
 	}
 	var current int
 	if err := d.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("devicedb: reading schema version of %s: %w", d.path, err)
 	}
-	if n := len(ms); n > 0 && current > ms[n-1].version {
-		return fmt.Errorf("devicedb: %s has schema version %d, newer than this program's %d", d.path, current, ms[n-1].version)
+	pending, err := migrate.Pending(ms, current)
+	if err != nil {
+		return fmt.Errorf("devicedb: %s: %w", d.path, err)
 	}
-	for _, m := range ms {
-		if m.version <= current {
-			continue
-		}
+	for _, m := range pending {
 		err := d.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version))
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.Version))
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("devicedb: applying migration %s to %s: %w", m.name, d.path, err)
+			return fmt.Errorf("devicedb: applying migration %s to %s: %w", m.Name, d.path, err)
 		}
 	}
 	return nil
