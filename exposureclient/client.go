@@ -73,23 +73,7 @@ type FindMyKey struct {
 }
 
 // Ref is a listing entry.
-type Ref struct {
-	ID            string `json:"id"`
-	Region        string `json:"region"`
-	Sequence      uint64 `json:"sequence"`
-	PeriodStart   uint32 `json:"period_start"`
-	PeriodMinutes uint32 `json:"period_minutes"`
-	Uploads       uint32 `json:"uploads"`
-	Entries       uint32 `json:"entries"`
-	Size          int    `json:"size"`
-	SHA256        string `json:"sha256"`
-	URL           string `json:"url"`
-}
-
-type listJSON struct {
-	Region  string `json:"region"`
-	Batches []Ref  `json:"batches"`
-}
+type Ref = batch.Ref
 
 // Client talks to one server. It is safe for concurrent use.
 type Client struct {
@@ -187,7 +171,7 @@ func (c *Client) List(ctx context.Context, region string, after uint64) ([]Ref, 
 	if err != nil {
 		return nil, err
 	}
-	var l listJSON
+	var l batch.Listing
 	if err := json.Unmarshal(body, &l); err != nil {
 		return nil, fmt.Errorf("listing %s: %w", u, err)
 	}

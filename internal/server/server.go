@@ -494,36 +494,16 @@ func (s *Server) upload(c *gin.Context) string {
 	return "stored"
 }
 
-// BatchJSON describes a batch in listings.
-type BatchJSON struct {
-	ID            string `json:"id"`
-	Region        string `json:"region"`
-	Sequence      uint64 `json:"sequence"`
-	PeriodStart   uint32 `json:"period_start"`
-	PeriodMinutes uint32 `json:"period_minutes"`
-	Uploads       uint32 `json:"uploads"`
-	Entries       uint32 `json:"entries"`
-	Size          int    `json:"size"`
-	SHA256        string `json:"sha256"`
-	URL           string `json:"url"`
-}
-
-// ListJSON is the body of batch listings.
-type ListJSON struct {
-	Region  string      `json:"region,omitempty"`
-	Batches []BatchJSON `json:"batches"`
-}
-
-func toJSON(b database.BatchInfo) BatchJSON {
-	return BatchJSON{
+func toJSON(b database.BatchInfo) batch.Ref {
+	return batch.Ref{
 		ID: b.ID(), Region: b.Region, Sequence: b.Sequence, PeriodStart: uint32(b.PeriodStart),
 		PeriodMinutes: b.PeriodMinutes, Uploads: b.Uploads, Entries: b.Entries, Size: b.Size,
 		SHA256: hex.EncodeToString(b.SHA256[:]), URL: "/v1/batches/" + b.ID(),
 	}
 }
 
-func listing(region string, infos []database.BatchInfo) ListJSON {
-	l := ListJSON{Region: region, Batches: make([]BatchJSON, 0, len(infos))}
+func listing(region string, infos []database.BatchInfo) batch.Listing {
+	l := batch.Listing{Region: region, Batches: make([]batch.Ref, 0, len(infos))}
 	for _, b := range infos {
 		l.Batches = append(l.Batches, toJSON(b))
 	}
