@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/internal/authority/model"
+	"github.com/pact-findmy/pact-findmy/internal/server"
 )
 
 // maxIssue bounds one issue so that a typo in --count cannot fill the disk.
@@ -131,8 +132,10 @@ func list(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func cutBatches(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("cut-batches", "cut-batches --data DIR [flags]", stderr)
+// serverJob parses the flags of a one-shot job on the server's store,
+// opens the store and the server on it, and runs job.
+func serverJob(ctx context.Context, name string, args []string, stderr io.Writer, job func(*server.Server) error) error {
+	fs := newFlagSet(name, name+" --data DIR [flags]", stderr)
 	var sf storeFlags
 	var vf serverFlags
 	sf.register(fs)
@@ -149,38 +152,29 @@ func cutBatches(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer store.Close()
-	infos, err := srv.CutOnce(ctx)
-	if err != nil {
-		return err
-	}
-	for _, b := range infos {
-		fmt.Fprintf(stdout, "%s\t%d uploads\t%d entries\t%d bytes\n", b.ID(), b.Uploads, b.Entries, b.Size)
-	}
-	return nil
+	return job(srv)
+}
+
+func cutBatches(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return serverJob(ctx, "cut-batches", args, stderr, func(srv *server.Server) error {
+		infos, err := srv.CutOnce(ctx)
+		if err != nil {
+			return err
+		}
+		for _, b := range infos {
+			fmt.Fprintf(stdout, "%s\t%d uploads\t%d entries\t%d bytes\n", b.ID(), b.Uploads, b.Entries, b.Size)
+		}
+		return nil
+	})
 }
 
 func cleanup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("cleanup", "cleanup --data DIR [flags]", stderr)
-	var sf storeFlags
-	var vf serverFlags
-	sf.register(fs)
-	vf.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	log, err := sf.logger(stderr)
-	if err != nil {
-		return err
-	}
-	srv, store, err := newServer(ctx, &sf, &vf, log)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	r, err := srv.Cleanup(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "deleted %d uploads, %d batches, %d expired permission numbers\n", r.Uploads, r.Batches, r.PermissionNumbers)
-	return nil
+	return serverJob(ctx, "cleanup", args, stderr, func(srv *server.Server) error {
+		r, err := srv.Cleanup(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted %d uploads, %d batches, %d expired permission numbers\n", r.Uploads, r.Batches, r.PermissionNumbers)
+		return nil
+	})
 }
