@@ -54,9 +54,13 @@ type vmFrame struct {
 	Data    string `json:"data"`
 }
 
-// channels are the HCI channels the guest scans through, in the order
-// scripts/vm/init.sh runs them.
+// channels are the HCI channels the guest scans hci1 through, in the
+// order scripts/vm/init.sh runs them.
 var channels = []string{"user", "raw"}
+
+// serialRun tags the contact log and JSON lines of findmy-harvester
+// scanning the H4 pseudo-terminal controller with --serial.
+const serialRun = "serial"
 
 func TestAdvertiseAndHarvestOnRealKernel(t *testing.T) {
 	qemu, err := exec.LookPath("qemu-system-x86_64")
@@ -117,6 +121,14 @@ func TestAdvertiseAndHarvestOnRealKernel(t *testing.T) {
 		}
 	})
 	t.Run("serial-h4", func(t *testing.T) { checkSerial(t, frames, console) })
+	t.Run("serial-harvester", func(t *testing.T) {
+		// The run must be the harvester's own --serial path, not an
+		// adapter: its start line names the tty and the line settings.
+		if !regexp.MustCompile(`msg=scanning serial=/dev/pts/\d+ baud=115200 flow_control=false `).MatchString(console) {
+			t.Error("console lacks the harvester's start line for --serial /dev/pts/N")
+		}
+		checkChannel(t, serialRun, cases, res, pact.MinuteOf(start), pact.MinuteOf(end))
+	})
 	t.Run("refused-without-capabilities", func(t *testing.T) {
 		i := strings.Index(console, "VMTEST-NOCAPS ")
 		if i < 0 {
@@ -448,10 +460,12 @@ func parseConsole(console string) map[string]*channelResult {
 // btvirtRSSI is what btvirt reports: 127, "not available".
 const btvirtRSSI = pact.RSSIUnknown
 
+// checkChannel checks the contact log and JSON lines of the harvester run
+// tagged ch: an HCI channel, or serialRun.
 func checkChannel(t *testing.T, ch string, cases []frameCase, res map[string]*channelResult, from, to pact.Minute) {
 	r := res[ch]
 	if r == nil || !r.sawCount {
-		t.Fatalf("no contact log dump for the %s channel in the console", ch)
+		t.Fatalf("no contact log dump for the %s run in the console", ch)
 	}
 	for _, e := range r.parseErrors {
 		t.Errorf("unreadable console line: %s", e)
@@ -518,5 +532,5 @@ func checkChannel(t *testing.T, ch string, cases []frameCase, res map[string]*ch
 			t.Errorf("%s: JSON rssi %d, want %d", c.Name, s.RSSI, btvirtRSSI)
 		}
 	}
-	t.Logf("%s channel: %d contact-log rows, %d JSON sightings", ch, len(r.contacts), len(r.jsonl))
+	t.Logf("%s run: %d contact-log rows, %d JSON sightings", ch, len(r.contacts), len(r.jsonl))
 }

@@ -6,8 +6,10 @@
 # /frames.json through the hci package (vmcheck advertise) while
 # findmy-harvester scans hci1 into a fresh contact log; the log and the
 # harvester's JSON lines then go to the serial console for the test to
-# check. Last, the pseudo-terminal controller is scanned through the hci
-# serial source (vmcheck serial) and its reports are printed.
+# check. Last, the pseudo-terminal controller is scanned twice: through the
+# hci serial source alone (vmcheck serial), which prints its reports, then
+# by findmy-harvester scan --serial, whose contact log and JSON lines are
+# printed like a channel's.
 # "VMTEST-DONE" ends a good run; a failure leaves through isa-debug-exit
 # with code 1 (QEMU exits 3).
 
@@ -26,6 +28,28 @@ fail() {
 	printf '\001' | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
 	poweroff -f
 	sleep 10
+}
+
+# await FILE PATTERN PID WHAT waits up to 60 s for PATTERN in FILE, written
+# by background process PID, and fails with WHAT if it never comes or PID
+# dies first.
+await() {
+	i=0
+	until grep -q "$2" "$1"; do
+		i=$((i + 1))
+		if [ $i -gt 600 ] || ! kill -0 "$3" 2>/dev/null; then
+			cat "$1"
+			fail "$4"
+		fi
+		sleep 0.1
+	done
+}
+
+# serial_tty sets tty to the pseudo-terminal of btvirt's H4 controller.
+serial_tty() {
+	tty=$(ls /dev/pts | grep -v ptmx | head -n 1)
+	[ -n "$tty" ] || fail "btvirt -S made no pseudo-terminal"
+	tty=/dev/pts/$tty
 }
 
 # Dependencies first; btvirt needs the AF_ALG modules for its own crypto.
@@ -65,15 +89,7 @@ for mode in "user auto user --extended" "raw off raw --extended=false"; do
 	vmcheck asuser --uid 1000 --caps net_admin,net_raw -- findmy-harvester scan --hci 1 --channel "$channel" --extended "$extended" \
 		--db "$db" --format jsonl --stats-interval 0 >/tmp/$channel.jsonl 2>/tmp/$channel.log &
 	pid=$!
-	i=0
-	until grep -q 'msg=scanning' /tmp/$channel.log; do
-		i=$((i + 1))
-		if [ $i -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
-			cat /tmp/$channel.log
-			fail "harvester did not start scanning on the $channel channel"
-		fi
-		sleep 0.1
-	done
+	await /tmp/$channel.log 'msg=scanning' $pid "harvester did not start scanning on the $channel channel"
 	vmcheck advertise --hci 0 --channel "$advchannel" "$advkind" --frames /frames.json --duration 3s ||
 		fail "advertising on the $advchannel channel"
 	kill -INT $pid
@@ -87,19 +103,10 @@ for mode in "user auto user --extended" "raw off raw --extended=false"; do
 done
 
 echo "VMTEST-MODE serial"
-tty=$(ls /dev/pts | grep -v ptmx | head -n 1)
-[ -n "$tty" ] || fail "btvirt -S made no pseudo-terminal"
-vmcheck serial --tty "/dev/pts/$tty" --duration 120s >/tmp/serial.out 2>/tmp/serial.log &
+serial_tty
+vmcheck serial --tty "$tty" --duration 120s >/tmp/serial.out 2>/tmp/serial.log &
 pid=$!
-i=0
-until grep -q VMCHECK-SCANNING /tmp/serial.out; do
-	i=$((i + 1))
-	if [ $i -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
-		cat /tmp/serial.log
-		fail "the serial controller did not start scanning"
-	fi
-	sleep 0.1
-done
+await /tmp/serial.out VMCHECK-SCANNING $pid "the serial controller did not start scanning"
 vmcheck advertise --hci 0 --channel user --frames /frames.json --duration 3s ||
 	fail "advertising for the serial controller"
 kill -INT $pid
@@ -108,6 +115,28 @@ rc=$?
 cat /tmp/serial.log
 [ $rc = 0 ] || fail "serial scan exited with $rc"
 grep '^SERIAL-REPORT ' /tmp/serial.out | sort -u
+
+# The same controller through the harvester, as an HCI UART dongle is used
+# on a real host: by an ordinary user who may open the tty (the dialout
+# group there), with no capabilities at all. The pseudo-terminal is looked
+# up again in case btvirt replaced it when the last run closed it.
+echo "VMTEST-MODE serial-harvester"
+serial_tty
+chown 1000:1000 "$tty"
+db=/tmp/serial.db
+vmcheck asuser --uid 1000 --caps "" -- findmy-harvester scan --serial "$tty" --baud 115200 \
+	--db "$db" --format jsonl --stats-interval 0 >/tmp/serial.jsonl 2>/tmp/serial-harvester.log &
+pid=$!
+await /tmp/serial-harvester.log 'msg=scanning' $pid "harvester did not start scanning $tty"
+vmcheck advertise --hci 0 --channel user --frames /frames.json --duration 3s ||
+	fail "advertising for the serial harvester"
+kill -INT $pid
+wait $pid
+rc=$?
+cat /tmp/serial-harvester.log
+[ $rc = 0 ] || fail "harvester exited with $rc on $tty"
+sed "s/^/VMTEST-JSONL serial /" /tmp/serial.jsonl
+vmcheck dump --db "$db" --tag serial || fail "dumping the serial contact log"
 
 echo VMTEST-DONE
 poweroff -f
