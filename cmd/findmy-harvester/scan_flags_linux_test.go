@@ -1,3 +1,5 @@
+//go:build linux && !ppc64 && !ppc64le
+
 package main
 
 import (
@@ -7,8 +9,12 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // scanFlagCase is one scan command line from testdata/scan-flags.json.
@@ -75,5 +81,60 @@ func TestScanFlags(t *testing.T) {
 				t.Errorf("stdout not empty: %q", stdout.String())
 			}
 		})
+	}
+}
+
+// openPTY returns the master of a new pseudo-terminal and its slave's
+// path: a tty with nothing on the far end, as a dongle that is unpowered
+// or on the wrong rate looks.
+func openPTY(t *testing.T) (*os.File, string) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("opening /dev/ptmx: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	fd := int(master.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlocking the pseudo-terminal: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("numbering the pseudo-terminal: %v", err)
+	}
+	return master, "/dev/pts/" + strconv.Itoa(n)
+}
+
+// A serial controller that never answers must end the scan with status 1
+// naming the tty, after the harvester sent it an H4 HCI_Reset.
+func TestScanSerialControllerSilent(t *testing.T) {
+	master, path := openPTY(t)
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"scan", "--serial", path, "--baud", "1000000", "--flow-control"}, io.Discard, &stderr)
+	}()
+	// H4 command indicator 0x01, opcode 0x0C03 little-endian, no
+	// parameters (Core spec Vol 4 Part A §2; Vol 4 Part E §7.3.2).
+	want := []byte{0x01, 0x03, 0x0C, 0x00}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(master, got); err != nil {
+		t.Fatalf("reading what the harvester sent: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("harvester sent % X, want HCI_Reset % X", got, want)
+	}
+	select {
+	case code := <-done:
+		if code != 1 {
+			t.Errorf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("scan did not give up on a silent controller within 30 s")
+	}
+	for _, s := range []string{"opening serial controller " + path + " at 1000000 baud (flow control true)", "Reset (0x0C03)"} {
+		if !strings.Contains(stderr.String(), s) {
+			t.Errorf("stderr lacks %q:\n%s", s, stderr.String())
+		}
 	}
 }
