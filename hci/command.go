@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// ErrClosed is returned by reads and writes on a closed connection to a
+// controller.
+var ErrClosed = errors.New("hci: connection closed")
+
 // H4 packet indicators (Core spec Vol 4 Part A §2) as the Linux HCI socket
 // frames packets too.
 const (

@@ -96,9 +96,6 @@ type Socket struct {
 	closeErr  error
 }
 
-// ErrClosed is returned by reads and writes on a closed Socket.
-var ErrClosed = errors.New("hci: socket closed")
-
 // userChannelRetries bounds the HCIDEVDOWN/bind loop: the kernel answers
 // EBUSY while its own power-off work for the adapter is still running.
 const (

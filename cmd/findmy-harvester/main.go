@@ -25,10 +25,11 @@ import (
 const usage = `findmy-harvester collects Find My keys and PACT chirps from Bluetooth advertising.
 
 Usage:
-  findmy-harvester scan --hci N [flags]      scan a local adapter (Linux)
-  findmy-harvester replay [flags] FILE       read a btsnoop or pcap capture
-  findmy-harvester derive [flags]            print rolling Find My keys
-  findmy-harvester synth [flags]             write a synthetic capture
+  findmy-harvester scan --hci N [flags]        scan a local adapter (Linux)
+  findmy-harvester scan --serial PATH [flags]  scan an HCI UART controller over H4 (Linux)
+  findmy-harvester replay [flags] FILE         read a btsnoop, pcap or pcapng capture
+  findmy-harvester derive [flags]              print rolling Find My keys
+  findmy-harvester synth [flags]               write a synthetic capture
 
 Run "findmy-harvester COMMAND --help" for the flags of a command.
 `
