@@ -167,10 +167,8 @@ func (p *PcapngReader) Next() (PacketRecord, error) {
 			if err := p.addInterface(b, start); err != nil {
 				return PacketRecord{}, err
 			}
-		case pcapngBlockEPB:
-			return p.packet(start, b, p.order.Uint32(b), b[4:], 20)
-		case pcapngBlockPB:
-			return p.packet(start, b, uint32(p.order.Uint16(b)), b[4:], 20)
+		case pcapngBlockEPB, pcapngBlockPB:
+			return p.packet(start, typ, b)
 		case pcapngBlockSPB:
 			if len(b) < 4 {
 				return PacketRecord{}, malformed(pcapngFormat, "Simple Packet Block", int(start), "body of %d bytes is too short", len(b))
@@ -230,15 +228,26 @@ func (p *PcapngReader) addInterface(b []byte, start int64) error {
 	return nil
 }
 
-// packet decodes the common tail of Enhanced and obsolete Packet Blocks:
-// timestamp high and low, captured length, original length, data.
-func (p *PcapngReader) packet(start int64, b []byte, ifaceID uint32, rest []byte, fixed int) (PacketRecord, error) {
+// packet decodes the body of an Enhanced or obsolete Packet Block:
+// interface ID (32 bits, or 16 followed by a drops count in the obsolete
+// block), timestamp high and low, captured length, original length, data.
+func (p *PcapngReader) packet(start int64, typ uint32, b []byte) (PacketRecord, error) {
+	const fixed = 20
+	block := "Enhanced Packet Block"
+	if typ == pcapngBlockPB {
+		block = "Packet Block"
+	}
 	if len(b) < fixed {
-		return PacketRecord{}, malformed(pcapngFormat, "Packet Block", int(start), "body of %d bytes is too short", len(b))
+		return PacketRecord{}, malformed(pcapngFormat, block, int(start), "body of %d bytes is shorter than its %d fixed bytes", len(b), fixed)
+	}
+	ifaceID := p.order.Uint32(b)
+	if typ == pcapngBlockPB {
+		ifaceID = uint32(p.order.Uint16(b))
 	}
 	if int(ifaceID) >= len(p.ifaces) {
 		return PacketRecord{}, malformed(pcapngFormat, "Interface ID", int(start)+8, "%d but only %d interfaces are described", ifaceID, len(p.ifaces))
 	}
+	rest := b[4:]
 	iface := p.ifaces[ifaceID]
 	ts := uint64(p.order.Uint32(rest))<<32 | uint64(p.order.Uint32(rest[4:]))
 	capLen := p.order.Uint32(rest[8:])
