@@ -165,7 +165,10 @@ func (s *Server) routes() (*gin.Engine, error) {
 	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("server: trusted proxies: %w", err)
 	}
-	e.Use(gin.CustomRecovery(func(c *gin.Context, v any) {
+	// No writer for gin's own recovery log: on a broken connection it
+	// dumps the request headers, which hold the user agent, any
+	// X-Forwarded-For and the Pact-Permission-Number of a binary upload.
+	e.Use(gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, v any) {
 		s.log.Error("handler panic", "route", c.FullPath(), "panic", fmt.Sprint(v))
 		c.AbortWithStatus(http.StatusInternalServerError)
 	}))

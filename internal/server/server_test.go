@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/pact-findmy/pact-findmy/exposureclient"
 	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/internal/authority/model"
@@ -502,6 +504,51 @@ func TestLogsHoldNoAddress(t *testing.T) {
 	for _, secret := range []string{"127.0.0.1", "203.0.113.7", "probe-agent", string(nums[0]), nums[0].Grouped()} {
 		if strings.Contains(logs.String(), secret) {
 			t.Fatalf("log holds %q:\n%s", secret, logs.String())
+		}
+	}
+}
+
+// A handler that dies on a broken connection must not make gin dump the
+// request headers (user agent, forwarded address, permission number) to
+// its error writer.
+func TestPanicsLogNoHeaders(t *testing.T) {
+	var logs, ginLogs bytes.Buffer
+	saved := gin.DefaultErrorWriter
+	gin.DefaultErrorWriter = &ginLogs
+	t.Cleanup(func() { gin.DefaultErrorWriter = saved })
+	hasher, _ := model.NewHasher(bytes.Repeat([]byte{5}, model.SecretSize))
+	store, err := sqlitedb.Open(context.Background(), filepath.Join(t.TempDir(), "pact.db"), sqlitedb.Options{Sync: sqlitedb.SyncNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	srv, err := New(Options{
+		Store: store, Hasher: hasher, SigningKey: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{6}, 32)),
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.engine.GET("/broken", func(*gin.Context) { panic(http.ErrAbortHandler) })
+	srv.engine.GET("/bug", func(*gin.Context) { panic("bug") })
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	for _, path := range []string{"/broken", "/bug"} {
+		req, _ := http.NewRequest(http.MethodGet, hs.URL+path, nil)
+		req.Header.Set("User-Agent", "probe-agent/1.0")
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		req.Header.Set(HeaderPermissionNumber, "SECRET-NUMBER")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	if !strings.Contains(logs.String(), "handler panic") {
+		t.Fatalf("the panic was not logged at all; the check below would prove nothing:\n%s", logs.String())
+	}
+	all := logs.String() + ginLogs.String()
+	for _, secret := range []string{"probe-agent", "203.0.113.7", "SECRET-NUMBER", "127.0.0.1"} {
+		if strings.Contains(all, secret) {
+			t.Fatalf("logs hold %q:\n%s", secret, all)
 		}
 	}
 }
