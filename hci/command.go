@@ -402,6 +402,9 @@ func (c *Controller) Stats() ControllerStats {
 // Reports decodes queued advertising report events and calls fn for each
 // report, stamped with its host receive time, until ctx is done, the
 // connection ends or fn fails. Malformed events are counted and skipped.
+// Reports already queued when ctx is done or the connection ends are
+// still delivered: the controller has heard them, and a graceful stop
+// must not lose them.
 func (c *Controller) Reports(ctx context.Context, fn func(*AdvReport) error) error {
 	var dec AdvDecoder
 	handle := func(ev rxEvent) error {
@@ -414,26 +417,29 @@ func (c *Controller) Reports(ctx context.Context, fn func(*AdvReport) error) err
 		}
 		return nil
 	}
+	drain := func() error {
+		for {
+			select {
+			case ev := <-c.reports:
+				if err := handle(ev); err != nil {
+					return err
+				}
+			default:
+				return nil
+			}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return drain()
 		case ev := <-c.reports:
 			if err := handle(ev); err != nil {
 				return err
 			}
 		case <-c.done:
-			// What the reader queued before the end is still news.
-			for {
-				select {
-				case ev := <-c.reports:
-					if err := handle(ev); err != nil {
-						return err
-					}
-					continue
-				default:
-				}
-				break
+			if err := drain(); err != nil {
+				return err
 			}
 			if errors.Is(c.readErr, ErrClosed) {
 				return nil

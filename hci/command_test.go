@@ -404,3 +404,29 @@ func TestControllerReports(t *testing.T) {
 		t.Errorf("stats %+v, want 3 events, 2 advertising, 1 malformed", st)
 	}
 }
+
+// A stop (ctx done) must not drop the reports the reader already queued:
+// they were heard before the stop, and the harvester flushes after it.
+func TestControllerReportsDrainsQueueOnStop(t *testing.T) {
+	pipe := newPacketPipe()
+	ctl := NewController(pipe, time.Second, nil)
+	defer ctl.Close()
+	good := "043E2B02010301A4253D086DFB1F" + "1EFF4C001219102807CE0B3C33332ED37B5D9D8291B1D99D0B8615189700E0" + "7F"
+	const queued = 32
+	for range queued {
+		pipe.toHost <- cmdTestHex(t, good)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ctl.Stats().AdvEvents < queued && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n := 0
+	if err := ctl.Reports(ctx, func(*AdvReport) error { n++; return nil }); err != nil {
+		t.Fatalf("Reports after the stop: %v", err)
+	}
+	if n != queued {
+		t.Fatalf("%d reports delivered after the stop, want all %d queued", n, queued)
+	}
+}
