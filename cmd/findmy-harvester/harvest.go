@@ -208,6 +208,12 @@ func serveMetrics(addr string, p *pipeline, src source, log *slog.Logger) (func(
 	if err != nil {
 		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 	}
+	// "localhost" comes from the resolver, which a stray /etc/hosts line
+	// can point anywhere: check what was actually bound.
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("%w: --metrics %q: bound %v, which is not a loopback address", errUsage, addr, ln.Addr())
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

@@ -176,6 +176,8 @@ func TestRun(t *testing.T) {
 			wantStderr: []string{`--format "xml"`}},
 		{name: "metrics off loopback", args: []string{"replay", "--metrics", "0.0.0.0:9477", "testdata/known.btsnoop"}, wantCode: 2,
 			wantStderr: []string{"only loopback addresses"}},
+		{name: "metrics on every interface", args: []string{"replay", "--metrics", ":9477", "testdata/known.btsnoop"}, wantCode: 2,
+			wantStderr: []string{"only loopback addresses"}},
 		{name: "help", args: []string{"replay", "--help"}, wantStderr: []string{"-min-rssi"}},
 		{name: "unknown command", args: []string{"fly"}, wantCode: 2, wantStderr: []string{`unknown command "fly"`}},
 		{name: "scan without adapter", args: []string{"scan"}, wantCode: 2, wantStderr: []string{"--hci N is required"}},
