@@ -79,17 +79,17 @@ func (t Tuple) AppendBinary(b []byte) ([]byte, error) {
 }
 
 // UnmarshalBinary decodes exactly one tuple in the encoding of spec §6.1.
+// On error t is left as it was.
 func (t *Tuple) UnmarshalBinary(b []byte) error {
 	if len(b) != TupleSize {
 		return fmt.Errorf("tuple: want %d bytes, got %d", TupleSize, len(b))
 	}
-	copy(t.Seed[:], b[:SeedSize])
 	start := binary.BigEndian.Uint32(b[SeedSize:])
 	span := uint32(b[SeedSize+4])
 	if uint64(start)+uint64(span) > uint64(^uint32(0)) {
 		return fmt.Errorf("tuple start %d + span %d: overflows the minute counter", start, span)
 	}
-	t.Start, t.End = Minute(start), Minute(start+span)
+	*t = Tuple{Seed: Seed(b[:SeedSize]), Start: Minute(start), End: Minute(start + span)}
 	return nil
 }
 
@@ -101,7 +101,12 @@ var tupleListMagic = [4]byte{'P', 'C', 'T', '1'}
 const MaxTuplesPerList = 4096
 
 // EncodeTuples encodes a list as magic "PCT1" || uint32_be(count) || tuples.
+// It refuses more than MaxTuplesPerList tuples, since DecodeTuples, and any
+// other decoder of spec §6.1, would reject the result.
 func EncodeTuples(ts []Tuple) ([]byte, error) {
+	if len(ts) > MaxTuplesPerList {
+		return nil, fmt.Errorf("encoding a tuple list: %d tuples exceed the limit %d", len(ts), MaxTuplesPerList)
+	}
 	b := make([]byte, 0, 8+len(ts)*TupleSize)
 	b = append(b, tupleListMagic[:]...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ts)))

@@ -113,3 +113,41 @@ func FuzzTupleJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestTupleListLimit checks both sides of the count limit of spec §6.1:
+// the encoder must not write a list that every decoder rejects.
+func TestTupleListLimit(t *testing.T) {
+	for _, n := range []int{0, 1, MaxTuplesPerList, MaxTuplesPerList + 1} {
+		ts := make([]Tuple, n)
+		b, err := EncodeTuples(ts)
+		if n > MaxTuplesPerList {
+			if err == nil || !strings.Contains(err.Error(), "exceed the limit") {
+				t.Errorf("EncodeTuples(%d tuples) = %d bytes, %v; want a limit error", n, len(b), err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("EncodeTuples(%d tuples): %v", n, err)
+		}
+		if back, err := DecodeTuples(b); err != nil || len(back) != n {
+			t.Errorf("DecodeTuples of %d tuples = %d, %v", n, len(back), err)
+		}
+	}
+}
+
+// TestUnmarshalBinaryKeepsTupleOnError checks that a rejected encoding does
+// not leave a half-decoded tuple behind.
+func TestUnmarshalBinaryKeepsTupleOnError(t *testing.T) {
+	overflow, err := hex.DecodeString("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1ffffffffe05")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := Tuple{Seed: Seed{9, 9, 9}, Start: 7, End: 8}
+	tu := before
+	if err := tu.UnmarshalBinary(overflow); err == nil || !strings.Contains(err.Error(), "overflows") {
+		t.Fatalf("UnmarshalBinary = %v, want an overflow error", err)
+	}
+	if tu != before {
+		t.Fatalf("tuple after a failed decode = %+v, want it unchanged %+v", tu, before)
+	}
+}
