@@ -138,7 +138,14 @@ func (h *Harvester) Parse(r *hci.AdvReport, out *Result) Kind {
 
 func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 	switch r.Type {
-	case hci.PDUAdvInd, hci.PDUAdvNonconnInd, hci.PDUExtended:
+	case hci.PDUAdvInd, hci.PDUAdvNonconnInd:
+	case hci.PDUExtended:
+		// The extended counterparts of the PDUs ignored above
+		// (docs/findmy.md §3.4): Find My and PACT frames are undirected
+		// advertising, never a scan response or a scannable one.
+		if r.EventType&(hci.ExtEventScannable|hci.ExtEventDirected|hci.ExtEventScanResponse) != 0 {
+			return KindIgnoredPDU
+		}
 	default:
 		return KindIgnoredPDU
 	}

@@ -18,16 +18,19 @@ type reportCase struct {
 	Type       string `json:"type"`
 	Extended   bool   `json:"extended"`
 	DataStatus uint16 `json:"data_status"`
-	Address    string `json:"address"`
-	AD         string `json:"ad"`
-	RSSI       int8   `json:"rssi"`
-	Time       string `json:"time"`
-	Kind       string `json:"kind"`
-	Chirp      string `json:"chirp"`
-	Prefix     string `json:"prefix"`
-	Minute     uint32 `json:"minute"`
-	Status     int    `json:"status"`
-	Error      string `json:"error"`
+	// EventProperties are Event_Type bits 0-3 of an extended report:
+	// connectable, scannable, directed, scan response.
+	EventProperties uint16 `json:"event_properties"`
+	Address         string `json:"address"`
+	AD              string `json:"ad"`
+	RSSI            int8   `json:"rssi"`
+	Time            string `json:"time"`
+	Kind            string `json:"kind"`
+	Chirp           string `json:"chirp"`
+	Prefix          string `json:"prefix"`
+	Minute          uint32 `json:"minute"`
+	Status          int    `json:"status"`
+	Error           string `json:"error"`
 }
 
 var pduTypes = map[string]hci.PDUType{
@@ -82,7 +85,7 @@ func eventOf(t testing.TB, c reportCase) []byte {
 		if et, ok := hci.LegacyExtEventType(typ); ok {
 			r.EventType = et
 		}
-		r.EventType |= c.DataStatus << 5
+		r.EventType |= c.EventProperties | c.DataStatus<<5
 		ev, err = hci.AppendLEExtendedAdvertisingReport(nil, r)
 	} else {
 		ev, err = hci.AppendLEAdvertisingReport(nil, r)
