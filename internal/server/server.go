@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -208,10 +209,15 @@ type uploadResponse struct {
 	Padding string `json:"padding"`
 }
 
+// maxFieldBytes bounds the field name in a response, as JSON: an unknown
+// field's name is chosen by the client and could otherwise fill it.
+const maxFieldBytes = 64
+
 func (s *Server) respondUpload(c *gin.Context, status int, r uploadResponse) {
+	r.Field = fitJSON(r.Field, maxFieldBytes)
 	b, _ := json.Marshal(r)
-	if over := len(b) - s.cfg.ResponseBytes; over > 0 && len(r.Error) > over+3 {
-		r.Error = r.Error[:len(r.Error)-over-3] + "..."
+	if over := len(b) + 1 - s.cfg.ResponseBytes; over > 0 { // +1: the newline
+		r.Error = fitJSON(r.Error, jsonLen(r.Error)-over)
 		b, _ = json.Marshal(r)
 	}
 	if pad := s.cfg.ResponseBytes - len(b) - 1; pad > 0 {
@@ -221,6 +227,35 @@ func (s *Server) respondUpload(c *gin.Context, status int, r uploadResponse) {
 	b = append(b, '\n')
 	c.Header("Cache-Control", "no-store")
 	c.Data(status, "application/json", b)
+}
+
+// jsonLen is the length of s encoded as a JSON string, without the quotes.
+func jsonLen(s string) int {
+	b, _ := json.Marshal(s)
+	return len(b) - 2
+}
+
+// fitJSON cuts s so that its JSON encoding takes at most n bytes besides
+// the quotes, ending it in "..." when cut. It measures the encoding
+// because escaping makes a '<' six bytes, and cuts between runes so that
+// the cut adds no invalid UTF-8.
+func fitJSON(s string, n int) string {
+	if jsonLen(s) <= n {
+		return s
+	}
+	budget := n - len("...")
+	if budget < 0 {
+		return ""
+	}
+	used := 0
+	for i := 0; i < len(s); {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		if used += jsonLen(s[i : i+size]); used > budget {
+			return s[:i] + "..."
+		}
+		i += size
+	}
+	return s
 }
 
 // uploadError is a refusal with the HTTP status, a stable code and the

@@ -552,3 +552,24 @@ func TestPanicsLogNoHeaders(t *testing.T) {
 		}
 	}
 }
+
+// Every upload response has the configured size, whatever the error text
+// and field name hold (escaped characters, multi-byte runes, invalid
+// UTF-8), so its length tells an observer nothing. Seeds are in
+// testdata/fuzz/FuzzUploadResponseSize.
+func FuzzUploadResponseSize(f *testing.F) {
+	srv := &Server{cfg: DefaultConfig()}
+	gin.SetMode(gin.ReleaseMode)
+	f.Fuzz(func(t *testing.T, field, msg string) {
+		w := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(w)
+		srv.respondUpload(c, http.StatusBadRequest, uploadResponse{Status: "refused", Code: "invalid_field", Field: field, Error: msg})
+		if w.Body.Len() != srv.cfg.ResponseBytes {
+			t.Fatalf("field %q error %q: response of %d bytes, want %d", field, msg, w.Body.Len(), srv.cfg.ResponseBytes)
+		}
+		var r uploadResponse
+		if err := json.Unmarshal(w.Body.Bytes(), &r); err != nil {
+			t.Fatalf("response %q is not JSON: %v", w.Body.String(), err)
+		}
+	})
+}
