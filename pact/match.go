@@ -558,7 +558,7 @@ func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) 
 			readErr = fmt.Errorf("reading exposure tuple %d: %w", idx, err)
 			break
 		}
-		if err := checkTupleShape(t); err != nil {
+		if err := t.checkShape(); err != nil {
 			readErr = fmt.Errorf("exposure tuple %d: %w", idx, err)
 			break
 		}
@@ -656,16 +656,6 @@ func sortByStart(batch, dst []pendingTuple) []pendingTuple {
 		count[h]++
 	}
 	return dst
-}
-
-func checkTupleShape(t Tuple) error {
-	switch {
-	case t.Start > t.End:
-		return fmt.Errorf("start %d, end %d: %w", t.Start, t.End, ErrTimeOrder)
-	case t.End-t.Start >= MinutesPerHour:
-		return fmt.Errorf("start %d, end %d: %w", t.Start, t.End, ErrWindow)
-	}
-	return nil
 }
 
 // chirpStride is the keystream bytes per minute: two AES blocks, of which

@@ -54,15 +54,26 @@ var (
 // Validate checks a tuple against the rules of spec §6.3. The error names
 // the field and its value.
 func (t Tuple) Validate(l Limits) error {
+	if err := t.checkShape(); err != nil {
+		return fmt.Errorf("tuple %w", err)
+	}
 	switch {
-	case t.Start > t.End:
-		return fmt.Errorf("tuple start %d, end %d: %w", t.Start, t.End, ErrTimeOrder)
-	case t.End-t.Start >= MinutesPerHour:
-		return fmt.Errorf("tuple start %d, end %d: %w (%d minutes, limit %d)", t.Start, t.End, ErrWindow, t.End-t.Start+1, MinutesPerHour)
 	case uint64(t.End) > uint64(l.Now)+uint64(l.Skew):
 		return fmt.Errorf("tuple end %d: %w (now is %d)", t.End, ErrFuture, l.Now)
 	case t.Start < l.Horizon:
 		return fmt.Errorf("tuple start %d: %w (horizon is %d)", t.Start, ErrExpired, l.Horizon)
+	}
+	return nil
+}
+
+// checkShape applies rules 1 and 2 of spec §6.3, the ones that hold at any
+// time: a matcher enforces them on every tuple it reads, whatever its clock.
+func (t Tuple) checkShape() error {
+	switch {
+	case t.Start > t.End:
+		return fmt.Errorf("start %d, end %d: %w", t.Start, t.End, ErrTimeOrder)
+	case t.End-t.Start >= MinutesPerHour:
+		return fmt.Errorf("start %d, end %d: %w (%d minutes, limit %d)", t.Start, t.End, ErrWindow, uint64(t.End-t.Start)+1, MinutesPerHour)
 	}
 	return nil
 }

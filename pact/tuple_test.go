@@ -17,6 +17,8 @@ type validateCase struct {
 	Skew    uint32 `json:"skew"`
 	Horizon uint32 `json:"horizon"`
 	Want    string `json:"want"` // "", "order", "window", "future", "expired"
+	// WantMsg, when set, must appear in the error: the values it names.
+	WantMsg string `json:"want_msg"`
 }
 
 var validateErrs = map[string]error{"order": ErrTimeOrder, "window": ErrWindow, "future": ErrFuture, "expired": ErrExpired}
@@ -36,6 +38,9 @@ func TestTupleValidate(t *testing.T) {
 			}
 			if !errors.Is(err, validateErrs[tc.Want]) {
 				t.Fatalf("Validate = %v, want %v", err, validateErrs[tc.Want])
+			}
+			if !strings.Contains(err.Error(), tc.WantMsg) {
+				t.Fatalf("Validate = %v, want it to mention %q", err, tc.WantMsg)
 			}
 		})
 	}
