@@ -39,6 +39,10 @@ func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("match: --format %q: want text or json", *format)
 	}
+	// Checked before the conversion to pact.Minute, which would wrap.
+	if *tolerance > uint(pact.MaxMatchTolerance) {
+		return fmt.Errorf("match: --tolerance %d: want 0..%d minutes", *tolerance, pact.MaxMatchTolerance)
+	}
 	if *days < 1 || *days > pact.DefaultRetention/pact.MinutesPerDay {
 		return fmt.Errorf("match: --days %d: want 1..%d", *days, pact.DefaultRetention/pact.MinutesPerDay)
 	}
@@ -61,7 +65,7 @@ func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		valid = append(valid, t)
 	}
-	db, err := devicedb.Open(*dbPath)
+	db, err := openDevice(ctx, *dbPath)
 	if err != nil {
 		return err
 	}
@@ -170,7 +174,7 @@ func runBundle(ctx context.Context, args []string, stdout io.Writer) error {
 		redacted[pact.MinuteOf(t).HourStart()] = true
 	}
 	opts.Exclude = func(h pact.Minute) bool { return redacted[h] }
-	db, err := devicedb.Open(*dbPath)
+	db, err := openDevice(ctx, *dbPath)
 	if err != nil {
 		return err
 	}
@@ -194,6 +198,32 @@ func runBundle(ctx context.Context, args []string, stdout io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(tuples)
+}
+
+// openDevice opens the device database and erases the seeds and sightings
+// that have outlived the retention period (spec §5.3). The device commands
+// are what runs on a device, so they are where retention is enforced; it
+// also keeps expired seeds out of a bundle, which the exposure database
+// would reject.
+func openDevice(ctx context.Context, path string) (*devicedb.DB, error) {
+	db, err := devicedb.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	seeds, err := pact.NewSeedLog(db, pact.SeedLogOptions{}).Expire(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("erasing expired seeds from %s: %w", path, err)
+	}
+	sightings, err := pact.NewContactLog(db, pact.ContactLogOptions{}).Expire(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("erasing expired sightings from %s: %w", path, err)
+	}
+	if seeds > 0 || sightings > 0 {
+		slog.Info("retention", "db", path, "seeds_erased", seeds, "sightings_erased", sightings)
+	}
+	return db, nil
 }
 
 func parseOptionalTime(flagName, s string) (time.Time, error) {

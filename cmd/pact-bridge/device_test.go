@@ -98,6 +98,8 @@ func TestCommandsRejectBadInput(t *testing.T) {
 		{"match needs tuples", runMatch, []string{"--db", filepath.Join(dir, "d.db")}, "--tuples is required"},
 		{"match bad tuple file", runMatch, []string{"--db", filepath.Join(dir, "d.db"), "--tuples", bad}, "want 64 hex digits"},
 		{"match bad format", runMatch, []string{"--tuples", bad, "--format", "xml"}, "want text or json"},
+		{"match tolerance over the limit", runMatch, []string{"--tuples", bad, "--tolerance", "31"}, "--tolerance 31: want 0..30"},
+		{"match tolerance that wraps a minute", runMatch, []string{"--tuples", bad, "--tolerance", "4294967297"}, "--tolerance 4294967297"},
 		{"bundle bad exclude", runBundle, []string{"--db", filepath.Join(dir, "d.db"), "--exclude", "yesterday"}, "--exclude \"yesterday\""},
 		{"simulate stray argument", runSimulate, []string{"extra"}, "unexpected argument"},
 	}
@@ -109,5 +111,59 @@ func TestCommandsRejectBadInput(t *testing.T) {
 				t.Fatalf("error = %v, want one mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCommandsEraseExpired checks that the device commands enforce the
+// retention period of spec §5.3 on the database they open.
+func TestCommandsEraseExpired(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "device.db")
+	db, err := devicedb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := pact.MinuteOf(time.Now())
+	expired := now - pact.DefaultRetention - 2*pact.MinutesPerHour
+	recent := now - 2*pact.MinutesPerHour
+	for _, m := range []pact.Minute{expired, recent} {
+		if _, err := db.PutSeed(ctx, pact.SeedRecord{Seed: pact.Seed{byte(m)}, Start: m}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.AddSightings(ctx, []pact.Sighting{{Chirp: pact.Chirp{byte(m)}, Minute: m, RSSI: -60, Source: pact.SourcePACT}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	var out bytes.Buffer
+	if err := runBundle(ctx, []string{"--db", path, "--from", expired.Time().Format(time.RFC3339)}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var bundle []pact.Tuple
+	if err := json.Unmarshal(out.Bytes(), &bundle); err != nil || len(bundle) != 1 || bundle[0].Start != recent {
+		t.Fatalf("bundle from before the horizon = %s, %v; want only the recent seed", out.String(), err)
+	}
+	empty := filepath.Join(t.TempDir(), "none.json")
+	if err := os.WriteFile(empty, []byte("[]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runMatch(ctx, []string{"--db", path, "--tuples", empty}, &out); err != nil {
+		t.Fatal(err)
+	}
+	db, err = devicedb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var left []pact.Minute
+	if err := db.Seeds(ctx, 0, ^pact.Minute(0), func(r pact.SeedRecord) error { left = append(left, r.Start); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Sightings(ctx, 0, ^pact.Minute(0), func(s pact.Sighting) error { left = append(left, s.Minute); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 2 || left[0] != recent || left[1] != recent {
+		t.Fatalf("left after retention: %v; want the recent seed and sighting at %d", left, recent)
 	}
 }
