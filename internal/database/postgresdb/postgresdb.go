@@ -279,7 +279,11 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT last_seq FROM region_sequences WHERE region = $1), 0)`, k.region).Scan(&last); err != nil {
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}
-		rows, err := tx.Query(ctx, `SELECT tuples, findmy FROM uploads WHERE batch_seq IS NULL AND region = $1 AND period_start = $2`, k.region, k.period)
+		// Claim and read in one statement: under READ COMMITTED a separate
+		// UPDATE after the SELECT would also claim an upload committed in
+		// between, whose tuples the batch would then lack.
+		seq := last + 1
+		rows, err := tx.Query(ctx, `UPDATE uploads SET batch_seq = $1 WHERE batch_seq IS NULL AND region = $2 AND period_start = $3 RETURNING tuples, findmy`, seq, k.region, k.period)
 		if err != nil {
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}
@@ -310,8 +314,11 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}
+		if uploads == 0 {
+			continue // cleaned up since the listing above
+		}
 		info := database.BatchInfo{
-			Region: k.region, Sequence: uint64(last) + 1, PeriodStart: pact.Minute(k.period),
+			Region: k.region, Sequence: uint64(seq), PeriodStart: pact.Minute(k.period),
 			PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: database.MinStart(tuples, findMy),
 		}
 		data, err := build(batch.Header{Region: info.Region, Sequence: info.Sequence, PeriodStart: info.PeriodStart, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples, findMy)
@@ -326,9 +333,6 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		if _, err := tx.Exec(ctx, `INSERT INTO batches (region, seq, period_start, period_minutes, uploads, entries, findmy_entries, min_start, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			info.Region, int64(info.Sequence), int64(info.PeriodStart), int64(info.PeriodMinutes), int64(info.Uploads), int64(info.Entries), int64(info.FindMyEntries), int64(info.MinStart), info.SHA256[:], data); err != nil {
 			return nil, fmt.Errorf("storing batch %s: %w", info.ID(), err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE uploads SET batch_seq = $1 WHERE batch_seq IS NULL AND region = $2 AND period_start = $3`, int64(info.Sequence), k.region, k.period); err != nil {
-			return nil, fmt.Errorf("claiming uploads for batch %s: %w", info.ID(), err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO region_sequences (region, last_seq) VALUES ($1, $2) ON CONFLICT (region) DO UPDATE SET last_seq = excluded.last_seq`, k.region, int64(info.Sequence)); err != nil {
 			return nil, fmt.Errorf("numbering batch %s: %w", info.ID(), err)

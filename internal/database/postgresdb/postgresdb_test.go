@@ -180,3 +180,48 @@ func TestUploadsCarryNoLink(t *testing.T) {
 		t.Fatalf("uploads has %d foreign keys", fks)
 	}
 }
+
+// An upload that commits while a cut is building the batch of its period
+// (its server read the clock just before the period ended) must not be
+// marked as cut without being in the batch: it stays pending for the next.
+func TestUploadDuringCutIsNotLost(t *testing.T) {
+	s := open(t).(*Store)
+	ctx := context.Background()
+	now := time.Unix(29_000_000*60, 0)
+	hashes := [][]byte{{1}, {2}}
+	if _, err := s.IssuePermissions(ctx, "Lab", hashes, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	base := pact.MinuteOf(now)
+	upload := func(i int) error {
+		ts := []pact.Tuple{{Seed: pact.Seed{byte(i)}, Start: base - 120, End: base - 61}}
+		return s.SpendAndStore(ctx, hashes[i], now, &database.Upload{Region: "CH", PeriodStart: base, Tuples: ts})
+	}
+	if err := upload(0); err != nil {
+		t.Fatal(err)
+	}
+	key := ed25519.NewKeyFromSeed(make([]byte, 32))
+	late := false
+	build := func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
+		if !late {
+			late = true
+			if err := upload(1); err != nil {
+				return nil, err
+			}
+		}
+		return batch.Encode(h, ts, key)
+	}
+	var entries uint32
+	for range 2 {
+		infos, err := s.CutBatches(ctx, base+1, 1, build)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range infos {
+			entries += b.Entries
+		}
+	}
+	if entries != 2 {
+		t.Fatalf("batches hold %d tuples, want the 2 of both uploads", entries)
+	}
+}
