@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -14,6 +15,10 @@ import (
 
 // maxDeriveCount bounds one run: a year of 15-minute keys.
 const maxDeriveCount = 366 * 24 * 4
+
+// maxEpochIndex is the last key index whose offset from --epoch a
+// time.Duration holds: about 290 years of 15-minute keys.
+const maxEpochIndex = uint64(math.MaxInt64 / int64(findmy.RotationPeriod))
 
 func deriveCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("derive", "derive --secret HEX (--private-key HEX | --public-key HEX) [flags]\n\nPrints the rolling Offline Finding keys i = from .. from+count-1 as JSON\nlines (docs/findmy.md §5). Key i is derived from SK_i, the secret\nupdated i times. With --epoch, each line also gives the minutes during\nwhich key i is advertised (15 minutes from epoch + i*15 min), the window\nan owner publishes for matching.", stderr)
@@ -46,6 +51,12 @@ func deriveCommand(args []string, stdout, stderr io.Writer) error {
 	if *epoch != "" {
 		if start, err = time.Parse(time.RFC3339, *epoch); err != nil {
 			return fmt.Errorf("%w: --epoch: %v", errUsage, err)
+		}
+		// Index * 15 min must fit a time.Duration, or the minutes printed
+		// for the key would silently wrap around to some other time.
+		if last := *from + *count - 1; last > maxEpochIndex {
+			return fmt.Errorf("%w: --from %d --count %d with --epoch: key %d starts more than %v after the epoch",
+				errUsage, *from, *count, last, time.Duration(maxEpochIndex)*findmy.RotationPeriod)
 		}
 	}
 	var d0 *findmy.PrivateKey

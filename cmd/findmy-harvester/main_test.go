@@ -189,6 +189,9 @@ func TestRun(t *testing.T) {
 			golden: "derive-public.jsonl"},
 		{name: "derive with both keys", args: []string{"derive", "--secret", strings.Repeat("00", 32), "--private-key", "01", "--public-key", "02"}, wantCode: 2,
 			wantStderr: []string{"exactly one of --private-key and --public-key"}},
+		{name: "derive with --epoch and an index past what a duration holds", args: []string{"derive", "--secret", strings.Repeat("00", 32), "--private-key", "01",
+			"--from", "20000000", "--epoch", "2026-03-01T12:00:00Z"}, wantCode: 2,
+			wantStderr: []string{"--from 20000000 --count 1 with --epoch: key 20000000 starts more than"}},
 		{name: "derive with a short secret", args: []string{"derive", "--secret", "0011", "--private-key", "01"}, wantCode: 2,
 			wantStderr: []string{"--secret \"0011\": want 32 bytes"}},
 	}
