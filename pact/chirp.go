@@ -108,13 +108,17 @@ type ChirpKey struct {
 }
 
 // NewChirpKey expands seed into an AES-256 key schedule (spec §4.1).
-func NewChirpKey(seed *Seed) *ChirpKey {
+func NewChirpKey(seed *Seed) *ChirpKey { return &ChirpKey{block: newChirpCipher(seed)} }
+
+// newChirpCipher is the key schedule of NewChirpKey without the wrapper,
+// for the matcher, which keeps no key beyond one tuple.
+func newChirpCipher(seed *Seed) cipher.Block {
 	block, err := aes.NewCipher(seed[:])
 	if err != nil {
 		// aes.NewCipher fails only for a key length other than 16, 24 or 32.
 		panic("pact: AES-256 rejected a 32-byte key: " + err.Error())
 	}
-	return &ChirpKey{block: block}
+	return block
 }
 
 // encryptPair encrypts the blocks domain || 2t and domain || 2t+1 in the
@@ -149,6 +153,8 @@ var (
 
 // Chirps fills dst with the chirps of minutes from, from+1, ... in one
 // AES-CTR pass per hour's worth of minutes (spec §4.3). It returns dst.
+// The minutes must not run past 2^32-1: the counter would go on into
+// blocks that belong to no minute.
 func (k *ChirpKey) Chirps(from Minute, dst []Chirp) []Chirp {
 	stream := keystreams.Get().(*keystream)
 	defer keystreams.Put(stream)
@@ -168,7 +174,7 @@ func (k *ChirpKey) Chirps(from Minute, dst []Chirp) []Chirp {
 func ChirpAt(seed *Seed, m Minute) Chirp { return NewChirpKey(seed).Chirp(m) }
 
 // MetadataKey derives the 32-byte key under which a device encrypts local
-// metadata about a contact whose chirp at minute m it heard (spec §9). Only
+// metadata about a contact whose chirp at minute m it heard (spec §9.3). Only
 // someone who knows the seed, that is the contact after uploading it, can
 // derive it; the chirp alone does not reveal it.
 func (k *ChirpKey) MetadataKey(m Minute) [32]byte {

@@ -715,12 +715,7 @@ func (w *matchWorker) chirpRun(block cipher.Block, from Minute, n int) {
 }
 
 func (w *matchWorker) matchTuple(idx int64, t *Tuple, mask uint64) {
-	// The key schedule of NewChirpKey, without the wrapper's allocation.
-	// aes.NewCipher fails only for a key that is not 16, 24 or 32 bytes.
-	block, err := aes.NewCipher(t.Seed[:])
-	if err != nil {
-		panic("pact: AES-256 rejected a 32-byte key: " + err.Error())
-	}
+	block := newChirpCipher(&t.Seed)
 	w.stats.KeysDerived++
 	m := w.m
 	for mask != 0 {
