@@ -66,7 +66,7 @@ func (l *ContactLog) Record(ctx context.Context, batch []Sighting) (int, error) 
 		kept = append(kept, s)
 	}
 	if err := l.store.AddSightings(ctx, kept); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("pact: recording %d sightings: %w", len(kept), err)
 	}
 	return len(kept), nil
 }

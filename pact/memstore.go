@@ -3,6 +3,7 @@ package pact
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 )
@@ -79,7 +80,7 @@ func (s *MemStore) DeleteSeedsBefore(_ context.Context, m Minute) (int64, error)
 func (s *MemStore) AddSightings(_ context.Context, batch []Sighting) error {
 	for i := range batch {
 		if err := batch[i].Validate(); err != nil {
-			return err
+			return fmt.Errorf("sighting %d of %d: %w", i, len(batch), err)
 		}
 	}
 	s.mu.Lock()

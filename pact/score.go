@@ -1,6 +1,7 @@
 package pact
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -170,6 +171,6 @@ func (a *dayAccumulator) days() []DaySummary {
 		}
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(x, y DaySummary) int { return int(int64(x.Day) - int64(y.Day)) })
+	slices.SortFunc(out, func(x, y DaySummary) int { return cmp.Compare(x.Day, y.Day) })
 	return out
 }
