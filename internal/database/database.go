@@ -13,6 +13,7 @@ package database
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -172,4 +173,57 @@ func ValidProvider(p string) error {
 		}
 	}
 	return nil
+}
+
+// UploadRows is what a backend's query over the uploads of one batch
+// yields: (tuples, findmy) blobs, as *sql.Rows and pgx.Rows both provide.
+type UploadRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ReadUploads decodes the stored uploads of one batch of region, for
+// CutBatches of either backend. The caller closes rows.
+func ReadUploads(rows UploadRows, region string) (tuples []pact.Tuple, findMy []batch.FindMyKey, uploads uint32, err error) {
+	for rows.Next() {
+		var blob, fmBlob []byte
+		if err := rows.Scan(&blob, &fmBlob); err != nil {
+			return nil, nil, 0, fmt.Errorf("cutting batch of %s: %w", region, err)
+		}
+		ts, err := pact.DecodeTuples(blob)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("cutting batch of %s: stored upload: %w", region, err)
+		}
+		fm, err := batch.DecodeFindMyList(fmBlob)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("cutting batch of %s: stored upload: %w", region, err)
+		}
+		tuples = append(tuples, ts...)
+		findMy = append(findMy, fm...)
+		uploads++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, 0, fmt.Errorf("cutting batch of %s: %w", region, err)
+	}
+	return tuples, findMy, uploads, nil
+}
+
+// BuildBatch has build encode and sign the batch seq of region for the
+// period starting at period, and describes the result.
+func BuildBatch(region string, seq uint64, period pact.Minute, periodMinutes, uploads uint32, tuples []pact.Tuple, findMy []batch.FindMyKey, build BatchBuilder) (BatchInfo, []byte, error) {
+	info := BatchInfo{
+		Region: region, Sequence: seq, PeriodStart: period,
+		PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: MinStart(tuples, findMy),
+	}
+	data, err := build(batch.Header{Region: region, Sequence: seq, PeriodStart: period, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples, findMy)
+	if err != nil {
+		return info, nil, fmt.Errorf("cutting batch %s: %w", info.ID(), err)
+	}
+	h, err := batch.ParseHeader(data)
+	if err != nil {
+		return info, nil, fmt.Errorf("cutting batch %s: builder output: %w", info.ID(), err)
+	}
+	info.Entries, info.FindMyEntries, info.Size, info.SHA256 = h.Entries, h.FindMyEntries, len(data), sha256.Sum256(data)
+	return info, data, nil
 }

@@ -7,7 +7,6 @@ package postgresdb
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"embed"
 	"errors"
 	"fmt"
@@ -287,49 +286,18 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		if err != nil {
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}
-		var tuples []pact.Tuple
-		var findMy []batch.FindMyKey
-		var uploads uint32
-		for rows.Next() {
-			var blob, fmBlob []byte
-			if err := rows.Scan(&blob, &fmBlob); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
-			}
-			ts, err := pact.DecodeTuples(blob)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("cutting batch of %s: stored upload: %w", k.region, err)
-			}
-			fm, err := batch.DecodeFindMyList(fmBlob)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("cutting batch of %s: stored upload: %w", k.region, err)
-			}
-			tuples = append(tuples, ts...)
-			findMy = append(findMy, fm...)
-			uploads++
-		}
+		tuples, findMy, uploads, err := database.ReadUploads(rows, k.region)
 		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+		if err != nil {
+			return nil, err
 		}
 		if uploads == 0 {
 			continue // cleaned up since the listing above
 		}
-		info := database.BatchInfo{
-			Region: k.region, Sequence: uint64(seq), PeriodStart: pact.Minute(k.period),
-			PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: database.MinStart(tuples, findMy),
-		}
-		data, err := build(batch.Header{Region: info.Region, Sequence: info.Sequence, PeriodStart: info.PeriodStart, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples, findMy)
+		info, data, err := database.BuildBatch(k.region, uint64(seq), pact.Minute(k.period), periodMinutes, uploads, tuples, findMy, build)
 		if err != nil {
-			return nil, fmt.Errorf("cutting batch %s: %w", info.ID(), err)
+			return nil, err
 		}
-		h, err := batch.ParseHeader(data)
-		if err != nil {
-			return nil, fmt.Errorf("cutting batch %s: builder output: %w", info.ID(), err)
-		}
-		info.Entries, info.FindMyEntries, info.Size, info.SHA256 = h.Entries, h.FindMyEntries, len(data), sha256.Sum256(data)
 		if _, err := tx.Exec(ctx, `INSERT INTO batches (region, seq, period_start, period_minutes, uploads, entries, findmy_entries, min_start, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			info.Region, int64(info.Sequence), int64(info.PeriodStart), int64(info.PeriodMinutes), int64(info.Uploads), int64(info.Entries), int64(info.FindMyEntries), int64(info.MinStart), info.SHA256[:], data); err != nil {
 			return nil, fmt.Errorf("storing batch %s: %w", info.ID(), err)

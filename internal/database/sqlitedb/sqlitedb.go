@@ -7,7 +7,6 @@ package sqlitedb
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"embed"
 	"encoding/binary"
@@ -412,50 +411,19 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT last_seq FROM region_sequences WHERE region = ?), 0)`, k.region).Scan(&last); err != nil {
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}
-		var tuples []pact.Tuple
-		var findMy []batch.FindMyKey
-		var uploads uint32
 		rows, err := tx.QueryContext(ctx, `SELECT tuples, findmy FROM uploads WHERE batch_seq IS NULL AND region = ? AND period_start = ?`, k.region, k.period)
 		if err != nil {
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}
-		for rows.Next() {
-			var blob, fmBlob []byte
-			if err := rows.Scan(&blob, &fmBlob); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
-			}
-			ts, err := pact.DecodeTuples(blob)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("cutting batch of %s: stored upload: %w", k.region, err)
-			}
-			fm, err := batch.DecodeFindMyList(fmBlob)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("cutting batch of %s: stored upload: %w", k.region, err)
-			}
-			tuples = append(tuples, ts...)
-			findMy = append(findMy, fm...)
-			uploads++
-		}
+		tuples, findMy, uploads, err := database.ReadUploads(rows, k.region)
 		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
-		}
-		info := database.BatchInfo{
-			Region: k.region, Sequence: uint64(last) + 1, PeriodStart: pact.Minute(k.period),
-			PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: database.MinStart(tuples, findMy),
-		}
-		data, err := build(batch.Header{Region: info.Region, Sequence: info.Sequence, PeriodStart: info.PeriodStart, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples, findMy)
 		if err != nil {
-			return nil, fmt.Errorf("cutting batch %s: %w", info.ID(), err)
+			return nil, err
 		}
-		h, err := batch.ParseHeader(data)
+		info, data, err := database.BuildBatch(k.region, uint64(last)+1, pact.Minute(k.period), periodMinutes, uploads, tuples, findMy, build)
 		if err != nil {
-			return nil, fmt.Errorf("cutting batch %s: builder output: %w", info.ID(), err)
+			return nil, err
 		}
-		info.Entries, info.FindMyEntries, info.Size, info.SHA256 = h.Entries, h.FindMyEntries, len(data), sha256.Sum256(data)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO batches (region, seq, period_start, period_minutes, uploads, entries, findmy_entries, min_start, sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			info.Region, int64(info.Sequence), int64(info.PeriodStart), info.PeriodMinutes, info.Uploads, info.Entries, info.FindMyEntries, int64(info.MinStart), info.SHA256[:], data); err != nil {
 			return nil, fmt.Errorf("storing batch %s: %w", info.ID(), err)
