@@ -71,6 +71,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "1")
 	q.Set("_txlock", "immediate")
+	// Retention means the deleted uploads and batches are gone from the
+	// file too, not left readable in free pages.
+	q.Set("_secure_delete", "on")
 	w, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)

@@ -1,13 +1,21 @@
 package sqlitedb
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/pact-findmy/pact-findmy/internal/batch"
 	"github.com/pact-findmy/pact-findmy/internal/database"
 	"github.com/pact-findmy/pact-findmy/internal/database/databasetest"
+	"github.com/pact-findmy/pact-findmy/pact"
 )
 
 func open(t *testing.T) database.Store {
@@ -58,5 +66,65 @@ func TestUploadsCarryNoLink(t *testing.T) {
 	defer fks.Close()
 	if fks.Next() {
 		t.Fatal("uploads has a foreign key")
+	}
+}
+
+// Cleanup must leave no trace of a deleted upload in the database file:
+// without secure_delete, SQLite keeps deleted rows readable in free pages.
+func TestCleanupLeavesNoTraceInFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pact.db")
+	ctx := context.Background()
+	s, err := Open(ctx, path, Options{Sync: SyncNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Unix(29_000_000*60, 0)
+	hash := []byte("number hash")
+	if _, err := s.IssuePermissions(ctx, "Lab", [][]byte{hash}, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var seed pact.Seed
+	copy(seed[:], "a seed that must not outlive its retention")
+	base := pact.MinuteOf(now)
+	up := &database.Upload{Region: "CH", PeriodStart: base, Tuples: []pact.Tuple{{Seed: seed, Start: base - 120, End: base - 61}}}
+	if err := s.SpendAndStore(ctx, hash, now, up); err != nil {
+		t.Fatal(err)
+	}
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	if _, err := s.CutBatches(ctx, base+1, 1, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
+		return batch.EncodeWithFindMy(h, ts, fm, key)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The batch keeps the last 24 bytes of a seed verbatim, the upload all 32.
+	trace := seed[8:]
+	if _, err := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := os.ReadFile(path); !bytes.Contains(raw, trace) {
+		t.Fatal("the stored seed is not in the file before cleanup; the check below would prove nothing")
+	}
+	r, err := s.Cleanup(ctx, base+1, 0, now.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Uploads != 1 || r.Batches != 1 {
+		t.Fatalf("cleanup deleted %+v, want the upload and its batch", r)
+	}
+	if _, err := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal"} {
+		raw, err := os.ReadFile(name)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, trace) {
+			t.Fatalf("%s still holds the deleted seed", name)
+		}
+		if bytes.Contains(raw, hash) {
+			t.Fatalf("%s still holds the expired number's hash", name)
+		}
 	}
 }
