@@ -3,6 +3,7 @@ package hci
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"encoding/binary"
@@ -211,7 +212,15 @@ func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error 
 		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
-				return fmt.Errorf("capture %s: %w", c.Name, err)
+				if !damagedCompression(err) {
+					return fmt.Errorf("capture %s: %w", c.Name, err)
+				}
+				// Nothing past the damage can be decompressed: end the
+				// replay there, as for a file cut short, keeping what came
+				// before.
+				c.truncated.Store(true)
+				c.malformed(fmt.Errorf("%w gzip stream, replay ends here: %w", ErrMalformed, err))
+				return nil
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				c.truncated.Store(true)
@@ -246,6 +255,14 @@ func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error 
 			}
 		}
 	}
+}
+
+// damagedCompression tells a gzip stream that is corrupt (bad data, bad
+// checksum, a bad header for a following member) from a failure to read
+// the file itself.
+func damagedCompression(err error) bool {
+	var corrupt flate.CorruptInputError
+	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &corrupt)
 }
 
 func (c *Capture) malformed(err error) {

@@ -368,6 +368,9 @@ type captureCases struct {
 		Truncated bool   `json:"truncated"`
 		Skipped   int64  `json:"skipped"`
 		Message   string `json:"message"`
+		// Gzip, when set, compresses the file before the damage:
+		// "bad-crc" then also inverts the trailer's CRC-32.
+		Gzip string `json:"gzip"`
 	} `json:"damaged"`
 	Unopenable []struct {
 		Name  string `json:"name"`
@@ -425,6 +428,20 @@ func TestDamagedCaptures(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join("testdata", tc.File))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.Gzip != "" {
+				var buf bytes.Buffer
+				zw := gzip.NewWriter(&buf)
+				if _, err := zw.Write(raw); err != nil {
+					t.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					t.Fatal(err)
+				}
+				raw = buf.Bytes()
+				if tc.Gzip == "bad-crc" {
+					raw[len(raw)-8] ^= 0xFF
+				}
 			}
 			switch {
 			case tc.Truncate > 0:
