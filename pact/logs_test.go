@@ -2,9 +2,9 @@ package pact
 
 import (
 	"context"
-	"encoding/json"
-
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,39 +37,81 @@ func TestSeedLogRotatesEachHour(t *testing.T) {
 		seen[c] = true
 		// The chirp must be PRF(seed of that hour, minute).
 		var rec SeedRecord
-		store.Seeds(ctx, m.HourStart(), m.HourStart(), func(r SeedRecord) error { rec = r; return nil })
+		if err := store.Seeds(ctx, m.HourStart(), m.HourStart(), func(r SeedRecord) error { rec = r; return nil }); err != nil {
+			t.Fatal(err)
+		}
 		if ChirpAt(&rec.Seed, m) != c {
 			t.Fatalf("chirp at %v is not PRF(stored seed, minute)", m)
 		}
 	}
 	var hours []Minute
-	store.Seeds(ctx, 0, at(10, 0), func(r SeedRecord) error { hours = append(hours, r.Hour()); return nil })
+	if err := store.Seeds(ctx, 0, at(10, 0), func(r SeedRecord) error { hours = append(hours, r.Hour()); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if len(hours) != 3 || hours[0] != at(0, 0) || hours[1] != at(1, 0) || hours[2] != at(3, 0) {
 		t.Fatalf("seed hours = %v, want the three hours that chirped", hours)
 	}
 }
 
+type snoozeCase struct {
+	Name   string `json:"name"`
+	Events []struct {
+		At     int  `json:"at"`
+		Snooze *int `json:"snooze_until"`
+		Resume bool `json:"resume"`
+		Chirp  bool `json:"chirp"`
+		WantOK bool `json:"want_ok"`
+	} `json:"events"`
+	Now        int      `json:"now"`
+	WantTuples [][2]int `json:"want_tuples"`
+}
+
+// TestSeedLogSnooze drives snoozes and chirps through testdata/snooze.json
+// (spec §5.1): no chirp while snoozed, no seed for snoozed minutes, and the
+// upload claims only minutes from the first chirp of an hour.
 func TestSeedLogSnooze(t *testing.T) {
-	ctx := context.Background()
-	clock := &fakeClock{}
-	log := newTestSeedLog(clock)
-	clock.set(at(0, 10))
-	log.Snooze(at(0, 20).Time())
-	if _, _, ok, _ := log.ChirpNow(ctx); ok {
-		t.Fatal("chirped while snoozed")
-	}
-	clock.set(at(0, 20))
-	if _, _, ok, _ := log.ChirpNow(ctx); !ok {
-		t.Fatal("did not resume after the snooze ended")
-	}
-	tuples, err := log.Bundle(ctx, BundleOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The seed was drawn at the first chirp, so the snoozed minutes 10-19
-	// are not claimed by the upload.
-	if len(tuples) != 1 || tuples[0].Start != at(0, 20) || tuples[0].End != at(0, 20) {
-		t.Fatalf("bundle = %+v, want one tuple starting and ending at %v", tuples, at(0, 20))
+	var cases []snoozeCase
+	loadJSON(t, filepath.Join("testdata", "snooze.json"), &cases)
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := &fakeClock{}
+			log := newTestSeedLog(clock)
+			for _, e := range tc.Events {
+				clock.set(at(0, e.At))
+				switch {
+				case e.Snooze != nil:
+					until := at(0, *e.Snooze).Time()
+					log.Snooze(until)
+					if snoozed, u := log.Snoozed(); !snoozed || !u.Equal(until) {
+						t.Fatalf("minute %d: Snoozed = %v, %v after Snooze(%v)", e.At, snoozed, u, until)
+					}
+				case e.Resume:
+					log.Snooze(time.Time{})
+					if snoozed, _ := log.Snoozed(); snoozed {
+						t.Fatalf("minute %d: still snoozed after Snooze(zero time)", e.At)
+					}
+				case e.Chirp:
+					_, m, ok, err := log.ChirpNow(ctx)
+					if err != nil || ok != e.WantOK || m != at(0, e.At) {
+						t.Fatalf("minute %d: ChirpNow = %v, %v, %v; want ok %v", e.At, m, ok, err, e.WantOK)
+					}
+				}
+			}
+			clock.set(at(0, tc.Now))
+			tuples, err := log.Bundle(ctx, BundleOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tuples) != len(tc.WantTuples) {
+				t.Fatalf("bundle = %+v, want windows %v", tuples, tc.WantTuples)
+			}
+			for i, w := range tc.WantTuples {
+				if tuples[i].Start != at(0, w[0]) || tuples[i].End != at(0, w[1]) {
+					t.Errorf("tuple %d spans %v..%v, want minutes %d..%d", i, tuples[i].Start, tuples[i].End, w[0], w[1])
+				}
+			}
+		})
 	}
 }
 
@@ -113,7 +155,9 @@ func TestBundle(t *testing.T) {
 				t.Fatal(err)
 			}
 			real := map[Minute]Seed{}
-			store.Seeds(ctx, 0, ^Minute(0), func(r SeedRecord) error { real[r.Hour()] = r.Seed; return nil })
+			if err := store.Seeds(ctx, 0, ^Minute(0), func(r SeedRecord) error { real[r.Hour()] = r.Seed; return nil }); err != nil {
+				t.Fatal(err)
+			}
 			if len(tuples) != len(tc.WantHours) {
 				t.Fatalf("got %d tuples %+v, want hours %v", len(tuples), tuples, tc.WantHours)
 			}
@@ -136,62 +180,143 @@ func TestBundle(t *testing.T) {
 	}
 }
 
+type retentionCase struct {
+	Name          string   `json:"name"`
+	Retention     Minute   `json:"retention"`
+	Now           Minute   `json:"now"`
+	SeedHours     []Minute `json:"seed_hours"`
+	Sightings     []Minute `json:"sightings"`
+	WantSeedHours []Minute `json:"want_seed_hours"`
+	WantSightings []Minute `json:"want_sightings"`
+}
+
+// TestRetention checks the horizon of spec §5.3 on both logs, from
+// testdata/retention.json: Expire erases what is older than now minus the
+// retention period, and Record never stores it in the first place.
 func TestRetention(t *testing.T) {
-	ctx := context.Background()
-	clock := &fakeClock{}
-	store := NewMemStore()
-	seeds := NewSeedLog(store, SeedLogOptions{Clock: clock})
-	contacts := NewContactLog(store, ContactLogOptions{Clock: clock})
-	clock.set(at(0, 0))
-	seeds.ChirpNow(ctx)
-	contacts.Record(ctx, []Sighting{{Minute: at(0, 0), RSSI: -50, Source: SourcePACT}})
-	day91 := at(0, 0) + DefaultRetention + 60
-	clock.set(day91)
-	seeds.ChirpNow(ctx)
-	contacts.Record(ctx, []Sighting{{Minute: day91, RSSI: -50, Source: SourcePACT}})
-	// A sighting already past the horizon is never stored.
-	if n, _ := contacts.Record(ctx, []Sighting{{Minute: at(0, 1), RSSI: -50, Source: SourcePACT}}); n != 0 {
-		t.Fatalf("stored %d expired sightings", n)
-	}
-	if n, err := seeds.Expire(ctx); err != nil || n != 1 {
-		t.Fatalf("seed Expire = %d, %v; want 1", n, err)
-	}
-	if n, err := contacts.Expire(ctx); err != nil || n != 1 {
-		t.Fatalf("contact Expire = %d, %v; want 1", n, err)
-	}
-	n := 0
-	store.Seeds(ctx, 0, ^Minute(0), func(SeedRecord) error { n++; return nil })
-	store.Sightings(ctx, 0, ^Minute(0), func(Sighting) error { n++; return nil })
-	if n != 2 {
-		t.Fatalf("%d records left, want the 2 recent ones", n)
+	var cases []retentionCase
+	loadJSON(t, filepath.Join("testdata", "retention.json"), &cases)
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := &fakeClock{}
+			store := NewMemStore()
+			seeds := NewSeedLog(store, SeedLogOptions{Clock: clock, Retention: tc.Retention})
+			contacts := NewContactLog(store, ContactLogOptions{Clock: clock, Retention: tc.Retention})
+			var batch []Sighting
+			for i, m := range tc.Sightings {
+				batch = append(batch, Sighting{Chirp: Chirp{byte(i)}, Minute: m, RSSI: -50, Source: SourcePACT})
+			}
+			for _, h := range tc.SeedHours {
+				if _, err := store.PutSeed(ctx, SeedRecord{Seed: Seed{byte(h)}, Start: h}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := store.AddSightings(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			clock.set(tc.Now)
+			if n, err := seeds.Expire(ctx); err != nil || n != int64(len(tc.SeedHours)-len(tc.WantSeedHours)) {
+				t.Errorf("seed Expire = %d, %v; want %d erased", n, err, len(tc.SeedHours)-len(tc.WantSeedHours))
+			}
+			if n, err := contacts.Expire(ctx); err != nil || n != int64(len(tc.Sightings)-len(tc.WantSightings)) {
+				t.Errorf("contact Expire = %d, %v; want %d erased", n, err, len(tc.Sightings)-len(tc.WantSightings))
+			}
+			hours, minutes := []Minute{}, []Minute{}
+			if err := store.Seeds(ctx, 0, ^Minute(0), func(r SeedRecord) error { hours = append(hours, r.Hour()); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Sightings(ctx, 0, ^Minute(0), func(s Sighting) error { minutes = append(minutes, s.Minute); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(hours, tc.WantSeedHours) || !slices.Equal(minutes, tc.WantSightings) {
+				t.Fatalf("left seed hours %v and sightings %v, want %v and %v", hours, minutes, tc.WantSeedHours, tc.WantSightings)
+			}
+			if n, err := contacts.Record(ctx, batch); err != nil || n != len(tc.WantSightings) {
+				t.Fatalf("Record at the horizon kept %d, %v; want the %d inside it", n, err, len(tc.WantSightings))
+			}
+		})
 	}
 }
 
+type recordRow struct {
+	Chirp  byte     `json:"chirp"`
+	Minute Minute   `json:"minute"`
+	RSSI   int8     `json:"rssi"`
+	Lat    *float64 `json:"lat"`
+	Lon    *float64 `json:"lon"`
+}
+
+func (r recordRow) sighting() Sighting {
+	s := Sighting{Chirp: Chirp{r.Chirp}, Minute: r.Minute, RSSI: r.RSSI, Source: SourcePACT}
+	if r.Lat != nil {
+		s.Location = &Location{Lat: *r.Lat, Lon: *r.Lon}
+	}
+	return s
+}
+
+type recordCase struct {
+	Name     string        `json:"name"`
+	MinRSSI  *int8         `json:"min_rssi"`
+	Batches  [][]recordRow `json:"batches"`
+	WantKept []int         `json:"want_kept"`
+	Want     []recordRow   `json:"want"`
+}
+
+// TestContactLogRecord checks the contact log rules of spec §5.2 from
+// testdata/record.json: one entry per chirp and minute with the strongest
+// reading, the minimum RSSI, and coarsened locations.
 func TestContactLogRecord(t *testing.T) {
+	var cases []recordCase
+	loadJSON(t, filepath.Join("testdata", "record.json"), &cases)
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			ctx := context.Background()
+			// Minutes in the file are small, so that they lie inside the
+			// retention period of a clock this early.
+			clock := &fakeClock{}
+			clock.set(100)
+			log := NewContactLog(NewMemStore(), ContactLogOptions{Clock: clock, MinRSSI: tc.MinRSSI})
+			for i, rows := range tc.Batches {
+				var batch []Sighting
+				for _, r := range rows {
+					batch = append(batch, r.sighting())
+				}
+				if n, err := log.Record(ctx, batch); err != nil || n != tc.WantKept[i] {
+					t.Fatalf("batch %d: Record = %d, %v; want %d kept", i, n, err, tc.WantKept[i])
+				}
+			}
+			var got []Sighting
+			if err := log.Sightings(ctx, 0, ^Minute(0), func(s Sighting) error { got = append(got, s); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.Want) {
+				t.Fatalf("stored %+v, want %d entries", got, len(tc.Want))
+			}
+			for i, w := range tc.Want {
+				ws, g := w.sighting(), got[i]
+				if g.Chirp != ws.Chirp || g.Minute != ws.Minute || g.RSSI != ws.RSSI ||
+					(g.Location == nil) != (ws.Location == nil) || (g.Location != nil && *g.Location != *ws.Location) {
+					t.Errorf("entry %d = %+v (location %v), want %+v (location %v)", i, g, g.Location, ws, ws.Location)
+				}
+			}
+		})
+	}
+}
+
+// TestContactLogRejects checks that an invalid sighting rejects its batch.
+func TestContactLogRejects(t *testing.T) {
 	ctx := context.Background()
-	clock := &fakeClock{}
-	clock.set(at(5, 0))
-	min := int8(-80)
 	store := NewMemStore()
-	log := NewContactLog(store, ContactLogOptions{Clock: clock, MinRSSI: &min})
-	n, err := log.Record(ctx, []Sighting{
-		{Chirp: Chirp{1}, Minute: at(4, 0), RSSI: -81, Source: SourcePACT},
-		{Chirp: Chirp{2}, Minute: at(4, 0), RSSI: -80, Source: SourcePACT},
-		{Chirp: Chirp{3}, Minute: at(4, 0), RSSI: RSSIUnknown, Source: SourceFindMy, Location: &Location{48.85661, 2.35222}},
-	})
-	if err != nil || n != 2 {
-		t.Fatalf("Record = %d, %v; want 2 kept", n, err)
+	log := NewContactLog(store, ContactLogOptions{Clock: &fakeClock{}})
+	for _, bad := range []Sighting{{Source: "bluetooth-le"}, {Source: SourcePACT, Location: &Location{91, 0}}} {
+		good := Sighting{Chirp: Chirp{1}, Source: SourcePACT}
+		if _, err := log.Record(ctx, []Sighting{good, bad}); err == nil || !strings.Contains(err.Error(), "entry 1") {
+			t.Errorf("Record(%+v) = %v, want an error naming entry 1", bad, err)
+		}
 	}
-	var got []Sighting
-	log.Sightings(ctx, 0, ^Minute(0), func(s Sighting) error { got = append(got, s); return nil })
-	if len(got) != 2 || got[0].Chirp != (Chirp{2}) || got[1].Location == nil || *got[1].Location != (Location{48.86, 2.35}) {
-		b, _ := json.Marshal(got)
-		t.Fatalf("stored %s", b)
-	}
-	if _, err := log.Record(ctx, []Sighting{{Source: "bluetooth-le"}}); err == nil {
-		t.Fatal("accepted an unknown source")
-	}
-	if _, err := log.Record(ctx, []Sighting{{Source: SourcePACT, Location: &Location{91, 0}}}); err == nil {
-		t.Fatal("accepted latitude 91")
+	n := 0
+	if err := store.Sightings(ctx, 0, ^Minute(0), func(Sighting) error { n++; return nil }); err != nil || n != 0 {
+		t.Fatalf("%d sightings stored from rejected batches, %v", n, err)
 	}
 }
