@@ -176,7 +176,7 @@ func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.uploadRetention, "upload-retention", d.UploadRetention, "how long uploads and batches are kept")
 	fs.StringVar(&f.exportDir, "export", "", "also write batches and listings as static files under this directory")
 	fs.StringVar(&f.regions, "regions", "", "comma-separated regions to accept (default: any valid region name)")
-	fs.IntVar(&f.failuresPerHour, "failures-per-hour", d.FailuresPerHour, "refused permission numbers allowed per client address per hour")
+	fs.IntVar(&f.failuresPerHour, "failures-per-hour", d.FailuresPerHour, "refused permission numbers allowed per client network (IPv4 address or IPv6 /64) per hour")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated proxy addresses whose X-Forwarded-For is used for rate limiting")
 }
 

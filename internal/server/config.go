@@ -29,7 +29,7 @@ type Config struct {
 	// Regions, when not empty, are the only regions accepted.
 	Regions []string
 	// FailuresPerHour is how many refused permission numbers one client
-	// address may send per hour before it gets 429.
+	// network (IPv4 address or IPv6 /64) may send per hour before it gets 429.
 	FailuresPerHour int
 	// ResponseBytes is the size every upload response is padded to.
 	ResponseBytes int

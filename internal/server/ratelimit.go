@@ -4,11 +4,12 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"net/netip"
 	"sync"
 	"time"
 )
 
-// guessLimiter counts refused permission numbers per client address. The
+// guessLimiter counts refused permission numbers per client network. The
 // address is never stored: the key is HMAC(process-random key, address),
 // truncated, and lives only in memory, so neither a heap dump after restart
 // nor the database can list who uploaded.
@@ -17,7 +18,7 @@ type guessLimiter struct {
 	perHour  float64
 	mu       sync.Mutex
 	buckets  map[[16]byte]*bucket
-	lastSwep time.Time
+	lastSweep time.Time
 }
 
 type bucket struct {
@@ -33,8 +34,23 @@ func newGuessLimiter(perHour int) *guessLimiter {
 
 func (l *guessLimiter) id(addr string) [16]byte {
 	m := hmac.New(sha256.New, l.key[:])
-	m.Write([]byte(addr))
+	m.Write([]byte(networkOf(addr)))
 	return [16]byte(m.Sum(nil))
+}
+
+// networkOf returns what one client controls: its IPv4 address, or the
+// /64 of its IPv6 address, since a single host is commonly given a whole
+// /64 and could otherwise draw a fresh address for every guess.
+func networkOf(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	if ip = ip.Unmap(); ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.WithZone("").Prefix(64)
+	return p.String()
 }
 
 func (l *guessLimiter) refill(b *bucket, now time.Time) {
@@ -67,8 +83,8 @@ func (l *guessLimiter) failed(addr string, now time.Time) {
 	l.refill(b, now)
 	b.tokens--
 	// Full buckets carry no information; dropping them bounds memory.
-	if now.Sub(l.lastSwep) > time.Minute {
-		l.lastSwep = now
+	if now.Sub(l.lastSweep) > time.Minute {
+		l.lastSweep = now
 		for k, b := range l.buckets {
 			if l.refill(b, now); b.tokens >= l.perHour {
 				delete(l.buckets, k)
