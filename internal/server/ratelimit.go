@@ -14,10 +14,10 @@ import (
 // truncated, and lives only in memory, so neither a heap dump after restart
 // nor the database can list who uploaded.
 type guessLimiter struct {
-	key      [32]byte
-	perHour  float64
-	mu       sync.Mutex
-	buckets  map[[16]byte]*bucket
+	key       [32]byte
+	perHour   float64
+	mu        sync.Mutex
+	buckets   map[[16]byte]*bucket
 	lastSweep time.Time
 }
 
