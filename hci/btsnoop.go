@@ -192,9 +192,13 @@ func (b *BtsnoopReader) plausible(h btsnoopHeader) bool {
 		return d > -btsnoopResyncWindow && d < btsnoopResyncWindow
 	}
 	// Without a good record yet, accept times between 1990 and 2100.
-	return h.ts > BtsnoopTimestamp(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)) &&
-		h.ts < BtsnoopTimestamp(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+	return h.ts > btsnoopPlausibleFirst && h.ts < btsnoopPlausibleLast
 }
+
+var (
+	btsnoopPlausibleFirst = BtsnoopTimestamp(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC))
+	btsnoopPlausibleLast  = BtsnoopTimestamp(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+)
 
 // Next returns the next record. It returns io.EOF at the end of the file;
 // an error wrapping ErrMalformed and io.ErrUnexpectedEOF when the file
@@ -233,23 +237,7 @@ func (b *BtsnoopReader) Next() (BtsnoopRecord, error) {
 // the next plausible record header, or to the end of the file.
 func (b *BtsnoopReader) resync(field, problem string) error {
 	at := b.offset
-	var n int64
-	for {
-		if _, err := b.r.Discard(1); err != nil {
-			break
-		}
-		n++
-		hb, err := b.r.Peek(btsnoopRecordHeaderLen)
-		if err != nil {
-			// Too little left for a record: the rest is garbage.
-			m, _ := b.r.Discard(len(hb))
-			n += int64(m)
-			break
-		}
-		if b.plausible(parseBtsnoopHeader(hb)) {
-			break
-		}
-	}
+	n := skipToPlausible(b.r, btsnoopRecordHeaderLen, func(h []byte) bool { return b.plausible(parseBtsnoopHeader(h)) })
 	b.offset += n
 	b.skipped += n
 	return malformed(btsnoopFormat, "record "+field, int(at), "%s; skipped %d bytes to the next plausible record", problem, n)

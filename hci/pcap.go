@@ -236,27 +236,36 @@ func endOfCapture(done *bool, offset int64, format string, err error, have int, 
 		Problem: fmt.Sprintf("file ends after %d of %d bytes of the record", have, want), Err: io.ErrUnexpectedEOF}
 }
 
+// resync reports the corrupt header at the current offset and moves to
+// the next plausible record header, or to the end of the file.
 func (p *PcapReader) resync(field, problem string) error {
 	at := p.offset
-	var n int64
-	for {
-		if _, err := p.r.Discard(1); err != nil {
-			break
-		}
-		n++
-		hb, err := p.r.Peek(pcapRecordHeaderLen)
-		if err != nil {
-			m, _ := p.r.Discard(len(hb))
-			n += int64(m)
-			break
-		}
-		if p.plausible(p.parseHeader(hb)) {
-			break
-		}
-	}
+	n := skipToPlausible(p.r, pcapRecordHeaderLen, func(h []byte) bool { return p.plausible(p.parseHeader(h)) })
 	p.offset += n
 	p.skipped += n
 	return malformed(pcapFormat, "record "+field, int(at), "%s; skipped %d bytes to the next plausible record", problem, n)
+}
+
+// skipToPlausible steps through r a byte at a time, past the corrupt
+// header at its start, until the next hdrLen bytes pass plausible or too
+// few are left for a header (which are skipped too). It returns how many
+// bytes it skipped.
+func skipToPlausible(r *bufio.Reader, hdrLen int, plausible func(hdr []byte) bool) int64 {
+	var n int64
+	for {
+		if _, err := r.Discard(1); err != nil {
+			return n
+		}
+		n++
+		hb, err := r.Peek(hdrLen)
+		if err != nil {
+			m, _ := r.Discard(len(hb))
+			return n + int64(m)
+		}
+		if plausible(hb) {
+			return n
+		}
+	}
 }
 
 // PcapWriter writes a classic libpcap file in little-endian byte order.
