@@ -367,6 +367,9 @@ func FuzzParse(f *testing.F) {
 			if a != (Advertisement{}) {
 				t.Fatalf("error %v with a non-zero result %+v", err, a)
 			}
+			if err != ErrNotApple && err != ErrNotOfflineFinding && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is neither a sentinel nor wraps ErrMalformed", err)
+			}
 			return
 		}
 		// What parses must re-encode to a frame that parses the same.
