@@ -149,10 +149,7 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 }
 
 // DeleteSightingsBefore implements pact.ContactStore. Match results derived
-// from the erased sightings go with them.
+// from the erased sightings go with them, in the same transaction.
 func (d *DB) DeleteSightingsBefore(ctx context.Context, m pact.Minute) (int64, error) {
-	if _, err := d.db.ExecContext(ctx, `DELETE FROM exposure_contacts WHERE heard < ?`, int64(m)); err != nil {
-		return 0, fmt.Errorf("devicedb: erasing contacts before %v: %w", m, err)
-	}
-	return d.erase(ctx, `DELETE FROM contacts WHERE minute < ?`, m)
+	return d.erase(ctx, m, `DELETE FROM exposure_contacts WHERE heard < ?`, `DELETE FROM contacts WHERE minute < ?`)
 }

@@ -267,3 +267,37 @@ func crashWriter(path string) {
 		fmt.Println(b)
 	}
 }
+
+// TestRetentionErasesMatchResults checks that a match result past the
+// horizon is erased from every file even when no sighting is: results can
+// outlive the sighting they came from, for example after a manual delete.
+func TestRetentionErasesMatchResults(t *testing.T) {
+	db, path := openTemp(t)
+	ctx := context.Background()
+	oldSeed := pact.Seed{0x5e, 0xed, 0x0f, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x01, 0x02, 0x03, 0x04}
+	if _, err := db.AddContacts(ctx, []pact.Contact{{Heard: 61, ChirpMinute: 61, Chirp: chirpN(3), Seed: oldSeed, RSSI: -60, Source: pact.SourcePACT}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.DeleteSightingsBefore(ctx, 6000); err != nil || n != 0 {
+		t.Fatalf("DeleteSightingsBefore = %d, %v; want 0 sightings", n, err)
+	}
+	// Read the files while the database is open: Close would checkpoint
+	// and hide a WAL that still holds the erased row.
+	files, err := filepath.Glob(path + "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, oldSeed[:12]) {
+			t.Errorf("%s still holds the seed of an erased match result", f)
+		}
+	}
+	left := 0
+	if err := db.Contacts(ctx, 0, ^pact.Minute(0), func(pact.Contact) error { left++; return nil }); err != nil || left != 0 {
+		t.Fatalf("%d match results left, %v", left, err)
+	}
+}

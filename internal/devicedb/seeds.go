@@ -53,7 +53,7 @@ func (d *DB) Seeds(ctx context.Context, from, to pact.Minute, fn func(pact.SeedR
 
 // DeleteSeedsBefore implements pact.SeedStore.
 func (d *DB) DeleteSeedsBefore(ctx context.Context, m pact.Minute) (int64, error) {
-	return d.erase(ctx, `DELETE FROM seeds WHERE hour < ?`, m)
+	return d.erase(ctx, m, `DELETE FROM seeds WHERE hour < ?`)
 }
 
 type rowScanner interface{ Scan(...any) error }
@@ -75,19 +75,31 @@ func scanSeed(row rowScanner) (pact.SeedRecord, error) {
 	return pact.SeedRecord{Seed: pact.Seed(seed), Start: pact.Minute(start)}, nil
 }
 
-// erase runs a retention delete and then truncates the WAL, so the erased
-// rows survive neither in the main file (secure_delete) nor in old WAL
-// frames.
-func (d *DB) erase(ctx context.Context, stmt string, m pact.Minute) (int64, error) {
-	res, err := d.db.ExecContext(ctx, stmt, int64(m))
+// erase runs retention deletes, each with m as its only parameter, in one
+// transaction and then truncates the WAL, so the erased rows survive
+// neither in the main file (secure_delete) nor in old WAL frames. It
+// returns how many rows the last statement erased: the log's own table
+// comes last, after the tables derived from it.
+func (d *DB) erase(ctx context.Context, m pact.Minute, stmts ...string) (int64, error) {
+	var last, total int64
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		for _, stmt := range stmts {
+			res, err := tx.ExecContext(ctx, stmt, int64(m))
+			if err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
+			last, _ = res.RowsAffected()
+			total += last
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("devicedb: erasing rows before %v: %w", m, err)
 	}
-	n, _ := res.RowsAffected()
-	if n > 0 {
+	if total > 0 {
 		if _, err := d.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			return n, fmt.Errorf("devicedb: checkpointing after erasing rows before %v: %w", m, err)
+			return last, fmt.Errorf("devicedb: checkpointing after erasing rows before %v: %w", m, err)
 		}
 	}
-	return n, nil
+	return last, nil
 }
