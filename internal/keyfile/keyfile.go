@@ -26,24 +26,12 @@ const (
 func loadOrCreate(path string, size int) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		b = make([]byte, size)
-		if _, err := rand.Read(b); err != nil {
-			return nil, fmt.Errorf("generating %s: %w", path, err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		created, err := create(path, size)
 		if errors.Is(err, fs.ErrExist) {
 			// Another process created it first: use theirs.
 			return loadOrCreate(path, size)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("creating %s: %w", path, err)
-		}
-		_, werr := f.Write(b)
-		serr := f.Sync()
-		if err := errors.Join(werr, serr, f.Close()); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", path, err)
-		}
-		return b, nil
+		return created, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
@@ -57,6 +45,45 @@ func loadOrCreate(path string, size int) ([]byte, error) {
 	}
 	if len(b) != size {
 		return nil, fmt.Errorf("%s holds %d bytes, want %d", path, len(b), size)
+	}
+	return b, nil
+}
+
+// create writes a new secret to a private temporary file and links it
+// into place, so that path appears complete or not at all: a process
+// starting at the same moment never reads a half-written secret, and a
+// crash never leaves an empty one. It fails with fs.ErrExist when path
+// already exists.
+func create(path string, size int) ([]byte, error) {
+	b := make([]byte, size)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("generating %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*") // mode 0600
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	_, werr := f.Write(b)
+	serr := f.Sync()
+	if err := errors.Join(werr, serr, f.Close()); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Link(f.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("creating %s: %w", path, err)
+	}
+	// The new name must survive a power loss too: a lost secret would
+	// void every issued number and the batch key with it.
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("syncing the directory of %s: %w", path, err)
+	}
+	defer dir.Close()
+	if err := dir.Sync(); err != nil {
+		return nil, fmt.Errorf("syncing the directory of %s: %w", path, err)
 	}
 	return b, nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -55,5 +56,36 @@ func TestRefusals(t *testing.T) {
 				t.Fatalf("PermissionSecret = %v, want error mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Replicas starting together on one data directory must all get the same
+// secret, and none may read the file while another is still writing it.
+func TestConcurrentCreation(t *testing.T) {
+	for range 20 {
+		dir := t.TempDir()
+		const n = 8
+		secrets := make([][]byte, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				secrets[i], errs[i] = PermissionSecret(dir)
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("creator %d: %v", i, errs[i])
+			}
+			if !bytes.Equal(secrets[i], secrets[0]) {
+				t.Fatalf("creator %d got a different secret than creator 0", i)
+			}
+		}
+		if names, _ := os.ReadDir(dir); len(names) != 1 {
+			t.Fatalf("data directory holds %d files after creation, want only the secret", len(names))
+		}
 	}
 }
