@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pact-findmy/pact-findmy/internal/batch"
 	"github.com/pact-findmy/pact-findmy/internal/database"
 )
 
@@ -40,6 +41,17 @@ func (s *Server) Export(ctx context.Context, dir string) error {
 		}
 		if err := writeAtomic(path, data); err != nil {
 			return err
+		}
+	}
+	// A region whose batches cleanup deleted gets an empty listing: its
+	// old one would send every client to files that are gone.
+	exported, err := os.ReadDir(filepath.Join(dir, "v1", "regions"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("listing exported regions: %w", err)
+	}
+	for _, e := range exported {
+		if _, ok := byRegion[e.Name()]; !ok && e.IsDir() && batch.ValidRegion(e.Name()) == nil {
+			byRegion[e.Name()] = nil
 		}
 	}
 	for region, list := range byRegion {

@@ -355,6 +355,19 @@ func TestDownloadsVerifyAndCache(t *testing.T) {
 	if left, _ := os.ReadDir(filepath.Join(exportDir, "v1", "batches")); len(left) != 0 {
 		t.Fatalf("export still holds %d batch files after cleanup", len(left))
 	}
+	// No exported listing may still name a deleted batch, or every client
+	// of that region would fail on it until the region's next batch.
+	mirror := httptest.NewServer(http.FileServer(http.Dir(exportDir)))
+	defer mirror.Close()
+	c, err := exposureclient.New(mirror.URL, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, regions := range [][]string{nil, {"CH"}, {"US-CA"}} {
+		if err := c.Sync(ctx, regions, func(b *exposureclient.Batch) error { return fmt.Errorf("synced deleted batch %s", b.ID) }); err != nil {
+			t.Errorf("sync of %v from the export after cleanup: %v", regions, err)
+		}
+	}
 }
 
 // mitm serves the real server's responses but lets a test rewrite batch
