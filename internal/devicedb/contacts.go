@@ -131,10 +131,18 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 		if err := rows.Scan(&minute, &chirp, &rssi, &source, &lat, &lon); err != nil {
 			return fmt.Errorf("devicedb: reading a sighting: %w", err)
 		}
-		if len(chirp) != pact.ChirpSize || minute < 0 || minute > int64(^uint32(0)) || rssi < -128 || rssi > 127 {
-			return fmt.Errorf("devicedb: stored sighting at minute %d is malformed (chirp %d bytes, rssi %d)", minute, len(chirp), rssi)
+		m, err := storedMinute("sighting", "heard", minute)
+		if err != nil {
+			return err
 		}
-		s := pact.Sighting{Chirp: pact.Chirp(chirp), Minute: pact.Minute(minute), RSSI: int8(rssi), Source: pact.Source(source)}
+		r, err := storedRSSI("sighting", minute, rssi)
+		if err != nil {
+			return err
+		}
+		if len(chirp) != pact.ChirpSize {
+			return fmt.Errorf("devicedb: stored sighting at minute %d has a chirp of %d bytes, want %d", minute, len(chirp), pact.ChirpSize)
+		}
+		s := pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, Source: pact.Source(source)}
 		if lat.Valid && lon.Valid {
 			s.Location = &pact.Location{Lat: lat.Float64, Lon: lon.Float64}
 		}

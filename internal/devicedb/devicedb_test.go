@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/pact-findmy/pact-findmy/pact"
@@ -299,5 +300,58 @@ func TestRetentionErasesMatchResults(t *testing.T) {
 	left := 0
 	if err := db.Contacts(ctx, 0, ^pact.Minute(0), func(pact.Contact) error { left++; return nil }); err != nil || left != 0 {
 		t.Fatalf("%d match results left, %v", left, err)
+	}
+}
+
+type malformedCase struct {
+	Name    string `json:"name"`
+	Read    string `json:"read"`
+	Insert  string `json:"insert"`
+	WantErr string `json:"want_err"`
+}
+
+// TestReadRejectsMalformedRows writes rows the schema accepts but no
+// program of this module writes, and checks that reading them fails with
+// the column and value at fault and leaves the rows in place. (A row whose
+// own minute is out of range is never selected by a range of minutes, so
+// only the other columns can be tested this way.)
+func TestReadRejectsMalformedRows(t *testing.T) {
+	b, err := os.ReadFile("testdata/malformed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []malformedCase
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			db, _ := openTemp(t)
+			ctx := context.Background()
+			if _, err := db.SQL().ExecContext(ctx, tc.Insert); err != nil {
+				t.Fatal(err)
+			}
+			var table string
+			switch tc.Read {
+			case "seeds":
+				table = "seeds"
+				err = db.Seeds(ctx, 0, ^pact.Minute(0), func(pact.SeedRecord) error { return nil })
+			case "sightings":
+				table = "contacts"
+				err = db.Sightings(ctx, 0, ^pact.Minute(0), func(pact.Sighting) error { return nil })
+			case "contacts":
+				table = "exposure_contacts"
+				err = db.Contacts(ctx, 0, ^pact.Minute(0), func(pact.Contact) error { return nil })
+			default:
+				t.Fatalf("unknown read %q", tc.Read)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.WantErr) {
+				t.Fatalf("error = %v, want one mentioning %q", err, tc.WantErr)
+			}
+			var rows int
+			if err := db.SQL().QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&rows); err != nil || rows != 1 {
+				t.Fatalf("%s holds %d rows after the failed read, %v; want the row untouched", table, rows, err)
+			}
+		})
 	}
 }

@@ -60,13 +60,25 @@ func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Co
 		if err := rows.Scan(&heard, &chirp, &seed, &chirpMinute, &rssi, &source, &lat, &lon); err != nil {
 			return fmt.Errorf("devicedb: reading a contact: %w", err)
 		}
-		if len(chirp) != pact.ChirpSize || len(seed) != pact.SeedSize || heard < 0 || heard > int64(^uint32(0)) ||
-			chirpMinute < 0 || chirpMinute > int64(^uint32(0)) || rssi < -128 || rssi > 127 {
-			return fmt.Errorf("devicedb: stored contact heard at minute %d is malformed", heard)
+		h, err := storedMinute("contact", "heard", heard)
+		if err != nil {
+			return err
+		}
+		cm, err := storedMinute("contact", "chirp", chirpMinute)
+		if err != nil {
+			return err
+		}
+		r, err := storedRSSI("contact", heard, rssi)
+		if err != nil {
+			return err
+		}
+		if len(chirp) != pact.ChirpSize || len(seed) != pact.SeedSize {
+			return fmt.Errorf("devicedb: stored contact heard at minute %d has a chirp of %d bytes and a seed of %d, want %d and %d",
+				heard, len(chirp), len(seed), pact.ChirpSize, pact.SeedSize)
 		}
 		c := pact.Contact{
-			Heard: pact.Minute(heard), Chirp: pact.Chirp(chirp), Seed: pact.Seed(seed),
-			ChirpMinute: pact.Minute(chirpMinute), RSSI: int8(rssi), Source: pact.Source(source),
+			Heard: h, Chirp: pact.Chirp(chirp), Seed: pact.Seed(seed),
+			ChirpMinute: cm, RSSI: r, Source: pact.Source(source),
 		}
 		if lat.Valid && lon.Valid {
 			c.Location = &pact.Location{Lat: lat.Float64, Lon: lon.Float64}

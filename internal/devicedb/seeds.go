@@ -20,7 +20,7 @@ func (d *DB) PutSeed(ctx context.Context, r pact.SeedRecord) (pact.SeedRecord, e
 			return err
 		}
 		var err error
-		kept, err = scanSeed(tx.QueryRowContext(ctx, `SELECT start, seed FROM seeds WHERE hour = ?`, int64(r.Hour())))
+		kept, err = scanSeed(tx.QueryRowContext(ctx, `SELECT hour, start, seed FROM seeds WHERE hour = ?`, int64(r.Hour())))
 		return err
 	})
 	if err != nil {
@@ -31,7 +31,7 @@ func (d *DB) PutSeed(ctx context.Context, r pact.SeedRecord) (pact.SeedRecord, e
 
 // Seeds implements pact.SeedStore.
 func (d *DB) Seeds(ctx context.Context, from, to pact.Minute, fn func(pact.SeedRecord) error) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT start, seed FROM seeds WHERE hour BETWEEN ? AND ? ORDER BY hour`, int64(from), int64(to))
+	rows, err := d.db.QueryContext(ctx, `SELECT hour, start, seed FROM seeds WHERE hour BETWEEN ? AND ? ORDER BY hour`, int64(from), int64(to))
 	if err != nil {
 		return fmt.Errorf("devicedb: reading seeds %v..%v: %w", from, to, err)
 	}
@@ -39,7 +39,7 @@ func (d *DB) Seeds(ctx context.Context, from, to pact.Minute, fn func(pact.SeedR
 	for rows.Next() {
 		r, err := scanSeed(rows)
 		if err != nil {
-			return err
+			return fmt.Errorf("devicedb: reading seeds %v..%v: %w", from, to, err)
 		}
 		if err := fn(r); err != nil {
 			return err
@@ -60,19 +60,43 @@ type rowScanner interface{ Scan(...any) error }
 
 func scanSeed(row rowScanner) (pact.SeedRecord, error) {
 	var (
-		start int64
-		seed  []byte
+		hour, start int64
+		seed        []byte
 	)
-	if err := row.Scan(&start, &seed); err != nil {
+	if err := row.Scan(&hour, &start, &seed); err != nil {
 		return pact.SeedRecord{}, err
 	}
 	if len(seed) != pact.SeedSize {
 		return pact.SeedRecord{}, fmt.Errorf("devicedb: stored seed at minute %d has %d bytes, want %d", start, len(seed), pact.SeedSize)
 	}
-	if start < 0 || start > int64(^uint32(0)) {
-		return pact.SeedRecord{}, fmt.Errorf("devicedb: stored seed has start minute %d outside the minute range", start)
+	start32, err := storedMinute("seed", "start", start)
+	if err != nil {
+		return pact.SeedRecord{}, err
 	}
-	return pact.SeedRecord{Seed: pact.Seed(seed), Start: pact.Minute(start)}, nil
+	// The hour is the key and the start says which hour the seed serves;
+	// a row where they disagree would upload a window of the wrong hour.
+	if int64(start32.HourStart()) != hour {
+		return pact.SeedRecord{}, fmt.Errorf("devicedb: stored seed of hour %d has start minute %d, outside that hour", hour, start)
+	}
+	return pact.SeedRecord{Seed: pact.Seed(seed), Start: start32}, nil
+}
+
+// storedMinute checks a minute column read back from the database: SQLite
+// stores any integer, and a row written by another program or damaged on
+// disk must fail with its values rather than wrap into another minute.
+func storedMinute(row, column string, v int64) (pact.Minute, error) {
+	if v < 0 || v > int64(^uint32(0)) {
+		return 0, fmt.Errorf("devicedb: stored %s has %s minute %d, outside 0..%d", row, column, v, ^uint32(0))
+	}
+	return pact.Minute(v), nil
+}
+
+// storedRSSI checks an RSSI column read back from the database.
+func storedRSSI(row string, minute, v int64) (int8, error) {
+	if v < -128 || v > 127 {
+		return 0, fmt.Errorf("devicedb: stored %s at minute %d has rssi %d, outside -128..127", row, minute, v)
+	}
+	return int8(v), nil
 }
 
 // erase runs retention deletes, each with m as its only parameter, in one
