@@ -35,6 +35,11 @@ Run "findmy-harvester COMMAND --help" for the flags of a command.
 `
 
 func main() {
+	// A reader of --format jsonl that goes away (`... | head`) would
+	// otherwise kill the process on the next write, losing the sightings
+	// not yet in the contact log. Ignored, the write fails with EPIPE, the
+	// pipeline stops on that error and flushes the log before exiting.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// The first signal starts a graceful stop; restoring the default
