@@ -44,7 +44,9 @@ func TestBundleThenMatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		if m%60 < 20 {
-			contacts.Record(ctx, []pact.Sighting{{Chirp: c, Minute: m, RSSI: -58, Source: pact.SourcePACT}})
+			if _, err := contacts.Record(ctx, []pact.Sighting{{Chirp: c, Minute: m, RSSI: -58, Source: pact.SourcePACT}}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	alice.Close()
@@ -56,7 +58,9 @@ func TestBundleThenMatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	tuplesPath := filepath.Join(dir, "bundle.json")
-	os.WriteFile(tuplesPath, bundle.Bytes(), 0o600)
+	if err := os.WriteFile(tuplesPath, bundle.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var tuples []pact.Tuple
 	if err := json.Unmarshal(bundle.Bytes(), &tuples); err != nil || len(tuples) != 3 {
 		t.Fatalf("bundle = %s, %v; want 3 tuples", bundle.String(), err)
@@ -88,7 +92,9 @@ func TestBundleThenMatch(t *testing.T) {
 func TestCommandsRejectBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
-	os.WriteFile(bad, []byte(`[{"seed":"xyz","start":1,"end":2}]`), 0o600)
+	if err := os.WriteFile(bad, []byte(`[{"seed":"xyz","start":1,"end":2}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		run  func(context.Context, []string, io.Writer) error

@@ -116,7 +116,9 @@ func TestBulkInsertSpansChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := 0
-	db.Sightings(ctx, 0, 1<<31, func(pact.Sighting) error { count++; return nil })
+	if err := db.Sightings(ctx, 0, 1<<31, func(pact.Sighting) error { count++; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if count != n {
 		t.Fatalf("stored %d sightings, want %d", count, n)
 	}
@@ -136,9 +138,13 @@ func TestSeedLogStore(t *testing.T) {
 	if err != nil || kept != first {
 		t.Fatalf("second PutSeed for hour 600 = %v, %v; want the first %v", kept, err, first)
 	}
-	db.PutSeed(ctx, pact.SeedRecord{Seed: pact.Seed{3}, Start: 660})
+	if _, err := db.PutSeed(ctx, pact.SeedRecord{Seed: pact.Seed{3}, Start: 660}); err != nil {
+		t.Fatal(err)
+	}
 	var hours []pact.Minute
-	db.Seeds(ctx, 0, 10000, func(r pact.SeedRecord) error { hours = append(hours, r.Hour()); return nil })
+	if err := db.Seeds(ctx, 0, 10000, func(r pact.SeedRecord) error { hours = append(hours, r.Hour()); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if fmt.Sprint(hours) != fmt.Sprint([]pact.Minute{600, 660}) {
 		t.Fatalf("hours = %v", hours)
 	}
@@ -173,7 +179,10 @@ func TestRetentionErasesBytes(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(path + "*")
+	files, err := filepath.Glob(path + "*")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("database files %v, %v", files, err)
+	}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -189,7 +198,9 @@ func TestRetentionErasesBytes(t *testing.T) {
 	}
 	defer db2.Close()
 	var left []pact.SeedRecord
-	db2.Seeds(ctx, 0, 1<<31, func(r pact.SeedRecord) error { left = append(left, r); return nil })
+	if err := db2.Seeds(ctx, 0, 1<<31, func(r pact.SeedRecord) error { left = append(left, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if len(left) != 1 || left[0].Seed != newSeed {
 		t.Fatalf("seeds after retention = %v, want only the new one", left)
 	}
@@ -234,7 +245,9 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	}
 	defer db.Close()
 	perMinute := map[pact.Minute]int{}
-	db.Sightings(context.Background(), 0, 1<<31, func(s pact.Sighting) error { perMinute[s.Minute]++; return nil })
+	if err := db.Sightings(context.Background(), 0, 1<<31, func(s pact.Sighting) error { perMinute[s.Minute]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	for b := 0; b <= acked; b++ {
 		if perMinute[pact.Minute(b)] != crashBatchSize {
 			t.Errorf("acknowledged batch %d has %d of %d rows", b, perMinute[pact.Minute(b)], crashBatchSize)

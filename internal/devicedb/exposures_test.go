@@ -72,13 +72,15 @@ func TestDeviceRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	left := 0
-	bob.Contacts(ctx, 0, ^pact.Minute(0), func(c pact.Contact) error {
+	if err := bob.Contacts(ctx, 0, ^pact.Minute(0), func(c pact.Contact) error {
 		if c.Heard < start+90 {
 			t.Errorf("contact heard at %v survived retention", c.Heard)
 		}
 		left++
 		return nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if left != 20 {
 		t.Fatalf("%d contacts left after retention, want 20", left)
 	}
