@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,7 +241,8 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// The JSON lines must be valid JSON with the documented fields.
+// The JSON lines must be valid JSON with the documented fields, each
+// holding a value the contract in docs/findmy-harvester.md allows.
 func TestJSONLinesFields(t *testing.T) {
 	b, err := os.ReadFile("testdata/known.jsonl")
 	must(t, err)
@@ -248,6 +250,12 @@ func TestJSONLinesFields(t *testing.T) {
 	if len(lines) != 6 {
 		t.Fatalf("%d lines, want 6", len(lines))
 	}
+	chirpDigits := map[string]int{"findmy": 2 * findmy.KeySize, "pact": 2 * pact.ChirpSize, "findmy-partial": 2 * findmy.PrefixSize}
+	allowed := map[string][]string{
+		"battery":     {"full", "medium", "low", "critical"},
+		"device_type": {"apple", "airtag", "accessory", "airpods"},
+	}
+	sources := map[string]bool{}
 	for _, l := range lines {
 		var v map[string]any
 		if err := json.Unmarshal([]byte(l), &v); err != nil {
@@ -258,13 +266,35 @@ func TestJSONLinesFields(t *testing.T) {
 				t.Errorf("%q lacks %q", l, f)
 			}
 		}
-		if v["source"] != "pact" {
-			for _, f := range []string{"battery", "device_type", "maintained"} {
-				if _, ok := v[f]; !ok {
-					t.Errorf("%q lacks %q", l, f)
-				}
+		source, _ := v["source"].(string)
+		sources[source] = true
+		digits, ok := chirpDigits[source]
+		if !ok {
+			t.Errorf("%q: source %q is not findmy, findmy-partial or pact", l, source)
+		}
+		if chirp, _ := v["chirp"].(string); len(chirp) != digits || strings.Trim(chirp, "0123456789abcdef") != "" {
+			t.Errorf("%q: chirp %q is not %d lowercase hex digits", l, chirp, digits)
+		}
+		if _, ok := v["minute"].(float64); !ok {
+			t.Errorf("%q: minute is not a number", l)
+		}
+		if _, ok := v["rssi"].(float64); !ok {
+			t.Errorf("%q: rssi is not a number", l)
+		}
+		if source == "pact" {
+			continue
+		}
+		for f, words := range allowed {
+			if w, _ := v[f].(string); !slices.Contains(words, w) {
+				t.Errorf("%q: %s %v, want one of %v", l, f, v[f], words)
 			}
 		}
+		if _, ok := v["maintained"].(bool); !ok {
+			t.Errorf("%q: maintained %v is not a boolean", l, v["maintained"])
+		}
+	}
+	if len(sources) != len(chirpDigits) {
+		t.Errorf("sources %v: the golden file should hold every source", sources)
 	}
 }
 
