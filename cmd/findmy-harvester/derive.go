@@ -50,7 +50,7 @@ func deriveCommand(args []string, stdout, stderr io.Writer) error {
 	var start time.Time
 	if *epoch != "" {
 		if start, err = time.Parse(time.RFC3339, *epoch); err != nil {
-			return fmt.Errorf("%w: --epoch: %v", errUsage, err)
+			return fmt.Errorf("%w: --epoch: %w", errUsage, err)
 		}
 		// Index * 15 min must fit a time.Duration, or the minutes printed
 		// for the key would silently wrap around to some other time.
@@ -64,13 +64,13 @@ func deriveCommand(args []string, stdout, stderr io.Writer) error {
 	if *private != "" {
 		d, err := findmy.ParsePrivateKey(*private)
 		if err != nil {
-			return fmt.Errorf("%w: --private-key: %v", errUsage, err)
+			return fmt.Errorf("%w: --private-key: %w", errUsage, err)
 		}
 		d0 = &d
 	} else {
 		p, err := findmy.ParsePublicKey(*public)
 		if err != nil {
-			return fmt.Errorf("%w: --public-key: %v", errUsage, err)
+			return fmt.Errorf("%w: --public-key: %w", errUsage, err)
 		}
 		p0 = &p
 	}

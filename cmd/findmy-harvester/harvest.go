@@ -171,7 +171,7 @@ func serveMetrics(addr string, p *pipeline, src source, log *slog.Logger) (func(
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --metrics %q: %v", errUsage, addr, err)
+		return nil, fmt.Errorf("%w: --metrics %q: %w", errUsage, addr, err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return nil, fmt.Errorf("%w: --metrics %q: only loopback addresses (127.0.0.1, ::1, localhost) are allowed", errUsage, addr)

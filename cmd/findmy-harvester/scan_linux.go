@@ -88,10 +88,10 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanOptions, error) {
 	}
 	var err error
 	if o.channel, err = hci.ParseChannel(*channel); err != nil {
-		return nil, fmt.Errorf("%w: --channel: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --channel: %w", errUsage, err)
 	}
 	if o.scan.Extended, err = hci.ParseExtendedMode(*extended); err != nil {
-		return nil, fmt.Errorf("%w: --extended: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --extended: %w", errUsage, err)
 	}
 	return o, nil
 }

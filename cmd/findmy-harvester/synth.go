@@ -40,7 +40,7 @@ func synthCommand(args []string, stderr io.Writer) error {
 	}
 	start, err := time.Parse(time.RFC3339, *startFlag)
 	if err != nil {
-		return fmt.Errorf("%w: --start: %v", errUsage, err)
+		return fmt.Errorf("%w: --start: %w", errUsage, err)
 	}
 	if *format == "" {
 		*format = "btsnoop"
