@@ -78,12 +78,43 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// tupleFuzzSeeds returns the tuple encodings of testdata: the vectors of
+// spec §10 and the malformed inputs of decode_errors.json.
+func tupleFuzzSeeds(f *testing.F) (jsonSeeds []string, lists [][]byte) {
+	var vectors []tupleVector
+	loadJSON(f, filepath.Join("testdata", "vectors", "tuples.json"), &vectors)
+	list := []byte("PCT1\x00\x00\x00\x00")
+	for _, v := range vectors {
+		jsonSeeds = append(jsonSeeds, v.JSON)
+		b, err := hex.DecodeString(v.Binary)
+		if err != nil {
+			f.Fatal(err)
+		}
+		list = append(list, b...)
+		list[7]++
+	}
+	lists = append(lists, list, list[:len(list)-1])
+	var bad []decodeCase
+	loadJSON(f, filepath.Join("testdata", "decode_errors.json"), &bad)
+	for _, c := range bad {
+		if c.JSON != "" {
+			jsonSeeds = append(jsonSeeds, c.JSON)
+			continue
+		}
+		b, err := hex.DecodeString(c.BinaryHex)
+		if err != nil {
+			f.Fatal(err)
+		}
+		lists = append(lists, b)
+	}
+	return jsonSeeds, lists
+}
+
 func FuzzDecodeTuples(f *testing.F) {
-	ts := []Tuple{{Seed: Seed{1}, Start: 100, End: 159}, {Start: 7, End: 7}}
-	enc, _ := EncodeTuples(ts)
-	f.Add(enc)
-	f.Add(enc[:len(enc)-1])
-	f.Add([]byte("PCT1\x00\x00\x00\x00"))
+	_, lists := tupleFuzzSeeds(f)
+	for _, b := range lists {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ts, err := DecodeTuples(data)
 		if err != nil {
@@ -100,9 +131,10 @@ func FuzzDecodeTuples(f *testing.F) {
 }
 
 func FuzzTupleJSON(f *testing.F) {
-	f.Add(`{"seed":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","start":29462400,"end":29462459}`)
-	f.Add(`{"seed":"00","start":1,"end":2}`)
-	f.Add(`{"seed":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","start":-1,"end":2}`)
+	jsonSeeds, _ := tupleFuzzSeeds(f)
+	for _, s := range jsonSeeds {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		var tu Tuple
 		if err := json.Unmarshal([]byte(s), &tu); err != nil {

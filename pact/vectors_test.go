@@ -41,7 +41,7 @@ var vectorSeeds = []string{
 
 var vectorMinutes = []uint32{0, 1, 59, 60, 29_462_400, 29_462_459, 4_294_967_295}
 
-func loadJSON(t *testing.T, path string, v any) {
+func loadJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
