@@ -44,13 +44,9 @@ func issue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	numbers := make([]model.PermissionNumber, *count)
-	hashes := make([][]byte, *count)
-	for i := range numbers {
-		if numbers[i], err = model.NewPermissionNumber(nil); err != nil {
-			return err
-		}
-		hashes[i] = hasher.Hash(numbers[i])
+	numbers, hashes, err := drawNumbers(hasher, *count)
+	if err != nil {
+		return err
 	}
 	now := time.Now().UTC()
 	expires := now.Add(*validFor)
@@ -75,6 +71,20 @@ func issue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// drawNumbers draws n new permission numbers and their keyed hashes.
+func drawNumbers(hasher *model.Hasher, n int) ([]model.PermissionNumber, [][]byte, error) {
+	numbers := make([]model.PermissionNumber, n)
+	hashes := make([][]byte, n)
+	for i := range numbers {
+		var err error
+		if numbers[i], err = model.NewPermissionNumber(nil); err != nil {
+			return nil, nil, err
+		}
+		hashes[i] = hasher.Hash(numbers[i])
+	}
+	return numbers, hashes, nil
 }
 
 func revoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {

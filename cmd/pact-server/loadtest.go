@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pact-findmy/pact-findmy/internal/authority/model"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -55,11 +54,9 @@ func loadtest(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	numbers := make([]model.PermissionNumber, *uploads)
-	hashes := make([][]byte, *uploads)
-	for i := range numbers {
-		numbers[i], _ = model.NewPermissionNumber(nil)
-		hashes[i] = hasher.Hash(numbers[i])
+	numbers, hashes, err := drawNumbers(hasher, *uploads)
+	if err != nil {
+		return err
 	}
 	now := time.Now()
 	if _, err := store.IssuePermissions(ctx, "loadtest", hashes, now, now.Add(24*time.Hour)); err != nil {
