@@ -56,31 +56,23 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.PeriodMinutes == 0 {
-		c.PeriodMinutes = d.PeriodMinutes
-	}
-	if c.UploadRetention == 0 {
-		c.UploadRetention = d.UploadRetention
-	}
-	if c.TupleRetention == 0 {
-		c.TupleRetention = d.TupleRetention
-	}
-	if c.Skew == 0 {
-		c.Skew = d.Skew
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = d.MaxBodyBytes
-	}
-	if c.MaxTuples == 0 {
-		c.MaxTuples = d.MaxTuples
-	}
-	if c.FailuresPerHour == 0 {
-		c.FailuresPerHour = d.FailuresPerHour
-	}
-	if c.ResponseBytes == 0 {
-		c.ResponseBytes = d.ResponseBytes
-	}
+	orDefault(&c.PeriodMinutes, d.PeriodMinutes)
+	orDefault(&c.UploadRetention, d.UploadRetention)
+	orDefault(&c.TupleRetention, d.TupleRetention)
+	orDefault(&c.Skew, d.Skew)
+	orDefault(&c.MaxBodyBytes, d.MaxBodyBytes)
+	orDefault(&c.MaxTuples, d.MaxTuples)
+	orDefault(&c.FailuresPerHour, d.FailuresPerHour)
+	orDefault(&c.ResponseBytes, d.ResponseBytes)
 	return c
+}
+
+// orDefault sets a zero *v to d.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // PeriodStart returns the first minute of the period containing m.
