@@ -77,7 +77,6 @@ type PcapReader struct {
 	order    binary.ByteOrder
 	nano     bool
 	linkType uint32
-	snaplen  uint32
 	offset   int64
 	buf      []byte
 	lastSec  uint32
@@ -110,7 +109,6 @@ func NewPcapReader(r io.Reader) (*PcapReader, error) {
 	if major := p.order.Uint16(hdr[4:]); major != 2 {
 		return nil, malformed(pcapFormat, "version_major", 4, "%d, want 2", major)
 	}
-	p.snaplen = p.order.Uint32(hdr[16:])
 	// The top bits of the link-type field carry FCS information.
 	p.linkType = p.order.Uint32(hdr[20:]) & 0x0FFFFFFF
 	return p, nil
