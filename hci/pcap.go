@@ -109,8 +109,9 @@ func NewPcapReader(r io.Reader) (*PcapReader, error) {
 	if major := p.order.Uint16(hdr[4:]); major != 2 {
 		return nil, malformed(pcapFormat, "version_major", 4, "%d, want 2", major)
 	}
-	// The top bits of the link-type field carry FCS information.
-	p.linkType = p.order.Uint32(hdr[20:]) & 0x0FFFFFFF
+	// Only the low 16 bits are the link type; above them sit reserved
+	// bits and the FCS information (libpcap LT_LINKTYPE).
+	p.linkType = p.order.Uint32(hdr[20:]) & 0xFFFF
 	return p, nil
 }
 
