@@ -9,12 +9,12 @@ import (
 	"time"
 )
 
-// fakeClock is a settable clock for driving the logs through hours.
-type fakeClock struct{ t time.Time }
+// fakeClock drives the logs through hours; set puts it 17 seconds into a
+// minute, so that nothing can depend on instants on a minute boundary.
+type fakeClock struct{ ManualClock }
 
-func (c *fakeClock) Now() time.Time { return c.t }
-func (c *fakeClock) set(m Minute)   { c.t = m.Time().Add(17 * time.Second) }
-func at(hour, minute int) Minute    { return Minute(29_462_400 + hour*60 + minute) }
+func (c *fakeClock) set(m Minute) { c.Set(m.Time().Add(17 * time.Second)) }
+func at(hour, minute int) Minute  { return Minute(29_462_400 + hour*60 + minute) }
 func newTestSeedLog(c *fakeClock) *SeedLog {
 	return NewSeedLog(NewMemStore(), SeedLogOptions{Clock: c})
 }

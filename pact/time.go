@@ -2,6 +2,7 @@ package pact
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -52,6 +53,28 @@ func (m Minute) String() string {
 // drive time; production code uses SystemClock.
 type Clock interface {
 	Now() time.Time
+}
+
+// ManualClock is a Clock that stands at the time it was last set to, for
+// simulations and tests that drive the logs through hours and days. It is
+// safe for concurrent use.
+type ManualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// Set moves the clock to t.
+func (c *ManualClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// Now returns the time last set, or the zero time.
+func (c *ManualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
 }
 
 // SystemClock is the wall clock.

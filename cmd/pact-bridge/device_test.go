@@ -15,10 +15,6 @@ import (
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
-type fixedClock struct{ t time.Time }
-
-func (c *fixedClock) Now() time.Time { return c.t }
-
 // TestBundleThenMatch runs the two device commands against real device
 // databases: Alice's bundle, with one hour redacted, is matched by Bob.
 func TestBundleThenMatch(t *testing.T) {
@@ -33,12 +29,12 @@ func TestBundleThenMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fixedClock{}
+	clock := &pact.ManualClock{}
 	seeds := pact.NewSeedLog(alice, pact.SeedLogOptions{Clock: clock})
 	contacts := pact.NewContactLog(bob, pact.ContactLogOptions{Clock: clock})
 	first := pact.MinuteOf(time.Now().Add(-5 * time.Hour)).HourStart()
 	for m := first; m < first+180; m++ { // three hours, Bob nearby for the first 20 minutes of each
-		clock.t = m.Time()
+		clock.Set(m.Time())
 		c, _, _, err := seeds.ChirpNow(ctx)
 		if err != nil {
 			t.Fatal(err)

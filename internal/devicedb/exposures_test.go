@@ -9,10 +9,6 @@ import (
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
-type clockAt struct{ t time.Time }
-
-func (c *clockAt) Now() time.Time { return c.t }
-
 // TestDeviceRoundTrip runs the whole device side on SQLite: one device
 // chirps from its seed log, another records the chirps in its contact log,
 // the first uploads a bundle, the second matches it and stores the result.
@@ -20,12 +16,12 @@ func TestDeviceRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	alice, _ := openTemp(t)
 	bob, _ := openTemp(t)
-	clock := &clockAt{}
+	clock := &pact.ManualClock{}
 	seeds := pact.NewSeedLog(alice, pact.SeedLogOptions{Clock: clock})
 	contacts := pact.NewContactLog(bob, pact.ContactLogOptions{Clock: clock})
 	start := pact.Minute(29_462_400)
 	for m := start; m < start+150; m++ {
-		clock.t = m.Time().Add(10 * time.Second)
+		clock.Set(m.Time().Add(10 * time.Second))
 		c, _, _, err := seeds.ChirpNow(ctx)
 		if err != nil {
 			t.Fatal(err)

@@ -26,8 +26,9 @@ import (
 type Config struct {
 	// Devices is the population size (default 24).
 	Devices int
-	// Start is the first simulated minute (default: midnight UTC before
-	// now). Hours is how long the simulation runs (default 24).
+	// Start is the first simulated minute (default: midnight UTC at the
+	// start of yesterday, so that the simulated day has passed). Hours is
+	// how long the simulation runs (default 24).
 	Start time.Time
 	Hours int
 	// Diagnosed is the index of the device that tests positive and uploads.
@@ -185,7 +186,7 @@ func Run(ctx context.Context, cfg Config, exposures ExposureSet, progress Progre
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(cfg.RandSeed, 0x5041_4354))
-	clock := &simClock{}
+	clock := &pact.ManualClock{}
 	town := newTown(rng, cfg.Devices)
 	devices := make([]*Device, cfg.Devices)
 	for i := range devices {
@@ -214,7 +215,7 @@ func Run(ctx context.Context, cfg Config, exposures ExposureSet, progress Progre
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		clock.t = m.Time().Add(30 * time.Second)
+		clock.Set(m.Time().Add(30 * time.Second))
 		for i, d := range devices {
 			positions[i] = town.position(rng, d, m)
 			c, _, ok, err := d.Seeds.ChirpNow(ctx)
@@ -263,7 +264,7 @@ func Run(ctx context.Context, cfg Config, exposures ExposureSet, progress Progre
 	if err != nil {
 		return nil, fmt.Errorf("sim: diagnosed device's bundle: %w", err)
 	}
-	limits := pact.LimitsAt(pact.MinuteOf(clock.t), pact.DefaultRetention)
+	limits := pact.LimitsAt(pact.MinuteOf(clock.Now()), pact.DefaultRetention)
 	for i, t := range bundle {
 		if err := t.Validate(limits); err != nil {
 			return nil, fmt.Errorf("sim: bundle tuple %d: %w", i, err)
@@ -310,7 +311,3 @@ func (o Outcome) MatchedMinutes() int {
 	}
 	return n
 }
-
-type simClock struct{ t time.Time }
-
-func (c *simClock) Now() time.Time { return c.t }
