@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -311,5 +312,29 @@ func crashTest(t *testing.T, dir string, extra []string, open func() database.St
 			t.Fatalf("re-upload of acknowledged upload %d after restart: %d, want 403", i, resp.StatusCode)
 		}
 		break
+	}
+}
+
+// Metrics are served only on the --metrics address, never next to the
+// public API, where upload counters would tell which upload succeeded.
+func TestMetricsOnlyOnTheirAddress(t *testing.T) {
+	metrics := freeAddr(t)
+	_, base := startServer(t, "--data", t.TempDir(), "--metrics", metrics)
+	for _, tc := range []struct {
+		url    string
+		status int
+	}{{base + "/metrics", http.StatusNotFound}, {"http://" + metrics + "/metrics", http.StatusOK}} {
+		resp, err := http.Get(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Fatalf("GET %s: %d, want %d", tc.url, resp.StatusCode, tc.status)
+		}
+		if tc.status == http.StatusOK && !strings.Contains(string(body), "pact_uploaded_tuples_total") {
+			t.Fatalf("GET %s lacks the uploaded tuples counter:\n%s", tc.url, body)
+		}
 	}
 }

@@ -18,6 +18,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	vf.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address; loopback by default, put a TLS proxy in front for the public")
 	noCutter := fs.Bool("no-cutter", false, "do not cut batches or clean up in this process (for replicas that only serve)")
+	metricsAddr := fs.String("metrics", "", "also serve Prometheus metrics at /metrics on this private address, e.g. 127.0.0.1:9478 (never the public one: upload counters reveal which upload succeeded)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +41,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+	}
+	if *metricsAddr != "" {
+		mln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening for metrics on %s: %w", *metricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", srv.MetricsHandler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go ms.Serve(mln)
+		defer ms.Close()
+		log.Info("serving metrics", "addr", mln.Addr().String())
 	}
 	bg, stopBG := context.WithCancel(ctx)
 	done := make(chan struct{})

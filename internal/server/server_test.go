@@ -328,7 +328,7 @@ func TestDownloadsVerifyAndCache(t *testing.T) {
 		"/v1/batches/CH.9":               404,
 		"/v1/batches/nonsense":           400,
 		"/v1/regions":                    200,
-		"/metrics":                       200,
+		"/metrics":                       404,
 		"/v1/all/batches":                200,
 		"/.well-known/pact/batch-key":    200,
 	} {
@@ -340,6 +340,12 @@ func TestDownloadsVerifyAndCache(t *testing.T) {
 		if resp.StatusCode != status {
 			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, status)
 		}
+	}
+
+	rec := httptest.NewRecorder()
+	f.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `pact_uploads_total{result="stored"} 7`) {
+		t.Errorf("metrics handler does not count the 7 stored uploads:\n%s", rec.Body.String())
 	}
 
 	// Retention: three weeks later every batch is gone, from the store and
