@@ -282,7 +282,7 @@ func parseHeader(b []byte) (Header, layout, error) {
 	var h Header
 	var l layout
 	if len(b) < 6 {
-		return h, l, fmt.Errorf("%w: %d bytes is shorter than the magic and version", ErrFormat, len(b))
+		return h, l, fmt.Errorf("%w: %w: %d bytes is shorter than the magic and version", ErrFormat, ErrTruncated, len(b))
 	}
 	if [4]byte(b[:4]) != Magic {
 		return h, l, fmt.Errorf("%w: magic %x, want %x (%q)", ErrFormat, b[:4], Magic, Magic[:])

@@ -179,7 +179,8 @@ func TestTamperedBatchesAreRefused(t *testing.T) {
 			body := b[:len(b)-SignatureSize]
 			return append(slices.Clone(body), ed25519.Sign(otherKey, body)...)
 		}, ErrSignature, "signature"},
-		{"empty", func([]byte) []byte { return nil }, ErrFormat, "shorter"},
+		{"empty", func([]byte) []byte { return nil }, ErrTruncated, "shorter"},
+		{"cut inside the magic", func(b []byte) []byte { return b[:3] }, ErrTruncated, "shorter"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
