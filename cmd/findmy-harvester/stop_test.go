@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,22 +19,40 @@ import (
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
-// heldSource delivers its events, then, like a live adapter with nothing
-// more in range, waits until the context is done.
+// heldSource delivers its first events, then, like a live adapter with
+// nothing more in range, waits until the context is done. When more is
+// closed first, it delivers the later events and calls stop at once, as
+// if a signal arrived right after they were heard: they can then only
+// reach the outputs through the flush that follows the stop.
 type heldSource struct {
-	times  []time.Time
-	events [][]byte
-	fed    chan struct{}
+	times, laterTimes   []time.Time
+	events, laterEvents [][]byte
+	fed, more           chan struct{}
+	stop                func()
 }
 
 func (s *heldSource) Reports(ctx context.Context, fn func(*hci.AdvReport) error) error {
 	var dec hci.AdvDecoder
-	for i, ev := range s.events {
-		if _, err := dec.Decode(ev, s.times[i], fn); err != nil {
-			return err
+	deliver := func(times []time.Time, events [][]byte) error {
+		for i, ev := range events {
+			if _, err := dec.Decode(ev, times[i], fn); err != nil {
+				return err
+			}
 		}
+		return nil
+	}
+	if err := deliver(s.times, s.events); err != nil {
+		return err
 	}
 	close(s.fed)
+	select {
+	case <-s.more:
+		if err := deliver(s.laterTimes, s.laterEvents); err != nil {
+			return err
+		}
+		s.stop()
+	case <-ctx.Done():
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -63,18 +82,22 @@ func (s *syncBuffer) String() string {
 // pending sighting and line, and the metrics must count while it runs.
 func TestStopFlushesAndMetricsServe(t *testing.T) {
 	times, events := knownEvents(t)
-	for i := range times {
-		// All within one second, so nothing is flushed before the stop.
+	// The frames of the first minute, all within one second, go out with
+	// the periodic flush; the last two, a minute later, arrive just
+	// before the stop.
+	const early = 8
+	for i := range early {
 		times[i] = knownStart.Add(time.Duration(i) * time.Millisecond)
 	}
-	src := &heldSource{times: times, events: events, fed: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := &heldSource{times: times[:early], events: events[:early], laterTimes: times[early:], laterEvents: events[early:],
+		fed: make(chan struct{}), more: make(chan struct{}), stop: cancel}
 	dbPath := filepath.Join(t.TempDir(), "contacts.db")
 	o := outputFlags{db: dbPath, format: "jsonl", minRSSI: -128, batchRows: 1000, metrics: "127.0.0.1:0"}
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	var stdout syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- harvestFrom(ctx, src, &o, &stdout, log, true) }()
 	<-src.fed
@@ -90,7 +113,7 @@ func TestStopFlushesAndMetricsServe(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`findmy_harvester_reports_total{kind="findmy"} 4`,
+		`findmy_harvester_reports_total{kind="findmy"} 2`,
 		`findmy_harvester_reports_total{kind="findmy-invalid"} 1`,
 		`findmy_harvester_reports_total{kind="pact"} 1`,
 		`findmy_harvester_scanning 1`,
@@ -103,14 +126,14 @@ func TestStopFlushesAndMetricsServe(t *testing.T) {
 	// On a live source the lines reach stdout within about a second,
 	// without a stop.
 	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(stdout.String(), "\n") < 6 {
+	for strings.Count(stdout.String(), "\n") < 4 {
 		if time.Now().After(deadline) {
 			t.Fatalf("JSON lines not flushed within 10 s of a live scan:\n%s", stdout.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	cancel()
+	close(src.more)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -134,9 +157,11 @@ func TestStopFlushesAndMetricsServe(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The AirTag key (merged over its frames, one minute) and the chirp.
-	if strings.Join(got, ",") != "findmy,pact" && strings.Join(got, ",") != "pact,findmy" {
-		t.Errorf("contact log after the stop holds %v, want one findmy and one pact row", got)
+	// The AirTag key in each of its two minutes (merged over its frames)
+	// and the chirp.
+	slices.Sort(got)
+	if strings.Join(got, ",") != "findmy,findmy,pact" {
+		t.Errorf("contact log after the stop holds %v, want two findmy rows and one pact row", got)
 	}
 	if !strings.Contains(logs.String(), "msg=summary") {
 		t.Errorf("no summary logged:\n%s", logs.String())
