@@ -13,6 +13,7 @@ import (
 	"embed"
 	"fmt"
 	"net/url"
+	"strings"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"github.com/pact-findmy/pact-findmy/internal/migrate"
@@ -27,6 +28,10 @@ type DB struct {
 	path string
 }
 
+// uriPath escapes the characters that end or escape the path of an SQLite
+// URI filename, so that a path holding them names the file it says.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
 // Open opens or creates the database at path and applies pending
 // migrations.
 func Open(path string) (*DB, error) {
@@ -37,7 +42,7 @@ func Open(path string) (*DB, error) {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_txlock", "immediate")
 	q.Set("_foreign_keys", "on")
-	sqlDB, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	sqlDB, err := sql.Open("sqlite3", "file:"+uriPath.Replace(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("devicedb: opening %s: %w", path, err)
 	}

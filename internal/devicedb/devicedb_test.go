@@ -367,3 +367,31 @@ func TestReadRejectsMalformedRows(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenOddPath checks that characters with a meaning in SQLite URIs
+// stay part of the file name.
+func TestOpenOddPath(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dev?ice#1%41.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutSeed(context.Background(), pact.SeedRecord{Seed: pact.Seed{1}, Start: 60}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != filepath.Base(path) {
+		t.Fatalf("files %q, want only %q", names, filepath.Base(path))
+	}
+}
