@@ -183,6 +183,10 @@ func (s *Serial) Reports(ctx context.Context, fn func(*AdvReport) error) error {
 // Stats returns the controller's running totals.
 func (s *Serial) Stats() ControllerStats { return s.ctl.Stats() }
 
+// Resyncs is how many times line noise on the UART had to be skipped to
+// find the next H4 packet.
+func (s *Serial) Resyncs() uint64 { return s.conn.Resyncs() }
+
 // Extended reports whether the scan uses the extended commands.
 func (s *Serial) Extended() bool { return s.scan.Extended }
 

@@ -52,8 +52,10 @@ func (s *serialSource) stats() []any {
 	st := s.Stats()
 	return []any{"serial", s.path, "baud", s.baud, "flow_control", s.flow,
 		"scanning", s.scanning(), "extended", s.Extended(), "events", st.Events,
-		"dropped", st.Dropped, "hardware_errors", st.HardwareErrors}
+		"dropped", st.Dropped, "hardware_errors", st.HardwareErrors, "resyncs", s.Resyncs()}
 }
 
-func (s *serialSource) frameErrors() uint64 { return s.Stats().Malformed }
+// frameErrors counts line noise too: on a UART it is the commonest bad
+// frame, and it never reaches the event decoder.
+func (s *serialSource) frameErrors() uint64 { return s.Stats().Malformed + s.Resyncs() }
 func (s *serialSource) scanning() bool      { return !s.lost.Load() && !s.closed.Load() }
