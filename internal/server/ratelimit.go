@@ -58,20 +58,13 @@ func (l *guessLimiter) refill(b *bucket, now time.Time) {
 	b.last = now
 }
 
-// allowed reports whether addr may try another number.
-func (l *guessLimiter) allowed(addr string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[l.id(addr)]
-	if !ok {
-		return true
-	}
-	l.refill(b, now)
-	return b.tokens >= 1
-}
-
-// failed charges addr for one refused number.
-func (l *guessLimiter) failed(addr string, now time.Time) {
+// take charges addr one guess before its number is tried, and reports
+// whether it had one left. Charging up front, rather than after a refusal,
+// stops a client from trying many numbers at once before the first
+// refusal counts, and from making the server expand Find My schedules for
+// numbers that turn out unknown. The caller refunds a guess that was not
+// a refused number.
+func (l *guessLimiter) take(addr string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	id := l.id(addr)
@@ -81,6 +74,9 @@ func (l *guessLimiter) failed(addr string, now time.Time) {
 		l.buckets[id] = b
 	}
 	l.refill(b, now)
+	if b.tokens < 1 {
+		return false
+	}
 	b.tokens--
 	// Full buckets carry no information; dropping them bounds memory.
 	if now.Sub(l.lastSweep) > time.Minute {
@@ -90,5 +86,17 @@ func (l *guessLimiter) failed(addr string, now time.Time) {
 				delete(l.buckets, k)
 			}
 		}
+	}
+	return true
+}
+
+// refund gives back the guess take charged, for an attempt that did not
+// end in a refused number.
+func (l *guessLimiter) refund(addr string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.buckets[l.id(addr)]; ok {
+		l.refill(b, now)
+		b.tokens = min(l.perHour, b.tokens+1)
 	}
 }

@@ -495,10 +495,16 @@ func (s *Server) upload(c *gin.Context) string {
 		return fail(badField("permission_number", err))
 	}
 	addr := c.ClientIP()
-	if !s.limiter.allowed(addr, now) {
+	if !s.limiter.take(addr, now) {
 		return fail(&uploadError{http.StatusTooManyRequests, "rate_limited", "permission_number",
 			errors.New("too many refused permission numbers from this network; try again later")})
 	}
+	refused := false
+	defer func() {
+		if !refused {
+			s.limiter.refund(addr, now)
+		}
+	}()
 	if len(p.schedules) > 0 {
 		expanded, perr := expandSchedules(p.schedules, MaxFindMyKeys-len(p.findMy))
 		if perr != nil {
@@ -531,7 +537,7 @@ func (s *Server) upload(c *gin.Context) string {
 			s.log.Error("storing an upload failed", "err", err)
 			return fail(&uploadError{http.StatusServiceUnavailable, "unavailable", "", errors.New("the upload could not be stored; nothing was kept, retry later")})
 		}
-		s.limiter.failed(addr, now)
+		refused = true
 		return fail(&uploadError{http.StatusForbidden, code, "permission_number", err})
 	}
 	s.metrics.uploadedTuples.Add(float64(len(p.tuples)))

@@ -238,6 +238,38 @@ func TestGuessingIsRateLimited(t *testing.T) {
 	}
 }
 
+// Guesses sent all at once are charged before any is refused: a burst
+// gets no more tries than the hourly allowance.
+func TestConcurrentGuessesAreRateLimited(t *testing.T) {
+	f := newFixture(t, Config{FailuresPerHour: 3})
+	ts := []pact.Tuple{{Start: 28999920, End: 28999979}}
+	const attempts = 30
+	statuses := make([]int, attempts)
+	var wg sync.WaitGroup
+	for i := range attempts {
+		unknown, _ := model.NewPermissionNumber(nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i], _, _ = f.post(t, "application/json", uploadBody(string(unknown), "CH", ts), nil)
+		}()
+	}
+	wg.Wait()
+	tried := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusForbidden:
+			tried++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("statuses %v: want only 403 and 429", statuses)
+		}
+	}
+	if tried > 3 {
+		t.Fatalf("%d of %d concurrent guesses were tried, want at most the 3 allowed per hour", tried, attempts)
+	}
+}
+
 // uploadN stores n uploads of one tuple each in region.
 func (f *fixture) uploadN(t *testing.T, region string, n, salt int) []pact.Tuple {
 	t.Helper()
