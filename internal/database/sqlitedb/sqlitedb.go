@@ -447,11 +447,14 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 
 const batchColumns = `region, seq, period_start, period_minutes, uploads, entries, findmy_entries, min_start, sha256, length(data)`
 
-func scanBatch(sc interface{ Scan(...any) error }) (database.BatchInfo, error) {
+// scanBatch reads the batchColumns of a row into a BatchInfo, and any
+// further columns into extra.
+func scanBatch(sc interface{ Scan(...any) error }, extra ...any) (database.BatchInfo, error) {
 	var b database.BatchInfo
 	var seq, period, minStart int64
 	var sum []byte
-	if err := sc.Scan(&b.Region, &seq, &period, &b.PeriodMinutes, &b.Uploads, &b.Entries, &b.FindMyEntries, &minStart, &sum, &b.Size); err != nil {
+	dest := append([]any{&b.Region, &seq, &period, &b.PeriodMinutes, &b.Uploads, &b.Entries, &b.FindMyEntries, &minStart, &sum, &b.Size}, extra...)
+	if err := sc.Scan(dest...); err != nil {
 		return b, err
 	}
 	b.Sequence, b.PeriodStart, b.MinStart = uint64(seq), pact.Minute(period), pact.Minute(minStart)
@@ -486,19 +489,13 @@ func (s *Store) Batches(ctx context.Context, region string, after uint64) ([]dat
 // Batch implements database.Store.
 func (s *Store) Batch(ctx context.Context, region string, seq uint64) (database.BatchInfo, []byte, error) {
 	var data []byte
-	row := s.r.QueryRowContext(ctx, `SELECT `+batchColumns+`, data FROM batches WHERE region = ? AND seq = ?`, region, int64(seq))
-	var b database.BatchInfo
-	var seqv, period, minStart int64
-	var sum []byte
-	err := row.Scan(&b.Region, &seqv, &period, &b.PeriodMinutes, &b.Uploads, &b.Entries, &b.FindMyEntries, &minStart, &sum, &b.Size, &data)
+	b, err := scanBatch(s.r.QueryRowContext(ctx, `SELECT `+batchColumns+`, data FROM batches WHERE region = ? AND seq = ?`, region, int64(seq)), &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, nil, fmt.Errorf("batch %s: %w", database.FormatBatchID(region, seq), database.ErrNotFound)
 	}
 	if err != nil {
 		return b, nil, fmt.Errorf("reading batch %s: %w", database.FormatBatchID(region, seq), err)
 	}
-	b.Sequence, b.PeriodStart, b.MinStart = uint64(seqv), pact.Minute(period), pact.Minute(minStart)
-	copy(b.SHA256[:], sum)
 	return b, data, nil
 }
 
