@@ -1,10 +1,12 @@
 package pact
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Tuple is one entry of an upload: the seed a diagnosed device used and the
@@ -172,6 +174,9 @@ func (t Tuple) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes the JSON form of spec §6.2. All three fields are
 // required and unknown fields are rejected.
 func (t *Tuple) UnmarshalJSON(b []byte) error {
+	if err := checkTupleKeys(b); err != nil {
+		return fmt.Errorf("tuple: %w", err)
+	}
 	var j tupleJSON
 	if err := decodeStrictJSON(b, &j); err != nil {
 		return fmt.Errorf("tuple: %w", err)
@@ -197,6 +202,40 @@ func (t *Tuple) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*t = Tuple{Seed: seed, Start: start, End: end}
+	return nil
+}
+
+// checkTupleKeys rejects an object whose keys are not exactly "seed",
+// "start" and "end", each at most once. encoding/json matches names
+// regardless of case and keeps the last of two equal ones, so without this
+// {"SEED": a, "seed": b} would decode where spec §6.2 admits neither, and
+// two implementations could read different seeds from one upload. Input
+// that is not an object is left to the struct decoder to report.
+func checkTupleKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	var seen [3]bool
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		i := slices.Index([]string{"seed", "start", "end"}, key)
+		switch {
+		case i < 0:
+			return fmt.Errorf("unknown field %q", key)
+		case seen[i]:
+			return fmt.Errorf("field %q appears twice", key)
+		}
+		seen[i] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil
+		}
+	}
 	return nil
 }
 
