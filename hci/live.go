@@ -66,6 +66,13 @@ const (
 	defaultScanTime = 100 * time.Millisecond
 )
 
+// Check reports whether the controller would accept Interval and Window,
+// so that a command line can be refused before any adapter is touched.
+func (c ScanConfig) Check() error {
+	_, _, err := c.scanUnits()
+	return err
+}
+
 // scanUnits turns Interval and Window into controller units, checked.
 func (c ScanConfig) scanUnits() (interval, window uint16, err error) {
 	iv, win := c.Interval, c.Window

@@ -32,6 +32,10 @@ type scanFlagCase struct {
 		Baud     int    `json:"baud"`
 		Flow     bool   `json:"flow"`
 		Extended string `json:"extended"`
+		// Interval and Window, when given, are the scan timing as
+		// durations ("100ms").
+		Interval string `json:"interval"`
+		Window   string `json:"window"`
 	} `json:"parsed"`
 }
 
@@ -58,6 +62,9 @@ func TestScanFlags(t *testing.T) {
 				}
 				if got := o.scan.Extended.String(); got != p.Extended {
 					t.Errorf("extended %q, want %q", got, p.Extended)
+				}
+				if p.Interval != "" && (o.scan.Interval.String() != p.Interval || o.scan.Window.String() != p.Window) {
+					t.Errorf("interval %v window %v, want %s %s", o.scan.Interval, o.scan.Window, p.Interval, p.Window)
 				}
 				return
 			}

@@ -56,7 +56,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanOptions, error) {
 	fs.IntVar(&o.baud, "baud", defaultBaud, fmt.Sprintf("with --serial: line rate in bits per second, 1..%d", maxBaud))
 	fs.BoolVar(&o.flow, "flow-control", false, "with --serial: RTS/CTS hardware flow control (most HCI UARTs want it)")
 	fs.DurationVar(&o.scan.Interval, "interval", 100*time.Millisecond, "scan interval")
-	fs.DurationVar(&o.scan.Window, "window", 100*time.Millisecond, "scan window (at most the interval)")
+	fs.DurationVar(&o.scan.Window, "window", 0, "scan window, at most the interval; 0 means the whole interval")
 	extended := fs.String("extended", "auto", "extended scanning: auto, on or off")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -85,6 +85,12 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanOptions, error) {
 	}
 	if err := o.out.check(); err != nil {
 		return nil, err
+	}
+	if o.scan.Window == 0 {
+		o.scan.Window = o.scan.Interval
+	}
+	if err := o.scan.Check(); err != nil {
+		return nil, fmt.Errorf("%w: --interval %v --window %v: %w", errUsage, o.scan.Interval, o.scan.Window, err)
 	}
 	var err error
 	if o.channel, err = hci.ParseChannel(*channel); err != nil {
