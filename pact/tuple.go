@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
 )
 
 // Tuple is one entry of an upload: the seed a diagnosed device used and the
@@ -171,75 +173,100 @@ func (t Tuple) MarshalJSON() ([]byte, error) {
 	return json.Marshal(tupleJSON{Seed: &s, Start: &start, End: &end})
 }
 
-// UnmarshalJSON decodes the JSON form of spec §6.2. All three fields are
-// required and unknown fields are rejected.
-func (t *Tuple) UnmarshalJSON(b []byte) error {
-	if err := checkTupleKeys(b); err != nil {
-		return fmt.Errorf("tuple: %w", err)
-	}
-	var j tupleJSON
-	if err := decodeStrictJSON(b, &j); err != nil {
-		return fmt.Errorf("tuple: %w", err)
-	}
-	switch {
-	case j.Seed == nil:
-		return errors.New("tuple: field \"seed\" is missing")
-	case j.Start == nil:
-		return errors.New("tuple: field \"start\" is missing")
-	case j.End == nil:
-		return errors.New("tuple: field \"end\" is missing")
-	}
-	seed, err := ParseSeed(*j.Seed)
-	if err != nil {
-		return fmt.Errorf("tuple field \"seed\": %w", err)
-	}
-	start, err := minuteFromJSON("start", *j.Start)
-	if err != nil {
-		return err
-	}
-	end, err := minuteFromJSON("end", *j.End)
-	if err != nil {
-		return err
-	}
-	*t = Tuple{Seed: seed, Start: start, End: end}
-	return nil
-}
+// tupleFields are the keys of the JSON form, in the order Tuple holds them.
+var tupleFields = [3]string{"seed", "start", "end"}
 
-// checkTupleKeys rejects an object whose keys are not exactly "seed",
-// "start" and "end", each at most once. encoding/json matches names
-// regardless of case and keeps the last of two equal ones, so without this
-// {"SEED": a, "seed": b} would decode where spec §6.2 admits neither, and
-// two implementations could read different seeds from one upload. Input
-// that is not an object is left to the struct decoder to report.
-func checkTupleKeys(b []byte) error {
+// UnmarshalJSON decodes the JSON form of spec §6.2: an object with the keys
+// "seed", "start" and "end", each exactly once and in lowercase. It reads
+// the object token by token rather than into a struct because
+// encoding/json matches names regardless of case and keeps the last of two
+// equal ones: {"SEED": a, "seed": b} would decode where spec §6.2 admits
+// neither, and two implementations could read different seeds from one
+// upload.
+func (t *Tuple) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil {
+		return fmt.Errorf("tuple: %w", err)
+	} else if tok != json.Delim('{') {
+		return fmt.Errorf("tuple: want a JSON object, got %s", tokenText(tok))
 	}
-	var seen [3]bool
+	var (
+		seed    Seed
+		minutes [2]Minute
+		seen    [len(tupleFields)]bool
+	)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil
+			return fmt.Errorf("tuple: %w", err)
 		}
 		key, _ := tok.(string)
-		i := slices.Index([]string{"seed", "start", "end"}, key)
+		i := slices.Index(tupleFields[:], key)
 		switch {
 		case i < 0:
-			return fmt.Errorf("unknown field %q", key)
+			return fmt.Errorf("tuple: unknown field %q", key)
 		case seen[i]:
-			return fmt.Errorf("field %q appears twice", key)
+			return fmt.Errorf("tuple: field %q appears twice", key)
 		}
 		seen[i] = true
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			return nil
+		if tok, err = dec.Token(); err != nil {
+			return fmt.Errorf("tuple field %q: %w", key, err)
+		}
+		if i == 0 {
+			hex, ok := tok.(string)
+			if !ok {
+				return fmt.Errorf("tuple field \"seed\": want a string of hex digits, got %s", tokenText(tok))
+			}
+			if seed, err = ParseSeed(hex); err != nil {
+				return fmt.Errorf("tuple field \"seed\": %w", err)
+			}
+			continue
+		}
+		n, ok := tok.(json.Number)
+		if !ok {
+			return fmt.Errorf("tuple field %q: want an integer minute, got %s", key, tokenText(tok))
+		}
+		if minutes[i-1], err = minuteFromJSON(key, n); err != nil {
+			return err
 		}
 	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return fmt.Errorf("tuple: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("tuple: trailing data after the JSON object")
+	}
+	for i, ok := range seen {
+		if !ok {
+			return fmt.Errorf("tuple: field %q is missing", tupleFields[i])
+		}
+	}
+	*t = Tuple{Seed: seed, Start: minutes[0], End: minutes[1]}
 	return nil
 }
 
-func minuteFromJSON(field string, v int64) (Minute, error) {
+// tokenText describes a JSON token for an error message.
+func tokenText(tok json.Token) string {
+	switch v := tok.(type) {
+	case nil:
+		return "null"
+	case string:
+		return fmt.Sprintf("string %q", truncate(v))
+	case json.Delim:
+		return fmt.Sprintf("%q", string(v))
+	}
+	return fmt.Sprint(tok)
+}
+
+func minuteFromJSON(field string, n json.Number) (Minute, error) {
+	v, err := n.Int64()
+	if err != nil {
+		if _, ierr := strconv.ParseInt(string(n), 10, 0); ierr != nil && !errors.Is(ierr, strconv.ErrRange) {
+			return 0, fmt.Errorf("tuple field %q: minute %s is not an integer", field, truncate(string(n)))
+		}
+		return 0, fmt.Errorf("tuple field %q: minute %s is outside 0..%d", field, truncate(string(n)), ^uint32(0))
+	}
 	if v < 0 || v > int64(^uint32(0)) {
 		return 0, fmt.Errorf("tuple field %q: minute %d is outside 0..%d", field, v, ^uint32(0))
 	}
