@@ -9,6 +9,10 @@
 // transaction, yet the upload row carries no permission number, hash, batch
 // id, address or timestamp finer than the batch period, and its key is
 // random, so neither a foreign key nor the row order ties the two together.
+// Cutting a batch empties the tuples of the uploads it claims, which then
+// keep only their counts and times for retention: the tuples live on in
+// the batch, sorted by seed, and nothing written by the spending
+// transaction holds them any more.
 package database
 
 import (

@@ -280,9 +280,16 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		}
 		// Claim and read in one statement: under READ COMMITTED a separate
 		// UPDATE after the SELECT would also claim an upload committed in
-		// between, whose tuples the batch would then lack.
+		// between, whose tuples the batch would then lack. The claimed
+		// upload keeps only its counts: its tuples live on in the batch,
+		// and their TOAST chunks, written by the spending transaction,
+		// would keep its id (xmin) next to the spent number's.
 		seq := last + 1
-		rows, err := tx.Query(ctx, `UPDATE uploads SET batch_seq = $1 WHERE batch_seq IS NULL AND region = $2 AND period_start = $3 RETURNING tuples, findmy`, seq, k.region, k.period)
+		rows, err := tx.Query(ctx, `WITH claimed AS (
+				SELECT id, tuples, findmy FROM uploads WHERE batch_seq IS NULL AND region = $2 AND period_start = $3 FOR UPDATE
+			)
+			UPDATE uploads u SET batch_seq = $1, tuples = ''::bytea, findmy = ''::bytea FROM claimed c WHERE u.id = c.id
+			RETURNING c.tuples, c.findmy`, seq, k.region, k.period)
 		if err != nil {
 			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
 		}

@@ -225,3 +225,57 @@ func TestUploadDuringCutIsNotLost(t *testing.T) {
 		t.Fatalf("batches hold %d tuples, want the 2 of both uploads", entries)
 	}
 }
+
+// Spending a number and storing its upload share one transaction id, and
+// PostgreSQL keeps it in the xmin of every row version written, including
+// the out-of-line TOAST chunks of a large tuple list, which an UPDATE that
+// leaves the list alone does not rewrite. Once cut, no live row of the
+// upload, nor of its TOAST chunks, may still carry that id.
+func TestCutUploadsShareNoTransactionWithNumbers(t *testing.T) {
+	s := open(t).(*Store)
+	ctx := context.Background()
+	now := time.Unix(29_000_000*60, 0)
+	hashes := [][]byte{{1}, {2}, {3}}
+	if _, err := s.IssuePermissions(ctx, "Lab", hashes, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	base := pact.MinuteOf(now)
+	for i, h := range hashes {
+		// Three weeks of seed-hours: tens of kilobytes, stored out of line.
+		ts := make([]pact.Tuple, 504)
+		for j := range ts {
+			rand.Read(ts[j].Seed[:])
+			ts[j].Start = base.HourStart() - pact.Minute(j+1)*pact.MinutesPerHour
+			ts[j].End = ts[j].Start + 59
+		}
+		if err := s.SpendAndStore(ctx, h, now, &database.Upload{Region: "CH", PeriodStart: base, Tuples: ts}); err != nil {
+			t.Fatalf("upload %d: %v", i, err)
+		}
+	}
+	var toast string
+	if err := s.pool.QueryRow(ctx, `SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'uploads'::regclass`).Scan(&toast); err != nil {
+		t.Fatal(err)
+	}
+	linked := func() (rows, chunks int) {
+		t.Helper()
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM uploads u JOIN permission_numbers n ON u.xmin = n.xmin`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+toast+` c JOIN permission_numbers n ON c.xmin = n.xmin`).Scan(&chunks); err != nil {
+			t.Fatal(err)
+		}
+		return rows, chunks
+	}
+	if rows, chunks := linked(); rows != 3 || chunks == 0 {
+		t.Fatalf("before the cut %d upload rows and %d TOAST chunks share a spend's transaction; want 3 and some, or the check below proves nothing", rows, chunks)
+	}
+	key := ed25519.NewKeyFromSeed(make([]byte, 32))
+	if _, err := s.CutBatches(ctx, base+1, 1, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
+		return batch.Encode(h, ts, key)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rows, chunks := linked(); rows != 0 || chunks != 0 {
+		t.Fatalf("after the cut %d upload rows and %d TOAST chunks still share a spend's transaction id", rows, chunks)
+	}
+}

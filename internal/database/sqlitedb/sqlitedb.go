@@ -431,7 +431,9 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 			info.Region, int64(info.Sequence), int64(info.PeriodStart), info.PeriodMinutes, info.Uploads, info.Entries, info.FindMyEntries, int64(info.MinStart), info.SHA256[:], data); err != nil {
 			return nil, fmt.Errorf("storing batch %s: %w", info.ID(), err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE uploads SET batch_seq = ? WHERE batch_seq IS NULL AND region = ? AND period_start = ?`, int64(info.Sequence), k.region, k.period); err != nil {
+		// The claimed upload keeps only its counts; its tuples live on in
+		// the batch, in seed order, without a trace of who sent which.
+		if _, err := tx.ExecContext(ctx, `UPDATE uploads SET batch_seq = ?, tuples = x'', findmy = x'' WHERE batch_seq IS NULL AND region = ? AND period_start = ?`, int64(info.Sequence), k.region, k.period); err != nil {
 			return nil, fmt.Errorf("claiming uploads for batch %s: %w", info.ID(), err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO region_sequences (region, last_seq) VALUES (?, ?) ON CONFLICT (region) DO UPDATE SET last_seq = excluded.last_seq`, k.region, int64(info.Sequence)); err != nil {

@@ -97,7 +97,12 @@ func TestCleanupLeavesNoTraceInFile(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The batch keeps the last 24 bytes of a seed verbatim, the upload all 32.
+	// A cut upload keeps only its counts: the tuples live on in the batch.
+	var left int
+	if err := s.r.QueryRow(`SELECT count(*) FROM uploads WHERE length(tuples) > 0 OR length(findmy) > 0`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d cut uploads still hold their tuples (%v)", left, err)
+	}
+	// The batch keeps the last 24 bytes of a seed verbatim.
 	trace := seed[8:]
 	if _, err := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
