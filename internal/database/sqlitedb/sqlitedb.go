@@ -158,11 +158,11 @@ func (s *Store) IssuePermissions(ctx context.Context, provider string, hashes []
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("issuing to %s: %w", provider, err)
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO permission_numbers (hash, batch_id) VALUES (?, ?)`)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("issuing to %s: %w", provider, err)
 	}
 	defer stmt.Close()
 	for _, h := range hashes {
