@@ -159,18 +159,16 @@ func DecodeTuples(b []byte) ([]Tuple, error) {
 	return ts, nil
 }
 
-// tupleJSON is the JSON form of spec §6.2.
+// tupleJSON is the JSON form of spec §6.2, for encoding.
 type tupleJSON struct {
-	Seed  *string `json:"seed"`
-	Start *int64  `json:"start"`
-	End   *int64  `json:"end"`
+	Seed  string `json:"seed"`
+	Start uint32 `json:"start"`
+	End   uint32 `json:"end"`
 }
 
 // MarshalJSON encodes {"seed": "<64 hex>", "start": minute, "end": minute}.
 func (t Tuple) MarshalJSON() ([]byte, error) {
-	s := t.Seed.String()
-	start, end := int64(t.Start), int64(t.End)
-	return json.Marshal(tupleJSON{Seed: &s, Start: &start, End: &end})
+	return json.Marshal(tupleJSON{Seed: t.Seed.String(), Start: uint32(t.Start), End: uint32(t.End)})
 }
 
 // tupleFields are the keys of the JSON form, in the order Tuple holds them.
