@@ -585,41 +585,41 @@ func FuzzBtsnoopReader(f *testing.F) {
 	fuzzCaptureSeeds(f)
 	f.Fuzz(func(t *testing.T, file []byte) {
 		r, err := NewBtsnoopReader(bytes.NewReader(file))
-		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("header error %v does not wrap ErrMalformed", err)
-			}
-			return
-		}
-		for range len(file) + 1 {
-			rec, err := r.Next()
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				if !errors.Is(err, ErrMalformed) {
-					t.Fatalf("error %v does not wrap ErrMalformed", err)
-				}
-				continue
-			}
+		readAllRecords(t, file, err, r.Next, func(rec BtsnoopRecord) {
 			if uint32(len(rec.Data)) > rec.OriginalLen || rec.Offset < btsnoopHeaderLen {
 				t.Fatalf("record %+v", rec)
 			}
-		}
-		t.Fatal("reader did not reach io.EOF")
+		})
 	})
 }
 
 func fuzzPacketReader(t *testing.T, file []byte, open func(io.Reader) (PacketReader, error)) {
 	r, err := open(bytes.NewReader(file))
-	if err != nil {
-		if !errors.Is(err, ErrMalformed) {
-			t.Fatalf("header error %v does not wrap ErrMalformed", err)
+	var next func() (PacketRecord, error)
+	if err == nil {
+		next = r.Next
+	}
+	readAllRecords(t, file, err, next, func(rec PacketRecord) {
+		if len(rec.Data) > len(file) {
+			t.Fatalf("record of %d bytes from a %d-byte file", len(rec.Data), len(file))
+		}
+	})
+}
+
+// readAllRecords is the body of the reader fuzz targets: openErr, the
+// error of opening file, must wrap ErrMalformed; otherwise next must reach
+// io.EOF within one call per byte, every error in between wrapping
+// ErrMalformed, and check approves each record.
+func readAllRecords[R any](t *testing.T, file []byte, openErr error, next func() (R, error), check func(R)) {
+	t.Helper()
+	if openErr != nil {
+		if !errors.Is(openErr, ErrMalformed) {
+			t.Fatalf("header error %v does not wrap ErrMalformed", openErr)
 		}
 		return
 	}
 	for range len(file) + 1 {
-		rec, err := r.Next()
+		rec, err := next()
 		if err == io.EOF {
 			return
 		}
@@ -629,9 +629,7 @@ func fuzzPacketReader(t *testing.T, file []byte, open func(io.Reader) (PacketRea
 			}
 			continue
 		}
-		if len(rec.Data) > len(file) {
-			t.Fatalf("record of %d bytes from a %d-byte file", len(rec.Data), len(file))
-		}
+		check(rec)
 	}
 	t.Fatal("reader did not reach io.EOF")
 }
