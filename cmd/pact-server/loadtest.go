@@ -35,7 +35,7 @@ func loadtest(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tuples := fs.Int("tuples", 504, "seed-hours per upload (504 = three weeks)")
 	binary := fs.Bool("binary", false, "send the binary tuple encoding instead of JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	target := fs.String("url", "", "server to load (default: start one in this process on a loopback port); it must share --data")
+	target := fs.String("url", "", "server to load (default: start one in this process on a loopback port); it must share --data and allow more than --concurrency attempts per network (serve --failures-per-hour)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
