@@ -115,9 +115,12 @@ type BundleOptions struct {
 
 // Bundle returns the tuples to upload: one per seed in the period, in hour
 // order. A tuple spans from the minute its seed was drawn to the end of its
-// hour, or to now for the current hour.
+// hour, or to now for the current hour. A seed whose hour began before the
+// retention horizon is left out even if Expire has not erased it yet: it
+// should no longer exist (spec §5.3), and receivers may reject it (§6.3).
 func (l *SeedLog) Bundle(ctx context.Context, opts BundleOptions) ([]Tuple, error) {
 	now := MinuteOf(l.clock.Now())
+	horizon := LimitsAt(now, l.retention).Horizon
 	to := now
 	if !opts.To.IsZero() {
 		to = min(MinuteOf(opts.To), now)
@@ -131,7 +134,7 @@ func (l *SeedLog) Bundle(ctx context.Context, opts BundleOptions) ([]Tuple, erro
 	var tuples []Tuple
 	err := l.store.Seeds(ctx, from.HourStart(), to, func(r SeedRecord) error {
 		t := Tuple{Seed: r.Seed, Start: r.Start, End: min(r.Hour()+MinutesPerHour-1, now)}
-		if t.Start > t.End {
+		if t.Start > t.End || r.Hour() < horizon {
 			return nil
 		}
 		if opts.Exclude != nil && opts.Exclude(r.Hour()) {
