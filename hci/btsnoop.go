@@ -58,8 +58,11 @@ const (
 	btsnoopHeaderLen       = 16
 	btsnoopRecordHeaderLen = 24
 	btsnoopVersion         = 1
-	// btsnoopEpochDelta is the Unix epoch in btsnoop time: microseconds
-	// from midnight, January 1st, 0 AD to midnight, January 1st, 1970.
+	// btsnoopEpochDelta is the Unix epoch in btsnoop time, nominally
+	// microseconds from midnight, January 1st, 0 AD. It is the constant
+	// every writer and reader uses (Android, BlueZ, Wireshark): 719540
+	// days, 12 more than the proleptic Gregorian count, so deriving it
+	// from a calendar would shift every capture by 12 days.
 	btsnoopEpochDelta int64 = 0x00dcddb30f2f8000
 	// btsnoopMaxRecord bounds the included length: no HCI packet, even a
 	// monitor record around one, comes near it, so anything longer is a
