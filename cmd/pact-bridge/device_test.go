@@ -104,6 +104,10 @@ func TestCommandsRejectBadInput(t *testing.T) {
 		{"match tolerance that wraps a minute", runMatch, []string{"--tuples", bad, "--tolerance", "4294967297"}, "--tolerance 4294967297"},
 		{"bundle bad exclude", runBundle, []string{"--db", filepath.Join(dir, "d.db"), "--exclude", "yesterday"}, "--exclude \"yesterday\""},
 		{"simulate stray argument", runSimulate, []string{"extra"}, "unexpected argument"},
+		{"simulate zero devices", runSimulate, []string{"--devices", "0"}, "--devices 0: must be positive"},
+		{"simulate zero hours", runSimulate, []string{"--hours", "0"}, "--hours 0: must be positive"},
+		{"simulate zero close range", runSimulate, []string{"--close-range", "0"}, "--close-range 0: must be positive"},
+		{"simulate negative close range", runSimulate, []string{"--close-range", "-1.5"}, "--close-range -1.5: must be positive"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,14 @@ func runSimulate(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("simulate: unexpected argument %q", fs.Arg(0))
 	}
+	// sim.Config reads zero as "the default", so an explicit zero would
+	// silently run something other than what was asked for.
+	for name, v := range map[string]float64{"devices": float64(cfg.Devices), "hours": float64(cfg.Hours),
+		"chirps-per-minute": float64(cfg.ChirpsPerMinute), "close-range": cfg.CloseRange} {
+		if v <= 0 {
+			return fmt.Errorf("simulate: --%s %v: must be positive", name, v)
+		}
+	}
 	if *start != "" {
 		t, err := time.Parse(time.RFC3339, *start)
 		if err != nil {
