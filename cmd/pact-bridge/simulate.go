@@ -34,10 +34,12 @@ func runSimulate(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	// sim.Config reads zero as "the default", so an explicit zero would
 	// silently run something other than what was asked for.
-	for name, v := range map[string]float64{"devices": float64(cfg.Devices), "hours": float64(cfg.Hours),
-		"chirps-per-minute": float64(cfg.ChirpsPerMinute), "close-range": cfg.CloseRange} {
-		if v <= 0 {
-			return fmt.Errorf("simulate: --%s %v: must be positive", name, v)
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"devices", float64(cfg.Devices)}, {"hours", float64(cfg.Hours)}, {"chirps-per-minute", float64(cfg.ChirpsPerMinute)}, {"close-range", cfg.CloseRange}} {
+		if f.v <= 0 {
+			return fmt.Errorf("simulate: --%s %v: must be positive", f.name, f.v)
 		}
 	}
 	if *start != "" {
