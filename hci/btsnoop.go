@@ -59,10 +59,12 @@ const (
 	btsnoopRecordHeaderLen = 24
 	btsnoopVersion         = 1
 	// btsnoopEpochDelta is the Unix epoch in btsnoop time, nominally
-	// microseconds from midnight, January 1st, 0 AD. It is the constant
-	// every writer and reader uses (Android, BlueZ, Wireshark): 719540
-	// days, 12 more than the proleptic Gregorian count, so deriving it
-	// from a calendar would shift every capture by 12 days.
+	// microseconds from midnight, January 1st, 0 AD. The format pins that
+	// epoch by its value for midnight, January 1st, 2000 AD,
+	// 0x00E03AB44A676000 (as BlueZ reads it); this is that less 946684800
+	// s, the constant Android writes. It is 719540 days, 12 more than a
+	// proleptic Gregorian count from 0 AD, so deriving it from a calendar
+	// would shift every capture by 12 days.
 	btsnoopEpochDelta int64 = 0x00dcddb30f2f8000
 	// btsnoopMaxRecord bounds the included length: no HCI packet, even a
 	// monitor record around one, comes near it, so anything longer is a
