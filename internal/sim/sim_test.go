@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -66,15 +67,33 @@ func TestMatchesAgreeWithTruth(t *testing.T) {
 	}
 }
 
+type rejectCase struct {
+	Name            string `json:"name"`
+	Devices         int    `json:"devices"`
+	Hours           int    `json:"hours"`
+	Diagnosed       int    `json:"diagnosed"`
+	ChirpsPerMinute int    `json:"chirps_per_minute"`
+	WantErr         string `json:"want_err"`
+}
+
+// TestConfigRejects checks that Run refuses, with the value at fault, the
+// configurations of testdata/rejects.json.
 func TestConfigRejects(t *testing.T) {
-	for _, cfg := range []Config{
-		{Devices: 1},
-		{Devices: 5, Diagnosed: 5},
-		{Devices: 5, Hours: 24*21 + 1},
-		{Devices: 5, ChirpsPerMinute: -1},
-	} {
-		if _, err := Run(context.Background(), cfg, &Exposures{}, nil); err == nil {
-			t.Errorf("Run(%+v) succeeded", cfg)
-		}
+	b, err := os.ReadFile("testdata/rejects.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []rejectCase
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			cfg := Config{Devices: tc.Devices, Hours: tc.Hours, Diagnosed: tc.Diagnosed, ChirpsPerMinute: tc.ChirpsPerMinute}
+			_, err := Run(context.Background(), cfg, &Exposures{}, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.WantErr) {
+				t.Fatalf("Run(%+v) = %v, want an error mentioning %q", cfg, err, tc.WantErr)
+			}
+		})
 	}
 }
