@@ -233,7 +233,23 @@ func (s *Server) respondUpload(c *gin.Context, status int, r uploadResponse) {
 	}
 	b = append(b, '\n')
 	c.Header("Cache-Control", "no-store")
+	c.Header(HeaderPadding, statusPadding(status))
 	c.Data(status, "application/json", b)
+}
+
+// HeaderPadding evens out the status line of an upload response: its
+// reason phrase ("Created", "Forbidden", "Too Many Requests") would
+// otherwise tell the outcome by its length, body padding or not.
+const HeaderPadding = "Pact-Padding"
+
+// longestUploadReason is the longest reason phrase of an upload outcome,
+// that of 413.
+var longestUploadReason = len(http.StatusText(http.StatusRequestEntityTooLarge))
+
+// statusPadding returns the HeaderPadding value for status, so that the
+// reason phrase and it have the same length for every upload outcome.
+func statusPadding(status int) string {
+	return strings.Repeat(".", 1+max(0, longestUploadReason-len(http.StatusText(status))))
 }
 
 // jsonLen is the length of s encoded as a JSON string, without the quotes.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -111,6 +112,11 @@ func (f *fixture) post(t *testing.T, contentType string, body []byte, header map
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	// The status line and the padding header together have one length for
+	// every outcome, as the body has.
+	if n := len(http.StatusText(resp.StatusCode)) + len(resp.Header.Get(HeaderPadding)); n != longestUploadReason+1 {
+		t.Fatalf("status %d: reason phrase and %s take %d bytes, want %d for every outcome", resp.StatusCode, HeaderPadding, n, longestUploadReason+1)
+	}
 	var r uploadResponse
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatalf("response %q is not JSON: %v", raw, err)
@@ -623,4 +629,50 @@ func FuzzUploadResponseSize(f *testing.F) {
 			t.Fatalf("response %q is not JSON: %v", w.Body.String(), err)
 		}
 	})
+}
+
+// On the wire, status line, headers and body together take the same
+// number of bytes whether an upload was stored or refused.
+func TestUploadResponsesHaveOneSizeOnTheWire(t *testing.T) {
+	f := newFixture(t, Config{FailuresPerHour: 2})
+	nums, _ := f.issue(t, 1, time.Hour)
+	body := uploadBody(string(nums[0]), "CH", []pact.Tuple{{Start: 28999920, End: 28999979}})
+	unknown, _ := model.NewPermissionNumber(nil)
+	raw := func(body []byte) (string, int) {
+		t.Helper()
+		conn, err := net.Dial("tcp", strings.TrimPrefix(f.http.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", PathUploads, len(body), body)
+		resp, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, _, _ := strings.Cut(string(resp), "\r\n")
+		return status, len(resp)
+	}
+	sizes := map[string]int{}
+	for _, b := range [][]byte{
+		body, // stored
+		body, // used
+		uploadBody(string(unknown), "CH", []pact.Tuple{{Start: 28999920, End: 28999979}}), // unknown, uses the last guess
+		uploadBody(string(unknown), "CH", []pact.Tuple{{Start: 28999920, End: 28999979}}), // rate limited
+		[]byte(`{"permission_number": "x"}`),                                              // invalid
+		bytes.Repeat([]byte("x"), int(DefaultConfig().MaxBodyBytes)+1),                    // too large
+	} {
+		status, n := raw(b)
+		sizes[status] = n
+	}
+	if len(sizes) != 5 {
+		t.Fatalf("responses %v: want the five statuses 201, 400, 403, 413 and 429", sizes)
+	}
+	for status, n := range sizes {
+		for other, m := range sizes {
+			if n != m {
+				t.Fatalf("%q takes %d bytes on the wire, %q %d", status, n, other, m)
+			}
+		}
+	}
 }
