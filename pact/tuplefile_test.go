@@ -3,6 +3,7 @@ package pact
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -61,6 +62,20 @@ func FuzzParseTupleFile(f *testing.F) {
 	}
 	f.Add([]byte("PCT1\x00\x00\x00\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ParseTupleFile(b) // must not panic
+		ts, err := ParseTupleFile(b)
+		if err != nil {
+			return
+		}
+		// Whatever was accepted, in any encoding, must survive the binary
+		// list unchanged when it fits one (spec §6.1 limits the count and
+		// the window, which decoding does not validate).
+		bin, err := EncodeTuples(ts)
+		if err != nil {
+			return
+		}
+		back, err := ParseTupleFile(bin)
+		if err != nil || !slices.Equal(back, ts) {
+			t.Fatalf("%d tuples re-encoded as a binary list parse as %d, %v", len(ts), len(back), err)
+		}
 	})
 }
