@@ -44,6 +44,10 @@ const (
 	KindFindMyPartial
 	// KindPACT: a native PACT chirp advertisement.
 	KindPACT
+	// KindUntimed: a report without a timestamp (a pcapng Simple Packet
+	// Block has none). Its minute is unknown, so it yields no sighting: a
+	// chirp logged at a made-up minute would be a false record.
+	KindUntimed
 
 	// NumKinds is the number of kinds, for arrays indexed by Kind.
 	NumKinds
@@ -59,6 +63,7 @@ var kindNames = [NumKinds]string{
 	KindFindMyInvalid: "findmy-invalid",
 	KindFindMyPartial: "findmy-partial",
 	KindPACT:          "pact",
+	KindUntimed:       "untimed",
 }
 
 // String is the name used in logs, metrics labels and the JSON "source".
@@ -137,6 +142,9 @@ func (h *Harvester) Parse(r *hci.AdvReport, out *Result) Kind {
 }
 
 func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
+	if r.Time.IsZero() {
+		return KindUntimed
+	}
 	switch r.Type {
 	case hci.PDUAdvInd, hci.PDUAdvNonconnInd:
 	case hci.PDUExtended:
