@@ -320,3 +320,31 @@ func TestContactLogRejects(t *testing.T) {
 		t.Fatalf("%d sightings stored from rejected batches, %v", n, err)
 	}
 }
+
+// TestMemStoreOwnsLocations checks that the memory store, like a database,
+// is not changed through a Location pointer a caller keeps or is given.
+func TestMemStoreOwnsLocations(t *testing.T) {
+	ctx := context.Background()
+	store := NewMemStore()
+	loc := &Location{Lat: 1, Lon: 2}
+	if err := store.AddSightings(ctx, []Sighting{{Chirp: Chirp{1}, Minute: 5, Source: SourcePACT, Location: loc}}); err != nil {
+		t.Fatal(err)
+	}
+	loc.Lat = 50
+	read := func() Location {
+		var got *Location
+		if err := store.Sightings(ctx, 0, 10, func(s Sighting) error { got = s.Location; return nil }); err != nil || got == nil {
+			t.Fatalf("Sightings: location %v, %v", got, err)
+		}
+		return *got
+	}
+	if got := read(); got != (Location{Lat: 1, Lon: 2}) {
+		t.Fatalf("stored location %v changed with the caller's copy", got)
+	}
+	if err := store.Sightings(ctx, 0, 10, func(s Sighting) error { s.Location.Lon = 99; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != (Location{Lat: 1, Lon: 2}) {
+		t.Fatalf("stored location %v changed through a read", got)
+	}
+}

@@ -86,6 +86,9 @@ func (s *MemStore) AddSightings(_ context.Context, batch []Sighting) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, in := range batch {
+		// The store keeps its own copy of a location, as a database would,
+		// so that a caller reusing its Location cannot rewrite the log.
+		in.Location = copyLocation(in.Location)
 		k := contactKey{in.Minute, in.Chirp}
 		if old, ok := s.contacts[k]; ok {
 			old.RSSI = MergeRSSI(old.RSSI, in.RSSI)
@@ -105,6 +108,7 @@ func (s *MemStore) Sightings(_ context.Context, from, to Minute, fn func(Sightin
 	var out []Sighting
 	for k, v := range s.contacts {
 		if k.minute >= from && k.minute <= to {
+			v.Location = copyLocation(v.Location)
 			out = append(out, v)
 		}
 	}
@@ -135,4 +139,12 @@ func (s *MemStore) DeleteSightingsBefore(_ context.Context, m Minute) (int64, er
 		}
 	}
 	return n, nil
+}
+
+func copyLocation(l *Location) *Location {
+	if l == nil {
+		return nil
+	}
+	c := *l
+	return &c
 }
