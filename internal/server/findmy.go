@@ -22,6 +22,16 @@ const MaxFindMyKeys = 2 * 21 * 24 * 4
 // keysPerSchedule bounds one schedule entry: three weeks of 15-minute keys.
 const keysPerSchedule = 21 * 24 * 4
 
+// maxFromIndex bounds the first key of a schedule entry: deriving SK_from
+// costs one KDF step per index, and 2^20 indices are 30 years of keys.
+const maxFromIndex = 1 << 20
+
+// maxScheduleSteps bounds the KDF steps (from + count, summed over the
+// entries) that one upload may cost: two devices paired 30 years ago.
+// Without it, many entries with a large from would each cost the full
+// walk, minutes of CPU for one request.
+const maxScheduleSteps = 2 * (maxFromIndex + keysPerSchedule)
+
 // rotationMinutes is findmy.RotationPeriod in minutes.
 const rotationMinutes = 15
 
@@ -80,6 +90,17 @@ func parseFindMyKeys(in []findMyKeyJSON) ([]batch.FindMyKey, *uploadError) {
 // P-224 scalar multiplications per key, so the caller runs it only after
 // the cheap checks and the rate limiter.
 func expandSchedules(in []findMyScheduleJSON, budget int) ([]batch.FindMyKey, *uploadError) {
+	// Sum the cost before deriving anything, so a costly upload is refused
+	// for free.
+	var steps uint64
+	for _, j := range in {
+		if j.From != nil && j.Count != nil {
+			steps += min(*j.From, maxFromIndex+1) + min(*j.Count, keysPerSchedule+1)
+		}
+	}
+	if steps > maxScheduleSteps {
+		return nil, badField("findmy_schedule", fmt.Errorf("entries would derive %d key steps (from + count, summed), limit %d", steps, maxScheduleSteps))
+	}
 	var out []batch.FindMyKey
 	for i, j := range in {
 		field := fmt.Sprintf("findmy_schedule[%d]", i)
@@ -114,8 +135,8 @@ func expandSchedules(in []findMyScheduleJSON, budget int) ([]batch.FindMyKey, *u
 		}
 		// SK_from costs one KDF per step: bound from so that a huge index
 		// cannot make the server hash for hours.
-		if *j.From > 1<<20 {
-			return nil, badField(field+".from", fmt.Errorf("from %d exceeds %d (30 years of keys)", *j.From, 1<<20))
+		if *j.From > maxFromIndex {
+			return nil, badField(field+".from", fmt.Errorf("from %d exceeds %d (30 years of keys)", *j.From, maxFromIndex))
 		}
 		lastStart := uint64(epoch) + (*j.From+count-1)*rotationMinutes
 		if lastStart+rotationMinutes-1 > uint64(^uint32(0)) {
