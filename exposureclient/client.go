@@ -50,6 +50,9 @@ var (
 // MaxBatchBytes bounds one download.
 const MaxBatchBytes = 1 << 30
 
+// errTooLong is a response body over the limit get was given.
+var errTooLong = errors.New("body exceeds the limit")
+
 // Batch is a verified batch.
 type Batch struct {
 	ID            string
@@ -148,7 +151,7 @@ func get(ctx context.Context, hc *http.Client, u string, limit int64) ([]byte, e
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("GET %s: body exceeds %d bytes", u, limit)
+		return nil, fmt.Errorf("GET %s: %w of %d bytes", u, errTooLong, limit)
 	}
 	return body, nil
 }
@@ -185,7 +188,16 @@ func (c *Client) Fetch(ctx context.Context, ref Ref) (*Batch, error) {
 		return nil, fmt.Errorf("listing entry %q: %w", ref.ID, err)
 	}
 	id := ref.Region + "." + strconv.FormatUint(ref.Sequence, 10)
-	data, err := get(ctx, c.http, c.url("/v1/batches/"+id), MaxBatchBytes)
+	// Read no more than the listing announced, so a hostile mirror cannot
+	// make the client hold a gigabyte to find out the batch is wrong.
+	limit := int64(MaxBatchBytes)
+	if ref.Size > 0 && int64(ref.Size) < limit {
+		limit = int64(ref.Size)
+	}
+	data, err := get(ctx, c.http, c.url("/v1/batches/"+id), limit)
+	if errors.Is(err, errTooLong) {
+		return nil, fmt.Errorf("batch %s: %w: longer than the %d bytes its listing gives: %w", id, ErrTruncated, limit, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,13 +2,17 @@ package exposureclient
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pact-findmy/pact-findmy/internal/batch"
@@ -97,5 +101,33 @@ func TestNewRefusesBadArguments(t *testing.T) {
 		if _, err := New(tc.url, tc.key, nil); err == nil {
 			t.Errorf("New(%q, %d-byte key) accepted", tc.url, len(tc.key))
 		}
+	}
+}
+
+// A mirror that sends more than the listing announced is cut off at the
+// announced size, not read up to MaxBatchBytes.
+func TestFetchStopsAtTheListedSize(t *testing.T) {
+	data := signed(t)
+	const garbage = 4 << 20
+	var written atomic.Int64
+	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(data)
+		chunk := make([]byte, 64<<10)
+		for written.Load() < garbage {
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer mirror.Close()
+	c, err := New(mirror.URL, key.Public().(ed25519.PublicKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Fetch(context.Background(), Ref{Region: "CH", Sequence: 3, Size: len(data)})
+	if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("Fetch of a batch followed by %d bytes of garbage = %v, want ErrTruncated for passing the listed size", garbage, err)
 	}
 }
