@@ -40,7 +40,10 @@ func harvestFrom(ctx context.Context, src source, o *outputFlags, stdout io.Writ
 	var store *storeWriter
 	if o.db != "" {
 		var err error
-		if store, err = openStore(o.db, log); err != nil {
+		// A live scan is the device's own contact log, so it enforces
+		// retention (spec §5.3); a replay may load an old capture for
+		// analysis and keeps what it reads.
+		if store, err = openStore(o.db, live, log); err != nil {
 			return err
 		}
 	}

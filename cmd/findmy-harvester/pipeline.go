@@ -174,24 +174,48 @@ func (p *pipeline) finish() error {
 // storeWriter writes batches to the contact log on a goroutine of its own,
 // so that parsing goes on while SQLite commits.
 type storeWriter struct {
-	db      *devicedb.DB
-	log     *slog.Logger
-	queue   chan []pact.Sighting
-	done    chan struct{}
-	rows    atomic.Uint64
-	batches atomic.Uint64
-	mu      sync.Mutex
-	failed  error
+	db *devicedb.DB
+	// contacts, when set, erases sightings past retention at open and
+	// then every expireEvery.
+	contacts *pact.ContactLog
+	log      *slog.Logger
+	queue    chan []pact.Sighting
+	done     chan struct{}
+	rows     atomic.Uint64
+	batches  atomic.Uint64
+	mu       sync.Mutex
+	failed   error
 }
 
-func openStore(path string, log *slog.Logger) (*storeWriter, error) {
+// expireEvery is how often a long scan erases sightings past retention.
+const expireEvery = time.Hour
+
+func openStore(path string, expire bool, log *slog.Logger) (*storeWriter, error) {
 	db, err := devicedb.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening contact log %s: %w", path, err)
 	}
 	s := &storeWriter{db: db, log: log, queue: make(chan []pact.Sighting, 2), done: make(chan struct{})}
+	if expire {
+		s.contacts = pact.NewContactLog(db, pact.ContactLogOptions{})
+		if err := s.expire(context.Background()); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	go s.loop()
 	return s, nil
+}
+
+func (s *storeWriter) expire(ctx context.Context) error {
+	n, err := s.contacts.Expire(ctx)
+	if err != nil {
+		return fmt.Errorf("erasing expired sightings: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("erased sightings past retention", "rows", n)
+	}
+	return nil
 }
 
 func (s *storeWriter) loop() {
@@ -199,9 +223,16 @@ func (s *storeWriter) loop() {
 	// A stop signal must not abort the final writes, so the writes use a
 	// context of their own.
 	ctx := context.Background()
+	lastExpire := time.Now()
 	for batch := range s.queue {
 		if s.err() != nil {
 			continue
+		}
+		if s.contacts != nil && time.Since(lastExpire) >= expireEvery {
+			lastExpire = time.Now()
+			if err := s.expire(ctx); err != nil {
+				s.log.Error("retention failed", "err", err)
+			}
 		}
 		start := time.Now()
 		if err := s.db.AddSightings(ctx, batch); err != nil {
