@@ -392,5 +392,14 @@ func (s *Store) Cleanup(ctx context.Context, uploadHorizon, tupleHorizon pact.Mi
 		return r, fmt.Errorf("cleanup of expired permission numbers: %w", err)
 	}
 	r.PermissionNumbers = tag.RowsAffected()
-	return r, tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return r, fmt.Errorf("cleanup: %w", err)
+	}
+	// Cut and deleted uploads leave dead row versions that still hold their
+	// tuples and the spending transaction's id (docs/api.md, "Privacy");
+	// autovacuum may take days to reach a quiet table, so remove them now.
+	if _, err := s.pool.Exec(ctx, `VACUUM uploads`); err != nil {
+		return r, fmt.Errorf("cleanup: vacuuming uploads: %w", err)
+	}
+	return r, nil
 }

@@ -279,3 +279,27 @@ func TestCutUploadsShareNoTransactionWithNumbers(t *testing.T) {
 		t.Fatalf("after the cut %d upload rows and %d TOAST chunks still share a spend's transaction id", rows, chunks)
 	}
 }
+
+// Cleanup vacuums the uploads table, so the dead versions a cut leaves
+// (holding the tuples and the spending transaction's id) do not wait for
+// an autovacuum that a quiet table may not see for days.
+func TestCleanupVacuumsUploads(t *testing.T) {
+	s := open(t).(*Store)
+	ctx := context.Background()
+	lastVacuum := func() (at *time.Time) {
+		t.Helper()
+		if err := s.pool.QueryRow(ctx, `SELECT last_vacuum FROM pg_stat_user_tables WHERE relid = 'uploads'::regclass`).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	if at := lastVacuum(); at != nil {
+		t.Fatalf("a fresh uploads table was vacuumed at %v; the check below would prove nothing", at)
+	}
+	if _, err := s.Cleanup(ctx, 0, 0, time.Unix(29_000_000*60, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if lastVacuum() == nil {
+		t.Fatal("cleanup did not vacuum the uploads table")
+	}
+}
