@@ -234,6 +234,10 @@ func (s *Server) respondUpload(c *gin.Context, status int, r uploadResponse) {
 	b = append(b, '\n')
 	c.Header("Cache-Control", "no-store")
 	c.Header(HeaderPadding, statusPadding(status))
+	// net/http closes the connection, and says so in a header, after a
+	// body too large to drain; closing after every upload keeps that
+	// header from telling such a refusal apart. A client uploads once.
+	c.Header("Connection", "close")
 	c.Data(status, "application/json", b)
 }
 
