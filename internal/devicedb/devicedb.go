@@ -13,10 +13,10 @@ import (
 	"embed"
 	"fmt"
 	"net/url"
-	"strings"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"github.com/pact-findmy/pact-findmy/internal/migrate"
+	"github.com/pact-findmy/pact-findmy/internal/sqlitefile"
 )
 
 //go:embed migrations/*.sql
@@ -28,10 +28,6 @@ type DB struct {
 	path string
 }
 
-// uriPath escapes the characters that end or escape the path of an SQLite
-// URI filename, so that a path holding them names the file it says.
-var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
-
 // Open opens or creates the database at path and applies pending
 // migrations.
 func Open(path string) (*DB, error) {
@@ -42,7 +38,7 @@ func Open(path string) (*DB, error) {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_txlock", "immediate")
 	q.Set("_foreign_keys", "on")
-	sqlDB, err := sql.Open("sqlite3", "file:"+uriPath.Replace(path)+"?"+q.Encode())
+	sqlDB, err := sql.Open("sqlite3", sqlitefile.DSN(path, q))
 	if err != nil {
 		return nil, fmt.Errorf("devicedb: opening %s: %w", path, err)
 	}

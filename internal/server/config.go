@@ -62,6 +62,9 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.Skew, d.Skew)
 	orDefault(&c.MaxBodyBytes, d.MaxBodyBytes)
 	orDefault(&c.MaxTuples, d.MaxTuples)
+	// A list longer than the spec's limit could be accepted but never
+	// decoded again (spec §6.1).
+	c.MaxTuples = min(c.MaxTuples, pact.MaxTuplesPerList)
 	orDefault(&c.FailuresPerHour, d.FailuresPerHour)
 	orDefault(&c.ResponseBytes, d.ResponseBytes)
 	return c

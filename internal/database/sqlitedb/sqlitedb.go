@@ -21,6 +21,7 @@ import (
 	"github.com/pact-findmy/pact-findmy/internal/batch"
 	"github.com/pact-findmy/pact-findmy/internal/database"
 	"github.com/pact-findmy/pact-findmy/internal/migrate"
+	"github.com/pact-findmy/pact-findmy/internal/sqlitefile"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -74,7 +75,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// Retention means the deleted uploads and batches are gone from the
 	// file too, not left readable in free pages.
 	q.Set("_secure_delete", "on")
-	w, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	w, err := sql.Open("sqlite3", sqlitefile.DSN(path, q))
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
@@ -88,7 +89,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	q.Set("_txlock", "deferred")
 	q.Set("_query_only", "1")
-	r, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	r, err := sql.Open("sqlite3", sqlitefile.DSN(path, q))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("opening %s for reading: %w", path, err)
