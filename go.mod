@@ -3,6 +3,8 @@ module github.com/pact-findmy/pact-findmy
 go 1.26.8
 
 require (
+	filippo.io/bigmod v0.1.0
+	filippo.io/nistec v0.0.4
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-ble/ble v0.0.0-20240122180141-8c5522f54333
 	github.com/jackc/pgx/v5 v5.13.0

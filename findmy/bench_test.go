@@ -1,9 +1,10 @@
 package findmy
 
 import (
-	"crypto/elliptic"
 	"crypto/sha256"
 	"testing"
+
+	"filippo.io/nistec"
 )
 
 func benchKeys(n int) []Key {
@@ -27,15 +28,67 @@ func BenchmarkOnCurve(b *testing.B) {
 }
 
 // BenchmarkOnCurveDecompress is the alternative the package does not use:
-// point decompression through crypto/elliptic, which takes a square root.
+// point decompression through nistec, which takes a square root.
 func BenchmarkOnCurveDecompress(b *testing.B) {
 	keys := benchKeys(1024)
-	buf := make([]byte, 29)
+	buf := make([]byte, CompressedSize)
 	buf[0] = 2
+	p := nistec.NewP224Point()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		copy(buf[1:], keys[i&1023][:])
-		elliptic.UnmarshalCompressed(elliptic.P224(), buf)
+		p.SetBytes(buf)
+	}
+}
+
+func benchSchedule(b *testing.B) (Secret, PrivateKey) {
+	h := sha256.Sum256([]byte("bench schedule"))
+	d0, err := NewPrivateKey(h[:KeySize])
+	if err != nil {
+		b.Fatal(err)
+	}
+	return Secret(sha256.Sum256(h[:])), d0
+}
+
+// BenchmarkDerivePrivate is one key of a schedule from d_0: d_i and d_i*G.
+func BenchmarkDerivePrivate(b *testing.B) {
+	sk, d0 := benchSchedule(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		di, err := d0.Derive(sk)
+		if err != nil {
+			b.Fatal(err)
+		}
+		di.Public()
+	}
+}
+
+// BenchmarkDerivePublic is one key of a schedule from P_0, what the
+// exposure server computes for a Find My upload: u*P_0 + v*G.
+func BenchmarkDerivePublic(b *testing.B) {
+	sk, d0 := benchSchedule(b)
+	p0 := d0.Public()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p0.Derive(sk); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParsePublicKey decodes a compressed P_0 given in hex.
+func BenchmarkParsePublicKey(b *testing.B) {
+	_, d0 := benchSchedule(b)
+	full := d0.Public().Bytes()
+	s := "02" + Key(full[1:1+KeySize]).String()
+	if full[UncompressedSize-1]&1 == 1 {
+		s = "03" + s[2:]
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParsePublicKey(s); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

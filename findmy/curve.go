@@ -1,7 +1,6 @@
 package findmy
 
 import (
-	"crypto/elliptic"
 	"encoding/binary"
 	"math/big"
 	"math/bits"
@@ -20,11 +19,21 @@ import (
 // allocates nothing. A Validator adds a small cache in front, because a
 // device repeats the same key for 15 minutes at several frames a second.
 
+// The prime p and the coefficient b of P-224 (FIPS 186-4 §D.1.2.2); a is -3.
 var (
-	p224      = elliptic.P224().Params()
-	p224Limbs = limbsOf(p224.P)
+	p224P     = mustBig("ffffffffffffffffffffffffffffffff000000000000000000000001")
+	p224B     = mustBig("b4050a850c04b3abf54132565044b0b7d7bfd8ba270b39432355ffb4")
+	p224Limbs = limbsOf(p224P)
 	bigThree  = big.NewInt(3)
 )
+
+func mustBig(h string) *big.Int {
+	v, ok := new(big.Int).SetString(h, 16)
+	if !ok {
+		panic("findmy: bad constant " + h)
+	}
+	return v
+}
 
 const cacheEmpty = 0
 
@@ -155,10 +164,10 @@ func (c *curveScratch) onCurve(k *Key) bool {
 	c.sq.Mul(&c.x, &c.x)
 	c.sq.Sub(&c.sq, bigThree)
 	c.cube.Mul(&c.sq, &c.x)
-	c.cube.Add(&c.cube, p224.B)
-	c.q.QuoRem(&c.cube, p224.P, &c.r)
+	c.cube.Add(&c.cube, p224B)
+	c.q.QuoRem(&c.cube, p224P, &c.r)
 	if c.r.Sign() < 0 {
-		c.r.Add(&c.r, p224.P)
+		c.r.Add(&c.r, p224P)
 	}
 	c.r.FillBytes(c.out[:])
 	return jacobi(limbsFromBytes(c.out[:]), p224Limbs) >= 0

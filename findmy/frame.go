@@ -34,10 +34,10 @@ func (k *Key) Prefix() Prefix { return Prefix(k[:PrefixSize]) }
 func ParseKey(s string) (Key, error) {
 	var k Key
 	if len(s) != 2*KeySize {
-		return k, fmt.Errorf("key %q: want %d hex digits, got %d", clip(s), 2*KeySize, len(s))
+		return k, hexKeyError("key", s, fmt.Errorf("%w: want %d hex digits, got %d", ErrKeyLength, 2*KeySize, len(s)))
 	}
 	if _, err := hex.Decode(k[:], []byte(s)); err != nil {
-		return k, fmt.Errorf("key %q: %w", clip(s), err)
+		return Key{}, hexKeyError("key", s, fmt.Errorf("%w: %w", ErrKeyNotHex, err))
 	}
 	return k, nil
 }
@@ -150,8 +150,9 @@ const (
 	ShortADSize = 8
 )
 
-// Sentinel errors. Parse returns them unwrapped for the common "not for us"
-// cases so that a scanner can reject foreign frames without allocating.
+// Sentinel errors. Parse returns ErrNotApple and ErrNotOfflineFinding
+// unwrapped for the common "not for us" cases, so that a scanner can reject
+// foreign frames without allocating; every other error is a *FrameError.
 var (
 	// ErrNotApple: no manufacturer-specific data from company 0x004C.
 	ErrNotApple = errors.New("findmy: no Apple manufacturer data")
@@ -159,7 +160,39 @@ var (
 	ErrNotOfflineFinding = errors.New("findmy: Apple data without an Offline Finding payload")
 	// ErrMalformed is wrapped by every error about a broken frame.
 	ErrMalformed = errors.New("malformed advertisement")
+
+	// ErrADOverrun: an AD structure claims more bytes than the data holds.
+	ErrADOverrun = fmt.Errorf("AD structure overruns the data: %w", ErrMalformed)
+	// ErrItemTruncated: Apple data ends inside an item's type and length.
+	ErrItemTruncated = fmt.Errorf("item in Apple data without a type and a length: %w", ErrMalformed)
+	// ErrItemOverrun: an Apple item claims more bytes than its AD structure holds.
+	ErrItemOverrun = fmt.Errorf("item in Apple data overruns its AD structure: %w", ErrMalformed)
+	// ErrPayloadLength: an Offline Finding item that is neither 25 (full)
+	// nor 2 (short) bytes long.
+	ErrPayloadLength = fmt.Errorf("payload of type 0x12 neither %d (full) nor %d (short) bytes: %w", fullPayloadLen, shortPayloadLen, ErrMalformed)
 )
+
+// A FrameError says what is broken in an advertisement and where.
+type FrameError struct {
+	// Offset is where the broken part starts in the advertising data.
+	Offset int
+	// Length is the length the part claims: of the AD structure or Apple
+	// item, or of the Offline Finding payload; for ErrItemTruncated, the
+	// byte(s) left.
+	Length int
+	// Left is how many bytes were there for it to fit in.
+	Left int
+	// Err is ErrADOverrun, ErrItemTruncated, ErrItemOverrun or
+	// ErrPayloadLength, each of which wraps ErrMalformed.
+	Err error
+}
+
+func (e *FrameError) Error() string {
+	return fmt.Sprintf("findmy: at offset %d: length %d, %d byte(s) left: %v", e.Offset, e.Length, e.Left, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *FrameError) Unwrap() error { return e.Err }
 
 // Parse decodes the Offline Finding advertisement in the advertising data
 // ad sent from address addr (display order, most significant byte first,
@@ -179,7 +212,7 @@ func Parse(addr [6]byte, ad []byte) (Advertisement, error) {
 			break
 		}
 		if i+1+n > len(ad) {
-			return Advertisement{}, fmt.Errorf("findmy: AD structure at offset %d: length %d overruns the %d bytes of data: %w", i, n, len(ad), ErrMalformed)
+			return Advertisement{}, &FrameError{Offset: i, Length: n, Left: len(ad) - i - 1, Err: ErrADOverrun}
 		}
 		body := ad[i+1 : i+1+n]
 		i += 1 + n
@@ -187,7 +220,7 @@ func Parse(addr [6]byte, ad []byte) (Advertisement, error) {
 			continue
 		}
 		apple = true
-		a, found, err := parseApple(addr, body[3:])
+		a, found, err := parseApple(addr, body[3:], i-n+3)
 		if err != nil || found {
 			return a, err
 		}
@@ -199,15 +232,16 @@ func Parse(addr [6]byte, ad []byte) (Advertisement, error) {
 }
 
 // parseApple walks the type-length-value items of Apple's manufacturer
-// data looking for the Offline Finding item.
-func parseApple(addr [6]byte, p []byte) (Advertisement, bool, error) {
+// data looking for the Offline Finding item; base is the offset of p in
+// the advertising data.
+func parseApple(addr [6]byte, p []byte, base int) (Advertisement, bool, error) {
 	for j := 0; j < len(p); {
 		if j+2 > len(p) {
-			return Advertisement{}, false, fmt.Errorf("findmy: Apple item at offset %d: %d byte(s) left, want a type and a length: %w", j, len(p)-j, ErrMalformed)
+			return Advertisement{}, false, &FrameError{Offset: base + j, Length: len(p) - j, Left: len(p) - j, Err: ErrItemTruncated}
 		}
 		typ, n := p[j], int(p[j+1])
 		if j+2+n > len(p) {
-			return Advertisement{}, false, fmt.Errorf("findmy: Apple item type 0x%02x: length %d overruns the %d byte(s) left: %w", typ, n, len(p)-j-2, ErrMalformed)
+			return Advertisement{}, false, &FrameError{Offset: base + j, Length: n, Left: len(p) - j - 2, Err: ErrItemOverrun}
 		}
 		v := p[j+2 : j+2+n]
 		j += 2 + n
@@ -229,7 +263,7 @@ func parseApple(addr [6]byte, p []byte) (Advertisement, bool, error) {
 			k := keyFrom(addr, v[1])
 			a.Prefix = k.Prefix()
 		default:
-			return Advertisement{}, false, fmt.Errorf("findmy: Offline Finding payload length %d, want %d (full) or %d (short): %w", n, fullPayloadLen, shortPayloadLen, ErrMalformed)
+			return Advertisement{}, false, &FrameError{Offset: base + j - n, Length: n, Left: n, Err: ErrPayloadLength}
 		}
 		return a, true, nil
 	}

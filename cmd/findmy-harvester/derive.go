@@ -59,23 +59,8 @@ func deriveCommand(args []string, stdout, stderr io.Writer) error {
 				errUsage, *from, *count, last, time.Duration(maxEpochIndex)*findmy.RotationPeriod)
 		}
 	}
-	var d0 *findmy.PrivateKey
-	var p0 *findmy.PublicKey
-	if *private != "" {
-		d, err := findmy.ParsePrivateKey(*private)
-		if err != nil {
-			return fmt.Errorf("%w: --private-key: %w", errUsage, err)
-		}
-		d0 = &d
-	} else {
-		p, err := findmy.ParsePublicKey(*public)
-		if err != nil {
-			return fmt.Errorf("%w: --public-key: %w", errUsage, err)
-		}
-		p0 = &p
-	}
 	w := bufio.NewWriter(stdout)
-	err = findmy.Schedule(findmy.Secret(skBytes), d0, p0, *from, *count, func(k findmy.RollingKey) error {
+	emit := func(k findmy.RollingKey) error {
 		b := []byte(`{"index":`)
 		b = strconv.AppendUint(b, k.Index, 10)
 		b = append(b, `,"key":"`...)
@@ -102,7 +87,20 @@ func deriveCommand(args []string, stdout, stderr io.Writer) error {
 		b = append(b, "}\n"...)
 		_, err := w.Write(b)
 		return err
-	})
+	}
+	if *private != "" {
+		d0, perr := findmy.ParsePrivateKey(*private)
+		if perr != nil {
+			return fmt.Errorf("%w: --private-key: %w", errUsage, perr)
+		}
+		err = findmy.ScheduleFromPrivateKey(findmy.Secret(skBytes), d0, *from, *count, emit)
+	} else {
+		p0, perr := findmy.ParsePublicKey(*public)
+		if perr != nil {
+			return fmt.Errorf("%w: --public-key: %w", errUsage, perr)
+		}
+		err = findmy.ScheduleFromPublicKey(findmy.Secret(skBytes), p0, *from, *count, emit)
+	}
 	if err != nil {
 		return fmt.Errorf("deriving keys: %w", err)
 	}

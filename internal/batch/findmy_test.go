@@ -11,7 +11,11 @@ import (
 )
 
 func onCurveKey() findmy.Key {
-	return findmy.PrivateKey{D: big.NewInt(123456789)}.Public().Key()
+	d, err := findmy.NewPrivateKey(big.NewInt(123456789).FillBytes(make([]byte, findmy.KeySize)))
+	if err != nil {
+		panic(err)
+	}
+	return d.Public().Key()
 }
 
 func TestFindMyKeyValidate(t *testing.T) {

@@ -142,7 +142,7 @@ func expandSchedules(in []findMyScheduleJSON, budget int) ([]batch.FindMyKey, *u
 		if lastStart+rotationMinutes-1 > uint64(^uint32(0)) {
 			return nil, badField(field+".from", errors.New("keys end after the last minute"))
 		}
-		err = findmy.Schedule(sk, nil, &p0, *j.From, count, func(rk findmy.RollingKey) error {
+		err = findmy.ScheduleFromPublicKey(sk, p0, *j.From, count, func(rk findmy.RollingKey) error {
 			start := pact.Minute(uint64(epoch) + rk.Index*rotationMinutes)
 			out = append(out, batch.FindMyKey{Key: rk.Public.Key(), Start: start, End: start + rotationMinutes - 1})
 			return nil

@@ -164,7 +164,11 @@ func TestUploadCases(t *testing.T) {
 		t.Fatalf("first use: %d %+v", status, r)
 	}
 	unknown, _ := model.NewPermissionNumber(nil)
-	fmKey := findmy.PrivateKey{D: big.NewInt(424242)}.Public().Key()
+	fmPriv, err := findmy.NewPrivateKey(big.NewInt(424242).FillBytes(make([]byte, findmy.KeySize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmKey := fmPriv.Public().Key()
 	var fmBad findmy.Key
 	for fmBad[27] = 0; findmy.OnCurve(&fmBad); fmBad[27]++ {
 	}
