@@ -131,16 +131,16 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 		if err := rows.Scan(&minute, &chirp, &rssi, &source, &lat, &lon); err != nil {
 			return fmt.Errorf("devicedb: reading a sighting: %w", err)
 		}
-		m, err := storedMinute("sighting", "heard", minute)
+		m, err := storedMinute("sighting", "minute", minute)
 		if err != nil {
 			return err
 		}
-		r, err := storedRSSI("sighting", minute, rssi)
+		r, err := storedRSSI("sighting", rssi)
 		if err != nil {
 			return err
 		}
 		if len(chirp) != pact.ChirpSize {
-			return fmt.Errorf("devicedb: stored sighting at minute %d has a chirp of %d bytes, want %d", minute, len(chirp), pact.ChirpSize)
+			return &RowError{Row: "sighting", Column: "chirp", Value: int64(len(chirp)), Want: fmt.Sprintf("%d bytes", pact.ChirpSize)}
 		}
 		s := pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, Source: pact.Source(source)}
 		if lat.Valid && lon.Valid {

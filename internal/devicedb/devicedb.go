@@ -12,7 +12,9 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"math"
 	"net/url"
+	"strconv"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"github.com/pact-findmy/pact-findmy/internal/migrate"
@@ -68,34 +70,42 @@ func (d *DB) Close() error {
 // device database through their own migrations.
 func (d *DB) SQL() *sql.DB { return d.db }
 
-// migrate applies, each in its own transaction, every migration newer than
-// the schema's user_version.
+// userVersionRetired is what PRAGMA user_version holds once a file keeps
+// its version in schema_migrations. Before that, devicedb recorded its
+// schema version in user_version; a program of that time opening a newer
+// file then refuses it as "newer than this program" instead of running
+// against a schema it does not know.
+const userVersionRetired = math.MaxInt32
+
+// migrate applies every pending migration (migrate.Apply). A file from
+// before schema_migrations is adopted at the version its user_version
+// says.
 func (d *DB) migrate(ctx context.Context) error {
 	ms, err := migrate.Load(migrationFiles, "migrations")
 	if err != nil {
 		return fmt.Errorf("devicedb: %w", err)
 	}
-	var current int
-	if err := d.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
-		return fmt.Errorf("devicedb: reading schema version of %s: %w", d.path, err)
-	}
-	pending, err := migrate.Pending(ms, current)
-	if err != nil {
-		return fmt.Errorf("devicedb: %s: %w", d.path, err)
-	}
-	for _, m := range pending {
-		err := d.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.Version))
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("devicedb: applying migration %s to %s: %w", m.Name, d.path, err)
-		}
+	if _, err := migrate.Apply(ctx, migrate.SQLite(d.db), ms, migrate.Options{Adopt: adoptUserVersion}); err != nil {
+		return fmt.Errorf("devicedb: migrating %s: %w", d.path, err)
 	}
 	return nil
+}
+
+// adoptUserVersion returns the version an older devicedb recorded in
+// PRAGMA user_version and retires that record.
+func adoptUserVersion(ctx context.Context, tx migrate.Tx) (int, error) {
+	v, err := tx.QueryInt(ctx, "PRAGMA user_version")
+	if err != nil {
+		return 0, err
+	}
+	if v == userVersionRetired {
+		return 0, fmt.Errorf("user_version %d says the version is kept in schema_migrations, which is empty", v)
+	}
+	// The pragma is written in the transaction and rolls back with it.
+	if err := tx.Exec(ctx, "PRAGMA user_version = "+strconv.Itoa(userVersionRetired)); err != nil {
+		return 0, err
+	}
+	return v, nil
 }
 
 func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {

@@ -5,12 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/pact-findmy/pact-findmy/pact"
@@ -321,33 +321,35 @@ func TestRetentionErasesMatchResults(t *testing.T) {
 	}
 }
 
-type malformedCase struct {
-	Name    string `json:"name"`
-	Read    string `json:"read"`
-	Insert  string `json:"insert"`
-	WantErr string `json:"want_err"`
-}
-
 // TestReadRejectsMalformedRows writes rows the schema accepts but no
 // program of this module writes, and checks that reading them fails with
 // the column and value at fault and leaves the rows in place. (A row whose
 // own minute is out of range is never selected by a range of minutes, so
 // only the other columns can be tested this way.)
 func TestReadRejectsMalformedRows(t *testing.T) {
-	var cases []malformedCase
-	loadJSON(t, "testdata/malformed.json", &cases)
+	cases := []struct {
+		name, read, insert string
+		row, column        string
+		value              int64
+	}{
+		{"seed before minute zero", "seeds", "INSERT INTO seeds (hour, start, seed) VALUES (0, -1, zeroblob(32))", "seed", "start", -1},
+		{"seed past the last minute", "seeds", "INSERT INTO seeds (hour, start, seed) VALUES (0, 4294967296, zeroblob(32))", "seed", "start", 4294967296},
+		{"seed drawn outside its hour", "seeds", "INSERT INTO seeds (hour, start, seed) VALUES (600, 660, zeroblob(32))", "seed", "start", 660},
+		{"match result for a chirp minute past the last", "contacts", "INSERT INTO exposure_contacts (heard, chirp, seed, chirp_minute, rssi, source) VALUES (10, zeroblob(28), zeroblob(32), 4294967297, -50, 'pact')", "contact", "chirp_minute", 4294967297},
+		{"match result for a chirp minute before zero", "contacts", "INSERT INTO exposure_contacts (heard, chirp, seed, chirp_minute, rssi, source) VALUES (10, zeroblob(28), zeroblob(32), -1, -50, 'pact')", "contact", "chirp_minute", -1},
+	}
 	for _, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			db, _ := openTemp(t)
 			ctx := context.Background()
-			if _, err := db.SQL().ExecContext(ctx, tc.Insert); err != nil {
+			if _, err := db.SQL().ExecContext(ctx, tc.insert); err != nil {
 				t.Fatal(err)
 			}
 			var (
 				table string
 				err   error
 			)
-			switch tc.Read {
+			switch tc.read {
 			case "seeds":
 				table = "seeds"
 				err = db.Seeds(ctx, 0, ^pact.Minute(0), func(pact.SeedRecord) error { return nil })
@@ -355,10 +357,14 @@ func TestReadRejectsMalformedRows(t *testing.T) {
 				table = "exposure_contacts"
 				err = db.Contacts(ctx, 0, ^pact.Minute(0), func(pact.Contact) error { return nil })
 			default:
-				t.Fatalf("unknown read %q", tc.Read)
+				t.Fatalf("unknown read %q", tc.read)
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.WantErr) {
-				t.Fatalf("error = %v, want one mentioning %q", err, tc.WantErr)
+			var re *RowError
+			if !errors.Is(err, ErrBadRow) || !errors.As(err, &re) {
+				t.Fatalf("error = %v, want a *RowError wrapping ErrBadRow", err)
+			}
+			if re.Row != tc.row || re.Column != tc.column || re.Value != tc.value {
+				t.Fatalf("error names %s.%s = %d, want %s.%s = %d", re.Row, re.Column, re.Value, tc.row, tc.column, tc.value)
 			}
 			var rows int
 			if err := db.SQL().QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&rows); err != nil || rows != 1 {

@@ -64,17 +64,19 @@ func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Co
 		if err != nil {
 			return err
 		}
-		cm, err := storedMinute("contact", "chirp", chirpMinute)
+		cm, err := storedMinute("contact", "chirp_minute", chirpMinute)
 		if err != nil {
 			return err
 		}
-		r, err := storedRSSI("contact", heard, rssi)
+		r, err := storedRSSI("contact", rssi)
 		if err != nil {
 			return err
 		}
-		if len(chirp) != pact.ChirpSize || len(seed) != pact.SeedSize {
-			return fmt.Errorf("devicedb: stored contact heard at minute %d has a chirp of %d bytes and a seed of %d, want %d and %d",
-				heard, len(chirp), len(seed), pact.ChirpSize, pact.SeedSize)
+		if len(chirp) != pact.ChirpSize {
+			return &RowError{Row: "contact", Column: "chirp", Value: int64(len(chirp)), Want: fmt.Sprintf("%d bytes", pact.ChirpSize)}
+		}
+		if len(seed) != pact.SeedSize {
+			return &RowError{Row: "contact", Column: "seed", Value: int64(len(seed)), Want: fmt.Sprintf("%d bytes", pact.SeedSize)}
 		}
 		c := pact.Contact{
 			Heard: h, Chirp: pact.Chirp(chirp), Seed: pact.Seed(seed),

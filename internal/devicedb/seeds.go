@@ -67,7 +67,7 @@ func scanSeed(row rowScanner) (pact.SeedRecord, error) {
 		return pact.SeedRecord{}, err
 	}
 	if len(seed) != pact.SeedSize {
-		return pact.SeedRecord{}, fmt.Errorf("devicedb: stored seed at minute %d has %d bytes, want %d", start, len(seed), pact.SeedSize)
+		return pact.SeedRecord{}, &RowError{Row: "seed", Column: "seed", Value: int64(len(seed)), Want: fmt.Sprintf("%d bytes", pact.SeedSize)}
 	}
 	start32, err := storedMinute("seed", "start", start)
 	if err != nil {
@@ -76,7 +76,7 @@ func scanSeed(row rowScanner) (pact.SeedRecord, error) {
 	// The hour is the key and the start says which hour the seed serves;
 	// a row where they disagree would upload a window of the wrong hour.
 	if int64(start32.HourStart()) != hour {
-		return pact.SeedRecord{}, fmt.Errorf("devicedb: stored seed of hour %d has start minute %d, outside that hour", hour, start)
+		return pact.SeedRecord{}, &RowError{Row: "seed", Column: "start", Value: start, Want: fmt.Sprintf("a minute of the hour starting at %d", hour)}
 	}
 	return pact.SeedRecord{Seed: pact.Seed(seed), Start: start32}, nil
 }
@@ -86,15 +86,15 @@ func scanSeed(row rowScanner) (pact.SeedRecord, error) {
 // disk must fail with its values rather than wrap into another minute.
 func storedMinute(row, column string, v int64) (pact.Minute, error) {
 	if v < 0 || v > int64(^uint32(0)) {
-		return 0, fmt.Errorf("devicedb: stored %s has %s minute %d, outside 0..%d", row, column, v, ^uint32(0))
+		return 0, &RowError{Row: row, Column: column, Value: v, Want: fmt.Sprintf("a minute in 0..%d", ^uint32(0))}
 	}
 	return pact.Minute(v), nil
 }
 
 // storedRSSI checks an RSSI column read back from the database.
-func storedRSSI(row string, minute, v int64) (int8, error) {
+func storedRSSI(row string, v int64) (int8, error) {
 	if v < -128 || v > 127 {
-		return 0, fmt.Errorf("devicedb: stored %s at minute %d has rssi %d, outside -128..127", row, minute, v)
+		return 0, &RowError{Row: row, Column: "rssi", Value: v, Want: "-128..127"}
 	}
 	return int8(v), nil
 }

@@ -84,40 +84,46 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx)
-	// Replicas starting together must not apply the same migration twice.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':migrate'))`); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
-		return err
-	}
-	var current int
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return err
-	}
 	ms, err := migrate.Load(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	pending, err := migrate.Pending(ms, current)
-	if err != nil {
-		return err
-	}
-	for _, m := range pending {
-		if _, err := tx.Exec(ctx, m.SQL); err != nil {
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, m.Version); err != nil {
-			return err
-		}
-	}
-	return tx.Commit(ctx)
+	_, err = migrate.Apply(ctx, migrator{s.pool}, ms, migrate.Options{})
+	return err
 }
+
+// migrator is the pool as a migrate.DB. Its lock is a transaction-scoped
+// advisory lock per schema, so that replicas starting together apply each
+// migration once, and tenants in other schemas do not wait for each other.
+type migrator struct{ pool *pgxpool.Pool }
+
+type migratorTx struct{ tx pgx.Tx }
+
+func (m migrator) BeginLocked(ctx context.Context) (migrate.Tx, error) {
+	tx, err := m.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':migrate'))`); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return migratorTx{tx}, nil
+}
+
+func (t migratorTx) Exec(ctx context.Context, sql string) error {
+	_, err := t.tx.Exec(ctx, sql)
+	return err
+}
+
+func (t migratorTx) QueryInt(ctx context.Context, sql string) (int, error) {
+	var v int
+	err := t.tx.QueryRow(ctx, sql).Scan(&v)
+	return v, err
+}
+
+func (t migratorTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t migratorTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
 // IssuePermissions implements database.Store.
 func (s *Store) IssuePermissions(ctx context.Context, provider string, hashes [][]byte, issuedAt, expiresAt time.Time) (int64, error) {

@@ -111,35 +111,12 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
-		return err
-	}
-	var current int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return err
-	}
 	ms, err := migrate.Load(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	pending, err := migrate.Pending(ms, current)
-	if err != nil {
-		return err
-	}
-	for _, m := range pending {
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, m.Version); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+	_, err = migrate.Apply(ctx, migrate.SQLite(s.w), ms, migrate.Options{})
+	return err
 }
 
 // IssuePermissions implements database.Store.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"database/sql"
 	"errors"
 	"io/fs"
 	"os"
@@ -131,5 +132,47 @@ func TestCleanupLeavesNoTraceInFile(t *testing.T) {
 		if bytes.Contains(raw, hash) {
 			t.Fatalf("%s still holds the expired number's hash", name)
 		}
+	}
+}
+
+// TestOpenUpgradesOldFile opens a file an older program left at version
+// 1, with a row in it: Open applies 0002 and keeps the row.
+func TestOpenUpgradesOldFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	initSQL, err := migrations.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		string(initSQL),
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)`,
+		`INSERT INTO schema_migrations (version) VALUES (1)`,
+		`INSERT INTO permission_batches (provider, issued, issued_at, expires_at) VALUES ('old', 3, 1, 2)`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	raw.Close()
+	ctx := context.Background()
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("opening the version 1 file: %v", err)
+	}
+	defer s.Close()
+	batches, err := s.PermissionBatches(ctx)
+	if err != nil || len(batches) != 1 || batches[0].Provider != "old" || batches[0].Issued != 3 {
+		t.Fatalf("permission batches after the upgrade = %+v, %v; want the old one", batches, err)
+	}
+	var versions, findmyColumn int
+	if err := s.r.QueryRow(`SELECT count(*) FROM schema_migrations WHERE version IN (1, 2)`).Scan(&versions); err != nil || versions != 2 {
+		t.Fatalf("schema_migrations holds %d of versions 1 and 2, %v", versions, err)
+	}
+	if err := s.r.QueryRow(`SELECT count(*) FROM pragma_table_info('uploads') WHERE name = 'findmy'`).Scan(&findmyColumn); err != nil || findmyColumn != 1 {
+		t.Fatalf("uploads.findmy columns = %d, %v; want migration 0002 applied", findmyColumn, err)
 	}
 }
