@@ -37,7 +37,26 @@ var (
 	ErrPermissionRevoked = errors.New("permission number has been revoked")
 	// ErrNotFound is returned for a batch or permission batch that does not exist.
 	ErrNotFound = errors.New("not found")
+	// ErrBatchID is wrapped by every error of ParseBatchID, in a *BatchIDError.
+	ErrBatchID = errors.New("malformed batch id")
+	// ErrProvider is wrapped by every error of ValidProvider.
+	ErrProvider = errors.New("invalid provider name")
 )
+
+// A BatchIDError names the batch id ParseBatchID refused and its part at
+// fault.
+type BatchIDError struct {
+	ID   string
+	Part string // "separator", "region" or "sequence"
+	Err  error  // the reason; the region's comes from batch.ValidRegion
+}
+
+func (e *BatchIDError) Error() string {
+	return fmt.Sprintf("batch id %q: %s: %v", e.ID, e.Part, e.Err)
+}
+
+// Unwrap returns ErrBatchID and the reason.
+func (e *BatchIDError) Unwrap() []error { return []error{ErrBatchID, e.Err} }
 
 // PermissionBatch is one issue of numbers to one health provider. The
 // numbers themselves are never stored, only their keyed hashes.
@@ -93,15 +112,15 @@ func FormatBatchID(region string, seq uint64) string {
 func ParseBatchID(id string) (string, uint64, error) {
 	i := strings.LastIndexByte(id, '.')
 	if i < 0 {
-		return "", 0, fmt.Errorf("batch id %q: want <region>.<sequence>", id)
+		return "", 0, &BatchIDError{ID: id, Part: "separator", Err: errors.New("want <region>.<sequence>")}
 	}
 	region := id[:i]
 	if err := batch.ValidRegion(region); err != nil {
-		return "", 0, fmt.Errorf("batch id %q: %w", id, err)
+		return "", 0, &BatchIDError{ID: id, Part: "region", Err: err}
 	}
 	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
 	if err != nil || seq == 0 {
-		return "", 0, fmt.Errorf("batch id %q: sequence %q is not a positive integer", id, id[i+1:])
+		return "", 0, &BatchIDError{ID: id, Part: "sequence", Err: fmt.Errorf("%q is not a positive integer", id[i+1:])}
 	}
 	return region, seq, nil
 }
@@ -169,11 +188,11 @@ func MinStart(ts []pact.Tuple, fm []batch.FindMyKey) pact.Minute {
 // ValidProvider checks a provider name: 1 to 100 printable characters.
 func ValidProvider(p string) error {
 	if len(p) == 0 || len(p) > 100 {
-		return fmt.Errorf("provider %q: length %d is outside 1..100", p, len(p))
+		return fmt.Errorf("%w: %q: length %d is outside 1..100", ErrProvider, p, len(p))
 	}
 	for _, r := range p {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("provider %q: control character %U", p, r)
+			return fmt.Errorf("%w: %q: control character %U", ErrProvider, p, r)
 		}
 	}
 	return nil
