@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pact-findmy/pact-findmy/internal/migrate"
@@ -39,11 +40,11 @@ func oldDevicedbFile(t *testing.T, version int) string {
 	}
 	stmts := []string{
 		fmt.Sprintf("PRAGMA user_version = %d", version),
-		"INSERT INTO seeds (hour, start, seed) VALUES (600, 612, x'" + repeatHex("11", 32) + "')",
-		"INSERT INTO contacts (minute, chirp, rssi, source, lat, lon) VALUES (612, x'" + repeatHex("22", 28) + "', -61, 'pact', 46.5, 6.6)",
+		"INSERT INTO seeds (hour, start, seed) VALUES (600, 612, x'" + strings.Repeat("11", 32) + "')",
+		"INSERT INTO contacts (minute, chirp, rssi, source, lat, lon) VALUES (612, x'" + strings.Repeat("22", 28) + "', -61, 'pact', 46.5, 6.6)",
 	}
 	if version >= 2 {
-		stmts = append(stmts, "INSERT INTO exposure_contacts (heard, chirp, seed, chirp_minute, rssi, source) VALUES (612, x'"+repeatHex("22", 28)+"', x'"+repeatHex("11", 32)+"', 612, -61, 'pact')")
+		stmts = append(stmts, "INSERT INTO exposure_contacts (heard, chirp, seed, chirp_minute, rssi, source) VALUES (612, x'"+strings.Repeat("22", 28)+"', x'"+strings.Repeat("11", 32)+"', 612, -61, 'pact')")
 	}
 	for _, q := range stmts {
 		if _, err := db.Exec(q); err != nil {
@@ -51,14 +52,6 @@ func oldDevicedbFile(t *testing.T, version int) string {
 		}
 	}
 	return path
-}
-
-func repeatHex(b string, n int) string {
-	s := ""
-	for range n {
-		s += b
-	}
-	return s
 }
 
 // TestOpenUpgradesUserVersionFile opens files of the PRAGMA user_version

@@ -10,38 +10,32 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// freshSchema returns the name of a schema that does not exist yet and is
-// dropped after the test.
-func freshSchema(t *testing.T, url string) string {
+// freshSchema returns the name of a schema that does not exist yet, to be
+// dropped after the test, and a connection for the test's own statements.
+func freshSchema(t *testing.T, url string) (string, *pgx.Conn) {
 	var b [6]byte
 	rand.Read(b[:])
 	schema := "test_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
 		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`); err != nil {
 			t.Errorf("dropping schema %s: %v", schema, err)
 		}
+		conn.Close(ctx)
 	})
-	return schema
+	return schema, conn
 }
 
 // TestOpenUpgradesOldSchema opens a schema an older program left at
 // version 1, with a row in it: Open applies 0002 and keeps the row.
 func TestOpenUpgradesOldSchema(t *testing.T) {
 	url := testURL(t)
-	schema := freshSchema(t, url)
+	schema, conn := freshSchema(t, url)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	initSQL, err := migrations.ReadFile("migrations/0001_init.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -87,13 +81,8 @@ func TestOpenUpgradesOldSchema(t *testing.T) {
 // schema current.
 func TestReplicasMigrateOnce(t *testing.T) {
 	url := testURL(t)
-	schema := freshSchema(t, url)
+	schema, conn := freshSchema(t, url)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	// Open's CREATE SCHEMA IF NOT EXISTS can race with itself in
 	// PostgreSQL; the schema exists before the replicas start, empty.
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA "`+schema+`"`); err != nil {
