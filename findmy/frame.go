@@ -188,7 +188,20 @@ type FrameError struct {
 }
 
 func (e *FrameError) Error() string {
-	return fmt.Sprintf("findmy: at offset %d: length %d, %d byte(s) left: %v", e.Offset, e.Length, e.Left, e.Err)
+	var what string
+	switch e.Err {
+	case ErrADOverrun:
+		what = fmt.Sprintf("AD structure length %d overruns the %d byte(s) left", e.Length, e.Left)
+	case ErrItemTruncated:
+		what = fmt.Sprintf("Apple item cut short: %d byte(s) left, want a type and a length", e.Left)
+	case ErrItemOverrun:
+		what = fmt.Sprintf("Apple item length %d overruns the %d byte(s) left", e.Length, e.Left)
+	case ErrPayloadLength:
+		what = fmt.Sprintf("Offline Finding payload length %d, want %d (full) or %d (short)", e.Length, fullPayloadLen, shortPayloadLen)
+	default:
+		what = fmt.Sprintf("length %d, %d byte(s) left: %v", e.Length, e.Left, e.Err)
+	}
+	return fmt.Sprintf("findmy: at offset %d: %s: %v", e.Offset, what, ErrMalformed)
 }
 
 // Unwrap returns the reason.
