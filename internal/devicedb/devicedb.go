@@ -66,8 +66,10 @@ func (d *DB) Close() error {
 	return nil
 }
 
-// SQL exposes the handle for packages that keep their own tables in the
-// device database through their own migrations.
+// SQL exposes the handle for reading the device database directly. New
+// tables belong in this package's migrations/: schema_migrations holds one
+// sequence of versions per file, so a second set of migrations applied to
+// the same file would be taken as already applied.
 func (d *DB) SQL() *sql.DB { return d.db }
 
 // userVersionRetired is what PRAGMA user_version holds once a file keeps

@@ -7,6 +7,9 @@
 // small interface, DB, that opens a transaction under the database's own
 // lock; SQLite (BEGIN IMMEDIATE on a database/sql connection) is here,
 // PostgreSQL (an advisory lock through pgx) lives with its store.
+//
+// A database (a SQLite file, a PostgreSQL schema) has one sequence of
+// migrations: schema_migrations does not say which set a version came from.
 package migrate
 
 import (
