@@ -18,7 +18,7 @@ func TestParseTupleFile(t *testing.T) {
 		{"upload.json", 1, ""},
 		{"empty_array.json", 0, ""},
 		{"no_tuples.json", 0, "no \"tuples\" field"},
-		{"bad_seed.json", 0, "want 64 hex digits"},
+		{"bad_seed.json", 0, "wrong number of hex digits"},
 		{"text.txt", 0, "neither \"PCT1\" nor JSON"},
 	}
 	for _, tc := range cases {
