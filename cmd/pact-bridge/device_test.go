@@ -14,6 +14,7 @@ import (
 
 	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
+	"github.com/pact-findmy/pact-findmy/internal/sim"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -118,14 +119,15 @@ func TestCommandsRejectBadInput(t *testing.T) {
 		{"simulate zero hours", runSimulate, []string{"--hours", "0"}, cli.ErrUsage, "hours", "0"},
 		{"simulate zero close range", runSimulate, []string{"--close-range", "0"}, cli.ErrUsage, "close-range", "0"},
 		{"simulate negative close range", runSimulate, []string{"--close-range", "-1.5"}, cli.ErrUsage, "close-range", "-1.5"},
+		{"simulate diagnosed device out of range", runSimulate, []string{"--devices", "3", "--diagnosed", "3"}, sim.ErrConfig, "", ""},
 		{"simulate bad start", runSimulate, []string{"--start", "today"}, cli.ErrUsage, "start", "today"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			err := tc.run(context.Background(), tc.args, &out, io.Discard)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("error = %v, want one wrapping %v", err, tc.want)
+			if !errors.Is(err, tc.want) || (tc.want != pact.ErrHexLength) != errors.Is(err, cli.ErrUsage) {
+				t.Fatalf("error = %v, want one wrapping %v, a usage error unless the input is at fault", err, tc.want)
 			}
 			var fe *cli.FlagError
 			if errors.As(err, &fe) != (tc.flag != "") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -50,6 +51,11 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			log.Info("simulating", "hour", hour, "of", hours)
 		}
 	})
+	if errors.Is(err, sim.ErrConfig) {
+		// --devices, --hours, --diagnosed or --chirps-per-minute out of
+		// the range sim.Run accepts: the command line is at fault.
+		return cli.Usagef("%w", err)
+	}
 	if err != nil {
 		return err
 	}
