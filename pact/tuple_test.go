@@ -46,33 +46,68 @@ func TestTupleValidate(t *testing.T) {
 	}
 }
 
+// decodeCase is a malformed tuple, in JSON or as a binary list, the
+// sentinel its error wraps and, for JSON, the field a *TupleFieldError
+// names.
 type decodeCase struct {
-	Name      string `json:"name"`
-	JSON      string `json:"json,omitempty"`
-	BinaryHex string `json:"binary_hex,omitempty"`
-	WantErr   string `json:"want_err"`
+	name      string
+	json      string
+	binaryHex string
+	want      error
+	field     string
 }
 
-// TestDecodeRejects checks that malformed tuples fail with an error that
-// names what is wrong.
+var decodeErrors = []decodeCase{
+	{name: "short seed", json: `{"seed":"00ff","start":1,"end":2}`, want: ErrHexLength, field: "seed"},
+	{name: "seed not hex", json: `{"seed":"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","start":1,"end":2}`, want: hex.InvalidByteError('z'), field: "seed"},
+	{name: "seed a number", json: `{"seed":12,"start":1,"end":2}`, want: ErrFieldType, field: "seed"},
+	{name: "missing end", json: `{"seed":"$SEED","start":1}`, want: ErrMissingField, field: "end"},
+	{name: "negative start", json: `{"seed":"$SEED","start":-5,"end":2}`, want: ErrMinuteRange, field: "start"},
+	{name: "start too big", json: `{"seed":"$SEED","start":4294967296,"end":2}`, want: ErrMinuteRange, field: "start"},
+	{name: "start not an integer", json: `{"seed":"$SEED","start":1.5,"end":2}`, want: ErrMinuteRange, field: "start"},
+	{name: "unknown field", json: `{"seed":"$SEED","start":1,"end":2,"rssi":3}`, want: ErrUnknownField, field: "rssi"},
+	{name: "field name in capitals", json: `{"SEED":"$SEED","start":1,"end":2}`, want: ErrUnknownField, field: "SEED"},
+	{name: "seed given twice", json: `{"seed":"$SEED","start":1,"end":2,"seed":"ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}`, want: ErrDuplicateField, field: "seed"},
+	{name: "start given twice in other case", json: `{"seed":"$SEED","start":1,"Start":2,"end":2}`, want: ErrUnknownField, field: "Start"},
+	{name: "start is a string", json: `{"seed":"$SEED","start":"1","end":2}`, want: ErrFieldType, field: "start"},
+	{name: "an array", json: `[1,2]`, want: ErrTupleJSON},
+	{name: "list too short", binaryHex: "504354", want: ErrTupleList},
+	{name: "list wrong magic", binaryHex: "5043543200000000", want: ErrTupleList},
+	{name: "list count too large", binaryHex: "50435431ffffffff", want: ErrTooManyTuples},
+	{name: "list truncated", binaryHex: "50435431000000010001", want: ErrTupleList},
+	{name: "minute overflow", binaryHex: "5043543100000001000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1ffffffffe05", want: ErrMinuteRange},
+}
+
+// jsonInput returns the JSON of c with "$SEED" standing for a valid seed.
+func (c decodeCase) jsonInput() string {
+	return strings.ReplaceAll(c.json, `"$SEED"`, `"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"`)
+}
+
+// TestDecodeRejects checks that malformed tuples fail with the sentinel of
+// what is wrong and, in JSON, the field at fault.
 func TestDecodeRejects(t *testing.T) {
-	var cases []decodeCase
-	loadJSON(t, filepath.Join("testdata", "decode_errors.json"), &cases)
-	for _, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
+	for _, tc := range decodeErrors {
+		t.Run(tc.name, func(t *testing.T) {
 			var err error
-			if tc.JSON != "" {
+			if tc.json != "" {
 				var tu Tuple
-				err = json.Unmarshal([]byte(tc.JSON), &tu)
+				err = json.Unmarshal([]byte(tc.jsonInput()), &tu)
 			} else {
-				raw, herr := hex.DecodeString(tc.BinaryHex)
+				raw, herr := hex.DecodeString(tc.binaryHex)
 				if herr != nil {
 					t.Fatal(herr)
 				}
 				_, err = DecodeTuples(raw)
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.WantErr) {
-				t.Fatalf("error = %v, want one mentioning %q", err, tc.WantErr)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("error = %v, want %v", err, tc.want)
+			}
+			var fe *TupleFieldError
+			if errors.As(err, &fe) != (tc.json != "") {
+				t.Fatalf("error = %v: a *TupleFieldError is %v, want %v", err, fe != nil, tc.json != "")
+			}
+			if fe != nil && fe.Field != tc.field {
+				t.Errorf("error names field %q, want %q", fe.Field, tc.field)
 			}
 		})
 	}
@@ -94,14 +129,12 @@ func tupleFuzzSeeds(f *testing.F) (jsonSeeds []string, lists [][]byte) {
 		list[7]++
 	}
 	lists = append(lists, list, list[:len(list)-1])
-	var bad []decodeCase
-	loadJSON(f, filepath.Join("testdata", "decode_errors.json"), &bad)
-	for _, c := range bad {
-		if c.JSON != "" {
-			jsonSeeds = append(jsonSeeds, c.JSON)
+	for _, c := range decodeErrors {
+		if c.json != "" {
+			jsonSeeds = append(jsonSeeds, c.jsonInput())
 			continue
 		}
-		b, err := hex.DecodeString(c.BinaryHex)
+		b, err := hex.DecodeString(c.binaryHex)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -158,7 +191,7 @@ func TestTupleListLimit(t *testing.T) {
 		ts := make([]Tuple, n)
 		b, err := EncodeTuples(ts)
 		if n > MaxTuplesPerList {
-			if err == nil || !strings.Contains(err.Error(), "exceed the limit") {
+			if !errors.Is(err, ErrTooManyTuples) {
 				t.Errorf("EncodeTuples(%d tuples) = %d bytes, %v; want a limit error", n, len(b), err)
 			}
 			continue
@@ -181,7 +214,7 @@ func TestUnmarshalBinaryKeepsTupleOnError(t *testing.T) {
 	}
 	before := Tuple{Seed: Seed{9, 9, 9}, Start: 7, End: 8}
 	tu := before
-	if err := tu.UnmarshalBinary(overflow); err == nil || !strings.Contains(err.Error(), "overflows") {
+	if err := tu.UnmarshalBinary(overflow); !errors.Is(err, ErrMinuteRange) {
 		t.Fatalf("UnmarshalBinary = %v, want an overflow error", err)
 	}
 	if tu != before {
