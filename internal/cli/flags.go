@@ -81,7 +81,7 @@ type LogFlags struct {
 // Register adds --log-level to fs, default info. A level slog does not
 // know is a usage error of Parse.
 func (l *LogFlags) Register(fs *flag.FlagSet) {
-	fs.TextVar(&l.Level, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	fs.TextVar(&l.Level, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
 }
 
 // Logger returns a text logger at the level given, writing to w (the
