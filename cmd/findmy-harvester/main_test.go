@@ -283,12 +283,8 @@ func TestCommandErrors(t *testing.T) {
 			if !errors.Is(err, c.want) {
 				t.Fatalf("%s %q = %v, want an error wrapping %v", c.cmd, c.args, err, c.want)
 			}
-			var fe *cli.FlagError
-			if errors.As(err, &fe) != (c.flag != "") {
-				t.Fatalf("%s %q = %v: a *cli.FlagError is %v, want %v", c.cmd, c.args, err, fe != nil, c.flag != "")
-			}
-			if fe != nil && (fe.Flag != c.flag || fe.Value != c.value) {
-				t.Errorf("error names --%s %q, want --%s %q", fe.Flag, fe.Value, c.flag, c.value)
+			if flag, value := cli.FlagOf(err); flag != c.flag || value != c.value {
+				t.Errorf("error %v names --%s %q, want --%s %q", err, flag, value, c.flag, c.value)
 			}
 		})
 	}

@@ -100,12 +100,8 @@ func TestScanFlagsRejected(t *testing.T) {
 			if !errors.Is(err, c.want) || !errors.Is(err, cli.ErrUsage) {
 				t.Fatalf("parseScanFlags(%q) = %v, want a usage error wrapping %v", c.args, err, c.want)
 			}
-			var fe *cli.FlagError
-			if errors.As(err, &fe) != (c.flag != "") {
-				t.Fatalf("parseScanFlags(%q) = %v: a *cli.FlagError is %v, want %v", c.args, err, fe != nil, c.flag != "")
-			}
-			if fe != nil && (fe.Flag != c.flag || fe.Value != c.value) {
-				t.Errorf("error names --%s %q, want --%s %q", fe.Flag, fe.Value, c.flag, c.value)
+			if flag, value := cli.FlagOf(err); flag != c.flag || value != c.value {
+				t.Errorf("error %v names --%s %q, want --%s %q", err, flag, value, c.flag, c.value)
 			}
 			var stdout, stderr bytes.Buffer
 			if code := run(context.Background(), append([]string{"scan"}, c.args...), &stdout, &stderr); code != cli.ExitUsage {

@@ -118,12 +118,8 @@ func TestCommandLineErrors(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("error = %v, want one wrapping %v", err, tc.want)
 			}
-			var fe *cli.FlagError
-			if errors.As(err, &fe) != (tc.flag != "") {
-				t.Fatalf("error = %v: a *cli.FlagError is %v, want %v", err, fe != nil, tc.flag != "")
-			}
-			if fe != nil && (fe.Flag != tc.flag || fe.Value != tc.value) {
-				t.Errorf("error names --%s %q, want --%s %q", fe.Flag, fe.Value, tc.flag, tc.value)
+			if flag, value := cli.FlagOf(err); flag != tc.flag || value != tc.value {
+				t.Errorf("error %v names --%s %q, want --%s %q", err, flag, value, tc.flag, tc.value)
 			}
 		})
 	}

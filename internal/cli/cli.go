@@ -82,6 +82,16 @@ func FlagErrorf(flag string, value any, format string, args ...any) error {
 	return &FlagError{Flag: flag, Value: fmt.Sprint(value), Err: fmt.Errorf(format, args...), quote: quote}
 }
 
+// FlagOf returns the flag and value err names if it wraps a *FlagError,
+// and "", "" otherwise.
+func FlagOf(err error) (flag, value string) {
+	var fe *FlagError
+	if errors.As(err, &fe) {
+		return fe.Flag, fe.Value
+	}
+	return "", ""
+}
+
 // Required returns the usage error of a required flag that is missing.
 func Required(flag string) error { return &FlagError{Flag: flag, Err: ErrRequired} }
 

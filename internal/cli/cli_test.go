@@ -146,6 +146,9 @@ func TestUsageErrors(t *testing.T) {
 			if fe != nil && (fe.Flag != tc.flag || fe.Value != tc.value) {
 				t.Errorf("FlagError{Flag: %q, Value: %q}, want %q, %q", fe.Flag, fe.Value, tc.flag, tc.value)
 			}
+			if flag, value := FlagOf(tc.err); flag != tc.flag || value != tc.value {
+				t.Errorf("FlagOf = %q, %q, want %q, %q", flag, value, tc.flag, tc.value)
+			}
 			if tc.err.Error() != tc.text {
 				t.Errorf("message %q, want %q", tc.err.Error(), tc.text)
 			}
