@@ -2,15 +2,22 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet build simulate bench bench-replay
+.PHONY: test vet lint build simulate bench bench-replay
 
 ## test: vet, then every test with the race detector (what CI runs).
 test: vet
 	$(GO) test -race -count=1 -timeout 14m $(PKGS)
 
+## vet: gofmt, go vet and staticcheck (lint).
 vet:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt would change: $$fmt"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(MAKE) lint
+
+## lint: staticcheck, at the version tools/go.mod pins (a module of its own,
+## so that its dependencies stay out of the project's build list).
+lint:
+	$(GO) tool -modfile=tools/go.mod staticcheck $(PKGS)
 
 build:
 	$(GO) build -o bin/ ./cmd/...

@@ -16,7 +16,11 @@ type advertCase struct {
 	Address   string `json:"address"`
 	AD        string `json:"ad"`
 	Canonical bool   `json:"canonical"`
-	Error     string `json:"error"`
+	// Reject is why a frame must be refused: not_advert (ErrNotAdvert)
+	// or malformed (ErrAdvertMalformed); Error says what is wrong, for
+	// the reader.
+	Reject string `json:"reject"`
+	Error  string `json:"error"`
 }
 
 func advertCases(t testing.TB) []advertCase {
@@ -50,12 +54,13 @@ func TestAdvertVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := ParseAdvert(addr, ad)
-			if c.Error != "" {
-				if err == nil || !strings.Contains(err.Error(), c.Error) {
-					t.Fatalf("ParseAdvert error = %v, want one containing %q", err, c.Error)
+			if c.Reject != "" {
+				want, ok := map[string]error{"not_advert": ErrNotAdvert, "malformed": ErrAdvertMalformed}[c.Reject]
+				if !ok {
+					t.Fatalf("reject %q: want not_advert or malformed", c.Reject)
 				}
-				if errors.Is(err, ErrNotAdvert) == errors.Is(err, ErrAdvertMalformed) {
-					t.Errorf("error %v must be exactly one of ErrNotAdvert and ErrAdvertMalformed", err)
+				if !errors.Is(err, want) || errors.Is(err, ErrNotAdvert) == errors.Is(err, ErrAdvertMalformed) {
+					t.Fatalf("ParseAdvert error = %v, want %v (%s) and not the other", err, want, c.Error)
 				}
 				return
 			}

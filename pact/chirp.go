@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -61,9 +62,13 @@ func ParseChirp(s string) (Chirp, error) {
 	return c, nil
 }
 
+// ErrHexLength is wrapped by the error of ParseSeed and ParseChirp for a
+// string that is not twice as many hex digits as the value has bytes.
+var ErrHexLength = errors.New("wrong number of hex digits")
+
 func decodeHexInto(dst []byte, s string) error {
 	if len(s) != 2*len(dst) {
-		return fmt.Errorf("want %d hex digits, got %d", 2*len(dst), len(s))
+		return fmt.Errorf("%w: want %d, got %d", ErrHexLength, 2*len(dst), len(s))
 	}
 	if _, err := hex.Decode(dst, []byte(s)); err != nil {
 		return fmt.Errorf("not hex: %w", err)

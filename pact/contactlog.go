@@ -54,7 +54,7 @@ func (l *ContactLog) Record(ctx context.Context, batch []Sighting) (int, error) 
 	kept := make([]Sighting, 0, len(batch))
 	for i, s := range batch {
 		if err := s.Validate(); err != nil {
-			return 0, fmt.Errorf("pact: contact log entry %d: %w", i, err)
+			return 0, &EntryError{Index: i, Err: err}
 		}
 		if s.Minute < horizon || (l.hasMin && s.RSSI != RSSIUnknown && s.RSSI < l.minRSSI) {
 			continue
@@ -84,3 +84,17 @@ func (l *ContactLog) Expire(ctx context.Context) (int64, error) {
 	}
 	return l.store.DeleteSightingsBefore(ctx, now-l.retention)
 }
+
+// EntryError is a batch of sightings that ContactLog.Record refused
+// because of one entry: its index in the batch and why (ErrSource,
+// ErrLocation). Nothing of the batch is recorded.
+type EntryError struct {
+	Index int
+	Err   error
+}
+
+func (e *EntryError) Error() string {
+	return fmt.Sprintf("pact: contact log entry %d: %v", e.Index, e.Err)
+}
+
+func (e *EntryError) Unwrap() error { return e.Err }

@@ -2,9 +2,9 @@ package pact
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -309,10 +309,18 @@ func TestContactLogRejects(t *testing.T) {
 	ctx := context.Background()
 	store := NewMemStore()
 	log := NewContactLog(store, ContactLogOptions{Clock: &fakeClock{}})
-	for _, bad := range []Sighting{{Source: "bluetooth-le"}, {Source: SourcePACT, Location: &Location{91, 0}}} {
+	for _, tc := range []struct {
+		bad  Sighting
+		want error
+	}{
+		{Sighting{Source: "bluetooth-le"}, ErrSource},
+		{Sighting{Source: SourcePACT, Location: &Location{91, 0}}, ErrLocation},
+	} {
 		good := Sighting{Chirp: Chirp{1}, Source: SourcePACT}
-		if _, err := log.Record(ctx, []Sighting{good, bad}); err == nil || !strings.Contains(err.Error(), "entry 1") {
-			t.Errorf("Record(%+v) = %v, want an error naming entry 1", bad, err)
+		_, err := log.Record(ctx, []Sighting{good, tc.bad})
+		var entry *EntryError
+		if !errors.Is(err, tc.want) || !errors.As(err, &entry) || entry.Index != 1 {
+			t.Errorf("Record(%+v) = %v, want an *EntryError naming entry 1 and wrapping %v", tc.bad, err, tc.want)
 		}
 	}
 	n := 0

@@ -54,13 +54,13 @@ type MatchOptions struct {
 func (o MatchOptions) tolerance() (Minute, error) {
 	switch {
 	case o.ExactMinute && o.Tolerance != 0:
-		return 0, fmt.Errorf("match options: tolerance %d contradicts ExactMinute", o.Tolerance)
+		return 0, fmt.Errorf("match options: tolerance %d contradicts ExactMinute: %w", o.Tolerance, ErrMatchOptions)
 	case o.ExactMinute:
 		return 0, nil
 	case o.Tolerance == 0:
 		return DefaultMatchTolerance, nil
 	case o.Tolerance > MaxMatchTolerance:
-		return 0, fmt.Errorf("match options: tolerance %d minutes exceeds the limit %d", o.Tolerance, MaxMatchTolerance)
+		return 0, fmt.Errorf("match options: tolerance %d minutes exceeds the limit %d: %w", o.Tolerance, MaxMatchTolerance, ErrMatchOptions)
 	}
 	return o.Tolerance, nil
 }
@@ -70,7 +70,7 @@ func (o MatchOptions) window() (from, to Minute, err error) {
 		return 0, ^Minute(0), nil
 	}
 	if o.From > o.To {
-		return 0, 0, fmt.Errorf("match options: window from %d is after to %d", o.From, o.To)
+		return 0, 0, fmt.Errorf("match options: window from %d is after to %d: %w", o.From, o.To, ErrMatchOptions)
 	}
 	return o.From, o.To, nil
 }
@@ -236,7 +236,7 @@ func newMatcherBuilder(opts MatchOptions) (*matcherBuilder, error) {
 	workers := opts.Workers
 	switch {
 	case workers < 0:
-		return nil, fmt.Errorf("match options: %d workers", workers)
+		return nil, fmt.Errorf("match options: %d workers: %w", workers, ErrMatchOptions)
 	case workers == 0:
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -309,8 +309,8 @@ func (m *Matcher) buildMinuteIndex() error {
 		lo, hi = min(lo, e.heard), max(hi, e.heard)
 	}
 	if hi-lo >= MaxMatchSpan {
-		return fmt.Errorf("matcher: sightings from %v to %v span more than %d days; choose a window with MatchOptions.From and To",
-			lo, hi, MaxMatchSpan/MinutesPerDay)
+		return fmt.Errorf("matcher: sightings from %v to %v: %w (%d days); choose a window with MatchOptions.From and To",
+			lo, hi, ErrMatchSpan, MaxMatchSpan/MinutesPerDay)
 	}
 	// Chirp minutes lo-tol .. hi+tol can match; keep them inside uint32.
 	first := uint64(lo) - min(uint64(lo), uint64(m.tol))
@@ -481,6 +481,34 @@ func (m *Matcher) neededMask(start Minute, n int) uint64 {
 // without an error.
 var ErrStopMatch = errors.New("stop matching")
 
+// Errors of building a Matcher.
+var (
+	// ErrMatchOptions is a MatchOptions that contradicts itself or
+	// exceeds a limit (MaxMatchTolerance).
+	ErrMatchOptions = errors.New("invalid match options")
+	// ErrMatchSpan is a contact log whose sightings span MaxMatchSpan or
+	// more, more than one minute index covers.
+	ErrMatchSpan = errors.New("sightings span more than a matcher indexes")
+)
+
+// ExposureTupleError is a tuple stream that Match stopped on: the index of
+// the tuple in the stream and why, either the stream's own error or the
+// tuple's shape (ErrTimeOrder, ErrWindow, spec §6.3).
+type ExposureTupleError struct {
+	Index   int64
+	Err     error
+	reading bool // the stream failed, as opposed to the tuple
+}
+
+func (e *ExposureTupleError) Error() string {
+	if e.reading {
+		return fmt.Sprintf("reading exposure tuple %d: %v", e.Index, e.Err)
+	}
+	return fmt.Sprintf("exposure tuple %d: %v", e.Index, e.Err)
+}
+
+func (e *ExposureTupleError) Unwrap() error { return e.Err }
+
 // Match streams exposure tuples through the index and calls onContact, if
 // not nil, for every contact, in stream order and then by chirp minute and
 // minute heard. It derives a key only for a tuple that has a sighting
@@ -555,11 +583,11 @@ func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) 
 	var readErr error
 	for t, err := range tuples {
 		if err != nil {
-			readErr = fmt.Errorf("reading exposure tuple %d: %w", idx, err)
+			readErr = &ExposureTupleError{Index: idx, Err: err, reading: true}
 			break
 		}
 		if err := t.checkShape(); err != nil {
-			readErr = fmt.Errorf("exposure tuple %d: %w", idx, err)
+			readErr = &ExposureTupleError{Index: idx, Err: err}
 			break
 		}
 		read.Tuples++

@@ -56,8 +56,14 @@ type matchCase struct {
 		Samples   int     `json:"samples"`
 		Score     float64 `json:"score"`
 	} `json:"want_days"`
-	WantError string `json:"want_error"`
+	// WantError names the sentinel the error wraps (see matchErrors);
+	// for a tuple's error, WantErrorTuple is the index it names.
+	WantError      string `json:"want_error"`
+	WantErrorTuple int64  `json:"want_error_tuple"`
 }
+
+// matchErrors are the sentinels the want_error of testdata/match names.
+var matchErrors = map[string]error{"order": ErrTimeOrder, "window": ErrWindow, "span": ErrMatchSpan, "options": ErrMatchOptions}
 
 type wantContact struct {
 	Tuple       int64       `json:"tuple"`
@@ -141,8 +147,19 @@ func TestMatchCases(t *testing.T) {
 				if tc.WantError == "" {
 					t.Fatalf("%s: %v", mode, err)
 				}
-				if err.Error() != tc.WantError {
-					t.Fatalf("%s: error %q, want %q", mode, err, tc.WantError)
+				want, ok := matchErrors[tc.WantError]
+				if !ok {
+					t.Fatalf("want_error %q names no sentinel", tc.WantError)
+				}
+				if !errors.Is(err, want) {
+					t.Fatalf("%s: error %v, want %v", mode, err, want)
+				}
+				var te *ExposureTupleError
+				if errors.As(err, &te) != (want == ErrTimeOrder || want == ErrWindow) {
+					t.Fatalf("%s: error %v: an *ExposureTupleError is %v", mode, err, te != nil)
+				}
+				if te != nil && te.Index != tc.WantErrorTuple {
+					t.Fatalf("%s: error names tuple %d, want %d", mode, te.Index, tc.WantErrorTuple)
 				}
 			}
 		})
@@ -260,7 +277,8 @@ func TestMatchStreamError(t *testing.T) {
 	}
 	var got []Contact
 	rep, err := m.Match(stream, func(c Contact) error { got = append(got, c); return nil })
-	if !errors.Is(err, broken) || err.Error() != "reading exposure tuple 2: batch truncated" {
+	var te *ExposureTupleError
+	if !errors.Is(err, broken) || !errors.As(err, &te) || te.Index != 2 {
 		t.Fatalf("error %v, want it to wrap %v at tuple 2", err, broken)
 	}
 	if len(got) != 1 || rep.Stats.Tuples != 2 || len(rep.Days) != 1 {

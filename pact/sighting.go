@@ -1,6 +1,7 @@
 package pact
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
@@ -63,7 +64,7 @@ func (l Location) Coarsen() Location {
 // Validate checks that l is a real position.
 func (l Location) Validate() error {
 	if !(l.Lat >= -90 && l.Lat <= 90) || !(l.Lon >= -180 && l.Lon <= 180) {
-		return fmt.Errorf("location %v,%v is not a latitude/longitude", l.Lat, l.Lon)
+		return fmt.Errorf("location %v,%v: %w", l.Lat, l.Lon, ErrLocation)
 	}
 	return nil
 }
@@ -78,10 +79,19 @@ type Sighting struct {
 	Location *Location
 }
 
+// Errors of Sighting.Validate, wrapped with the value at fault.
+var (
+	// ErrSource is a sighting source other than the Source constants.
+	ErrSource = errors.New("not a known sighting source")
+	// ErrLocation is a location outside latitude -90..90, longitude
+	// -180..180, or not a number.
+	ErrLocation = errors.New("not a latitude/longitude")
+)
+
 // Validate checks the fields a contact log relies on.
 func (s *Sighting) Validate() error {
 	if !s.Source.Valid() {
-		return fmt.Errorf("sighting source %q is not a known source", s.Source)
+		return fmt.Errorf("sighting source %q: %w", s.Source, ErrSource)
 	}
 	if s.Location != nil {
 		if err := s.Location.Validate(); err != nil {

@@ -55,6 +55,49 @@ var (
 	ErrExpired   = errors.New("starts before the retention horizon")
 )
 
+// Errors of decoding a tuple (spec §6.1, §6.2), each wrapped with the
+// field or bytes at fault; a JSON tuple's error is a *TupleFieldError.
+var (
+	// ErrTupleJSON is JSON that is not a tuple object: a syntax error,
+	// another type, or data after the object.
+	ErrTupleJSON = errors.New("not a JSON tuple object")
+	// ErrUnknownField is a JSON tuple field other than seed, start, end
+	// (names are case sensitive).
+	ErrUnknownField = errors.New("unknown field")
+	// ErrDuplicateField is a JSON tuple field given twice.
+	ErrDuplicateField = errors.New("field appears twice")
+	// ErrMissingField is a JSON tuple without one of its three fields.
+	ErrMissingField = errors.New("field is missing")
+	// ErrFieldType is a JSON tuple field of the wrong JSON type.
+	ErrFieldType = errors.New("field of the wrong type")
+	// ErrMinuteRange is a minute that is not an integer in 0..2^32-1, or
+	// a binary tuple whose end overflows the minute counter.
+	ErrMinuteRange = errors.New("minute out of range")
+	// ErrTupleList is a binary tuple or tuple list whose header (length,
+	// magic) or length is wrong.
+	ErrTupleList = errors.New("malformed tuple list")
+	// ErrTooManyTuples is a tuple list of more than MaxTuplesPerList.
+	ErrTooManyTuples = errors.New("more tuples than a list holds (MaxTuplesPerList)")
+)
+
+// TupleFieldError is a JSON tuple that does not decode: the field at fault
+// ("" for the object as a whole) and the sentinel or cause (ErrHexLength,
+// ErrMinuteRange, ErrUnknownField, ...) that errors.Is finds.
+type TupleFieldError struct {
+	Field string
+	Err   error
+	msg   string
+}
+
+func (e *TupleFieldError) Error() string { return e.msg }
+func (e *TupleFieldError) Unwrap() error { return e.Err }
+
+// fieldError returns a *TupleFieldError for field wrapping err, with the
+// message format and args give.
+func fieldError(field string, err error, format string, args ...any) error {
+	return &TupleFieldError{Field: field, Err: err, msg: fmt.Sprintf(format, args...)}
+}
+
 // Validate checks a tuple against the rules of spec §6.3. The error names
 // the field and its value.
 func (t Tuple) Validate(l Limits) error {
@@ -97,12 +140,12 @@ func (t Tuple) AppendBinary(b []byte) ([]byte, error) {
 // On error t is left as it was.
 func (t *Tuple) UnmarshalBinary(b []byte) error {
 	if len(b) != TupleSize {
-		return fmt.Errorf("tuple: want %d bytes, got %d", TupleSize, len(b))
+		return fmt.Errorf("tuple: want %d bytes, got %d: %w", TupleSize, len(b), ErrTupleList)
 	}
 	start := binary.BigEndian.Uint32(b[SeedSize:])
 	span := uint32(b[SeedSize+4])
 	if uint64(start)+uint64(span) > uint64(^uint32(0)) {
-		return fmt.Errorf("tuple start %d + span %d: overflows the minute counter", start, span)
+		return fmt.Errorf("tuple start %d + span %d: overflows the minute counter: %w", start, span, ErrMinuteRange)
 	}
 	*t = Tuple{Seed: Seed(b[:SeedSize]), Start: Minute(start), End: Minute(start + span)}
 	return nil
@@ -120,7 +163,7 @@ const MaxTuplesPerList = 4096
 // other decoder of spec §6.1, would reject the result.
 func EncodeTuples(ts []Tuple) ([]byte, error) {
 	if len(ts) > MaxTuplesPerList {
-		return nil, fmt.Errorf("encoding a tuple list: %d tuples exceed the limit %d", len(ts), MaxTuplesPerList)
+		return nil, fmt.Errorf("encoding a tuple list: %d tuples exceed the limit %d: %w", len(ts), MaxTuplesPerList, ErrTooManyTuples)
 	}
 	b := make([]byte, 0, 8+len(ts)*TupleSize)
 	b = append(b, tupleListMagic[:]...)
@@ -137,18 +180,18 @@ func EncodeTuples(ts []Tuple) ([]byte, error) {
 // DecodeTuples decodes a list written by EncodeTuples.
 func DecodeTuples(b []byte) ([]Tuple, error) {
 	if len(b) < 8 {
-		return nil, fmt.Errorf("tuple list: %d bytes is shorter than the 8-byte header", len(b))
+		return nil, fmt.Errorf("tuple list: %d bytes is shorter than the 8-byte header: %w", len(b), ErrTupleList)
 	}
 	if [4]byte(b[:4]) != tupleListMagic {
-		return nil, fmt.Errorf("tuple list: magic %x, want %x (%q)", b[:4], tupleListMagic, tupleListMagic[:])
+		return nil, fmt.Errorf("tuple list: magic %x, want %x (%q): %w", b[:4], tupleListMagic, tupleListMagic[:], ErrTupleList)
 	}
 	n := binary.BigEndian.Uint32(b[4:8])
 	if n > MaxTuplesPerList {
-		return nil, fmt.Errorf("tuple list: count %d exceeds the limit %d", n, MaxTuplesPerList)
+		return nil, fmt.Errorf("tuple list: count %d exceeds the limit %d: %w", n, MaxTuplesPerList, ErrTooManyTuples)
 	}
 	body := b[8:]
 	if uint64(len(body)) != uint64(n)*TupleSize {
-		return nil, fmt.Errorf("tuple list: count %d needs %d bytes of tuples, got %d", n, uint64(n)*TupleSize, len(body))
+		return nil, fmt.Errorf("tuple list: count %d needs %d bytes of tuples, got %d: %w", n, uint64(n)*TupleSize, len(body), ErrTupleList)
 	}
 	ts := make([]Tuple, n)
 	for i := range ts {
@@ -185,9 +228,9 @@ func (t *Tuple) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil {
-		return fmt.Errorf("tuple: %w", err)
+		return fieldError("", errors.Join(ErrTupleJSON, err), "tuple: %v", err)
 	} else if tok != json.Delim('{') {
-		return fmt.Errorf("tuple: want a JSON object, got %s", tokenText(tok))
+		return fieldError("", ErrTupleJSON, "tuple: want a JSON object, got %s", tokenText(tok))
 	}
 	var (
 		seed    Seed
@@ -197,47 +240,47 @@ func (t *Tuple) UnmarshalJSON(b []byte) error {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return fmt.Errorf("tuple: %w", err)
+			return fieldError("", errors.Join(ErrTupleJSON, err), "tuple: %v", err)
 		}
 		key, _ := tok.(string)
 		i := slices.Index(tupleFields[:], key)
 		switch {
 		case i < 0:
-			return fmt.Errorf("tuple: unknown field %q", key)
+			return fieldError(key, ErrUnknownField, "tuple: unknown field %q", key)
 		case seen[i]:
-			return fmt.Errorf("tuple: field %q appears twice", key)
+			return fieldError(key, ErrDuplicateField, "tuple: field %q appears twice", key)
 		}
 		seen[i] = true
 		if tok, err = dec.Token(); err != nil {
-			return fmt.Errorf("tuple field %q: %w", key, err)
+			return fieldError(key, errors.Join(ErrTupleJSON, err), "tuple field %q: %v", key, err)
 		}
 		if i == 0 {
 			hex, ok := tok.(string)
 			if !ok {
-				return fmt.Errorf("tuple field \"seed\": want a string of hex digits, got %s", tokenText(tok))
+				return fieldError("seed", ErrFieldType, "tuple field \"seed\": want a string of hex digits, got %s", tokenText(tok))
 			}
 			if seed, err = ParseSeed(hex); err != nil {
-				return fmt.Errorf("tuple field \"seed\": %w", err)
+				return fieldError("seed", err, "tuple field \"seed\": %v", err)
 			}
 			continue
 		}
 		n, ok := tok.(json.Number)
 		if !ok {
-			return fmt.Errorf("tuple field %q: want an integer minute, got %s", key, tokenText(tok))
+			return fieldError(key, ErrFieldType, "tuple field %q: want an integer minute, got %s", key, tokenText(tok))
 		}
 		if minutes[i-1], err = minuteFromJSON(key, n); err != nil {
 			return err
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return fmt.Errorf("tuple: %w", err)
+		return fieldError("", errors.Join(ErrTupleJSON, err), "tuple: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("tuple: trailing data after the JSON object")
+		return fieldError("", ErrTupleJSON, "tuple: trailing data after the JSON object")
 	}
 	for i, ok := range seen {
 		if !ok {
-			return fmt.Errorf("tuple: field %q is missing", tupleFields[i])
+			return fieldError(tupleFields[i], ErrMissingField, "tuple: field %q is missing", tupleFields[i])
 		}
 	}
 	*t = Tuple{Seed: seed, Start: minutes[0], End: minutes[1]}
@@ -261,12 +304,12 @@ func minuteFromJSON(field string, n json.Number) (Minute, error) {
 	v, err := n.Int64()
 	if err != nil {
 		if _, ierr := strconv.ParseInt(string(n), 10, 0); ierr != nil && !errors.Is(ierr, strconv.ErrRange) {
-			return 0, fmt.Errorf("tuple field %q: minute %s is not an integer", field, truncate(string(n)))
+			return 0, fieldError(field, ErrMinuteRange, "tuple field %q: minute %s is not an integer", field, truncate(string(n)))
 		}
-		return 0, fmt.Errorf("tuple field %q: minute %s is outside 0..%d", field, truncate(string(n)), ^uint32(0))
+		return 0, fieldError(field, ErrMinuteRange, "tuple field %q: minute %s is outside 0..%d", field, truncate(string(n)), ^uint32(0))
 	}
 	if v < 0 || v > int64(^uint32(0)) {
-		return 0, fmt.Errorf("tuple field %q: minute %d is outside 0..%d", field, v, ^uint32(0))
+		return 0, fieldError(field, ErrMinuteRange, "tuple field %q: minute %d is outside 0..%d", field, v, ^uint32(0))
 	}
 	return Minute(v), nil
 }

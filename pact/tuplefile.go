@@ -3,8 +3,14 @@ package pact
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
+
+// ErrTupleFile is a file that is none of the encodings ParseTupleFile
+// reads: empty, neither a tuple list nor JSON, or a JSON object without
+// "tuples". Errors inside a tuple wrap the tuple's own errors instead.
+var ErrTupleFile = errors.New("not a tuple file")
 
 // ParseTupleFile decodes a list of tuples in any encoding of spec §6: the
 // binary list ("PCT1"), a JSON array of tuples, or a JSON object whose
@@ -17,7 +23,7 @@ func ParseTupleFile(b []byte) ([]Tuple, error) {
 	}
 	trimmed := bytes.TrimLeft(b, " \t\r\n")
 	if len(trimmed) == 0 {
-		return nil, fmt.Errorf("tuple file: empty")
+		return nil, fmt.Errorf("tuple file: empty: %w", ErrTupleFile)
 	}
 	switch trimmed[0] {
 	case '[':
@@ -34,9 +40,9 @@ func ParseTupleFile(b []byte) ([]Tuple, error) {
 			return nil, fmt.Errorf("tuple file: %w", err)
 		}
 		if body.Tuples == nil {
-			return nil, fmt.Errorf("tuple file: JSON object has no \"tuples\" field")
+			return nil, fmt.Errorf("tuple file: JSON object has no \"tuples\" field: %w", ErrTupleFile)
 		}
 		return *body.Tuples, nil
 	}
-	return nil, fmt.Errorf("tuple file: starts with %q, which is neither \"PCT1\" nor JSON", trimmed[:min(len(trimmed), 8)])
+	return nil, fmt.Errorf("tuple file: starts with %q, which is neither \"PCT1\" nor JSON: %w", trimmed[:min(len(trimmed), 8)], ErrTupleFile)
 }

@@ -1,10 +1,10 @@
 package pact
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -12,14 +12,14 @@ func TestParseTupleFile(t *testing.T) {
 	cases := []struct {
 		file    string
 		want    int
-		wantErr string
+		wantErr error
 	}{
-		{"array.json", 2, ""},
-		{"upload.json", 1, ""},
-		{"empty_array.json", 0, ""},
-		{"no_tuples.json", 0, "no \"tuples\" field"},
-		{"bad_seed.json", 0, "want 64 hex digits"},
-		{"text.txt", 0, "neither \"PCT1\" nor JSON"},
+		{"array.json", 2, nil},
+		{"upload.json", 1, nil},
+		{"empty_array.json", 0, nil},
+		{"no_tuples.json", 0, ErrTupleFile},
+		{"bad_seed.json", 0, ErrHexLength},
+		{"text.txt", 0, ErrTupleFile},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
@@ -28,9 +28,9 @@ func TestParseTupleFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			ts, err := ParseTupleFile(b)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error = %v, want one mentioning %q", err, tc.wantErr)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("error = %v, want %v", err, tc.wantErr)
 				}
 				return
 			}

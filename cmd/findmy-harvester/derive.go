@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/findmy"
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -20,43 +22,44 @@ const maxDeriveCount = 366 * 24 * 4
 // time.Duration holds: about 290 years of 15-minute keys.
 const maxEpochIndex = uint64(math.MaxInt64 / int64(findmy.RotationPeriod))
 
+// errKeyChoice is the usage error of derive given both or neither of
+// --private-key and --public-key.
+var errKeyChoice = errors.New("want one key")
+
 func deriveCommand(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("derive", "derive --secret HEX (--private-key HEX | --public-key HEX) [flags]\n\nPrints the rolling Offline Finding keys i = from .. from+count-1 as JSON\nlines (docs/findmy.md §5). Key i is derived from SK_i, the secret\nupdated i times. With --epoch, each line also gives the minutes during\nwhich key i is advertised (15 minutes from epoch + i*15 min), the window\nan owner publishes for matching.", stderr)
+	fs := newFlagSet("derive", "--secret HEX (--private-key HEX | --public-key HEX) [flags]\n\nPrints the rolling Offline Finding keys i = from .. from+count-1 as JSON\nlines (docs/findmy.md §5). Key i is derived from SK_i, the secret\nupdated i times. With --epoch, each line also gives the minutes during\nwhich key i is advertised (15 minutes from epoch + i*15 min), the window\nan owner publishes for matching.", stdout, stderr)
 	secret := fs.String("secret", "", "SK_0, the 32-byte symmetric key, in hex")
 	private := fs.String("private-key", "", "d_0, the 28-byte P-224 private key, in hex")
 	public := fs.String("public-key", "", "P_0, the P-224 public key in SEC 1 form (04||x||y or 02/03||x), in hex")
 	from := fs.Uint64("from", 0, "first key index")
 	count := fs.Uint64("count", 1, "number of keys")
 	epoch := fs.String("epoch", "", "RFC 3339 time at which key 0 became current (optional)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	skBytes, err := hex.DecodeString(*secret)
 	if err != nil || len(skBytes) != findmy.SecretSize {
-		return fmt.Errorf("%w: --secret %q: want %d bytes of hex", errUsage, clipArg(*secret), findmy.SecretSize)
+		return cli.FlagErrorf("secret", clipArg(*secret), "want %d bytes of hex", findmy.SecretSize)
 	}
 	if (*private == "") == (*public == "") {
-		return fmt.Errorf("%w: give exactly one of --private-key and --public-key", errUsage)
+		return cli.Usagef("%w: give exactly one of --private-key and --public-key", errKeyChoice)
 	}
 	if *count == 0 || *count > maxDeriveCount {
-		return fmt.Errorf("%w: --count %d: want 1..%d", errUsage, *count, maxDeriveCount)
+		return cli.FlagErrorf("count", *count, "want 1..%d", maxDeriveCount)
 	}
 	if *from > 1<<40 {
-		return fmt.Errorf("%w: --from %d: an index that large is no device's", errUsage, *from)
+		return cli.FlagErrorf("from", *from, "an index that large is no device's")
 	}
 	var start time.Time
 	if *epoch != "" {
 		if start, err = time.Parse(time.RFC3339, *epoch); err != nil {
-			return fmt.Errorf("%w: --epoch: %w", errUsage, err)
+			return cli.FlagErrorf("epoch", *epoch, "%w", err)
 		}
 		// Index * 15 min must fit a time.Duration, or the minutes printed
 		// for the key would silently wrap around to some other time.
 		if last := *from + *count - 1; last > maxEpochIndex {
-			return fmt.Errorf("%w: --from %d --count %d with --epoch: key %d starts more than %v after the epoch",
-				errUsage, *from, *count, last, time.Duration(maxEpochIndex)*findmy.RotationPeriod)
+			return cli.FlagErrorf("from", *from, "with --count %d and --epoch, key %d starts more than %v after the epoch",
+				*count, last, time.Duration(maxEpochIndex)*findmy.RotationPeriod)
 		}
 	}
 	w := bufio.NewWriter(stdout)
@@ -91,13 +94,13 @@ func deriveCommand(args []string, stdout, stderr io.Writer) error {
 	if *private != "" {
 		d0, perr := findmy.ParsePrivateKey(*private)
 		if perr != nil {
-			return fmt.Errorf("%w: --private-key: %w", errUsage, perr)
+			return cli.FlagErrorf("private-key", clipArg(*private), "%w", perr)
 		}
 		err = findmy.ScheduleFromPrivateKey(findmy.Secret(skBytes), d0, *from, *count, emit)
 	} else {
 		p0, perr := findmy.ParsePublicKey(*public)
 		if perr != nil {
-			return fmt.Errorf("%w: --public-key: %w", errUsage, perr)
+			return cli.FlagErrorf("public-key", clipArg(*public), "%w", perr)
 		}
 		err = findmy.ScheduleFromPublicKey(findmy.Secret(skBytes), p0, *from, *count, emit)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/harvest"
 )
 
@@ -165,6 +166,9 @@ func logSummary(p *pipeline, src source, took time.Duration, log *slog.Logger) {
 	log.Info("summary", args...)
 }
 
+// errNotLoopback is the error of a --metrics address off loopback.
+var errNotLoopback = errors.New("not a loopback address")
+
 // serveMetrics serves Prometheus metrics on addr, which must be a
 // loopback address: the counters say how busy a place is, which is not
 // for the network at large. It returns a function that stops the server.
@@ -174,10 +178,10 @@ func serveMetrics(addr string, p *pipeline, src source, log *slog.Logger) (func(
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --metrics %q: %w", errUsage, addr, err)
+		return nil, cli.FlagErrorf("metrics", addr, "%w", err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("%w: --metrics %q: only loopback addresses (127.0.0.1, ::1, localhost) are allowed", errUsage, addr)
+		return nil, cli.FlagErrorf("metrics", addr, "%w: only 127.0.0.1, ::1 and localhost are allowed", errNotLoopback)
 	}
 	reg := prometheus.NewRegistry()
 	for k := harvest.Kind(0); k < harvest.NumKinds; k++ {
@@ -215,7 +219,7 @@ func serveMetrics(addr string, p *pipeline, src source, log *slog.Logger) (func(
 	// can point anywhere: check what was actually bound.
 	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
 		ln.Close()
-		return nil, fmt.Errorf("%w: --metrics %q: bound %v, which is not a loopback address", errUsage, addr, ln.Addr())
+		return nil, cli.FlagErrorf("metrics", addr, "%w: bound %v", errNotLoopback, ln.Addr())
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

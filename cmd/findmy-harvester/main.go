@@ -12,112 +12,35 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 )
 
-const usage = `findmy-harvester collects Find My keys and PACT chirps from Bluetooth advertising.
-
-Usage:
-  findmy-harvester scan --hci N [flags]        scan a local adapter (Linux)
-  findmy-harvester scan --serial PATH [flags]  scan an HCI UART controller over H4 (Linux)
-  findmy-harvester replay [flags] FILE         read a btsnoop, pcap or pcapng capture
-  findmy-harvester derive [flags]              print rolling Find My keys
-  findmy-harvester synth [flags]               write a synthetic capture
-
-Run "findmy-harvester COMMAND --help" for the flags of a command.
-`
-
-func main() {
-	// A reader of --format jsonl that goes away (`... | head`) would
-	// otherwise kill the process on the next write, losing the sightings
-	// not yet in the contact log. Ignored, the write fails with EPIPE, the
-	// pipeline stops on that error and flushes the log before exiting.
-	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// The first signal starts a graceful stop; restoring the default
-		// handling lets a second one end a stop that hangs.
-		<-ctx.Done()
-		stop()
-	}()
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+var program = &cli.Program{
+	Name:        "findmy-harvester",
+	Description: "findmy-harvester collects Find My keys and PACT chirps from Bluetooth advertising.",
+	Commands: []cli.Command{
+		{Name: "scan", Summary: "scan a local adapter (--hci N) or an HCI UART controller (--serial PATH); Linux", Run: scanCommand},
+		{Name: "replay", Summary: "read a btsnoop, pcap or pcapng capture", Run: replayCommand},
+		{Name: "derive", Summary: "print rolling Find My keys", Run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			return deriveCommand(args, stdout, stderr)
+		}},
+		{Name: "synth", Summary: "write a synthetic capture", Run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			return synthCommand(args, stdout, stderr)
+		}},
+	},
 }
 
-// errUsage marks errors already explained by a usage message.
-var errUsage = errors.New("usage")
+func main() { os.Exit(cli.Main(run)) }
 
 // run is main without the process: tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	var err error
-	switch args[0] {
-	case "scan":
-		err = scanCommand(ctx, args[1:], stdout, stderr)
-	case "replay":
-		err = replayCommand(ctx, args[1:], stdout, stderr)
-	case "derive":
-		err = deriveCommand(args[1:], stdout, stderr)
-	case "synth":
-		err = synthCommand(args[1:], stderr)
-	case "help", "-h", "--help", "-help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "findmy-harvester: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "findmy-harvester %s: %v\n", args[0], err)
-		return 2
-	}
-	fmt.Fprintf(stderr, "findmy-harvester %s: %v\n", args[0], err)
-	return 1
+	return program.Run(ctx, args, stdout, stderr)
 }
 
-// newFlagSet returns a flag set that reports errors to stderr and lets
-// the caller return them.
-func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: findmy-harvester %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags wraps FlagSet.Parse so that a bad flag becomes errUsage.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	return nil
-}
-
-func newLogger(stderr io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
-	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l})), nil
+// newFlagSet returns the flag set of findmy-harvester command name.
+func newFlagSet(name, synopsis string, stdout, stderr io.Writer) *cli.FlagSet {
+	return cli.NewFlagSet("findmy-harvester "+name, synopsis, stdout, stderr)
 }

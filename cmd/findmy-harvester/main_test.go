@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
@@ -135,7 +139,8 @@ type runCase struct {
 	db         bool
 	wantCode   int
 	golden     string   // file in testdata with the expected stdout
-	wantStderr []string // substrings
+	wantStderr []string // substrings: log lines, not error messages
+	wantStdout []string // substrings, for help and version
 	wantRows   []string // "source chirp minute rssi", sorted by minute, chirp
 }
 
@@ -167,34 +172,24 @@ func TestRun(t *testing.T) {
 			wantRows: []string{fmt.Sprintf("findmy %s %d -52", airtagKey, m0)}},
 		{name: "truncated capture", args: []string{"replay", "testdata/truncated.btsnoop"},
 			wantStderr: []string{"skipping malformed capture record", "frame_errors=3", "findmy=3"}},
-		{name: "not a capture", args: []string{"replay", "testdata/known.jsonl"}, wantCode: 1,
-			wantStderr: []string{"are neither btsnoop, pcap nor pcapng"}},
-		{name: "missing file", args: []string{"replay", "testdata/nope.btsnoop"}, wantCode: 1,
-			wantStderr: []string{"no such file"}},
-		{name: "replay without a file", args: []string{"replay"}, wantCode: 2,
-			wantStderr: []string{"want exactly one capture file"}},
-		{name: "bad format", args: []string{"replay", "--format", "xml", "testdata/known.btsnoop"}, wantCode: 2,
-			wantStderr: []string{`--format "xml"`}},
-		{name: "metrics off loopback", args: []string{"replay", "--metrics", "0.0.0.0:9477", "testdata/known.btsnoop"}, wantCode: 2,
-			wantStderr: []string{"only loopback addresses"}},
-		{name: "metrics on every interface", args: []string{"replay", "--metrics", ":9477", "testdata/known.btsnoop"}, wantCode: 2,
-			wantStderr: []string{"only loopback addresses"}},
-		{name: "help", args: []string{"replay", "--help"}, wantStderr: []string{"-min-rssi"}},
-		{name: "unknown command", args: []string{"fly"}, wantCode: 2, wantStderr: []string{`unknown command "fly"`}},
-		{name: "scan without adapter", args: []string{"scan"}, wantCode: 2, wantStderr: []string{"--hci N is required"}},
+		{name: "not a capture", args: []string{"replay", "testdata/known.jsonl"}, wantCode: 1},
+		{name: "missing file", args: []string{"replay", "testdata/nope.btsnoop"}, wantCode: 1},
+		{name: "replay without a file", args: []string{"replay"}, wantCode: 2},
+		{name: "bad format", args: []string{"replay", "--format", "xml", "testdata/known.btsnoop"}, wantCode: 2},
+		{name: "metrics off loopback", args: []string{"replay", "--metrics", "0.0.0.0:9477", "testdata/known.btsnoop"}, wantCode: 2},
+		{name: "help", args: []string{"replay", "--help"}, wantStdout: []string{"Usage: findmy-harvester replay [flags] FILE", "-min-rssi"}},
+		{name: "top-level help", args: []string{"--help"}, wantStdout: []string{"Usage: findmy-harvester COMMAND", "  scan ", "  replay ", "  derive ", "  synth "}},
+		{name: "version", args: []string{"--version"}, wantStdout: []string{"findmy-harvester ", "go1."}},
+		{name: "no command", args: nil, wantCode: 2},
+		{name: "unknown command", args: []string{"fly"}, wantCode: 2},
+		{name: "scan without adapter", args: []string{"scan"}, wantCode: 2},
 		{name: "derive from the private key", args: []string{"derive", "--secret", "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba",
 			"--private-key", "4a28f17c3ca9f90f49894f5b3ff8cf4a74e66475f0c121d592a2bd2d", "--from", "1", "--count", "2", "--epoch", "2026-03-01T12:00:00Z"},
 			golden: "derive-private.jsonl"},
 		{name: "derive from the public key", args: []string{"derive", "--secret", "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba",
 			"--public-key", "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201", "--from", "1", "--count", "2"},
 			golden: "derive-public.jsonl"},
-		{name: "derive with both keys", args: []string{"derive", "--secret", strings.Repeat("00", 32), "--private-key", "01", "--public-key", "02"}, wantCode: 2,
-			wantStderr: []string{"exactly one of --private-key and --public-key"}},
-		{name: "derive with --epoch and an index past what a duration holds", args: []string{"derive", "--secret", strings.Repeat("00", 32), "--private-key", "01",
-			"--from", "20000000", "--epoch", "2026-03-01T12:00:00Z"}, wantCode: 2,
-			wantStderr: []string{"--from 20000000 --count 1 with --epoch: key 20000000 starts more than"}},
-		{name: "derive with a short secret", args: []string{"derive", "--secret", "0011", "--private-key", "01"}, wantCode: 2,
-			wantStderr: []string{"--secret \"0011\": want 32 bytes"}},
+		{name: "derive with both keys", args: []string{"derive", "--secret", strings.Repeat("00", 32), "--private-key", "01", "--public-key", "02"}, wantCode: 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -207,6 +202,11 @@ func TestRun(t *testing.T) {
 			code := run(context.Background(), args, &stdout, &stderr)
 			if code != c.wantCode {
 				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, c.wantCode, stderr.String())
+			}
+			for _, s := range c.wantStdout {
+				if !strings.Contains(stdout.String(), s) {
+					t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
+				}
 			}
 			for _, s := range c.wantStderr {
 				if !strings.Contains(stderr.String(), s) {
@@ -236,6 +236,55 @@ func TestRun(t *testing.T) {
 				if strings.Join(got, "\n") != strings.Join(c.wantRows, "\n") {
 					t.Errorf("contact log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.wantRows, "\n"))
 				}
+			}
+		})
+	}
+}
+
+// TestCommandErrors checks that each command refuses a bad command line
+// with the sentinel error and the flag and value at fault, and fails on
+// bad input with the cause.
+func TestCommandErrors(t *testing.T) {
+	secret := strings.Repeat("00", 32)
+	cases := []struct {
+		name  string
+		cmd   string
+		args  []string
+		want  error  // a sentinel the error wraps
+		flag  string // the flag a *cli.FlagError names, if any
+		value string
+	}{
+		{"replay without a file", "replay", nil, errCaptureArg, "", ""},
+		{"replay two files", "replay", []string{"a.btsnoop", "b.btsnoop"}, errCaptureArg, "", ""},
+		{"replay bad format", "replay", []string{"--format", "xml", "testdata/known.btsnoop"}, cli.ErrUsage, "format", "xml"},
+		{"replay bad min RSSI", "replay", []string{"--min-rssi", "-129", "testdata/known.btsnoop"}, cli.ErrUsage, "min-rssi", "-129"},
+		{"replay zero batch", "replay", []string{"--batch", "0", "testdata/known.btsnoop"}, cli.ErrUsage, "batch", "0"},
+		{"metrics off loopback", "replay", []string{"--metrics", "0.0.0.0:9477", "testdata/known.btsnoop"}, errNotLoopback, "metrics", "0.0.0.0:9477"},
+		{"metrics on every interface", "replay", []string{"--metrics", ":9477", "testdata/known.btsnoop"}, errNotLoopback, "metrics", ":9477"},
+		{"metrics without a port", "replay", []string{"--metrics", "127.0.0.1", "testdata/known.btsnoop"}, cli.ErrUsage, "metrics", "127.0.0.1"},
+		{"missing capture", "replay", []string{"testdata/nope.btsnoop"}, fs.ErrNotExist, "", ""},
+		{"derive with both keys", "derive", []string{"--secret", secret, "--private-key", "01", "--public-key", "02"}, errKeyChoice, "", ""},
+		{"derive with no key", "derive", []string{"--secret", secret}, errKeyChoice, "", ""},
+		{"derive with --epoch and an index past what a duration holds", "derive", []string{"--secret", secret, "--private-key", "01",
+			"--from", "20000000", "--epoch", "2026-03-01T12:00:00Z"}, cli.ErrUsage, "from", "20000000"},
+		{"derive with a short secret", "derive", []string{"--secret", "0011", "--private-key", "01"}, cli.ErrUsage, "secret", "0011"},
+		{"derive zero count", "derive", []string{"--secret", secret, "--private-key", "01", "--count", "0"}, cli.ErrUsage, "count", "0"},
+		{"derive bad epoch", "derive", []string{"--secret", secret, "--private-key", "01", "--epoch", "noon"}, cli.ErrUsage, "epoch", "noon"},
+		{"derive stray argument", "derive", []string{"--secret", secret, "--private-key", "01", "extra"}, cli.ErrExtraArgs, "", ""},
+		{"synth without output", "synth", nil, cli.ErrRequired, "out", ""},
+		{"synth extended over 100", "synth", []string{"--out", "x.btsnoop", "--extended", "101"}, cli.ErrUsage, "extended", "101"},
+		{"synth zero gap", "synth", []string{"--out", "x.btsnoop", "--gap", "0s"}, cli.ErrUsage, "gap", "0s"},
+		{"synth bad format", "synth", []string{"--out", filepath.Join(t.TempDir(), "x"), "--format", "wav"}, cli.ErrUsage, "format", "wav"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := program.Commands[slices.IndexFunc(program.Commands, func(x cli.Command) bool { return x.Name == c.cmd })]
+			err := cmd.Run(context.Background(), c.args, io.Discard, io.Discard)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("%s %q = %v, want an error wrapping %v", c.cmd, c.args, err, c.want)
+			}
+			if flag, value := cli.FlagOf(err); flag != c.flag || value != c.value {
+				t.Errorf("error %v names --%s %q, want --%s %q", err, flag, value, c.flag, c.value)
 			}
 		})
 	}

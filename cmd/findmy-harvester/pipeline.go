@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
 	"github.com/pact-findmy/pact-findmy/internal/harvest"
 	"github.com/pact-findmy/pact-findmy/pact"
@@ -27,7 +28,7 @@ type outputFlags struct {
 	batchRows     int
 	statsInterval time.Duration
 	metrics       string
-	logLevel      string
+	log           cli.LogFlags
 }
 
 func (o *outputFlags) register(fs *flag.FlagSet) {
@@ -37,20 +38,20 @@ func (o *outputFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.batchRows, "batch", 20000, "distinct sightings per contact-log transaction")
 	fs.DurationVar(&o.statsInterval, "stats-interval", 5*time.Second, "how often to log live statistics (0 disables)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this loopback address, e.g. 127.0.0.1:9477")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	o.log.Register(fs)
 }
 
 func (o *outputFlags) check() error {
 	switch o.format {
 	case "jsonl", "none":
 	default:
-		return fmt.Errorf("%w: --format %q: want jsonl or none", errUsage, o.format)
+		return cli.FlagErrorf("format", o.format, "want jsonl or none")
 	}
 	if o.minRSSI < -128 || o.minRSSI > 127 {
-		return fmt.Errorf("%w: --min-rssi %d: want -128..127 dBm", errUsage, o.minRSSI)
+		return cli.FlagErrorf("min-rssi", o.minRSSI, "want -128..127 dBm")
 	}
 	if o.batchRows < 1 {
-		return fmt.Errorf("%w: --batch %d: want at least 1", errUsage, o.batchRows)
+		return cli.FlagErrorf("batch", o.batchRows, "want at least 1")
 	}
 	return nil
 }

@@ -2,31 +2,32 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
 
 	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 )
 
+// errCaptureArg is the usage error of replay without exactly one file.
+var errCaptureArg = errors.New("no capture file")
+
 func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("replay", "replay [flags] FILE\n\nReads advertising reports from a btsnoop, pcap or pcapng capture (told\napart by their first bytes; gzip is unpacked) and writes the sightings, timed by the capture's own\ntimestamps.", stderr)
+	fs := newFlagSet("replay", "[flags] FILE\n\nReads advertising reports from a btsnoop, pcap or pcapng capture (told\napart by their first bytes; gzip is unpacked) and writes the sightings, timed by the capture's own\ntimestamps.", stdout, stderr)
 	var o outputFlags
-	o.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	o.register(fs.FlagSet)
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return fmt.Errorf("%w: want exactly one capture file, got %d arguments", errUsage, fs.NArg())
+		return cli.Usagef("%w: want exactly one capture file, got %d arguments", errCaptureArg, fs.NArg())
 	}
 	if err := o.check(); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, o.logLevel)
-	if err != nil {
-		return err
-	}
+	log := o.log.Logger(stderr)
 	src, err := openCapture(fs.Arg(0), log)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,9 +10,10 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 )
 
-const scanSynopsis = `scan --hci N | --serial PATH [flags]
+const scanSynopsis = `--hci N | --serial PATH [flags]
 
 Scans one Bluetooth controller passively, duplicate filtering off, and
 writes the sightings until SIGINT or SIGTERM, then flushes everything.
@@ -46,10 +48,10 @@ type scanOptions struct {
 
 // parseScanFlags parses and checks the scan flags without touching any
 // device, so every usage error is reported before a controller is reset.
-func parseScanFlags(args []string, stderr io.Writer) (*scanOptions, error) {
-	fs := newFlagSet("scan", scanSynopsis, stderr)
+func parseScanFlags(args []string, stdout, stderr io.Writer) (*scanOptions, error) {
+	fs := newFlagSet("scan", scanSynopsis, stdout, stderr)
 	o := &scanOptions{}
-	o.out.register(fs)
+	o.out.register(fs.FlagSet)
 	fs.IntVar(&o.adapter, "hci", -1, "adapter number N of hciN (this or --serial is required)")
 	channel := fs.String("channel", "auto", "with --hci: HCI channel user (exclusive), raw (shared with the kernel) or auto")
 	fs.StringVar(&o.serial, "serial", "", "tty of an H4 (HCI UART) controller, e.g. /dev/ttyUSB0 (this or --hci is required)")
@@ -58,30 +60,29 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanOptions, error) {
 	fs.DurationVar(&o.scan.Interval, "interval", 100*time.Millisecond, "scan interval")
 	fs.DurationVar(&o.scan.Window, "window", 0, "scan window, at most the interval; 0 means the whole interval")
 	extended := fs.String("extended", "auto", "extended scanning: auto, on or off")
-	if err := parseFlags(fs, args); err != nil {
+	if err := fs.ParseNoArgs(args); err != nil {
 		return nil, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
 	case set["hci"] && set["serial"]:
-		return nil, fmt.Errorf("%w: --hci and --serial are mutually exclusive: one controller per process", errUsage)
+		return nil, cli.Usagef("%w: --hci and --serial are mutually exclusive: one controller per process", errControllerChoice)
 	case !set["hci"] && !set["serial"]:
 		fs.Usage()
-		return nil, fmt.Errorf("%w: --hci N is required, or --serial PATH for an HCI UART controller", errUsage)
+		return nil, cli.Usagef("%w: --hci N is required, or --serial PATH for an HCI UART controller", errControllerChoice)
 	case set["hci"] && o.adapter < 0:
-		return nil, fmt.Errorf("%w: --hci %d: want an adapter number, 0 or more", errUsage, o.adapter)
+		return nil, cli.FlagErrorf("hci", o.adapter, "want an adapter number, 0 or more")
 	case set["serial"] && o.serial == "":
-		return nil, fmt.Errorf("%w: --serial: empty path, want a tty such as /dev/ttyUSB0", errUsage)
+		return nil, cli.FlagErrorf("serial", o.serial, "empty path, want a tty such as /dev/ttyUSB0")
 	case set["serial"] && set["channel"]:
-		return nil, fmt.Errorf("%w: --channel %q applies to --hci only: a serial controller has no kernel to share it with", errUsage, *channel)
-	case set["hci"] && (set["baud"] || set["flow-control"]):
-		return nil, fmt.Errorf("%w: --baud and --flow-control apply to --serial only", errUsage)
+		return nil, cli.FlagErrorf("channel", *channel, "%w: a serial controller has no kernel to share it with", errHCIOnly)
+	case set["hci"] && set["baud"]:
+		return nil, cli.FlagErrorf("baud", o.baud, "%w", errSerialOnly)
+	case set["hci"] && set["flow-control"]:
+		return nil, cli.FlagErrorf("flow-control", o.flow, "%w", errSerialOnly)
 	case o.baud < 1 || o.baud > maxBaud:
-		return nil, fmt.Errorf("%w: --baud %d: want 1..%d bits per second", errUsage, o.baud, maxBaud)
-	}
-	if fs.NArg() != 0 {
-		return nil, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+		return nil, cli.FlagErrorf("baud", o.baud, "want 1..%d bits per second", maxBaud)
 	}
 	if err := o.out.check(); err != nil {
 		return nil, err
@@ -89,28 +90,36 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanOptions, error) {
 	if o.scan.Window == 0 {
 		o.scan.Window = o.scan.Interval
 	}
+	// The interval alone first, so that the error names the flag at fault.
+	if err := (hci.ScanConfig{Interval: o.scan.Interval, Window: o.scan.Interval}).Check(); err != nil {
+		return nil, cli.FlagErrorf("interval", o.scan.Interval, "%w", err)
+	}
 	if err := o.scan.Check(); err != nil {
-		return nil, fmt.Errorf("%w: --interval %v --window %v: %w", errUsage, o.scan.Interval, o.scan.Window, err)
+		return nil, cli.FlagErrorf("window", o.scan.Window, "%w", err)
 	}
 	var err error
 	if o.channel, err = hci.ParseChannel(*channel); err != nil {
-		return nil, fmt.Errorf("%w: --channel: %w", errUsage, err)
+		return nil, cli.FlagErrorf("channel", *channel, "%w", err)
 	}
 	if o.scan.Extended, err = hci.ParseExtendedMode(*extended); err != nil {
-		return nil, fmt.Errorf("%w: --extended: %w", errUsage, err)
+		return nil, cli.FlagErrorf("extended", *extended, "%w", err)
 	}
 	return o, nil
 }
 
+// Usage errors of scan that name no single flag's value.
+var (
+	errControllerChoice = errors.New("want one controller")
+	errHCIOnly          = errors.New("applies to --hci only")
+	errSerialOnly       = errors.New("applies to --serial only")
+)
+
 func scanCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseScanFlags(args, stderr)
+	o, err := parseScanFlags(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, o.out.logLevel)
-	if err != nil {
-		return err
-	}
+	log := o.out.log.Logger(stderr)
 	var src source
 	var name string
 	var closeSrc func() error

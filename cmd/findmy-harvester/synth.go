@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/harvest"
 )
 
@@ -17,8 +18,8 @@ type eventWriter interface {
 	Flush() error
 }
 
-func synthCommand(args []string, stderr io.Writer) error {
-	fs := newFlagSet("synth", "synth --count N --out FILE [flags]\n\nWrites a capture of N advertising reports from a simulated crowd: Find My\naccessories (full and short frames, keys rotating every 15 minutes), PACT\nphones, other Apple frames, other vendors, scan responses and a little\ncorruption. The same flags give the same file.", stderr)
+func synthCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("synth", "--count N --out FILE [flags]\n\nWrites a capture of N advertising reports from a simulated crowd: Find My\naccessories (full and short frames, keys rotating every 15 minutes), PACT\nphones, other Apple frames, other vendors, scan responses and a little\ncorruption. The same flags give the same file.", stdout, stderr)
 	count := fs.Int("count", 1_000_000, "number of advertising reports")
 	out := fs.String("out", "", "capture file to write (required)")
 	format := fs.String("format", "", "btsnoop or pcap; default from the file name (.pcap means pcap, else btsnoop)")
@@ -28,19 +29,23 @@ func synthCommand(args []string, stderr io.Writer) error {
 	findMyDevices := fs.Int("findmy-devices", 300, "simulated Find My accessories")
 	pactDevices := fs.Int("pact-devices", 100, "simulated PACT phones")
 	extendedShare := fs.Int("extended", 10, "percentage of reports sent as LE Extended Advertising Reports")
-	if err := parseFlags(fs, args); err != nil {
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
-	if *out == "" || fs.NArg() != 0 {
+	switch {
+	case *out == "":
 		fs.Usage()
-		return fmt.Errorf("%w: --out FILE is required and nothing else", errUsage)
-	}
-	if *count < 0 || *extendedShare < 0 || *extendedShare > 100 || *gap <= 0 {
-		return fmt.Errorf("%w: --count, --extended (0..100) and --gap (> 0) are out of range", errUsage)
+		return cli.Required("out")
+	case *count < 0:
+		return cli.FlagErrorf("count", *count, "want 0 or more")
+	case *extendedShare < 0 || *extendedShare > 100:
+		return cli.FlagErrorf("extended", *extendedShare, "want a percentage, 0..100")
+	case *gap <= 0:
+		return cli.FlagErrorf("gap", *gap, "want a positive duration")
 	}
 	start, err := time.Parse(time.RFC3339, *startFlag)
 	if err != nil {
-		return fmt.Errorf("%w: --start: %w", errUsage, err)
+		return cli.FlagErrorf("start", *startFlag, "%w", err)
 	}
 	if *format == "" {
 		*format = "btsnoop"
@@ -71,7 +76,7 @@ func synthCommand(args []string, stderr io.Writer) error {
 		}
 		w, write = pw, pw.WriteH4Event
 	default:
-		return fmt.Errorf("%w: --format %q: want btsnoop or pcap", errUsage, *format)
+		return cli.FlagErrorf("format", *format, "want btsnoop or pcap")
 	}
 	s := harvest.NewSynthesizer(*seed, start, *gap, harvest.DefaultMix, *findMyDevices, *pactDevices)
 	var r hci.AdvReport

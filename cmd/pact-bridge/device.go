@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,47 +11,47 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
 // runMatch matches an exposure file against the device's contact log and
 // stores what it finds.
-func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("match", flag.ContinueOnError)
+func runMatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("pact-bridge match", "--tuples FILE [flags]\n\nMatches exposure tuples against the device's contact log (spec §8), stores\nthe contacts found, and prints the exposure summary per day.", stdout, stderr)
+	var lf cli.LogFlags
+	lf.Register(fs.FlagSet)
 	dbPath := fs.String("db", "pact-device.db", "device database (SQLite)")
 	tuplesPath := fs.String("tuples", "", "exposure tuples: a JSON array, an upload body, or a PCT1 binary list; - for stdin (required)")
 	tolerance := fs.Uint("tolerance", uint(pact.DefaultMatchTolerance), "minutes either side of a chirp's minute it may have been heard")
 	days := fs.Int("days", pact.DefaultBundleDays, "how many days of the contact log to search")
 	format := fs.String("format", "text", "output: text or json")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: pact-bridge match --tuples FILE [flags]\n\nMatches exposure tuples against the device's contact log (spec §8), stores\nthe contacts found, and prints the exposure summary per day.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
 	if *tuplesPath == "" {
 		fs.Usage()
-		return fmt.Errorf("match: --tuples is required")
+		return cli.Required("tuples")
 	}
 	if *format != "text" && *format != "json" {
-		return fmt.Errorf("match: --format %q: want text or json", *format)
+		return cli.FlagErrorf("format", *format, "want text or json")
 	}
 	// Checked before the conversion to pact.Minute, which would wrap.
 	if *tolerance > uint(pact.MaxMatchTolerance) {
-		return fmt.Errorf("match: --tolerance %d: want 0..%d minutes", *tolerance, pact.MaxMatchTolerance)
+		return cli.FlagErrorf("tolerance", *tolerance, "want 0..%d minutes", pact.MaxMatchTolerance)
 	}
 	if *days < 1 || *days > pact.DefaultRetention/pact.MinutesPerDay {
-		return fmt.Errorf("match: --days %d: want 1..%d", *days, pact.DefaultRetention/pact.MinutesPerDay)
+		return cli.FlagErrorf("days", *days, "want 1..%d", pact.DefaultRetention/pact.MinutesPerDay)
 	}
+	log := lf.Logger(stderr)
 	raw, err := readInput(*tuplesPath)
 	if err != nil {
-		return fmt.Errorf("match: %w", err)
+		return err
 	}
 	tuples, err := pact.ParseTupleFile(raw)
 	if err != nil {
-		return fmt.Errorf("match: %s: %w", *tuplesPath, err)
+		return fmt.Errorf("%s: %w", *tuplesPath, err)
 	}
 	now := pact.MinuteOf(time.Now())
 	limits := pact.LimitsAt(now, pact.DefaultRetention)
@@ -60,12 +59,12 @@ func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 	valid := tuples[:0]
 	for i, t := range tuples {
 		if err := t.Validate(limits); err != nil {
-			slog.Warn("skipping an invalid exposure tuple", "index", i, "err", err)
+			log.Warn("skipping an invalid exposure tuple", "index", i, "err", err)
 			continue
 		}
 		valid = append(valid, t)
 	}
-	db, err := openDevice(ctx, *dbPath)
+	db, err := openDevice(ctx, *dbPath, log)
 	if err != nil {
 		return err
 	}
@@ -77,18 +76,18 @@ func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 	opts.From = now - pact.Minute(*days*pact.MinutesPerDay)
 	matcher, err := pact.LoadMatcher(ctx, db, opts)
 	if err != nil {
-		return fmt.Errorf("match: %w", err)
+		return err
 	}
 	var found []pact.Contact
 	report, err := matcher.Match(pact.TupleSeq(valid), func(c pact.Contact) error { found = append(found, c); return nil })
 	if err != nil {
-		return fmt.Errorf("match: %w", err)
+		return err
 	}
 	added, err := db.AddContacts(ctx, found)
 	if err != nil {
 		return err
 	}
-	slog.Info("matched", "tuples", len(valid), "skipped", len(tuples)-len(valid), "sightings_indexed", matcher.Sightings(),
+	log.Info("matched", "tuples", len(valid), "skipped", len(tuples)-len(valid), "sightings_indexed", matcher.Sightings(),
 		"keys_derived", report.Stats.KeysDerived, "chirps_computed", report.Stats.ChirpsComputed, "contacts", len(found), "new_contacts", added)
 	summaries, err := db.DaySummaries(ctx, 0, now)
 	if err != nil {
@@ -137,29 +136,28 @@ func printSummaries(w io.Writer, format string, days []pact.DaySummary) error {
 }
 
 // runBundle prints the tuples the device would upload (spec §6.4).
-func runBundle(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("bundle", flag.ContinueOnError)
+func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("pact-bridge bundle", "[flags]\n\nPrints the upload bundle of the device's seed log: one (seed, start, end)\ntuple per hour it chirped in the period, redacted hours replaced by random\nseeds. Nothing is sent anywhere.", stdout, stderr)
+	var lf cli.LogFlags
+	lf.Register(fs.FlagSet)
 	dbPath := fs.String("db", "pact-device.db", "device database (SQLite)")
 	from := fs.String("from", "", "first hour to include, RFC 3339 (default: 21 days ago)")
 	to := fs.String("to", "", "last minute to include, RFC 3339 (default: now)")
 	exclude := fs.String("exclude", "", "comma-separated hours to redact, RFC 3339 (each gets a fresh random seed)")
 	format := fs.String("format", "json", "output: json or binary")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: pact-bridge bundle [flags]\n\nPrints the upload bundle of the device's seed log: one (seed, start, end)\ntuple per hour it chirped in the period, redacted hours replaced by random\nseeds. Nothing is sent anywhere.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
 	if *format != "json" && *format != "binary" {
-		return fmt.Errorf("bundle: --format %q: want json or binary", *format)
+		return cli.FlagErrorf("format", *format, "want json or binary")
 	}
+	log := lf.Logger(stderr)
 	var opts pact.BundleOptions
 	var err error
-	if opts.From, err = parseOptionalTime("--from", *from); err != nil {
+	if opts.From, err = parseOptionalTime("from", *from); err != nil {
 		return err
 	}
-	if opts.To, err = parseOptionalTime("--to", *to); err != nil {
+	if opts.To, err = parseOptionalTime("to", *to); err != nil {
 		return err
 	}
 	redacted := map[pact.Minute]bool{}
@@ -169,12 +167,12 @@ func runBundle(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			return fmt.Errorf("bundle: --exclude %q: %w", s, err)
+			return cli.FlagErrorf("exclude", s, "%w", err)
 		}
 		redacted[pact.MinuteOf(t).HourStart()] = true
 	}
 	opts.Exclude = func(h pact.Minute) bool { return redacted[h] }
-	db, err := openDevice(ctx, *dbPath)
+	db, err := openDevice(ctx, *dbPath, log)
 	if err != nil {
 		return err
 	}
@@ -183,7 +181,7 @@ func runBundle(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("bundle built", "tuples", len(tuples), "redacted_hours", len(redacted))
+	log.Info("bundle built", "tuples", len(tuples), "redacted_hours", len(redacted))
 	if tuples == nil {
 		tuples = []pact.Tuple{}
 	}
@@ -205,7 +203,7 @@ func runBundle(ctx context.Context, args []string, stdout io.Writer) error {
 // are what runs on a device, so they are where retention is enforced; it
 // also keeps expired seeds out of a bundle, which the exposure database
 // would reject.
-func openDevice(ctx context.Context, path string) (*devicedb.DB, error) {
+func openDevice(ctx context.Context, path string, log *slog.Logger) (*devicedb.DB, error) {
 	db, err := devicedb.Open(path)
 	if err != nil {
 		return nil, err
@@ -221,7 +219,7 @@ func openDevice(ctx context.Context, path string) (*devicedb.DB, error) {
 		return nil, fmt.Errorf("erasing expired sightings from %s: %w", path, err)
 	}
 	if seeds > 0 || sightings > 0 {
-		slog.Info("retention", "db", path, "seeds_erased", seeds, "sightings_erased", sightings)
+		log.Info("retention", "db", path, "seeds_erased", seeds, "sightings_erased", sightings)
 	}
 	return db, nil
 }
@@ -232,7 +230,7 @@ func parseOptionalTime(flagName, s string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %q: %w", flagName, s, err)
+		return time.Time{}, cli.FlagErrorf(flagName, s, "%w", err)
 	}
 	return t, nil
 }

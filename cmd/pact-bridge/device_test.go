@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
+	"github.com/pact-findmy/pact-findmy/internal/sim"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -50,7 +53,7 @@ func TestBundleThenMatch(t *testing.T) {
 
 	var bundle bytes.Buffer
 	redact := (first + 60).Time().Format(time.RFC3339)
-	if err := runBundle(ctx, []string{"--db", alicePath, "--exclude", redact}, &bundle); err != nil {
+	if err := runBundle(ctx, []string{"--db", alicePath, "--exclude", redact}, &bundle, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	tuplesPath := filepath.Join(dir, "bundle.json")
@@ -63,7 +66,7 @@ func TestBundleThenMatch(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := runMatch(ctx, []string{"--db", bobPath, "--tuples", tuplesPath, "--format", "json"}, &out); err != nil {
+	if err := runMatch(ctx, []string{"--db", bobPath, "--tuples", tuplesPath, "--format", "json"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	var days []struct {
@@ -92,29 +95,73 @@ func TestCommandsRejectBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name string
-		run  func(context.Context, []string, io.Writer) error
-		args []string
-		want string
+		name  string
+		run   func(context.Context, []string, io.Writer, io.Writer) error
+		args  []string
+		want  error  // a sentinel the error wraps
+		flag  string // the flag a *cli.FlagError names, if any
+		value string // and the value it names
 	}{
-		{"match needs tuples", runMatch, []string{"--db", filepath.Join(dir, "d.db")}, "--tuples is required"},
-		{"match bad tuple file", runMatch, []string{"--db", filepath.Join(dir, "d.db"), "--tuples", bad}, "want 64 hex digits"},
-		{"match bad format", runMatch, []string{"--tuples", bad, "--format", "xml"}, "want text or json"},
-		{"match tolerance over the limit", runMatch, []string{"--tuples", bad, "--tolerance", "31"}, "--tolerance 31: want 0..30"},
-		{"match tolerance that wraps a minute", runMatch, []string{"--tuples", bad, "--tolerance", "4294967297"}, "--tolerance 4294967297"},
-		{"bundle bad exclude", runBundle, []string{"--db", filepath.Join(dir, "d.db"), "--exclude", "yesterday"}, "--exclude \"yesterday\""},
-		{"simulate stray argument", runSimulate, []string{"extra"}, "unexpected argument"},
-		{"simulate zero devices", runSimulate, []string{"--devices", "0"}, "--devices 0: must be positive"},
-		{"simulate zero hours", runSimulate, []string{"--hours", "0"}, "--hours 0: must be positive"},
-		{"simulate zero close range", runSimulate, []string{"--close-range", "0"}, "--close-range 0: must be positive"},
-		{"simulate negative close range", runSimulate, []string{"--close-range", "-1.5"}, "--close-range -1.5: must be positive"},
+		{"match needs tuples", runMatch, []string{"--db", filepath.Join(dir, "d.db")}, cli.ErrRequired, "tuples", ""},
+		{"match bad tuple file", runMatch, []string{"--db", filepath.Join(dir, "d.db"), "--tuples", bad}, pact.ErrHexLength, "", ""},
+		{"match bad format", runMatch, []string{"--tuples", bad, "--format", "xml"}, cli.ErrUsage, "format", "xml"},
+		{"match tolerance over the limit", runMatch, []string{"--tuples", bad, "--tolerance", "31"}, cli.ErrUsage, "tolerance", "31"},
+		{"match tolerance that wraps a minute", runMatch, []string{"--tuples", bad, "--tolerance", "4294967297"}, cli.ErrUsage, "tolerance", "4294967297"},
+		{"match days beyond retention", runMatch, []string{"--tuples", bad, "--days", "0"}, cli.ErrUsage, "days", "0"},
+		{"match stray argument", runMatch, []string{"--tuples", bad, "extra"}, cli.ErrExtraArgs, "", ""},
+		{"bundle bad exclude", runBundle, []string{"--db", filepath.Join(dir, "d.db"), "--exclude", "yesterday"}, cli.ErrUsage, "exclude", "yesterday"},
+		{"bundle bad from", runBundle, []string{"--db", filepath.Join(dir, "d.db"), "--from", "noon"}, cli.ErrUsage, "from", "noon"},
+		{"bundle bad format", runBundle, []string{"--format", "xml"}, cli.ErrUsage, "format", "xml"},
+		{"simulate stray argument", runSimulate, []string{"extra"}, cli.ErrExtraArgs, "", ""},
+		{"simulate unknown flag", runSimulate, []string{"--people", "3"}, cli.ErrUsage, "", ""},
+		{"simulate bad log level", runSimulate, []string{"--log-level", "loud"}, cli.ErrUsage, "", ""},
+		{"simulate zero devices", runSimulate, []string{"--devices", "0"}, cli.ErrUsage, "devices", "0"},
+		{"simulate zero hours", runSimulate, []string{"--hours", "0"}, cli.ErrUsage, "hours", "0"},
+		{"simulate zero close range", runSimulate, []string{"--close-range", "0"}, cli.ErrUsage, "close-range", "0"},
+		{"simulate negative close range", runSimulate, []string{"--close-range", "-1.5"}, cli.ErrUsage, "close-range", "-1.5"},
+		{"simulate diagnosed device out of range", runSimulate, []string{"--devices", "3", "--diagnosed", "3"}, sim.ErrConfig, "", ""},
+		{"simulate bad start", runSimulate, []string{"--start", "today"}, cli.ErrUsage, "start", "today"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := tc.run(context.Background(), tc.args, &out)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error = %v, want one mentioning %q", err, tc.want)
+			err := tc.run(context.Background(), tc.args, &out, io.Discard)
+			if !errors.Is(err, tc.want) || (tc.want != pact.ErrHexLength) != errors.Is(err, cli.ErrUsage) {
+				t.Fatalf("error = %v, want one wrapping %v, a usage error unless the input is at fault", err, tc.want)
+			}
+			if flag, value := cli.FlagOf(err); flag != tc.flag || value != tc.value {
+				t.Errorf("error %v names --%s %q, want --%s %q", err, flag, value, tc.flag, tc.value)
+			}
+		})
+	}
+}
+
+// TestRunExitStatus checks the command line as a whole: help, usage
+// errors and failures each get their exit status.
+func TestRunExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // a substring of stdout
+	}{
+		{"help", []string{"--help"}, 0, "Usage: pact-bridge COMMAND"},
+		{"command help", []string{"match", "--help"}, 0, "Usage: pact-bridge match --tuples FILE"},
+		{"version", []string{"--version"}, 0, "pact-bridge "},
+		{"no command", nil, 2, ""},
+		{"unknown command", []string{"fly"}, 2, ""},
+		{"usage error", []string{"match"}, 2, ""},
+		{"failure", []string{"match", "--db", filepath.Join(dir, "d.db"), "--tuples", filepath.Join(dir, "missing.json")}, 1, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.code {
+				t.Fatalf("exit status %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tc.stdout, stdout.String())
 			}
 		})
 	}
@@ -143,7 +190,7 @@ func TestCommandsEraseExpired(t *testing.T) {
 	db.Close()
 
 	var out bytes.Buffer
-	if err := runBundle(ctx, []string{"--db", path, "--from", expired.Time().Format(time.RFC3339)}, &out); err != nil {
+	if err := runBundle(ctx, []string{"--db", path, "--from", expired.Time().Format(time.RFC3339)}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	var bundle []pact.Tuple
@@ -154,7 +201,7 @@ func TestCommandsEraseExpired(t *testing.T) {
 	if err := os.WriteFile(empty, []byte("[]"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := runMatch(ctx, []string{"--db", path, "--tuples", empty}, &out); err != nil {
+	if err := runMatch(ctx, []string{"--db", path, "--tuples", empty}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	db, err = devicedb.Open(path)

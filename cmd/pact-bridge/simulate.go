@@ -2,18 +2,20 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"text/tabwriter"
 	"time"
 
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/sim"
 )
 
-func runSimulate(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("pact-bridge simulate", "[flags]\n\nRuns virtual devices through a simulated day in one process: hourly seeds,\nchirps heard through a path loss model, one device diagnosed and its bundle\nuploaded to an in-process exposure set, every other device matching it.", stdout, stderr)
+	var lf cli.LogFlags
+	lf.Register(fs.FlagSet)
 	var cfg sim.Config
 	start := fs.String("start", "", "first simulated minute, RFC 3339 (default: midnight UTC yesterday)")
 	fs.IntVar(&cfg.Devices, "devices", 24, "number of virtual devices")
@@ -22,16 +24,10 @@ func runSimulate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Uint64Var(&cfg.RandSeed, "rand-seed", 1, "seed for movement and radio noise (chirp seeds always come from crypto/rand)")
 	fs.IntVar(&cfg.ChirpsPerMinute, "chirps-per-minute", 15, "broadcasts per device per minute")
 	fs.Float64Var(&cfg.CloseRange, "close-range", 2, "distance in metres the ground truth counts as close contact")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: pact-bridge simulate [flags]\n\nRuns virtual devices through a simulated day in one process: hourly seeds,\nchirps heard through a path loss model, one device diagnosed and its bundle\nuploaded to an in-process exposure set, every other device matching it.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("simulate: unexpected argument %q", fs.Arg(0))
-	}
+	log := lf.Logger(stderr)
 	// sim.Config reads zero as "the default", so an explicit zero would
 	// silently run something other than what was asked for.
 	for _, f := range []struct {
@@ -39,26 +35,31 @@ func runSimulate(ctx context.Context, args []string, stdout io.Writer) error {
 		v    float64
 	}{{"devices", float64(cfg.Devices)}, {"hours", float64(cfg.Hours)}, {"chirps-per-minute", float64(cfg.ChirpsPerMinute)}, {"close-range", cfg.CloseRange}} {
 		if f.v <= 0 {
-			return fmt.Errorf("simulate: --%s %v: must be positive", f.name, f.v)
+			return cli.FlagErrorf(f.name, f.v, "must be positive")
 		}
 	}
 	if *start != "" {
 		t, err := time.Parse(time.RFC3339, *start)
 		if err != nil {
-			return fmt.Errorf("simulate: --start %q: %w", *start, err)
+			return cli.FlagErrorf("start", *start, "%w", err)
 		}
 		cfg.Start = t
 	}
 	began := time.Now()
 	res, err := sim.Run(ctx, cfg, &sim.Exposures{}, func(hour, hours int) {
 		if hour%4 == 0 || hour == hours {
-			slog.Info("simulating", "hour", hour, "of", hours)
+			log.Info("simulating", "hour", hour, "of", hours)
 		}
 	})
+	if errors.Is(err, sim.ErrConfig) {
+		// --devices, --hours, --diagnosed or --chirps-per-minute out of
+		// the range sim.Run accepts: the command line is at fault.
+		return cli.Usagef("%w", err)
+	}
 	if err != nil {
 		return err
 	}
-	slog.Info("simulation done", "elapsed", time.Since(began).Round(time.Millisecond))
+	log.Info("simulation done", "elapsed", time.Since(began).Round(time.Millisecond))
 	return printResult(stdout, res)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/internal/authority/model"
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/server"
 )
 
@@ -16,24 +17,27 @@ import (
 const maxIssue = 1_000_000
 
 func issue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("authority issue", "authority issue --data DIR --provider NAME --count N [flags]", stderr)
+	fs := newFlagSet("authority issue", "--data DIR --provider NAME --count N [flags]", stdout, stderr)
 	var sf storeFlags
-	sf.register(fs)
+	sf.register(fs.FlagSet)
 	provider := fs.String("provider", "", "health provider receiving the numbers (required)")
 	count := fs.Int("count", 0, "how many numbers to issue (required)")
 	validFor := fs.Duration("valid-for", 30*24*time.Hour, "how long the numbers stay valid")
 	format := fs.String("format", "text", "output: text (one number per line) or csv (provider,batch,number,expires)")
-	if err := parse(fs, args); err != nil {
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
+	if *provider == "" {
+		return cli.Required("provider")
+	}
 	if *count < 1 || *count > maxIssue {
-		return fmt.Errorf("--count %d: want 1..%d", *count, maxIssue)
+		return cli.FlagErrorf("count", *count, "want 1..%d", maxIssue)
 	}
 	if *format != "text" && *format != "csv" {
-		return fmt.Errorf("--format %q: want text or csv", *format)
+		return cli.FlagErrorf("format", *format, "want text or csv")
 	}
 	if *validFor <= 0 {
-		return fmt.Errorf("--valid-for %v: want a positive duration", *validFor)
+		return cli.FlagErrorf("valid-for", *validFor, "want a positive duration")
 	}
 	store, err := sf.open(ctx)
 	if err != nil {
@@ -88,15 +92,15 @@ func drawNumbers(hasher *model.Hasher, n int) ([]model.PermissionNumber, [][]byt
 }
 
 func revoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("authority revoke", "authority revoke --data DIR --batch ID", stderr)
+	fs := newFlagSet("authority revoke", "--data DIR --batch ID", stdout, stderr)
 	var sf storeFlags
-	sf.register(fs)
+	sf.register(fs.FlagSet)
 	id := fs.Int64("batch", 0, "id of the batch to revoke, as printed by issue and list (required)")
-	if err := parse(fs, args); err != nil {
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
 	if *id <= 0 {
-		return fmt.Errorf("--batch %d: want a batch id", *id)
+		return cli.FlagErrorf("batch", *id, "want a batch id")
 	}
 	store, err := sf.open(ctx)
 	if err != nil {
@@ -111,10 +115,10 @@ func revoke(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 func list(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("authority list", "authority list --data DIR", stderr)
+	fs := newFlagSet("authority list", "--data DIR", stdout, stderr)
 	var sf storeFlags
-	sf.register(fs)
-	if err := parse(fs, args); err != nil {
+	sf.register(fs.FlagSet)
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
 	store, err := sf.open(ctx)
@@ -144,19 +148,16 @@ func list(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // serverJob parses the flags of a one-shot job on the server's store,
 // opens the store and the server on it, and runs job.
-func serverJob(ctx context.Context, name string, args []string, stderr io.Writer, job func(*server.Server) error) error {
-	fs := newFlagSet(name, name+" --data DIR [flags]", stderr)
+func serverJob(ctx context.Context, name string, args []string, stdout, stderr io.Writer, job func(*server.Server) error) error {
+	fs := newFlagSet(name, "--data DIR [flags]", stdout, stderr)
 	var sf storeFlags
 	var vf serverFlags
-	sf.register(fs)
-	vf.register(fs)
-	if err := parse(fs, args); err != nil {
+	sf.register(fs.FlagSet)
+	vf.register(fs.FlagSet)
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
-	log, err := sf.logger(stderr)
-	if err != nil {
-		return err
-	}
+	log := sf.log.Logger(stderr)
 	srv, store, err := newServer(ctx, &sf, &vf, log)
 	if err != nil {
 		return err
@@ -166,7 +167,7 @@ func serverJob(ctx context.Context, name string, args []string, stderr io.Writer
 }
 
 func cutBatches(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return serverJob(ctx, "cut-batches", args, stderr, func(srv *server.Server) error {
+	return serverJob(ctx, "cut-batches", args, stdout, stderr, func(srv *server.Server) error {
 		infos, err := srv.CutOnce(ctx)
 		if err != nil {
 			return err
@@ -179,7 +180,7 @@ func cutBatches(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func cleanup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return serverJob(ctx, "cleanup", args, stderr, func(srv *server.Server) error {
+	return serverJob(ctx, "cleanup", args, stdout, stderr, func(srv *server.Server) error {
 		r, err := srv.Cleanup(ctx)
 		if err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -25,22 +26,27 @@ import (
 // and latency percentiles. Bodies are built before the clock starts, so
 // the figure is the server's, not the generator's.
 func loadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("loadtest", "loadtest --data DIR [--postgres URL] [flags]", stderr)
+	fs := newFlagSet("loadtest", "--data DIR [--postgres URL] [flags]", stdout, stderr)
 	var sf storeFlags
 	var vf serverFlags
-	sf.register(fs)
-	vf.register(fs)
+	sf.register(fs.FlagSet)
+	vf.register(fs.FlagSet)
 	uploads := fs.Int("uploads", 2000, "number of uploads to send")
 	concurrency := fs.Int("concurrency", 16, "concurrent clients")
 	tuples := fs.Int("tuples", 504, "seed-hours per upload (504 = three weeks)")
 	binary := fs.Bool("binary", false, "send the binary tuple encoding instead of JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	target := fs.String("url", "", "server to load (default: start one in this process on a loopback port); it must share --data and allow more than --concurrency attempts per network (serve --failures-per-hour)")
-	if err := parse(fs, args); err != nil {
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
-	if *uploads < 1 || *concurrency < 1 || *tuples < 1 || *tuples > 2160 {
-		return fmt.Errorf("--uploads, --concurrency must be positive and --tuples in 1..2160")
+	switch {
+	case *uploads < 1:
+		return cli.FlagErrorf("uploads", *uploads, "want at least 1")
+	case *concurrency < 1:
+		return cli.FlagErrorf("concurrency", *concurrency, "want at least 1")
+	case *tuples < 1 || *tuples > 2160:
+		return cli.FlagErrorf("tuples", *tuples, "want 1..2160")
 	}
 	vf.failuresPerHour = 1 << 30
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

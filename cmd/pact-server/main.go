@@ -13,19 +13,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/internal/authority/model"
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/database"
 	"github.com/pact-findmy/pact-findmy/internal/database/postgresdb"
 	"github.com/pact-findmy/pact-findmy/internal/database/sqlitedb"
@@ -33,67 +31,27 @@ import (
 	"github.com/pact-findmy/pact-findmy/internal/server"
 )
 
-const usage = `usage: pact-server <command> [flags]
-
-commands:
-  serve                 run the HTTP API, the batch cutter and the retention cleanup
-  authority issue       issue permission numbers to a health provider (printed one per line)
-  authority revoke      revoke a batch of permission numbers
-  authority list        list issued batches with their counts
-  cut-batches           cut pending uploads of closed periods into signed batches now
-  cleanup               delete uploads, batches and numbers past retention now
-  loadtest              measure uploads per second on loopback
-
-Run "pact-server <command> --help" for the flags of a command.
-`
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "pact-server:", err)
-		os.Exit(1)
-	}
+var program = &cli.Program{
+	Name:        "pact-server",
+	Description: "pact-server is the exposure database and testing authority (docs/api.md).",
+	Commands: []cli.Command{
+		{Name: "serve", Summary: "run the HTTP API, the batch cutter and the retention cleanup", Run: serve},
+		{Name: "authority", Summary: "manage permission numbers", Commands: []cli.Command{
+			{Name: "issue", Summary: "issue permission numbers to a health provider (printed one per line)", Run: issue},
+			{Name: "revoke", Summary: "revoke a batch of permission numbers", Run: revoke},
+			{Name: "list", Summary: "list issued batches with their counts", Run: list},
+		}},
+		{Name: "cut-batches", Summary: "cut pending uploads of closed periods into signed batches now", Run: cutBatches},
+		{Name: "cleanup", Summary: "delete uploads, batches and numbers past retention now", Run: cleanup},
+		{Name: "loadtest", Summary: "measure uploads per second on loopback", Run: loadtest},
+	},
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, usage)
-		if len(args) == 0 {
-			return errors.New("no command given")
-		}
-		return nil
-	}
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], stderr)
-	case "authority":
-		if len(args) < 2 {
-			fmt.Fprint(stderr, usage)
-			return errors.New("authority: want issue, revoke or list")
-		}
-		switch args[1] {
-		case "issue":
-			return issue(ctx, args[2:], stdout, stderr)
-		case "revoke":
-			return revoke(ctx, args[2:], stdout, stderr)
-		case "list":
-			return list(ctx, args[2:], stdout, stderr)
-		}
-		return fmt.Errorf("authority %q: want issue, revoke or list", args[1])
-	case "cut-batches":
-		return cutBatches(ctx, args[1:], stdout, stderr)
-	case "cleanup":
-		return cleanup(ctx, args[1:], stdout, stderr)
-	case "loadtest":
-		return loadtest(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+func main() { os.Exit(cli.Main(run)) }
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return program.Run(ctx, args, stdout, stderr)
 }
 
 // storeFlags are the flags every command that opens the database shares.
@@ -101,27 +59,19 @@ type storeFlags struct {
 	data       string
 	postgres   string
 	sqliteSync string
-	logLevel   string
+	log        cli.LogFlags
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.data, "data", "", "data directory: SQLite database (unless --postgres) and the secret key files (required)")
 	fs.StringVar(&f.postgres, "postgres", "", "PostgreSQL URL, e.g. postgres://user:pass@host:5432/db; replaces SQLite")
 	fs.StringVar(&f.sqliteSync, "sqlite-sync", "full", "SQLite synchronous mode: full (survives power loss) or normal (survives process crashes)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-}
-
-func (f *storeFlags) logger(w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: %w", f.logLevel, err)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
+	f.log.Register(fs)
 }
 
 func (f *storeFlags) open(ctx context.Context) (database.Store, error) {
 	if f.data == "" {
-		return nil, errors.New("--data is required")
+		return nil, cli.Required("data")
 	}
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
@@ -140,24 +90,9 @@ func (f *storeFlags) hasher() (*model.Hasher, error) {
 	return model.NewHasher(secret)
 }
 
-func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: pact-server %s\n\nflags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	return nil
+// newFlagSet returns the flag set of pact-server command name.
+func newFlagSet(name, synopsis string, stdout, stderr io.Writer) *cli.FlagSet {
+	return cli.NewFlagSet("pact-server "+name, synopsis, stdout, stderr)
 }
 
 // serverFlags configure a Server beyond the store.
@@ -192,7 +127,7 @@ func splitList(s string) []string {
 
 func (f *serverFlags) config() (server.Config, error) {
 	if f.period < time.Minute || f.period%time.Minute != 0 {
-		return server.Config{}, fmt.Errorf("--period %v: want whole minutes", f.period)
+		return server.Config{}, cli.FlagErrorf("period", f.period, "want whole minutes")
 	}
 	return server.Config{
 		PeriodMinutes:   uint32(f.period / time.Minute),

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/pact-findmy/pact-findmy/internal/authority/model"
 	"github.com/pact-findmy/pact-findmy/internal/batch"
+	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/database"
 	"github.com/pact-findmy/pact-findmy/internal/database/postgresdb"
 	"github.com/pact-findmy/pact-findmy/internal/database/sqlitedb"
@@ -48,26 +50,14 @@ func TestIssuePrintsNumbers(t *testing.T) {
 		name  string
 		args  []string
 		lines int
-		err   string
 	}{
-		{"text", []string{"authority", "issue", "--data", dir, "--provider", "Lab", "--count", "5"}, 5, ""},
-		{"csv", []string{"authority", "issue", "--data", dir, "--provider", "Lab", "--count", "2", "--format", "csv"}, 3, ""},
-		{"no provider", []string{"authority", "issue", "--data", dir, "--count", "2"}, 0, "provider"},
-		{"zero count", []string{"authority", "issue", "--data", dir, "--provider", "Lab"}, 0, "--count 0"},
-		{"no data dir", []string{"authority", "issue", "--provider", "Lab", "--count", "1"}, 0, "--data is required"},
-		{"unknown command", []string{"frobnicate"}, 0, "unknown command"},
+		{"text", []string{"--data", dir, "--provider", "Lab", "--count", "5"}, 5},
+		{"csv", []string{"--data", dir, "--provider", "Lab", "--count", "2", "--format", "csv"}, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			err := run(context.Background(), tc.args, &out, &errb)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("err = %v, want one mentioning %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
+			if err := issue(context.Background(), tc.args, &out, &errb); err != nil {
 				t.Fatalf("%v (stderr %s)", err, errb.String())
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -84,14 +74,81 @@ func TestIssuePrintsNumbers(t *testing.T) {
 		})
 	}
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"authority", "list", "--data", dir}, &out, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
+	if code := run(context.Background(), []string{"authority", "list", "--data", dir}, &out, io.Discard); code != 0 {
+		t.Fatalf("authority list: exit status %d", code)
 	}
 	if !strings.Contains(out.String(), "Lab") || !strings.Contains(out.String(), " 5 ") {
 		t.Fatalf("list output %q lacks the issued batches", out.String())
 	}
-	if err := run(context.Background(), []string{"authority", "revoke", "--data", dir, "--batch", "1"}, &out, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
+	if code := run(context.Background(), []string{"authority", "revoke", "--data", dir, "--batch", "1"}, &out, io.Discard); code != 0 {
+		t.Fatalf("authority revoke: exit status %d", code)
+	}
+}
+
+// TestCommandLineErrors checks that a wrong command line is refused with
+// the sentinel and the flag and value at fault, before anything is
+// opened, and that run exits with the status each outcome gets.
+func TestCommandLineErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name  string
+		run   func(context.Context, []string, io.Writer, io.Writer) error
+		args  []string
+		want  error  // a sentinel the error wraps
+		flag  string // the flag a *cli.FlagError names, if any
+		value string
+	}{
+		{"issue without provider", issue, []string{"--data", dir, "--count", "2"}, cli.ErrRequired, "provider", ""},
+		{"issue zero count", issue, []string{"--data", dir, "--provider", "Lab"}, cli.ErrUsage, "count", "0"},
+		{"issue too many", issue, []string{"--data", dir, "--provider", "Lab", "--count", "1000001"}, cli.ErrUsage, "count", "1000001"},
+		{"issue bad format", issue, []string{"--data", dir, "--provider", "Lab", "--count", "1", "--format", "xml"}, cli.ErrUsage, "format", "xml"},
+		{"issue negative validity", issue, []string{"--data", dir, "--provider", "Lab", "--count", "1", "--valid-for", "-1h"}, cli.ErrUsage, "valid-for", "-1h0m0s"},
+		{"issue without data dir", issue, []string{"--provider", "Lab", "--count", "1"}, cli.ErrRequired, "data", ""},
+		{"issue stray argument", issue, []string{"--data", dir, "extra"}, cli.ErrExtraArgs, "", ""},
+		{"issue bad log level", issue, []string{"--log-level", "loud"}, cli.ErrUsage, "", ""},
+		{"revoke without batch", revoke, []string{"--data", dir}, cli.ErrUsage, "batch", "0"},
+		{"cut-batches period not whole minutes", cutBatches, []string{"--data", dir, "--period", "90s"}, cli.ErrUsage, "period", "1m30s"},
+		{"loadtest zero uploads", loadtest, []string{"--data", dir, "--uploads", "0"}, cli.ErrUsage, "uploads", "0"},
+		{"loadtest too many tuples", loadtest, []string{"--data", dir, "--tuples", "2161"}, cli.ErrUsage, "tuples", "2161"},
+		{"serve unknown flag", serve, []string{"--data", dir, "--port", "80"}, cli.ErrUsage, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run(context.Background(), tc.args, io.Discard, io.Discard)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("error = %v, want one wrapping %v", err, tc.want)
+			}
+			if flag, value := cli.FlagOf(err); flag != tc.flag || value != tc.value {
+				t.Errorf("error %v names --%s %q, want --%s %q", err, flag, value, tc.flag, tc.value)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+	}{
+		{"help", []string{"--help"}, 0, "authority issue"},
+		{"nested help", []string{"authority", "issue", "--help"}, 0, "Usage: pact-server authority issue --data DIR"},
+		{"group help", []string{"help", "authority"}, 0, "Usage: pact-server authority COMMAND"},
+		{"version", []string{"--version"}, 0, "pact-server "},
+		{"no command", nil, 2, ""},
+		{"unknown command", []string{"frobnicate"}, 2, ""},
+		{"authority without subcommand", []string{"authority"}, 2, ""},
+		{"unknown authority subcommand", []string{"authority", "grant"}, 2, ""},
+		{"usage error", []string{"authority", "issue", "--data", dir}, 2, ""},
+		{"failure", []string{"authority", "revoke", "--data", dir, "--batch", "999"}, 1, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.code {
+				t.Fatalf("exit status %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tc.stdout, stdout.String())
+			}
+		})
 	}
 }
 
@@ -198,7 +255,7 @@ func crashTest(t *testing.T, dir string, extra []string, open func() database.St
 	const numbers, tuplesPerUpload, workers = 400, 504, 6
 	var out bytes.Buffer
 	args := append([]string{"authority", "issue", "--data", dir, "--provider", "Crash Lab", "--count", fmt.Sprint(numbers)}, extra...)
-	if err := run(context.Background(), args, &out, &bytes.Buffer{}); err != nil {
+	if err := issue(context.Background(), args[2:], &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	var nums []string

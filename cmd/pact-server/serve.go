@@ -10,22 +10,19 @@ import (
 	"time"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := newFlagSet("serve", "serve --addr 127.0.0.1:8080 --data DIR [flags]", stderr)
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "--addr 127.0.0.1:8080 --data DIR [flags]", stdout, stderr)
 	var sf storeFlags
 	var vf serverFlags
-	sf.register(fs)
-	vf.register(fs)
+	sf.register(fs.FlagSet)
+	vf.register(fs.FlagSet)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address; loopback by default, put a TLS proxy in front for the public")
 	noCutter := fs.Bool("no-cutter", false, "do not cut batches or clean up in this process (for replicas that only serve)")
 	metricsAddr := fs.String("metrics", "", "also serve Prometheus metrics at /metrics on this private address, e.g. 127.0.0.1:9478 (never the public one: upload counters reveal which upload succeeded)")
-	if err := parse(fs, args); err != nil {
+	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
-	log, err := sf.logger(stderr)
-	if err != nil {
-		return err
-	}
+	log := sf.log.Logger(stderr)
 	srv, store, err := newServer(ctx, &sf, &vf, log)
 	if err != nil {
 		return err

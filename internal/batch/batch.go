@@ -97,17 +97,31 @@ type Batch struct {
 	FindMy []FindMyKey
 }
 
+// Errors that Encode and ValidRegion wrap, with the value at fault.
+var (
+	// ErrRegion is a region name ValidRegion refuses.
+	ErrRegion = errors.New("not a region name: 1 to 32 of A-Z, a-z, 0-9 and '-'")
+	// ErrTooMany is a list of more than MaxEntries entries.
+	ErrTooMany = errors.New("more entries than a batch holds (MaxEntries)")
+	// ErrTupleWindow is a tuple whose window is not inside one hour
+	// (spec §6.4: a seed is used for one hour).
+	ErrTupleWindow = errors.New("window is not inside one hour")
+	// ErrTimeSpan is a batch whose hours span more than the 16-bit hour
+	// offset of the time section holds (65535 hours).
+	ErrTimeSpan = errors.New("tuples span more than 65535 hours")
+)
+
 // ValidRegion reports whether r is a region name: 1 to 32 characters from
 // A-Z, a-z, 0-9 and '-', so that it is safe in a URL path, a file name and
 // a batch id ("<region>.<sequence>").
 func ValidRegion(r string) error {
 	if len(r) == 0 || len(r) > MaxRegionLength {
-		return fmt.Errorf("region %q: length %d is outside 1..%d", truncate(r), len(r), MaxRegionLength)
+		return fmt.Errorf("region %q: length %d is outside 1..%d: %w", truncate(r), len(r), MaxRegionLength, ErrRegion)
 	}
 	for i := 0; i < len(r); i++ {
 		c := r[i]
 		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return fmt.Errorf("region %q: character %q at position %d is not A-Z, a-z, 0-9 or '-'", truncate(r), c, i+1)
+			return fmt.Errorf("region %q: character %q at position %d: %w", truncate(r), c, i+1, ErrRegion)
 		}
 	}
 	return nil
@@ -149,14 +163,14 @@ func EncodeWithFindMy(h Header, tuples []pact.Tuple, findMy []FindMyKey, key ed2
 	slices.SortFunc(tuples, compareTuples)
 	tuples = slices.Compact(tuples)
 	if len(tuples) > MaxEntries {
-		return nil, fmt.Errorf("encoding batch for region %s: %d entries exceed the limit %d", h.Region, len(tuples), MaxEntries)
+		return nil, fmt.Errorf("encoding batch for region %s: %d entries: %w", h.Region, len(tuples), ErrTooMany)
 	}
 	h.Entries = uint32(len(tuples))
 	h.KeyID = KeyIDOf(key.Public().(ed25519.PublicKey))
 	slices.SortFunc(findMy, compareFindMy)
 	findMy = slices.Compact(findMy)
 	if len(findMy) > MaxEntries {
-		return nil, fmt.Errorf("encoding batch for region %s: %d Find My entries exceed the limit %d", h.Region, len(findMy), MaxEntries)
+		return nil, fmt.Errorf("encoding batch for region %s: %d findmy entries: %w", h.Region, len(findMy), ErrTooMany)
 	}
 	for _, k := range findMy {
 		if err := k.validWindow(); err != nil {
@@ -176,11 +190,11 @@ func EncodeWithFindMy(h Header, tuples []pact.Tuple, findMy []FindMyKey, key ed2
 	cols := make([]byte, timeColumns*n)
 	for i, t := range tuples {
 		if t.End < t.Start || t.End-t.Start >= pact.MinutesPerHour {
-			return nil, fmt.Errorf("encoding batch: tuple %s start %d end %d is not a window inside an hour", t.Seed, t.Start, t.End)
+			return nil, fmt.Errorf("encoding batch: tuple %s start %d end %d: %w", t.Seed, t.Start, t.End, ErrTupleWindow)
 		}
 		off := uint32(t.Start)/pact.MinutesPerHour - baseHour
 		if off > 0xffff {
-			return nil, fmt.Errorf("encoding batch: tuple start %d is %d hours after the earliest, limit 65535", t.Start, off)
+			return nil, fmt.Errorf("encoding batch: tuple start %d is %d hours after the earliest: %w", t.Start, off, ErrTimeSpan)
 		}
 		cols[i] = byte(off >> 8)
 		cols[n+i] = byte(off)

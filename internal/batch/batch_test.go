@@ -156,14 +156,13 @@ func TestTamperedBatchesAreRefused(t *testing.T) {
 		name   string
 		mutate func([]byte) []byte
 		want   error
-		text   string
 	}{
-		{"flipped bit in a seed", func(b []byte) []byte { b[headerEnd+100] ^= 1; return b }, ErrSignature, "signature"},
-		{"flipped bit in the signature", func(b []byte) []byte { b[len(b)-1] ^= 0x80; return b }, ErrSignature, "signature"},
-		{"changed sequence (replay under a new number)", func(b []byte) []byte { b[6+2+8+7]++; return b }, ErrSignature, "signature"},
-		{"truncated by one byte", func(b []byte) []byte { return b[:len(b)-1] }, ErrFormat, "truncated"},
-		{"truncated to the header", func(b []byte) []byte { return b[:headerEnd] }, ErrFormat, "shorter"},
-		{"extra byte appended", func(b []byte) []byte { return append(b, 0) }, ErrTruncated, "truncated or padded"},
+		{"flipped bit in a seed", func(b []byte) []byte { b[headerEnd+100] ^= 1; return b }, ErrSignature},
+		{"flipped bit in the signature", func(b []byte) []byte { b[len(b)-1] ^= 0x80; return b }, ErrSignature},
+		{"changed sequence (replay under a new number)", func(b []byte) []byte { b[6+2+8+7]++; return b }, ErrSignature},
+		{"truncated by one byte", func(b []byte) []byte { return b[:len(b)-1] }, ErrFormat},
+		{"truncated to the header", func(b []byte) []byte { return b[:headerEnd] }, ErrFormat},
+		{"extra byte appended", func(b []byte) []byte { return append(b, 0) }, ErrTruncated},
 		{"two suffixes swapped", func(b []byte) []byte {
 			h, l, _ := parseHeader(b)
 			_ = h
@@ -172,22 +171,22 @@ func TestTamperedBatchesAreRefused(t *testing.T) {
 			copy(b[off:off+24], b[off+24:off+48])
 			copy(b[off+24:off+48], x)
 			return b
-		}, ErrSignature, "signature"},
-		{"wrong magic", func(b []byte) []byte { b[0] = 'X'; return b }, ErrFormat, "magic"},
-		{"future version", func(b []byte) []byte { b[4] = 2; return b }, ErrFormat, "version"},
+		}, ErrSignature},
+		{"wrong magic", func(b []byte) []byte { b[0] = 'X'; return b }, ErrFormat},
+		{"future version", func(b []byte) []byte { b[4] = 2; return b }, ErrFormat},
 		{"signed by another key", func(b []byte) []byte {
 			body := b[:len(b)-SignatureSize]
 			return append(slices.Clone(body), ed25519.Sign(otherKey, body)...)
-		}, ErrSignature, "signature"},
-		{"empty", func([]byte) []byte { return nil }, ErrTruncated, "shorter"},
-		{"cut inside the magic", func(b []byte) []byte { return b[:3] }, ErrTruncated, "shorter"},
+		}, ErrSignature},
+		{"empty", func([]byte) []byte { return nil }, ErrTruncated},
+		{"cut inside the magic", func(b []byte) []byte { return b[:3] }, ErrTruncated},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.mutate(slices.Clone(good))
 			_, err := Decode(b, testPub())
-			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
-				t.Fatalf("Decode = %v; want %v mentioning %q", err, tc.want, tc.text)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Decode = %v; want %v", err, tc.want)
 			}
 		})
 	}
@@ -216,7 +215,7 @@ func TestSignedButReorderedIsRefused(t *testing.T) {
 	copy(body[off:off+24], body[off+24:off+48])
 	copy(body[off+24:off+48], x)
 	resigned := append(body, ed25519.Sign(testKey, body)...)
-	if _, err := Decode(resigned, testPub()); !errors.Is(err, ErrOrder) || !strings.Contains(err.Error(), "reordered") {
+	if _, err := Decode(resigned, testPub()); !errors.Is(err, ErrOrder) {
 		t.Fatalf("Decode of a signed reordered batch = %v; want a reordering error", err)
 	}
 }
@@ -227,19 +226,20 @@ func TestEncodeRejects(t *testing.T) {
 		name   string
 		header Header
 		tuples []pact.Tuple
-		text   string
+		want   error
 	}{
-		{"empty region", Header{}, nil, "region"},
-		{"region with a slash", Header{Region: "a/b"}, nil, "'/'"},
-		{"window of an hour", Header{Region: "CH"}, []pact.Tuple{{Start: 0, End: 60}}, "inside an hour"},
-		{"end before start", Header{Region: "CH"}, []pact.Tuple{{Start: 10, End: 9}}, "inside an hour"},
-		{"hours too far apart", Header{Region: "CH"}, []pact.Tuple{ok, {Seed: pact.Seed{1}, Start: 600 + 70000*60, End: 600 + 70000*60}}, "limit 65535"},
+		{"empty region", Header{}, nil, ErrRegion},
+		{"region with a slash", Header{Region: "a/b"}, nil, ErrRegion},
+		{"region too long", Header{Region: strings.Repeat("A", MaxRegionLength+1)}, nil, ErrRegion},
+		{"window of an hour", Header{Region: "CH"}, []pact.Tuple{{Start: 0, End: 60}}, ErrTupleWindow},
+		{"end before start", Header{Region: "CH"}, []pact.Tuple{{Start: 10, End: 9}}, ErrTupleWindow},
+		{"hours too far apart", Header{Region: "CH"}, []pact.Tuple{ok, {Seed: pact.Seed{1}, Start: 600 + 70000*60, End: 600 + 70000*60}}, ErrTimeSpan},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Encode(tc.header, tc.tuples, testKey)
-			if err == nil || !strings.Contains(err.Error(), tc.text) {
-				t.Fatalf("Encode = %v; want error mentioning %q", err, tc.text)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Encode = %v; want %v", err, tc.want)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/pact-findmy/pact-findmy/findmy"
@@ -35,9 +36,19 @@ func compareFindMy(a, b FindMyKey) int {
 	return cmp.Compare(a.End, b.End)
 }
 
+// Errors of Find My keys, wrapped with the key and minutes at fault.
+var (
+	// ErrFindMyWindow is a window that ends before it starts or lasts
+	// MaxFindMyWindow minutes or more.
+	ErrFindMyWindow = errors.New("window must be 1 to 1440 minutes")
+	// ErrNotOnCurve is a key that is not the x-coordinate of a P-224
+	// point, so no device can have advertised it (docs/findmy.md §4).
+	ErrNotOnCurve = errors.New("not the x-coordinate of a P-224 point")
+)
+
 func (k FindMyKey) validWindow() error {
 	if k.End < k.Start || k.End-k.Start >= MaxFindMyWindow {
-		return fmt.Errorf("Find My key %s start %d end %d: window must be 1 to %d minutes", k.Key, k.Start, k.End, MaxFindMyWindow)
+		return fmt.Errorf("findmy key %s start %d end %d: %w", k.Key, k.Start, k.End, ErrFindMyWindow)
 	}
 	return nil
 }
@@ -50,11 +61,11 @@ func (k FindMyKey) Validate(l pact.Limits) error {
 	}
 	switch {
 	case uint64(k.End) > uint64(l.Now)+uint64(l.Skew):
-		return fmt.Errorf("Find My key end %d: %w (now is %d)", k.End, pact.ErrFuture, l.Now)
+		return fmt.Errorf("findmy key end %d: %w (now is %d)", k.End, pact.ErrFuture, l.Now)
 	case k.Start < l.Horizon:
-		return fmt.Errorf("Find My key start %d: %w (horizon is %d)", k.Start, pact.ErrExpired, l.Horizon)
+		return fmt.Errorf("findmy key start %d: %w (horizon is %d)", k.Start, pact.ErrExpired, l.Horizon)
 	case !findmy.OnCurve(&k.Key):
-		return fmt.Errorf("Find My key %s is not the x-coordinate of a P-224 point", k.Key)
+		return fmt.Errorf("findmy key %s: %w", k.Key, ErrNotOnCurve)
 	}
 	return nil
 }
@@ -70,7 +81,7 @@ func (k *FindMyKey) decode(b []byte) error {
 	start := uint64(binary.BigEndian.Uint32(b[findmy.KeySize:]))
 	span := uint64(binary.BigEndian.Uint16(b[findmy.KeySize+4:]))
 	if span >= MaxFindMyWindow || start+span > uint64(^uint32(0)) {
-		return fmt.Errorf("start %d span %d: window must be under %d minutes and end by minute %d", start, span, MaxFindMyWindow, ^uint32(0))
+		return fmt.Errorf("start %d span %d: %w, ending by minute %d", start, span, ErrFindMyWindow, ^uint32(0))
 	}
 	k.Start, k.End = pact.Minute(start), pact.Minute(start+span)
 	return nil
@@ -82,7 +93,7 @@ func EncodeFindMyList(keys []FindMyKey) ([]byte, error) {
 	b := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(keys)*FindMyEntrySize), uint32(len(keys)))
 	for i, k := range keys {
 		if err := k.validWindow(); err != nil {
-			return nil, fmt.Errorf("Find My entry %d: %w", i, err)
+			return nil, fmt.Errorf("findmy entry %d: %w", i, err)
 		}
 		b = k.append(b)
 	}
@@ -96,16 +107,16 @@ func DecodeFindMyList(b []byte) ([]FindMyKey, error) {
 		return nil, nil
 	}
 	if len(b) < 4 {
-		return nil, fmt.Errorf("Find My list: %d bytes is shorter than its count", len(b))
+		return nil, fmt.Errorf("findmy list: %d bytes is shorter than its count: %w", len(b), ErrTruncated)
 	}
 	n := uint64(binary.BigEndian.Uint32(b))
 	if n > MaxEntries || uint64(len(b)-4) != n*FindMyEntrySize {
-		return nil, fmt.Errorf("Find My list: count %d does not match %d bytes of entries", n, len(b)-4)
+		return nil, fmt.Errorf("findmy list: count %d does not match %d bytes of entries: %w", n, len(b)-4, ErrTruncated)
 	}
 	keys := make([]FindMyKey, n)
 	for i := range keys {
 		if err := keys[i].decode(b[4+i*FindMyEntrySize:]); err != nil {
-			return nil, fmt.Errorf("Find My list entry %d: %w", i, err)
+			return nil, fmt.Errorf("findmy list entry %d: %w", i, err)
 		}
 	}
 	return keys, nil

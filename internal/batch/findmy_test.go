@@ -1,9 +1,9 @@
 package batch
 
 import (
+	"errors"
 	"math/big"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/pact-findmy/pact-findmy/findmy"
@@ -31,23 +31,26 @@ func TestFindMyKeyValidate(t *testing.T) {
 	cases := []struct {
 		name string
 		key  FindMyKey
-		err  string
+		want error
 	}{
-		{"fifteen minutes", FindMyKey{good, 90_000, 90_014}, ""},
-		{"a whole day", FindMyKey{good, 90_000, 90_000 + MaxFindMyWindow - 1}, ""},
-		{"longer than a day", FindMyKey{good, 90_000, 90_000 + MaxFindMyWindow}, "window"},
-		{"end before start", FindMyKey{good, 90_000, 89_999}, "window"},
-		{"future", FindMyKey{good, 99_990, 100_010}, "future"},
-		{"past the horizon", FindMyKey{good, 49_000, 49_010}, "horizon"},
-		{"not a P-224 x-coordinate", FindMyKey{offCurve, 90_000, 90_014}, "P-224"},
+		{"fifteen minutes", FindMyKey{good, 90_000, 90_014}, nil},
+		{"a whole day", FindMyKey{good, 90_000, 90_000 + MaxFindMyWindow - 1}, nil},
+		{"longer than a day", FindMyKey{good, 90_000, 90_000 + MaxFindMyWindow}, ErrFindMyWindow},
+		{"end before start", FindMyKey{good, 90_000, 89_999}, ErrFindMyWindow},
+		{"future", FindMyKey{good, 99_990, 100_010}, pact.ErrFuture},
+		{"past the horizon", FindMyKey{good, 49_000, 49_010}, pact.ErrExpired},
+		{"not a P-224 x-coordinate", FindMyKey{offCurve, 90_000, 90_014}, ErrNotOnCurve},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.key.Validate(limits)
-			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
-				t.Fatalf("Validate = %v, want error containing %q", err, tc.err)
+			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("Validate = %v, want %v", err, tc.want)
 			}
 		})
+	}
+	if MaxFindMyWindow != 1440 {
+		t.Errorf("ErrFindMyWindow says 1440 minutes, MaxFindMyWindow is %d", MaxFindMyWindow)
 	}
 }
 
@@ -62,9 +65,17 @@ func TestFindMyListRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %v, %v", got, err)
 	}
 	for _, bad := range [][]byte{b[:3], b[:len(b)-1], append(b, 0)} {
-		if _, err := DecodeFindMyList(bad); err == nil {
-			t.Fatalf("DecodeFindMyList accepted %d damaged bytes", len(bad))
+		if _, err := DecodeFindMyList(bad); !errors.Is(err, ErrTruncated) {
+			t.Fatalf("DecodeFindMyList of %d damaged bytes = %v, want ErrTruncated", len(bad), err)
 		}
+	}
+	long := slices.Clone(b)
+	long[len(long)-2] = 0xFF // a span of over a day
+	if _, err := DecodeFindMyList(long); !errors.Is(err, ErrFindMyWindow) {
+		t.Fatalf("DecodeFindMyList of a key kept for %d minutes = %v, want ErrFindMyWindow", 0xFF00, err)
+	}
+	if _, err := EncodeFindMyList([]FindMyKey{{Start: 10, End: 9}}); !errors.Is(err, ErrFindMyWindow) {
+		t.Fatalf("EncodeFindMyList of a reversed window = %v, want ErrFindMyWindow", err)
 	}
 	if got, err := DecodeFindMyList(nil); err != nil || got != nil {
 		t.Fatalf("empty list: %v, %v", got, err)

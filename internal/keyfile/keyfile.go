@@ -21,6 +21,30 @@ const (
 	SigningKeyFile       = "batch-signing-key"
 )
 
+// Reasons a key file is refused, wrapped in a *RefusedError.
+var (
+	// ErrReadableByOthers is a key file whose mode lets the group or
+	// others read or write it.
+	ErrReadableByOthers = errors.New("readable by others; run chmod 600 on it")
+	// ErrSize is a key file that does not hold a key of the right size.
+	ErrSize = errors.New("not the size of the key")
+)
+
+// RefusedError is a key file that exists but is not used: its path, mode
+// and size, and why (ErrReadableByOthers or ErrSize).
+type RefusedError struct {
+	Path string
+	Mode fs.FileMode
+	Size int
+	Err  error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%s (mode %04o, %d bytes): %v", e.Path, e.Mode, e.Size, e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
 // loadOrCreate returns the size-byte secret in path, creating it from
 // crypto/rand if absent.
 func loadOrCreate(path string, size int) ([]byte, error) {
@@ -41,10 +65,10 @@ func loadOrCreate(path string, size int) ([]byte, error) {
 		return nil, fmt.Errorf("checking %s: %w", path, err)
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s has mode %04o: readable by others; run chmod 600 %s", path, perm, path)
+		return nil, &RefusedError{Path: path, Mode: perm, Size: len(b), Err: ErrReadableByOthers}
 	}
 	if len(b) != size {
-		return nil, fmt.Errorf("%s holds %d bytes, want %d", path, len(b), size)
+		return nil, &RefusedError{Path: path, Mode: st.Mode().Perm(), Size: len(b), Err: ErrSize}
 	}
 	return b, nil
 }

@@ -2,9 +2,9 @@ package keyfile
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -38,11 +38,13 @@ func TestRefusals(t *testing.T) {
 		name    string
 		content []byte
 		mode    os.FileMode
-		want    string
+		want    error
 	}{
-		{"world readable", make([]byte, 32), 0o644, "readable by others"},
-		{"group readable", make([]byte, 32), 0o640, "readable by others"},
-		{"short", make([]byte, 16), 0o600, "holds 16 bytes"},
+		{"world readable", make([]byte, 32), 0o644, ErrReadableByOthers},
+		{"group readable", make([]byte, 32), 0o640, ErrReadableByOthers},
+		{"group writable", make([]byte, 32), 0o620, ErrReadableByOthers},
+		{"short", make([]byte, 16), 0o600, ErrSize},
+		{"long", make([]byte, 33), 0o600, ErrSize},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,8 +54,13 @@ func TestRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 			os.Chmod(p, tc.mode)
-			if _, err := PermissionSecret(dir); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("PermissionSecret = %v, want error mentioning %q", err, tc.want)
+			_, err := PermissionSecret(dir)
+			var refused *RefusedError
+			if !errors.Is(err, tc.want) || !errors.As(err, &refused) {
+				t.Fatalf("PermissionSecret = %v, want a *RefusedError wrapping %v", err, tc.want)
+			}
+			if refused.Path != p || refused.Mode != tc.mode || refused.Size != len(tc.content) {
+				t.Errorf("refused %s mode %04o size %d, want %s %04o %d", refused.Path, refused.Mode, refused.Size, p, tc.mode, len(tc.content))
 			}
 		})
 	}

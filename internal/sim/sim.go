@@ -11,6 +11,7 @@ package sim
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -67,16 +68,33 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// ErrConfig is wrapped by every *ConfigError.
+var ErrConfig = errors.New("sim: configuration out of range")
+
+// ConfigError is a Config that Run refuses: the field at fault, its value
+// and the range it must be in.
+type ConfigError struct {
+	Field string // the Config field, e.g. "Hours"
+	Value int
+	Want  string // the values allowed, e.g. "1..504"
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("sim: %s %d: must be %s", e.Field, e.Value, e.Want)
+}
+
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
 func (c *Config) validate() error {
 	switch {
 	case c.Devices < 2:
-		return fmt.Errorf("sim: %d devices: need at least 2", c.Devices)
+		return &ConfigError{"Devices", c.Devices, "at least 2"}
 	case c.Diagnosed < 0 || c.Diagnosed >= c.Devices:
-		return fmt.Errorf("sim: diagnosed device %d is not one of the %d devices", c.Diagnosed, c.Devices)
+		return &ConfigError{"Diagnosed", c.Diagnosed, fmt.Sprintf("one of the %d devices, 0..%d", c.Devices, c.Devices-1)}
 	case c.Hours < 1 || c.Hours > 24*pact.DefaultBundleDays:
-		return fmt.Errorf("sim: %d hours: must be 1..%d", c.Hours, 24*pact.DefaultBundleDays)
+		return &ConfigError{"Hours", c.Hours, fmt.Sprintf("1..%d", 24*pact.DefaultBundleDays)}
 	case c.ChirpsPerMinute < 1 || c.ChirpsPerMinute > 600:
-		return fmt.Errorf("sim: %d chirps per minute: must be 1..600", c.ChirpsPerMinute)
+		return &ConfigError{"ChirpsPerMinute", c.ChirpsPerMinute, "1..600"}
 	}
 	return nil
 }

@@ -3,8 +3,8 @@ package sim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
-	"strings"
 	"testing"
 	"time"
 )
@@ -67,32 +67,32 @@ func TestMatchesAgreeWithTruth(t *testing.T) {
 	}
 }
 
-type rejectCase struct {
-	Name            string `json:"name"`
-	Devices         int    `json:"devices"`
-	Hours           int    `json:"hours"`
-	Diagnosed       int    `json:"diagnosed"`
-	ChirpsPerMinute int    `json:"chirps_per_minute"`
-	WantErr         string `json:"want_err"`
-}
-
-// TestConfigRejects checks that Run refuses, with the value at fault, the
-// configurations of testdata/rejects.json.
+// TestConfigRejects checks that Run refuses, naming the field and value
+// at fault, configurations out of range.
 func TestConfigRejects(t *testing.T) {
-	b, err := os.ReadFile("testdata/rejects.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []rejectCase
-	if err := json.Unmarshal(b, &cases); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name  string
+		cfg   Config
+		field string
+		value int
+	}{
+		{"one device", Config{Devices: 1}, "Devices", 1},
+		{"diagnosed device out of range", Config{Devices: 5, Diagnosed: 5}, "Diagnosed", 5},
+		{"negative diagnosed device", Config{Devices: 5, Diagnosed: -1}, "Diagnosed", -1},
+		{"longer than an upload covers", Config{Devices: 5, Hours: 505}, "Hours", 505},
+		{"negative hours", Config{Devices: 5, Hours: -1}, "Hours", -1},
+		{"negative chirp rate", Config{Devices: 5, ChirpsPerMinute: -1}, "ChirpsPerMinute", -1},
+		{"chirp rate above one per 100 ms", Config{Devices: 5, ChirpsPerMinute: 601}, "ChirpsPerMinute", 601},
 	}
 	for _, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
-			cfg := Config{Devices: tc.Devices, Hours: tc.Hours, Diagnosed: tc.Diagnosed, ChirpsPerMinute: tc.ChirpsPerMinute}
-			_, err := Run(context.Background(), cfg, &Exposures{}, nil)
-			if err == nil || !strings.Contains(err.Error(), tc.WantErr) {
-				t.Fatalf("Run(%+v) = %v, want an error mentioning %q", cfg, err, tc.WantErr)
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Run(context.Background(), tc.cfg, &Exposures{}, nil)
+			var ce *ConfigError
+			if !errors.Is(err, ErrConfig) || !errors.As(err, &ce) {
+				t.Fatalf("Run(%+v) = %v, want a *ConfigError", tc.cfg, err)
+			}
+			if ce.Field != tc.field || ce.Value != tc.value {
+				t.Errorf("error names %s %d, want %s %d", ce.Field, ce.Value, tc.field, tc.value)
 			}
 		})
 	}

@@ -38,6 +38,19 @@ var (
 	ErrChecksum = errors.New("check symbol does not match (typo?)")
 )
 
+// SymbolError is a permission number with a character that is neither a
+// symbol nor a separator. It wraps ErrSymbol.
+type SymbolError struct {
+	Char     byte // the byte at fault (one byte of a multi-byte character)
+	Position int  // its position in the input, from 1
+}
+
+func (e *SymbolError) Error() string {
+	return fmt.Sprintf("permission_number character %q at position %d: %v", e.Char, e.Position, ErrSymbol)
+}
+
+func (e *SymbolError) Unwrap() error { return ErrSymbol }
+
 // symbolValue maps an input byte to its value, folding case and the
 // Crockford look-alikes I, L -> 1 and O -> 0; -1 for anything else.
 var symbolValue = func() (t [256]int8) {
@@ -115,7 +128,7 @@ func ParsePermissionNumber(s string) (PermissionNumber, error) {
 		}
 		v := symbolValue[c]
 		if v < 0 {
-			return "", fmt.Errorf("permission_number character %q at position %d: %w", c, i+1, ErrSymbol)
+			return "", &SymbolError{Char: c, Position: i + 1}
 		}
 		vals = append(vals, int(v))
 	}
