@@ -252,7 +252,7 @@ func buildGuestBinaries(t *testing.T, root, dir string) map[string]string {
 	cmd := exec.CommandContext(t.Context(), goTool, "build", "-o", dir+string(filepath.Separator),
 		"-tags", "netgo,osusergo,sqlite_omit_load_extension",
 		"-ldflags", "-linkmode external -extldflags -static",
-		"./hci/vmtest/vmcheck", "./cmd/findmy-harvester")
+		"./internal/vmtest/vmcheck", "./cmd/findmy-harvester")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS=linux", "GOARCH=amd64")
 	if out, err := cmd.CombinedOutput(); err != nil {
