@@ -148,7 +148,7 @@ func TestScanConfigUnits(t *testing.T) {
 // the command packets the host writes and answers each with Command
 // Complete and the status reply() picks, as a controller does. It checks
 // the host side's own logic (encoding, opcode matching, timeouts, report
-// queueing); the VM test in hci/vmtest checks it against a real kernel.
+// queueing); the VM test in internal/vmtest checks it against a real kernel.
 type packetPipe struct {
 	mu      sync.Mutex
 	sent    [][]byte

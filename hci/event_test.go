@@ -35,7 +35,10 @@ type advEventCase struct {
 	Hex       string       `json:"hex"`
 	RoundTrip bool         `json:"roundtrip"`
 	Want      []wantReport `json:"want"`
-	Error     string       `json:"error"`
+	// BadField and BadOffset name the field a malformed event gets wrong
+	// and where, as its *FormatError does.
+	BadField  string `json:"malformed_field"`
+	BadOffset int64  `json:"malformed_offset"`
 }
 
 func loadAdvEventCases(t testing.TB) []advEventCase {
@@ -119,13 +122,8 @@ func TestDecodeAdvReports(t *testing.T) {
 				got = append(got, toWant(r))
 				return nil
 			})
-			if tc.Error != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.Error) {
-					t.Fatalf("error %v, want one containing %q", err, tc.Error)
-				}
-				if !errors.Is(err, ErrMalformed) {
-					t.Errorf("error %v does not wrap ErrMalformed", err)
-				}
+			if tc.BadField != "" {
+				checkFormatError(t, err, tc.BadField, tc.BadOffset)
 				if len(got) != 0 {
 					t.Errorf("malformed event delivered %d reports", len(got))
 				}
@@ -351,4 +349,20 @@ func BenchmarkDecodeExtendedAdvReport(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reports/s")
 	_ = sink
+}
+
+// checkFormatError fails the test unless err is a *FormatError, wrapping
+// ErrMalformed, about field at offset.
+func checkFormatError(t *testing.T, err error, field string, offset int64) {
+	t.Helper()
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("error %v, want one wrapping ErrMalformed", err)
+	}
+	var fe *FormatError
+	if !errors.As(err, &fe) {
+		t.Fatalf("error %v is no *FormatError", err)
+	}
+	if fe.Field != field || fe.Offset != offset {
+		t.Errorf("error names %s at offset %d, want %s at offset %d", fe.Field, fe.Offset, field, offset)
+	}
 }

@@ -63,7 +63,7 @@ func TestIoctlNumbers(t *testing.T) {
 }
 
 // TestOpenSocketErrors checks what a host without the adapter hears; the
-// success paths run against a real kernel in hci/vmtest.
+// success paths run against a real kernel in internal/vmtest.
 func TestOpenSocketErrors(t *testing.T) {
 	if _, err := OpenSocket(-1, ChannelAuto); err == nil || !strings.Contains(err.Error(), "adapter index -1 out of range") {
 		t.Errorf("negative index: %v", err)

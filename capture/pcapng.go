@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bufio"
@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/bits"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // pcapng (IETF draft-ietf-opsawg-pcapng) block types this package reads;
@@ -40,7 +42,7 @@ type pcapngInterface struct {
 // PcapngReader reads the packets of a pcapng file: Enhanced, Simple and
 // obsolete Packet Blocks, with each interface's link type and timestamp
 // resolution. A block whose length is wrong is reported once as an error
-// wrapping ErrMalformed, and the reader searches forward for the next
+// wrapping hci.ErrMalformed, and the reader searches forward for the next
 // block whose leading and trailing lengths agree.
 type PcapngReader struct {
 	r       *bufio.Reader
@@ -58,7 +60,7 @@ func NewPcapngReader(r io.Reader) (*PcapngReader, error) {
 	p := &PcapngReader{r: bufio.NewReaderSize(r, 256<<10), buf: make([]byte, 0, 1024)}
 	hdr, err := p.r.Peek(12)
 	if err != nil {
-		return nil, &FormatError{Format: pcapngFormat, Field: "Section Header Block", Offset: 0,
+		return nil, &hci.FormatError{Format: pcapngFormat, Field: "Section Header Block", Offset: 0,
 			Problem: fmt.Sprintf("need 12 bytes, have %d", len(hdr)), Err: io.ErrUnexpectedEOF}
 	}
 	if binary.LittleEndian.Uint32(hdr) != pcapngBlockSHB {

@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bufio"
@@ -14,6 +14,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // Capture formats OpenCapture recognises.
@@ -83,8 +85,8 @@ type Capture struct {
 
 	src    recordSource
 	closer io.Closer
-	dec    AdvDecoder
-	ll     AdvReport
+	dec    hci.AdvDecoder
+	ll     hci.AdvReport
 
 	records, events, reports, malformedCount atomic.Uint64
 	// skippedBytes mirrors the reader's count so Stats can read it while
@@ -149,7 +151,7 @@ func NewCapture(r io.Reader, name string) (*Capture, error) {
 		}
 		c.Format, c.src = CapturePcap, &packetSource{r: pr, skip: pr.Skipped}
 	default:
-		return nil, fmt.Errorf("capture %s: first bytes %X are neither btsnoop, pcap nor pcapng: %w", name, magic, ErrMalformed)
+		return nil, fmt.Errorf("capture %s: first bytes %X are neither btsnoop, pcap nor pcapng: %w", name, magic, hci.ErrMalformed)
 	}
 	return c, nil
 }
@@ -190,9 +192,9 @@ func (c *Capture) Close() error {
 // order, until the file ends (nil), ctx is done, fn fails, or reading the
 // file fails. Malformed records and a file that ends inside a record are
 // counted and skipped, never fatal.
-func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error {
+func (c *Capture) Reports(ctx context.Context, fn func(*hci.AdvReport) error) error {
 	var fnErr error
-	deliver := func(r *AdvReport) error {
+	deliver := func(r *hci.AdvReport) error {
 		c.reports.Add(1)
 		if err := fn(r); err != nil {
 			fnErr = err
@@ -211,7 +213,7 @@ func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error 
 			return nil
 		}
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
+			if !errors.Is(err, hci.ErrMalformed) {
 				if !damagedCompression(err) {
 					return fmt.Errorf("capture %s: %w", c.Name, err)
 				}
@@ -219,7 +221,7 @@ func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error 
 				// replay there, as for a file cut short, keeping what came
 				// before.
 				c.truncated.Store(true)
-				c.malformed(fmt.Errorf("%w gzip stream, replay ends here: %w", ErrMalformed, err))
+				c.malformed(fmt.Errorf("%w gzip stream, replay ends here: %w", hci.ErrMalformed, err))
 				return nil
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -318,7 +320,7 @@ func (s *packetSource) next() (time.Time, recordKind, []byte, int64, error) {
 		if err != nil {
 			return time.Time{}, kindOther, nil, rec.Offset, fmt.Errorf("record at offset %d: %w", rec.Offset, err)
 		}
-		if ind == H4Event {
+		if ind == hci.H4Event {
 			return rec.Time, kindHCIEvent, pkt, rec.Offset, nil
 		}
 	case LinkTypeBluetoothLELLWithPHDR:

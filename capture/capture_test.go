@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 var updateCaptures = flag.Bool("update-captures", false, "rewrite the generated capture files under testdata/")
@@ -39,7 +41,7 @@ func captureScenario(t testing.TB) []scenarioEvent {
 	var out []scenarioEvent
 	at := scenarioStart
 	for _, tc := range loadAdvEventCases(t) {
-		if tc.Error != "" || tc.Hex == "" {
+		if tc.Bad != "" || tc.Hex == "" {
 			continue
 		}
 		out = append(out, scenarioEvent{time: at, event: mustHex(t, tc.Hex), reports: tc.Want})
@@ -73,8 +75,8 @@ func writeScenarioBtsnoop(t testing.TB, datalink uint32) []byte {
 		must(w.WriteRecord(before, BtsnoopFlagCommandEvent, 0, scenarioCommand))
 		must(w.WriteRecord(before, BtsnoopFlagReceived, 0, scenarioACL))
 	case BtsnoopH4:
-		must(w.WriteRecord(before, BtsnoopFlagCommandEvent, 0, []byte{H4Command}, scenarioCommand))
-		must(w.WriteRecord(before, BtsnoopFlagReceived, 0, []byte{H4ACL}, scenarioACL))
+		must(w.WriteRecord(before, BtsnoopFlagCommandEvent, 0, []byte{hci.H4Command}, scenarioCommand))
+		must(w.WriteRecord(before, BtsnoopFlagReceived, 0, []byte{hci.H4ACL}, scenarioACL))
 	case BtsnoopMonitor:
 		// New Index: type, bus, address, name (BlueZ monitor format).
 		newIndex := append([]byte{0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00}, "hci0\x00\x00\x00\x00"...)
@@ -97,10 +99,10 @@ func writeScenarioPcapH4(t testing.TB, nano bool) []byte {
 	}
 	sc := captureScenario(t)
 	before := sc[0].time.Add(-time.Millisecond)
-	if err := w.WriteRecord(before, []byte{0, 0, 0, 0, H4Command}, scenarioCommand); err != nil {
+	if err := w.WriteRecord(before, []byte{0, 0, 0, 0, hci.H4Command}, scenarioCommand); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteRecord(before, []byte{0, 0, 0, 1, H4ACL}, scenarioACL); err != nil {
+	if err := w.WriteRecord(before, []byte{0, 0, 0, 1, hci.H4ACL}, scenarioACL); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range sc {
@@ -121,7 +123,7 @@ func writeScenarioPcapng(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	sc := captureScenario(t)
-	if err := w.WriteRecord(sc[0].time.Add(-time.Millisecond), []byte{0, 0, 0, 0, H4Command}, scenarioCommand); err != nil {
+	if err := w.WriteRecord(sc[0].time.Add(-time.Millisecond), []byte{0, 0, 0, 0, hci.H4Command}, scenarioCommand); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range sc {
@@ -237,7 +239,7 @@ func expectedScenarioReports(t testing.TB, llOnly bool) []timedReport {
 func collectReports(t testing.TB, c *Capture) []timedReport {
 	t.Helper()
 	var got []timedReport
-	err := c.Reports(context.Background(), func(r *AdvReport) error {
+	err := c.Reports(context.Background(), func(r *hci.AdvReport) error {
 		got = append(got, timedReport{r.Time, toWant(r)})
 		return nil
 	})
@@ -325,7 +327,7 @@ func TestCaptureStopsOnCallbackErrorAndContext(t *testing.T) {
 	defer c.Close()
 	stop := errors.New("enough")
 	n := 0
-	err = c.Reports(context.Background(), func(*AdvReport) error {
+	err = c.Reports(context.Background(), func(*hci.AdvReport) error {
 		n++
 		if n == 2 {
 			return stop
@@ -342,19 +344,19 @@ func TestCaptureStopsOnCallbackErrorAndContext(t *testing.T) {
 	defer c2.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := c2.Reports(ctx, func(*AdvReport) error { return nil }); !errors.Is(err, context.Canceled) {
+	if err := c2.Reports(ctx, func(*hci.AdvReport) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Reports with cancelled context = %v", err)
 	}
 }
 
 type captureCases struct {
 	Handwritten []struct {
-		Name     string  `json:"name"`
-		Hex      string  `json:"hex"`
-		Format   string  `json:"format"`
-		RSSI     int8    `json:"rssi"`
-		Type     PDUType `json:"type"`
-		AddrType uint8   `json:"addr_type"`
+		Name     string      `json:"name"`
+		Hex      string      `json:"hex"`
+		Format   string      `json:"format"`
+		RSSI     int8        `json:"rssi"`
+		Type     hci.PDUType `json:"type"`
+		AddrType uint8       `json:"addr_type"`
 	} `json:"handwritten"`
 	Damaged []struct {
 		Name      string `json:"name"`
@@ -457,8 +459,8 @@ func TestDamagedCaptures(t *testing.T) {
 			}
 			var msgs []string
 			c.OnMalformed = func(err error) {
-				if !errors.Is(err, ErrMalformed) {
-					t.Errorf("malformed-record error %v does not wrap ErrMalformed", err)
+				if !errors.Is(err, hci.ErrMalformed) {
+					t.Errorf("malformed-record error %v does not wrap hci.ErrMalformed", err)
 				}
 				msgs = append(msgs, err.Error())
 			}
@@ -497,7 +499,7 @@ func TestCaptureLogsFirstMalformedOnly(t *testing.T) {
 	// Twenty records whose events are all malformed.
 	bad := []byte{0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, 0}
 	bad = binary.BigEndian.AppendUint64(bad, uint64(BtsnoopTimestamp(scenarioStart)))
-	bad = append(bad, H4Event, 0x3E, 0x05)
+	bad = append(bad, hci.H4Event, 0x3E, 0x05)
 	for range 20 {
 		raw = append(raw, bad...)
 	}
@@ -551,7 +553,7 @@ func fuzzCaptureSeeds(f *testing.F) {
 
 // FuzzCapture feeds arbitrary files through format detection and the
 // whole replay path: it must never panic, never loop, and only report
-// malformed input as ErrMalformed.
+// malformed input as hci.ErrMalformed.
 func FuzzCapture(f *testing.F) {
 	fuzzCaptureSeeds(f)
 	f.Fuzz(func(t *testing.T, file []byte) {
@@ -560,12 +562,12 @@ func FuzzCapture(f *testing.F) {
 			return
 		}
 		c.OnMalformed = func(err error) {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("malformed-record error %v does not wrap ErrMalformed", err)
+			if !errors.Is(err, hci.ErrMalformed) {
+				t.Fatalf("malformed-record error %v does not wrap hci.ErrMalformed", err)
 			}
 		}
 		var n uint64
-		err = c.Reports(context.Background(), func(r *AdvReport) error {
+		err = c.Reports(context.Background(), func(r *hci.AdvReport) error {
 			n++
 			if len(r.Data) > len(file) {
 				t.Fatalf("report data of %d bytes from a %d-byte file", len(r.Data), len(file))
@@ -607,14 +609,14 @@ func fuzzPacketReader(t *testing.T, file []byte, open func(io.Reader) (PacketRea
 }
 
 // readAllRecords is the body of the reader fuzz targets: openErr, the
-// error of opening file, must wrap ErrMalformed; otherwise next must reach
+// error of opening file, must wrap hci.ErrMalformed; otherwise next must reach
 // io.EOF within one call per byte, every error in between wrapping
-// ErrMalformed, and check approves each record.
+// hci.ErrMalformed, and check approves each record.
 func readAllRecords[R any](t *testing.T, file []byte, openErr error, next func() (R, error), check func(R)) {
 	t.Helper()
 	if openErr != nil {
-		if !errors.Is(openErr, ErrMalformed) {
-			t.Fatalf("header error %v does not wrap ErrMalformed", openErr)
+		if !errors.Is(openErr, hci.ErrMalformed) {
+			t.Fatalf("header error %v does not wrap hci.ErrMalformed", openErr)
 		}
 		return
 	}
@@ -624,8 +626,8 @@ func readAllRecords[R any](t *testing.T, file []byte, openErr error, next func()
 			return
 		}
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			if !errors.Is(err, hci.ErrMalformed) {
+				t.Fatalf("error %v does not wrap hci.ErrMalformed", err)
 			}
 			continue
 		}
@@ -657,11 +659,11 @@ func FuzzDecodeLELLAdvertising(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		var r AdvReport
+		var r hci.AdvReport
 		ok, err := DecodeLELLAdvertising(rec, time.Time{}, &r)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			if !errors.Is(err, hci.ErrMalformed) {
+				t.Fatalf("error %v does not wrap hci.ErrMalformed", err)
 			}
 			return
 		}
@@ -673,11 +675,11 @@ func FuzzDecodeLELLAdvertising(f *testing.F) {
 			return // payloads beyond the legacy 37 bytes decode but are not written
 		}
 		// Compare the link-layer packet; the CRC, the radio header's spare
-		// fields and the header bits an AdvReport does not keep (RFU,
+		// fields and the header bits an hci.AdvReport does not keep (RFU,
 		// ChSel, and RxAdd outside ADV_DIRECT_IND) may differ.
 		const hdr0 = lePhdrLen + llAALen
 		mask := byte(0x4F)
-		if r.Type == PDUAdvDirectInd {
+		if r.Type == hci.PDUAdvDirectInd {
 			mask |= 0x80
 		}
 		want := bytes.Clone(rec[lePhdrLen : len(rec)-llCRCLen])
@@ -710,7 +712,7 @@ func TestCaptureStatsWhileRunning(t *testing.T) {
 	var runErr error
 	go func() {
 		defer close(done)
-		runErr = c.Reports(context.Background(), func(*AdvReport) error { return nil })
+		runErr = c.Reports(context.Background(), func(*hci.AdvReport) error { return nil })
 	}()
 	var last CaptureStats
 	for running := true; running; {

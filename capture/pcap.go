@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bufio"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // Link types of the Bluetooth captures this package reads (tcpdump.org
@@ -70,7 +72,7 @@ type PacketReader interface {
 
 // PcapReader reads a classic libpcap file of either byte order and either
 // time resolution. A record header that cannot be right is reported once
-// as an error wrapping ErrMalformed; the reader then searches forward for
+// as an error wrapping hci.ErrMalformed; the reader then searches forward for
 // the next plausible record.
 type PcapReader struct {
 	r        *bufio.Reader
@@ -90,7 +92,7 @@ func NewPcapReader(r io.Reader) (*PcapReader, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var hdr [pcapHeaderLen]byte
 	if n, err := io.ReadFull(br, hdr[:]); err != nil {
-		return nil, &FormatError{Format: pcapFormat, Field: "file header", Offset: 0,
+		return nil, &hci.FormatError{Format: pcapFormat, Field: "file header", Offset: 0,
 			Problem: fmt.Sprintf("need %d bytes, have %d", pcapHeaderLen, n), Err: io.ErrUnexpectedEOF}
 	}
 	p := &PcapReader{r: br, offset: pcapHeaderLen, buf: make([]byte, 0, 1024)}
@@ -162,9 +164,9 @@ func (p *PcapReader) plausible(h pcapHeader) bool {
 }
 
 // Next returns the next record. It returns io.EOF at the end of the file;
-// an error wrapping ErrMalformed and io.ErrUnexpectedEOF when the file
+// an error wrapping hci.ErrMalformed and io.ErrUnexpectedEOF when the file
 // ends inside a record (after which Next returns io.EOF); and an error
-// wrapping ErrMalformed for a corrupt record header, after which Next
+// wrapping hci.ErrMalformed for a corrupt record header, after which Next
 // resumes at the next plausible record.
 func (p *PcapReader) Next() (PacketRecord, error) {
 	if p.done {
@@ -231,7 +233,7 @@ func endOfCapture(done *bool, offset int64, format string, err error, have int, 
 	if err != io.EOF && err != io.ErrUnexpectedEOF {
 		return fmt.Errorf("%s: reading %s at offset %d: %w", format, what, offset, err)
 	}
-	return &FormatError{Format: format, Field: what, Offset: offset,
+	return &hci.FormatError{Format: format, Field: what, Offset: offset,
 		Problem: fmt.Sprintf("file ends after %d of %d bytes of the record", have, want), Err: io.ErrUnexpectedEOF}
 }
 
@@ -320,7 +322,7 @@ func (w *PcapWriter) WriteRecord(t time.Time, parts ...[]byte) error {
 	return nil
 }
 
-var phdrReceivedEvent = []byte{0, 0, 0, byte(PhdrReceived), H4Event}
+var phdrReceivedEvent = []byte{0, 0, 0, byte(PhdrReceived), hci.H4Event}
 
 // WriteH4Event writes an HCI event packet (without H4 indicator) as a
 // LinkTypeBluetoothHCIH4WithPHDR record received from the controller.
@@ -343,7 +345,7 @@ func H4WithPhdr(data []byte) (direction uint32, indicator byte, packet []byte, e
 		return 0, 0, nil, malformed("Bluetooth H4 with pseudo-header", "direction", 0, "need 4 bytes, have %d", len(data))
 	}
 	direction = binary.BigEndian.Uint32(data)
-	indicator, packet, err = SplitH4(data[4:])
+	indicator, packet, err = hci.SplitH4(data[4:])
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("Bluetooth H4 with pseudo-header, after the 4-byte direction: %w", err)
 	}

@@ -1,9 +1,11 @@
-package hci
+package capture
 
 import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // LinkTypeBluetoothLELLWithPHDR records are a 10-byte little-endian radio
@@ -86,33 +88,33 @@ func reverseBits8(b byte) byte {
 	return (b&0xAA)>>1 | (b&0x55)<<1
 }
 
-func llToPDU(t byte) (PDUType, bool) {
+func llToPDU(t byte) (hci.PDUType, bool) {
 	switch t {
 	case llAdvInd:
-		return PDUAdvInd, true
+		return hci.PDUAdvInd, true
 	case llAdvDirectInd:
-		return PDUAdvDirectInd, true
+		return hci.PDUAdvDirectInd, true
 	case llAdvNonconnInd:
-		return PDUAdvNonconnInd, true
+		return hci.PDUAdvNonconnInd, true
 	case llScanRsp:
-		return PDUScanRsp, true
+		return hci.PDUScanRsp, true
 	case llAdvScanInd:
-		return PDUAdvScanInd, true
+		return hci.PDUAdvScanInd, true
 	}
 	return 0, false
 }
 
-func pduToLL(t PDUType) (byte, bool) {
+func pduToLL(t hci.PDUType) (byte, bool) {
 	switch t {
-	case PDUAdvInd:
+	case hci.PDUAdvInd:
 		return llAdvInd, true
-	case PDUAdvDirectInd:
+	case hci.PDUAdvDirectInd:
 		return llAdvDirectInd, true
-	case PDUAdvNonconnInd:
+	case hci.PDUAdvNonconnInd:
 		return llAdvNonconnInd, true
-	case PDUScanRsp:
+	case hci.PDUScanRsp:
 		return llScanRsp, true
-	case PDUAdvScanInd:
+	case hci.PDUAdvScanInd:
 		return llAdvScanInd, true
 	}
 	return 0, false
@@ -124,7 +126,7 @@ func pduToLL(t PDUType) (byte, bool) {
 // extended advertising pointers. RSSI is the header's signal power when
 // its flag says it is valid, else 127. A packet whose CRC the sniffer
 // found wrong is malformed. Data aliases the record.
-func DecodeLELLAdvertising(rec []byte, t time.Time, r *AdvReport) (ok bool, err error) {
+func DecodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
 	if len(rec) < lePhdrLen+llAALen+llHeaderLen+llCRCLen {
 		return false, malformed(llFormat, "packet", 0, "%d bytes are fewer than pseudo-header, access address, PDU header and CRC", len(rec))
 	}
@@ -156,7 +158,7 @@ func DecodeLELLAdvertising(rec []byte, t time.Time, r *AdvReport) (ok bool, err 
 	if flags&LEPhdrSignalValid != 0 {
 		rssi = int8(rec[1])
 	}
-	*r = AdvReport{
+	*r = hci.AdvReport{
 		Time:       t,
 		Type:       pduType,
 		EventType:  uint16(pduType),
@@ -166,15 +168,15 @@ func DecodeLELLAdvertising(rec []byte, t time.Time, r *AdvReport) (ok bool, err 
 		SID:        sidNone,
 		TxPower:    txPowerNotAvailable,
 	}
-	reverseAddr(&r.Addr, payload)
+	r.Addr = addrFromLSBFirst(payload)
 	rest := payload[llAdvAddrLen:]
-	if pduType == PDUAdvDirectInd {
+	if pduType == hci.PDUAdvDirectInd {
 		if len(rest) != llAdvAddrLen {
 			return false, malformed(llFormat, "TargetA", lePhdrLen+llAALen+llHeaderLen+llAdvAddrLen,
 				"ADV_DIRECT_IND carries %d bytes after AdvA, want 6", len(rest))
 		}
 		r.DirectAddrType = hdr0 >> 7
-		reverseAddr(&r.DirectAddr, rest)
+		r.DirectAddr = addrFromLSBFirst(rest)
 		rest = rest[len(rest):]
 	}
 	r.Data = rest[:len(rest):len(rest)]
@@ -185,7 +187,7 @@ func DecodeLELLAdvertising(rec []byte, t time.Time, r *AdvReport) (ok bool, err 
 // the legacy advertising PDU that r describes (Type, AddrType as TxAdd,
 // Addr, Data, DirectAddr for ADV_DIRECT_IND, RSSI as signal power unless
 // 127), received on RF channel rfChannel (0-39), with a correct CRC.
-func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *AdvReport) ([]byte, error) {
+func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *hci.AdvReport) ([]byte, error) {
 	llType, ok := pduToLL(r.Type)
 	if !ok {
 		return dst, fmt.Errorf("LE link-layer record: PDU type %d has no legacy advertising PDU", r.Type)
@@ -194,7 +196,7 @@ func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *AdvReport) ([]byte, e
 		return dst, fmt.Errorf("LE link-layer record: RF channel %d outside 0..39", rfChannel)
 	}
 	payloadLen := llAdvAddrLen + len(r.Data)
-	if r.Type == PDUAdvDirectInd {
+	if r.Type == hci.PDUAdvDirectInd {
 		if len(r.Data) != 0 {
 			return dst, fmt.Errorf("LE link-layer record: ADV_DIRECT_IND carries no data, got %d bytes", len(r.Data))
 		}
@@ -217,14 +219,35 @@ func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *AdvReport) ([]byte, e
 	dst = binary.LittleEndian.AppendUint32(dst, LEAdvertisingAccessAddress)
 	pduStart := len(dst)
 	hdr0 := llType | (r.AddrType&1)<<6
-	if r.Type == PDUAdvDirectInd {
+	if r.Type == hci.PDUAdvDirectInd {
 		hdr0 |= (r.DirectAddrType & 1) << 7
 	}
 	dst = append(dst, hdr0, byte(payloadLen))
 	dst = appendAddrLSBFirst(dst, r.Addr)
-	if r.Type == PDUAdvDirectInd {
+	if r.Type == hci.PDUAdvDirectInd {
 		dst = appendAddrLSBFirst(dst, r.DirectAddr)
 	}
 	dst = append(dst, r.Data...)
 	return appendLLCRC(dst, LLCRC(llAdvCRCInit, dst[pduStart:])), nil
+}
+
+// Values the LE Advertising Report uses for "not available" (Core spec
+// Vol 4 Part E §7.7.65.2, §7.7.65.13), which a sniffer frame reports the
+// same way, and LE 1M, the only PHY of legacy advertising.
+const (
+	rssiNotAvailable    int8  = 127
+	txPowerNotAvailable int8  = 127
+	sidNone             uint8 = 0xFF
+	phyLE1M             uint8 = 1
+)
+
+// addrFromLSBFirst turns an address as it goes over the air, least
+// significant byte first, into display order.
+func addrFromLSBFirst(src []byte) [6]byte {
+	_ = src[5]
+	return [6]byte{src[5], src[4], src[3], src[2], src[1], src[0]}
+}
+
+func appendAddrLSBFirst(dst []byte, a [6]byte) []byte {
+	return append(dst, a[5], a[4], a[3], a[2], a[1], a[0])
 }

@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // btsnoop is the capture format of Android's "HCI snoop log" and of
@@ -105,7 +107,7 @@ func (r *BtsnoopRecord) Time() time.Time { return BtsnoopTime(r.Timestamp) }
 
 // BtsnoopReader reads btsnoop records. A record header that cannot be
 // right (a length beyond any HCI packet, flags the datalink never uses)
-// is reported once as an error wrapping ErrMalformed, after which the
+// is reported once as an error wrapping hci.ErrMalformed, after which the
 // reader searches forward for the next plausible record and carries on.
 type BtsnoopReader struct {
 	r        *bufio.Reader
@@ -123,7 +125,7 @@ func NewBtsnoopReader(r io.Reader) (*BtsnoopReader, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var hdr [btsnoopHeaderLen]byte
 	if n, err := io.ReadFull(br, hdr[:]); err != nil {
-		return nil, &FormatError{Format: btsnoopFormat, Field: "file header", Offset: 0,
+		return nil, &hci.FormatError{Format: btsnoopFormat, Field: "file header", Offset: 0,
 			Problem: fmt.Sprintf("need %d bytes, have %d", btsnoopHeaderLen, n), Err: io.ErrUnexpectedEOF}
 	}
 	if !bytes.Equal(hdr[:8], btsnoopMagic[:]) {
@@ -206,9 +208,9 @@ var (
 )
 
 // Next returns the next record. It returns io.EOF at the end of the file;
-// an error wrapping ErrMalformed and io.ErrUnexpectedEOF when the file
+// an error wrapping hci.ErrMalformed and io.ErrUnexpectedEOF when the file
 // ends inside a record (after which Next returns io.EOF); and an error
-// wrapping ErrMalformed for a corrupt record header, after which Next
+// wrapping hci.ErrMalformed for a corrupt record header, after which Next
 // resumes at the next plausible record.
 func (b *BtsnoopReader) Next() (BtsnoopRecord, error) {
 	if b.done {
@@ -261,7 +263,7 @@ func btsnoopEvent(datalink, flags uint32, data []byte) ([]byte, bool) {
 		want := BtsnoopFlagReceived | BtsnoopFlagCommandEvent
 		return data, flags&want == want
 	case BtsnoopH4:
-		if len(data) > 0 && data[0] == H4Event {
+		if len(data) > 0 && data[0] == hci.H4Event {
 			return data[1:], true
 		}
 	case BtsnoopMonitor:
@@ -318,7 +320,7 @@ func (w *BtsnoopWriter) WriteRecord(t time.Time, flags, drops uint32, parts ...[
 	return nil
 }
 
-var h4EventIndicator = []byte{H4Event}
+var h4EventIndicator = []byte{hci.H4Event}
 
 // WriteEvent writes an HCI event packet (without H4 indicator) received
 // from controller index 0, framed as the datalink wants it.
