@@ -114,11 +114,11 @@ var (
 // Extended advertising commands and values (Core spec Vol 4 Part E
 // §7.8.52-§7.8.60).
 const (
-	OpLESetAdvSetRandomAddress      Opcode = 0x2035 // §7.8.52
-	OpLESetExtendedAdvParameters    Opcode = 0x2036 // §7.8.53
-	OpLESetExtendedAdvData          Opcode = 0x2037 // §7.8.54
-	OpLESetExtendedAdvEnable        Opcode = 0x2039 // §7.8.56
-	OpLEClearAdvSets                Opcode = 0x203D // §7.8.60
+	opLESetAdvSetRandomAddress      Opcode = 0x2035 // §7.8.52
+	opLESetExtendedAdvParameters    Opcode = 0x2036 // §7.8.53
+	opLESetExtendedAdvData          Opcode = 0x2037 // §7.8.54
+	opLESetExtendedAdvEnable        Opcode = 0x2039 // §7.8.56
+	opLEClearAdvSets                Opcode = 0x203D // §7.8.60
 	extAdvPropsLegacy                      = 0x0010 // use legacy PDUs; no other bit: ADV_NONCONN_IND
 	extAdvOperationComplete                = 0x03
 	extAdvNoFragmentPreference             = 0x01
@@ -135,11 +135,11 @@ const (
 )
 
 func init() {
-	opcodeNames[OpLESetAdvSetRandomAddress] = "LE Set Advertising Set Random Address"
-	opcodeNames[OpLESetExtendedAdvParameters] = "LE Set Extended Advertising Parameters"
-	opcodeNames[OpLESetExtendedAdvData] = "LE Set Extended Advertising Data"
-	opcodeNames[OpLESetExtendedAdvEnable] = "LE Set Extended Advertising Enable"
-	opcodeNames[OpLEClearAdvSets] = "LE Clear Advertising Sets"
+	opcodeNames[opLESetAdvSetRandomAddress] = "LE Set Advertising Set Random Address"
+	opcodeNames[opLESetExtendedAdvParameters] = "LE Set Extended Advertising Parameters"
+	opcodeNames[opLESetExtendedAdvData] = "LE Set Extended Advertising Data"
+	opcodeNames[opLESetExtendedAdvEnable] = "LE Set Extended Advertising Enable"
+	opcodeNames[opLEClearAdvSets] = "LE Clear Advertising Sets"
 }
 
 // ExtendedAdvertising reports whether the controller has the extended
@@ -197,26 +197,30 @@ func (a *ExtendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data [
 		if a.legacyPDUs {
 			props = extAdvPropsLegacy
 		}
-		iv := a.interval
-		p := []byte{extAdvHandle, byte(props), byte(props >> 8),
-			byte(iv), byte(iv >> 8), byte(iv >> 16), byte(iv), byte(iv >> 8), byte(iv >> 16),
-			advChannelsAll, ownAddressRandom, 0, 0, 0, 0, 0, 0, 0, filterPolicyAcceptAll,
-			extAdvTxPowerNoPreference, extAdvPHY1M, 0, extAdvPHY1M, 0, 0}
-		if _, err := a.c.Exec(ctx, OpLESetExtendedAdvParameters, p); err != nil {
+		if _, err := a.c.Run(ctx, &leSetExtendedAdvParameters{
+			AdvertisingHandle: extAdvHandle, AdvertisingEventProperties: props,
+			PrimaryAdvertisingIntervalMin: a.interval, PrimaryAdvertisingIntervalMax: a.interval,
+			PrimaryAdvertisingChannelMap: advChannelsAll, OwnAddressType: ownAddressRandom,
+			AdvertisingFilterPolicy: filterPolicyAcceptAll, AdvertisingTxPower: extAdvTxPowerNoPreference,
+			PrimaryAdvertisingPHY: extAdvPHY1M, SecondaryAdvertisingPHY: extAdvPHY1M,
+		}); err != nil {
 			return err
 		}
 		a.params = true
 	}
-	p := []byte{extAdvHandle, addr[5], addr[4], addr[3], addr[2], addr[1], addr[0]}
-	if _, err := a.c.Exec(ctx, OpLESetAdvSetRandomAddress, p); err != nil {
+	random := &leSetAdvSetRandomAddress{AdvertisingHandle: extAdvHandle,
+		RandomAddress: [6]byte{addr[5], addr[4], addr[3], addr[2], addr[1], addr[0]}}
+	if _, err := a.c.Run(ctx, random); err != nil {
 		return fmt.Errorf("random address %X: %w", addr, err)
 	}
-	p = append([]byte{extAdvHandle, extAdvOperationComplete, extAdvNoFragmentPreference, byte(len(data))}, data...)
-	if _, err := a.c.Exec(ctx, OpLESetExtendedAdvData, p); err != nil {
+	if _, err := a.c.Run(ctx, &leSetExtendedAdvData{
+		AdvertisingHandle: extAdvHandle, Operation: extAdvOperationComplete,
+		FragmentPreference: extAdvNoFragmentPreference, AdvertisingData: data,
+	}); err != nil {
 		return fmt.Errorf("advertising data %X: %w", data, err)
 	}
-	// Enable, one set: handle, no duration limit, no event limit.
-	if _, err := a.c.Exec(ctx, OpLESetExtendedAdvEnable, []byte{1, 1, extAdvHandle, 0, 0, 0}); err != nil {
+	// One set, no duration limit, no event limit.
+	if _, err := a.c.Run(ctx, &leSetExtendedAdvEnable{Enable: 1, AdvertisingHandle: extAdvHandle}); err != nil {
 		return err
 	}
 	a.enabled = true
@@ -228,7 +232,7 @@ func (a *ExtendedAdvertiser) Stop(ctx context.Context) error {
 	if !a.enabled {
 		return nil
 	}
-	if _, err := a.c.Exec(ctx, OpLESetExtendedAdvEnable, []byte{0, 1, extAdvHandle, 0, 0, 0}); err != nil {
+	if _, err := a.c.Run(ctx, &leSetExtendedAdvEnable{Enable: 0, AdvertisingHandle: extAdvHandle}); err != nil {
 		return err
 	}
 	a.enabled = false

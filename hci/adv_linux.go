@@ -72,7 +72,7 @@ func (a *LiveAdvertiser) Close() error {
 	err := a.Stop(ctx)
 	if a.extended && err == nil {
 		// Leave no advertising set behind for the next user.
-		_, err = a.ctl.Exec(ctx, OpLEClearAdvSets, nil)
+		_, err = a.ctl.Run(ctx, &leClearAdvSets{})
 	}
 	return errors.Join(err, a.ctl.Close())
 }

@@ -28,20 +28,20 @@ type Opcode uint16
 
 // Commands this package sends (Core spec Vol 4 Part E §7.3, §7.4, §7.8).
 const (
-	OpSetEventMask                   Opcode = 0x0C01 // §7.3.1
-	OpReset                          Opcode = 0x0C03 // §7.3.2
-	OpReadLocalSupportedCommands     Opcode = 0x1002 // §7.4.2
-	OpReadBDAddr                     Opcode = 0x1009 // §7.4.6
-	OpLESetEventMask                 Opcode = 0x2001 // §7.8.1
-	OpLEReadLocalSupportedFeatures   Opcode = 0x2003 // §7.8.3
-	OpLESetRandomAddress             Opcode = 0x2005 // §7.8.4
-	OpLESetAdvertisingParameters     Opcode = 0x2006 // §7.8.5
-	OpLESetAdvertisingData           Opcode = 0x2008 // §7.8.7
-	OpLESetAdvertiseEnable           Opcode = 0x200A // §7.8.9
-	OpLESetScanParameters            Opcode = 0x200B // §7.8.10
-	OpLESetScanEnable                Opcode = 0x200C // §7.8.11
-	OpLESetExtendedScanParameters    Opcode = 0x2041 // §7.8.64
-	OpLESetExtendedScanEnable        Opcode = 0x2042 // §7.8.65
+	opSetEventMask                   Opcode = 0x0C01 // §7.3.1
+	opReset                          Opcode = 0x0C03 // §7.3.2
+	opReadLocalSupportedCommands     Opcode = 0x1002 // §7.4.2
+	opReadBDAddr                     Opcode = 0x1009 // §7.4.6
+	opLESetEventMask                 Opcode = 0x2001 // §7.8.1
+	opLEReadLocalSupportedFeatures   Opcode = 0x2003 // §7.8.3
+	opLESetRandomAddress             Opcode = 0x2005 // §7.8.4
+	opLESetAdvertisingParameters     Opcode = 0x2006 // §7.8.5
+	opLESetAdvertisingData           Opcode = 0x2008 // §7.8.7
+	opLESetAdvertiseEnable           Opcode = 0x200A // §7.8.9
+	opLESetScanParameters            Opcode = 0x200B // §7.8.10
+	opLESetScanEnable                Opcode = 0x200C // §7.8.11
+	opLESetExtendedScanParameters    Opcode = 0x2041 // §7.8.64
+	opLESetExtendedScanEnable        Opcode = 0x2042 // §7.8.65
 	opNop                            Opcode = 0x0000 // Command Complete with no command: a credit update
 	maxCommandParams                        = 255
 	commandHeaderLen                        = 3 // opcode, parameter length
@@ -55,20 +55,20 @@ const (
 )
 
 var opcodeNames = map[Opcode]string{
-	OpSetEventMask:                 "Set Event Mask",
-	OpReset:                        "Reset",
-	OpReadLocalSupportedCommands:   "Read Local Supported Commands",
-	OpReadBDAddr:                   "Read BD_ADDR",
-	OpLESetEventMask:               "LE Set Event Mask",
-	OpLEReadLocalSupportedFeatures: "LE Read Local Supported Features",
-	OpLESetRandomAddress:           "LE Set Random Address",
-	OpLESetAdvertisingParameters:   "LE Set Advertising Parameters",
-	OpLESetAdvertisingData:         "LE Set Advertising Data",
-	OpLESetAdvertiseEnable:         "LE Set Advertising Enable",
-	OpLESetScanParameters:          "LE Set Scan Parameters",
-	OpLESetScanEnable:              "LE Set Scan Enable",
-	OpLESetExtendedScanParameters:  "LE Set Extended Scan Parameters",
-	OpLESetExtendedScanEnable:      "LE Set Extended Scan Enable",
+	opSetEventMask:                 "Set Event Mask",
+	opReset:                        "Reset",
+	opReadLocalSupportedCommands:   "Read Local Supported Commands",
+	opReadBDAddr:                   "Read BD_ADDR",
+	opLESetEventMask:               "LE Set Event Mask",
+	opLEReadLocalSupportedFeatures: "LE Read Local Supported Features",
+	opLESetRandomAddress:           "LE Set Random Address",
+	opLESetAdvertisingParameters:   "LE Set Advertising Parameters",
+	opLESetAdvertisingData:         "LE Set Advertising Data",
+	opLESetAdvertiseEnable:         "LE Set Advertising Enable",
+	opLESetScanParameters:          "LE Set Scan Parameters",
+	opLESetScanEnable:              "LE Set Scan Enable",
+	opLESetExtendedScanParameters:  "LE Set Extended Scan Parameters",
+	opLESetExtendedScanEnable:      "LE Set Extended Scan Enable",
 }
 
 func (o Opcode) String() string {
@@ -78,22 +78,42 @@ func (o Opcode) String() string {
 	return fmt.Sprintf("opcode 0x%04X (OGF 0x%02X OCF 0x%03X)", uint16(o), uint16(o)>>10, uint16(o)&0x3FF)
 }
 
-// AppendCommand appends an HCI command packet with its H4 indicator.
-func AppendCommand(dst []byte, op Opcode, params []byte) ([]byte, error) {
-	if len(params) > maxCommandParams {
-		return dst, fmt.Errorf("hci: %v: %d parameter bytes, at most %d fit", op, len(params), maxCommandParams)
-	}
-	dst = append(dst, hciPacketCommand, byte(op), byte(op>>8), byte(len(params)))
-	return append(dst, params...), nil
+// ErrCommandParams is wrapped by the error for command parameters that
+// cannot be encoded: too many bytes, or a value the command cannot carry.
+var ErrCommandParams = errors.New("hci: command parameters cannot be encoded")
+
+// ErrNoCredit is wrapped by the error for a command that was never sent:
+// the controller's last Num_HCI_Command_Packets was 0 (Core spec Vol 4
+// Part E §4.4) and no event handed a credit back within the timeout.
+var ErrNoCredit = errors.New("the controller accepts no commands (Num_HCI_Command_Packets 0)")
+
+// Command is an HCI command that encodes its own parameters (Core spec
+// Vol 4 Part E §5.4.1): the method set of the command types in
+// github.com/go-ble/ble/linux/hci/cmd, which this package uses wherever
+// go-ble has the command.
+type Command interface {
+	// OpCode is OGF<<10 | OCF.
+	OpCode() int
+	// Len is the number of parameter bytes.
+	Len() int
+	// Marshal writes the parameters into a buffer of Len bytes.
+	Marshal([]byte) error
 }
 
-// Marshaler is an HCI command that encodes itself: the shape of the
-// command types in github.com/go-ble/ble/linux/hci/cmd, which this package
-// uses for the legacy LE commands.
-type Marshaler interface {
-	OpCode() int
-	Len() int
-	Marshal([]byte) error
+// appendCommand appends cmd as an HCI command packet with its H4
+// indicator.
+func appendCommand(dst []byte, cmd Command) ([]byte, error) {
+	op, n := Opcode(cmd.OpCode()), cmd.Len()
+	if n > maxCommandParams {
+		return dst, fmt.Errorf("%w: %v: %d parameter bytes, at most %d fit", ErrCommandParams, op, n, maxCommandParams)
+	}
+	dst = append(dst, hciPacketCommand, byte(op), byte(op>>8), byte(n))
+	start := len(dst)
+	dst = append(dst, make([]byte, n)...)
+	if err := cmd.Marshal(dst[start:]); err != nil {
+		return dst[:start-commandHeaderLen-1], fmt.Errorf("hci: encode %v: %w", op, err)
+	}
+	return dst, nil
 }
 
 // CommandResponse is a Command Complete or Command Status event (Core spec
@@ -324,11 +344,14 @@ func (c *Controller) deliver(resp CommandResponse) {
 	c.pending.ch = nil
 }
 
-// Exec sends a command and waits for its Command Complete or Command
+// Run sends a command and waits for its Command Complete or Command
 // Status. It returns the return parameters after Status; a non-zero status
-// is a *CommandError.
-func (c *Controller) Exec(ctx context.Context, op Opcode, params []byte) ([]byte, error) {
-	packet, err := AppendCommand(make([]byte, 0, commandHeaderLen+1+len(params)), op, params)
+// is a *CommandError. Every command goes through here: go-ble's command
+// types where go-ble has the command, this package's own (extcmd.go) where
+// it does not.
+func (c *Controller) Run(ctx context.Context, cmd Command) ([]byte, error) {
+	op := Opcode(cmd.OpCode())
+	packet, err := appendCommand(make([]byte, 0, commandHeaderLen+1+cmd.Len()), cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -343,8 +366,7 @@ func (c *Controller) Exec(ctx context.Context, op Opcode, params []byte) ([]byte
 		select {
 		case <-returned:
 		case <-timer.C:
-			return nil, fmt.Errorf("hci: %v: the controller accepts no commands (Num_HCI_Command_Packets 0) and gave no credit back: %w",
-				op, &CommandError{Opcode: op, Timeout: true})
+			return nil, fmt.Errorf("hci: %v: %w and gave none back: %w", op, ErrNoCredit, &CommandError{Opcode: op, Timeout: true})
 		case <-ctx.Done():
 			return nil, fmt.Errorf("hci: %v: %w", op, ctx.Err())
 		case <-c.done:
@@ -379,16 +401,6 @@ func (c *Controller) Exec(ctx context.Context, op Opcode, params []byte) ([]byte
 	case <-c.done:
 		return nil, fmt.Errorf("hci: %v: connection ended: %w", op, c.readErr)
 	}
-}
-
-// Run executes a self-encoding command, such as one from go-ble's cmd
-// package.
-func (c *Controller) Run(ctx context.Context, cmd Marshaler) ([]byte, error) {
-	params := make([]byte, cmd.Len())
-	if err := cmd.Marshal(params); err != nil {
-		return nil, fmt.Errorf("hci: encode %v: %w", Opcode(cmd.OpCode()), err)
-	}
-	return c.Exec(ctx, Opcode(cmd.OpCode()), params)
 }
 
 // Stats returns the running totals.

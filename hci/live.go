@@ -157,24 +157,24 @@ const supportedCommandsLen = 64
 // empty Commands, which means legacy everything.
 func ReadCapabilities(ctx context.Context, c *Controller) (Capabilities, error) {
 	var caps Capabilities
-	ret, err := c.Exec(ctx, OpReadLocalSupportedCommands, nil)
+	ret, err := c.Run(ctx, &cmd.ReadLocalSupportedCommands{})
 	var cerr *CommandError
 	switch {
 	case err == nil:
 		if len(ret) != supportedCommandsLen {
-			return caps, fmt.Errorf("hci: %v: %d return bytes, want %d", OpReadLocalSupportedCommands, len(ret), supportedCommandsLen)
+			return caps, fmt.Errorf("hci: %v: %d return bytes, want %d", opReadLocalSupportedCommands, len(ret), supportedCommandsLen)
 		}
 		caps.Commands = ret
 	case errors.As(err, &cerr) && cerr.Status == statusUnknownCommand:
 	default:
 		return caps, err
 	}
-	ret, err = c.Exec(ctx, OpLEReadLocalSupportedFeatures, nil)
+	ret, err = c.Run(ctx, &cmd.LEReadLocalSupportedFeatures{})
 	if err != nil {
 		return caps, err
 	}
 	if len(ret) != 8 {
-		return caps, fmt.Errorf("hci: %v: %d return bytes, want 8", OpLEReadLocalSupportedFeatures, len(ret))
+		return caps, fmt.Errorf("hci: %v: %d return bytes, want 8", opLEReadLocalSupportedFeatures, len(ret))
 	}
 	caps.LEFeatures = binary.LittleEndian.Uint64(ret)
 	return caps, nil
@@ -219,12 +219,14 @@ func StartScan(ctx context.Context, c *Controller, caps Capabilities, cfg ScanCo
 	// the raw channel) makes the parameter command fail as disallowed.
 	_ = stopScan(ctx, c, state.Extended)
 	if state.Extended {
-		params := []byte{ownAddressPublic, filterPolicyAcceptAll, scanPHY1M, scanTypePassive, byte(iv), byte(iv >> 8), byte(win), byte(win >> 8)}
-		if _, err := c.Exec(ctx, OpLESetExtendedScanParameters, params); err != nil {
+		if _, err := c.Run(ctx, &leSetExtendedScanParameters{
+			OwnAddressType: ownAddressPublic, ScanningFilterPolicy: filterPolicyAcceptAll,
+			ScanningPHYs: scanPHY1M, ScanType: scanTypePassive, ScanInterval: iv, ScanWindow: win,
+		}); err != nil {
 			return ScanState{}, err
 		}
-		// Enable, Filter_Duplicates, Duration 0 (until disabled), Period 0.
-		if _, err := c.Exec(ctx, OpLESetExtendedScanEnable, []byte{1, filterDuplicatesOff, 0, 0, 0, 0}); err != nil {
+		// Duration 0 (until disabled), Period 0 (continuous).
+		if _, err := c.Run(ctx, &leSetExtendedScanEnable{Enable: 1, FilterDuplicates: filterDuplicatesOff}); err != nil {
 			return ScanState{}, err
 		}
 		return state, nil
@@ -245,7 +247,7 @@ func StartScan(ctx context.Context, c *Controller, caps Capabilities, cfg ScanCo
 // harmless on most controllers and an ignorable error on the rest.
 func stopScan(ctx context.Context, c *Controller, extended bool) error {
 	if extended {
-		_, err := c.Exec(ctx, OpLESetExtendedScanEnable, []byte{0, 0, 0, 0, 0, 0})
+		_, err := c.Run(ctx, &leSetExtendedScanEnable{Enable: 0})
 		return err
 	}
 	_, err := c.Run(ctx, &cmd.LESetScanEnable{LEScanEnable: 0})
