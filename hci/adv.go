@@ -40,7 +40,7 @@ func NewAdvertiser(c *Controller, interval time.Duration) (*Advertiser, error) {
 	}
 	u := int64(interval / advUnit)
 	if u < minAdvUnits || u > maxAdvUnits {
-		return nil, fmt.Errorf("hci: advertising interval %v out of range 20ms-10.24s", interval)
+		return nil, invalidSetting("advertising interval", interval, "hci: advertising interval %v out of range 20ms-10.24s", interval)
 	}
 	return &Advertiser{c: c, interval: uint16(u)}, nil
 }
@@ -52,7 +52,7 @@ func NewAdvertiser(c *Controller, interval time.Duration) (*Advertiser, error) {
 // so a change briefly stops advertising.
 func (a *Advertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
 	if len(data) > MaxLegacyAdvData {
-		return fmt.Errorf("hci: advertising data is %d bytes, a legacy advertisement holds %d", len(data), MaxLegacyAdvData)
+		return fmt.Errorf("%w: advertising data is %d bytes, a legacy advertisement holds %d", ErrUnencodable, len(data), MaxLegacyAdvData)
 	}
 	if err := a.Stop(ctx); err != nil {
 		return err
@@ -174,7 +174,7 @@ func NewExtendedAdvertiser(c *Controller, interval time.Duration, legacyPDUs boo
 	}
 	u := int64(interval / advUnit)
 	if u < minAdvUnits || u > maxExtendedAdvIntervalUnits {
-		return nil, fmt.Errorf("hci: advertising interval %v out of range 20ms-%v", interval, time.Duration(maxExtendedAdvIntervalUnits)*advUnit)
+		return nil, invalidSetting("advertising interval", interval, "hci: advertising interval %v out of range 20ms-%v", interval, time.Duration(maxExtendedAdvIntervalUnits)*advUnit)
 	}
 	return &ExtendedAdvertiser{c: c, interval: uint32(u), legacyPDUs: legacyPDUs}, nil
 }
@@ -187,7 +187,7 @@ func (a *ExtendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data [
 		limit = MaxLegacyAdvData
 	}
 	if len(data) > limit {
-		return fmt.Errorf("hci: advertising data is %d bytes, this advertising set holds %d", len(data), limit)
+		return fmt.Errorf("%w: advertising data is %d bytes, this advertising set holds %d", ErrUnencodable, len(data), limit)
 	}
 	if err := a.Stop(ctx); err != nil {
 		return err

@@ -78,10 +78,6 @@ func (o Opcode) String() string {
 	return fmt.Sprintf("opcode 0x%04X (OGF 0x%02X OCF 0x%03X)", uint16(o), uint16(o)>>10, uint16(o)&0x3FF)
 }
 
-// ErrCommandParams is wrapped by the error for command parameters that
-// cannot be encoded: too many bytes, or a value the command cannot carry.
-var ErrCommandParams = errors.New("hci: command parameters cannot be encoded")
-
 // ErrNoCredit is wrapped by the error for a command that was never sent:
 // the controller's last Num_HCI_Command_Packets was 0 (Core spec Vol 4
 // Part E §4.4) and no event handed a credit back within the timeout.
@@ -105,7 +101,7 @@ type Command interface {
 func appendCommand(dst []byte, cmd Command) ([]byte, error) {
 	op, n := Opcode(cmd.OpCode()), cmd.Len()
 	if n > maxCommandParams {
-		return dst, fmt.Errorf("%w: %v: %d parameter bytes, at most %d fit", ErrCommandParams, op, n, maxCommandParams)
+		return dst, fmt.Errorf("%w: %v: %d parameter bytes, at most %d fit", ErrUnencodable, op, n, maxCommandParams)
 	}
 	dst = append(dst, hciPacketCommand, byte(op), byte(op>>8), byte(n))
 	start := len(dst)

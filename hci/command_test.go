@@ -43,7 +43,8 @@ type commandResponseCase struct {
 	Status      uint8  `json:"status"`
 	Return      string `json:"return"`
 	Pending     bool   `json:"pending"`
-	Error       string `json:"error"`
+	BadField    string `json:"malformed_field"`
+	BadOffset   int64  `json:"malformed_offset"`
 }
 
 func loadCommandResponseCases(t testing.TB) []commandResponseCase {
@@ -67,10 +68,8 @@ func TestParseCommandResponse(t *testing.T) {
 			if !ok {
 				t.Fatal("not recognised as a command response")
 			}
-			if c.Error != "" {
-				if err == nil || !strings.Contains(err.Error(), c.Error) || !errors.Is(err, ErrMalformed) {
-					t.Fatalf("error %v, want one wrapping ErrMalformed containing %q", err, c.Error)
-				}
+			if c.BadField != "" {
+				checkFormatError(t, err, c.BadField, c.BadOffset)
 				return
 			}
 			if err != nil {
@@ -114,7 +113,8 @@ type scanConfigCase struct {
 	Window       string `json:"window"`
 	WantInterval uint16 `json:"want_interval"`
 	WantWindow   uint16 `json:"want_window"`
-	Error        string `json:"error"`
+	// BadSetting is the setting a refused configuration names.
+	BadSetting string `json:"invalid_setting"`
 }
 
 func TestScanConfigUnits(t *testing.T) {
@@ -130,10 +130,12 @@ func TestScanConfigUnits(t *testing.T) {
 				t.Fatal(err)
 			}
 			gotIv, gotWin, err := ScanConfig{Interval: iv, Window: win}.scanUnits()
-			if c.Error != "" {
-				if err == nil || !strings.Contains(err.Error(), c.Error) {
-					t.Fatalf("error %v, want %q", err, c.Error)
+			if c.BadSetting != "" {
+				value := c.Interval
+				if c.BadSetting == "scan window" {
+					value = c.Window
 				}
+				checkSettingError(t, err, c.BadSetting, value)
 				return
 			}
 			if err != nil {

@@ -539,21 +539,21 @@ func extColumnAt(c extFields, i, dataOff int) extFields {
 // AddrType, Addr (display order), Data and RSSI.
 func AppendLEAdvertisingReport(dst []byte, reports ...AdvReport) ([]byte, error) {
 	if len(reports) == 0 || len(reports) > maxReportsPerEvent {
-		return dst, fmt.Errorf("LE Advertising Report: %d reports, want 1..%d", len(reports), maxReportsPerEvent)
+		return dst, fmt.Errorf("%w: LE Advertising Report: %d reports, want 1..%d", ErrUnencodable, len(reports), maxReportsPerEvent)
 	}
 	total := 2
 	for i := range reports {
 		r := &reports[i]
 		if r.Type > PDUScanRsp {
-			return dst, fmt.Errorf("LE Advertising Report: report %d: PDU type %d has no legacy event type", i, r.Type)
+			return dst, fmt.Errorf("%w: LE Advertising Report: report %d: PDU type %d has no legacy event type", ErrUnencodable, i, r.Type)
 		}
 		if len(r.Data) > maxLegacyAdvData {
-			return dst, fmt.Errorf("LE Advertising Report: report %d: %d bytes of data, legacy limit is %d", i, len(r.Data), maxLegacyAdvData)
+			return dst, fmt.Errorf("%w: LE Advertising Report: report %d: %d bytes of data, legacy limit is %d", ErrUnencodable, i, len(r.Data), maxLegacyAdvData)
 		}
 		total += legacyReportFixed + len(r.Data)
 	}
 	if total > maxEventParams {
-		return dst, fmt.Errorf("LE Advertising Report: %d parameter bytes exceed %d", total, maxEventParams)
+		return dst, fmt.Errorf("%w: LE Advertising Report: %d parameter bytes exceed %d", ErrUnencodable, total, maxEventParams)
 	}
 	dst = append(dst, EventLEMeta, byte(total), SubeventLEAdvertisingReport, byte(len(reports)))
 	for i := range reports {
@@ -574,21 +574,21 @@ func AppendLEAdvertisingReport(dst []byte, reports ...AdvReport) ([]byte, error)
 // report.
 func AppendLEExtendedAdvertisingReport(dst []byte, reports ...AdvReport) ([]byte, error) {
 	if len(reports) == 0 || len(reports) > maxReportsPerEvent {
-		return dst, fmt.Errorf("LE Extended Advertising Report: %d reports, want 1..%d", len(reports), maxReportsPerEvent)
+		return dst, fmt.Errorf("%w: LE Extended Advertising Report: %d reports, want 1..%d", ErrUnencodable, len(reports), maxReportsPerEvent)
 	}
 	total := 2
 	for i := range reports {
 		r := &reports[i]
 		if _, ok := ExtPDUType(r.EventType); !ok {
-			return dst, fmt.Errorf("LE Extended Advertising Report: report %d: event type 0x%04X has the legacy bit but no legacy PDU", i, r.EventType)
+			return dst, fmt.Errorf("%w: LE Extended Advertising Report: report %d: event type 0x%04X has the legacy bit but no legacy PDU", ErrUnencodable, i, r.EventType)
 		}
 		if len(r.Data) > maxEventParams {
-			return dst, fmt.Errorf("LE Extended Advertising Report: report %d: %d bytes of data", i, len(r.Data))
+			return dst, fmt.Errorf("%w: LE Extended Advertising Report: report %d: %d bytes of data", ErrUnencodable, i, len(r.Data))
 		}
 		total += extReportFixed + len(r.Data)
 	}
 	if total > maxEventParams {
-		return dst, fmt.Errorf("LE Extended Advertising Report: %d parameter bytes exceed %d", total, maxEventParams)
+		return dst, fmt.Errorf("%w: LE Extended Advertising Report: %d parameter bytes exceed %d", ErrUnencodable, total, maxEventParams)
 	}
 	dst = append(dst, EventLEMeta, byte(total), SubeventLEExtendedAdvertisingReport, byte(len(reports)))
 	for i := range reports {

@@ -201,14 +201,15 @@ func TestAppendAdvReportRejects(t *testing.T) {
 		name     string
 		extended bool
 		reports  []AdvReport
-		want     string
+		fits     bool
 	}{
-		{"no reports", false, nil, "0 reports"},
-		{"legacy data over 31 bytes", false, []AdvReport{{Data: long}}, "32 bytes of data"},
-		{"legacy extended PDU", false, []AdvReport{{Type: PDUExtended}}, "no legacy event type"},
-		{"25 empty reports fit", false, make([]AdvReport, 25), ""},
-		{"extended bad legacy type", true, []AdvReport{{EventType: 0x17}}, "legacy bit but no legacy PDU"},
-		{"extended too long", true, []AdvReport{{Data: make([]byte, 230)}}, "parameter bytes exceed 255"},
+		{"no reports", false, nil, false},
+		{"legacy data over 31 bytes", false, []AdvReport{{Data: long}}, false},
+		{"legacy extended PDU", false, []AdvReport{{Type: PDUExtended}}, false},
+		{"25 empty reports fit", false, make([]AdvReport, 25), true},
+		{"26 empty reports", false, make([]AdvReport, 26), false},
+		{"extended bad legacy type", true, []AdvReport{{EventType: 0x17}}, false},
+		{"extended too long", true, []AdvReport{{Data: make([]byte, 230)}}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,14 +219,14 @@ func TestAppendAdvReportRejects(t *testing.T) {
 			} else {
 				_, err = AppendLEAdvertisingReport(nil, tc.reports...)
 			}
-			if tc.want == "" {
+			if tc.fits {
 				if err != nil {
 					t.Fatalf("unexpected error %v", err)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want %q", err, tc.want)
+			if !errors.Is(err, ErrUnencodable) {
+				t.Fatalf("error %v, want ErrUnencodable", err)
 			}
 		})
 	}
@@ -364,5 +365,21 @@ func checkFormatError(t *testing.T, err error, field string, offset int64) {
 	}
 	if fe.Field != field || fe.Offset != offset {
 		t.Errorf("error names %s at offset %d, want %s at offset %d", fe.Field, fe.Offset, field, offset)
+	}
+}
+
+// checkSettingError fails the test unless err is a *SettingError, wrapping
+// ErrInvalidSetting, about setting and the value given.
+func checkSettingError(t *testing.T, err error, setting, value string) {
+	t.Helper()
+	if !errors.Is(err, ErrInvalidSetting) {
+		t.Fatalf("error %v, want one wrapping ErrInvalidSetting", err)
+	}
+	var se *SettingError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v is no *SettingError", err)
+	}
+	if se.Setting != setting || se.Value != value {
+		t.Errorf("error names %s %q, want %s %q", se.Setting, se.Value, setting, value)
 	}
 }

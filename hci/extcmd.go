@@ -87,7 +87,7 @@ func (c *leSetExtendedAdvData) Len() int    { return 4 + len(c.AdvertisingData) 
 func (c *leSetExtendedAdvData) Marshal(b []byte) error {
 	if len(c.AdvertisingData) > maxExtendedAdvDataPerCommand {
 		return fmt.Errorf("%w: %v: %d bytes of advertising data, at most %d fit",
-			ErrCommandParams, opLESetExtendedAdvData, len(c.AdvertisingData), maxExtendedAdvDataPerCommand)
+			ErrUnencodable, opLESetExtendedAdvData, len(c.AdvertisingData), maxExtendedAdvDataPerCommand)
 	}
 	if err := checkParamsLen(c, b); err != nil {
 		return err
@@ -133,7 +133,7 @@ func (c *leSetExtendedScanParameters) OpCode() int { return int(opLESetExtendedS
 func (c *leSetExtendedScanParameters) Len() int    { return 8 }
 func (c *leSetExtendedScanParameters) Marshal(b []byte) error {
 	if c.ScanningPHYs == 0 || c.ScanningPHYs&(c.ScanningPHYs-1) != 0 {
-		return fmt.Errorf("%w: %v: Scanning_PHYs 0x%02X, want exactly one PHY", ErrCommandParams, opLESetExtendedScanParameters, c.ScanningPHYs)
+		return fmt.Errorf("%w: %v: Scanning_PHYs 0x%02X, want exactly one PHY", ErrUnencodable, opLESetExtendedScanParameters, c.ScanningPHYs)
 	}
 	if err := checkParamsLen(c, b); err != nil {
 		return err
@@ -168,7 +168,7 @@ func (c *leSetExtendedScanEnable) Marshal(b []byte) error {
 // go-ble's marshal does.
 func checkParamsLen(c Command, b []byte) error {
 	if len(b) != c.Len() {
-		return fmt.Errorf("%w: %v: buffer of %d bytes for %d parameter bytes", ErrCommandParams, Opcode(c.OpCode()), len(b), c.Len())
+		return fmt.Errorf("%w: %v: buffer of %d bytes for %d parameter bytes", ErrUnencodable, Opcode(c.OpCode()), len(b), c.Len())
 	}
 	return nil
 }

@@ -46,7 +46,11 @@ func readH4All(t testing.TB, r *H4Reader) []string {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
 			}
-			got = append(got, "error:"+err.Error())
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is no *FormatError", err)
+			}
+			got = append(got, fmt.Sprintf("malformed:%s@%d", fe.Field, fe.Offset))
 		default:
 			got = append(got, fmt.Sprintf("%02X:%X", ind, pkt))
 		}
@@ -70,9 +74,9 @@ func TestH4Reader(t *testing.T) {
 					t.Fatalf("got %q\nwant %q", got, tc.Want)
 				}
 				for i, w := range tc.Want {
-					if e, ok := strings.CutPrefix(w, "error:"); ok {
-						if !strings.Contains(got[i], e) {
-							t.Errorf("item %d: %q, want error containing %q", i, got[i], e)
+					if strings.HasPrefix(w, "malformed:") {
+						if got[i] != w {
+							t.Errorf("item %d: %s, want %s", i, got[i], w)
 						}
 						continue
 					}
@@ -122,23 +126,23 @@ func TestH4ReaderLargeACL(t *testing.T) {
 func TestSplitH4(t *testing.T) {
 	tests := []struct {
 		name, hex string
-		want      string // packet hex, or error substring after "error:"
+		want      string // packet hex, when well formed
+		badField  string // else the field its *FormatError names
+		badOffset int64
 	}{
-		{"event", "04 0E04 01 0C20 00", "0E0401 0C2000"},
-		{"command", "01 030C00", "030C00"},
-		{"empty", "", "error:packet indicator at offset 0: missing"},
-		{"unknown indicator", "09 0000", "error:0x09 is no packet type"},
-		{"short header", "02 0120 03", "error:ACL data header at offset 1: needs 4 bytes, have 3"},
-		{"too long", "04 0E04 01 0C20 00 00", "error:event length at offset 1: header says 7 bytes in all, have 8"},
-		{"too short", "04 0E04 01 0C20", "error:header says 7 bytes in all, have 6"},
+		{name: "event", hex: "04 0E04 01 0C20 00", want: "0E0401 0C2000"},
+		{name: "command", hex: "01 030C00", want: "030C00"},
+		{name: "empty", hex: "", badField: "packet indicator", badOffset: 0},
+		{name: "unknown indicator", hex: "09 0000", badField: "packet indicator", badOffset: 0},
+		{name: "short header", hex: "02 0120 03", badField: "ACL data header", badOffset: 1},
+		{name: "too long", hex: "04 0E04 01 0C20 00 00", badField: "event length", badOffset: 1},
+		{name: "too short", hex: "04 0E04 01 0C20", badField: "event length", badOffset: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, pkt, err := SplitH4(mustHex(t, tc.hex))
-			if e, ok := strings.CutPrefix(tc.want, "error:"); ok {
-				if err == nil || !strings.Contains(err.Error(), e) || !errors.Is(err, ErrMalformed) {
-					t.Fatalf("error %v, want ErrMalformed containing %q", err, e)
-				}
+			if tc.badField != "" {
+				checkFormatError(t, err, tc.badField, tc.badOffset)
 				return
 			}
 			if err != nil {

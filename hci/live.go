@@ -46,7 +46,7 @@ func ParseExtendedMode(s string) (ExtendedMode, error) {
 	case "on":
 		return ExtendedOn, nil
 	}
-	return 0, fmt.Errorf("extended scanning %q: want auto, off or on", s)
+	return 0, invalidSetting("extended scanning", s, "extended scanning %q: want auto, off or on", s)
 }
 
 // ScanConfig is the passive scan a controller runs.
@@ -84,13 +84,13 @@ func (c ScanConfig) scanUnits() (interval, window uint16, err error) {
 	}
 	iu, wu := int64(iv/scanUnit), int64(win/scanUnit)
 	if iu < minScanUnits || iu > maxScanUnits {
-		return 0, 0, fmt.Errorf("hci: scan interval %v out of range 2.5ms-10.24s", iv)
+		return 0, 0, invalidSetting("scan interval", iv, "hci: scan interval %v out of range 2.5ms-10.24s", iv)
 	}
 	if wu < minScanUnits || wu > maxScanUnits {
-		return 0, 0, fmt.Errorf("hci: scan window %v out of range 2.5ms-10.24s", win)
+		return 0, 0, invalidSetting("scan window", win, "hci: scan window %v out of range 2.5ms-10.24s", win)
 	}
 	if wu > iu {
-		return 0, 0, fmt.Errorf("hci: scan window %v longer than interval %v", win, iv)
+		return 0, 0, invalidSetting("scan window", win, "hci: scan window %v longer than interval %v", win, iv)
 	}
 	return uint16(iu), uint16(wu), nil
 }

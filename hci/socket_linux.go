@@ -67,7 +67,7 @@ func ParseChannel(s string) (Channel, error) {
 	case "raw":
 		return ChannelRaw, nil
 	}
-	return 0, fmt.Errorf("hci channel %q: want auto, user or raw", s)
+	return 0, invalidSetting("hci channel", s, "hci channel %q: want auto, user or raw", s)
 }
 
 // Socket is a bound AF_BLUETOOTH/BTPROTO_HCI socket. Packets read and
@@ -108,7 +108,7 @@ const (
 // taken (another user-channel owner, or a kernel that refuses).
 func OpenSocket(adapter int, channel Channel) (*Socket, error) {
 	if adapter < 0 || adapter > 0xFFFE {
-		return nil, fmt.Errorf("hci: adapter index %d out of range 0-65534", adapter)
+		return nil, invalidSetting("adapter index", adapter, "hci: adapter index %d out of range 0-65534", adapter)
 	}
 	info, err := ReadAdapterInfo(adapter)
 	if err != nil {
