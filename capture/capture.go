@@ -146,12 +146,12 @@ func NewCapture(r io.Reader, name string) (*Capture, error) {
 			return nil, fmt.Errorf("capture %s: %w", name, err)
 		}
 		if lt := pr.LinkType(); lt != LinkTypeBluetoothHCIH4WithPHDR && lt != LinkTypeBluetoothLELLWithPHDR {
-			return nil, fmt.Errorf("capture %s: pcap link type %d carries no Bluetooth HCI or LE link layer (want %d or %d)",
-				name, lt, LinkTypeBluetoothHCIH4WithPHDR, LinkTypeBluetoothLELLWithPHDR)
+			return nil, fmt.Errorf("capture %s: pcap link type %d: %w (want %d or %d)",
+				name, lt, ErrUnsupportedLinkType, LinkTypeBluetoothHCIH4WithPHDR, LinkTypeBluetoothLELLWithPHDR)
 		}
 		c.Format, c.src = CapturePcap, &packetSource{r: pr, skip: pr.Skipped}
 	default:
-		return nil, fmt.Errorf("capture %s: first bytes %X are neither btsnoop, pcap nor pcapng: %w", name, magic, hci.ErrMalformed)
+		return nil, fmt.Errorf("capture %s: first bytes %X are %w: %w", name, magic, ErrUnknownFormat, hci.ErrMalformed)
 	}
 	return c, nil
 }

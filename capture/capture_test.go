@@ -369,16 +369,14 @@ type captureCases struct {
 		Malformed uint64 `json:"malformed"`
 		Truncated bool   `json:"truncated"`
 		Skipped   int64  `json:"skipped"`
-		Message   string `json:"message"`
+		// BadField and BadOffset are what the first malformed record's
+		// *hci.FormatError names, when set.
+		BadField  string `json:"malformed_field"`
+		BadOffset int64  `json:"malformed_offset"`
 		// Gzip, when set, compresses the file before the damage:
 		// "bad-crc" then also inverts the trailer's CRC-32.
 		Gzip string `json:"gzip"`
 	} `json:"damaged"`
-	Unopenable []struct {
-		Name  string `json:"name"`
-		Hex   string `json:"hex"`
-		Error string `json:"error"`
-	} `json:"unopenable"`
 }
 
 func loadCaptureCases(t testing.TB) captureCases {
@@ -457,32 +455,69 @@ func TestDamagedCaptures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var msgs []string
+			var errs []error
 			c.OnMalformed = func(err error) {
 				if !errors.Is(err, hci.ErrMalformed) {
 					t.Errorf("malformed-record error %v does not wrap hci.ErrMalformed", err)
 				}
-				msgs = append(msgs, err.Error())
+				errs = append(errs, err)
 			}
 			collectReports(t, c)
 			st := c.Stats()
 			if st.Reports != tc.Reports || st.Malformed != tc.Malformed || st.Truncated != tc.Truncated || st.SkippedBytes != tc.Skipped {
-				t.Errorf("stats %+v, want reports %d malformed %d truncated %v skipped %d\nmessages: %q",
-					st, tc.Reports, tc.Malformed, tc.Truncated, tc.Skipped, msgs)
+				t.Errorf("stats %+v, want reports %d malformed %d truncated %v skipped %d\nerrors: %q",
+					st, tc.Reports, tc.Malformed, tc.Truncated, tc.Skipped, errs)
 			}
-			if tc.Message != "" && (len(msgs) == 0 || msgs[0] != tc.Message) {
-				t.Errorf("messages %q, want the first to be %q", msgs, tc.Message)
+			if len(errs) == 0 {
+				return
+			}
+			if tc.BadField != "" {
+				var fe *hci.FormatError
+				if !errors.As(errs[0], &fe) || fe.Field != tc.BadField || fe.Offset != tc.BadOffset {
+					t.Errorf("first error %v, want one naming %s at offset %d", errs[0], tc.BadField, tc.BadOffset)
+				}
+			}
+			if tc.Gzip == "bad-crc" && !errors.Is(errs[0], gzip.ErrChecksum) {
+				t.Errorf("first error %v, want gzip.ErrChecksum", errs[0])
 			}
 		})
 	}
 }
 
+// TestUnopenableCaptures checks the files NewCapture refuses: each error
+// wraps its sentinel and, for a damaged header, names the field and its
+// offset.
 func TestUnopenableCaptures(t *testing.T) {
-	for _, tc := range loadCaptureCases(t).Unopenable {
-		t.Run(tc.Name, func(t *testing.T) {
-			_, err := NewCapture(bytes.NewReader(mustHex(t, tc.Hex)), "x")
-			if err == nil || !strings.Contains(err.Error(), tc.Error) {
-				t.Fatalf("error %v, want one containing %q", err, tc.Error)
+	tests := []struct {
+		name, hex string
+		want      error  // the sentinel the error wraps
+		field     string // for an *hci.FormatError: the field it names
+		offset    int64
+	}{
+		{name: "empty file", hex: "", want: ErrUnknownFormat},
+		{name: "text", hex: "48656C6C6F2C20776F726C640A", want: ErrUnknownFormat},
+		{name: "btsnoop header cut", hex: "6274736E6F6F7000 0000", want: hci.ErrMalformed, field: "file header", offset: 0},
+		{name: "btsnoop version 2", hex: "6274736E6F6F7000 00000002 000003EA", want: hci.ErrMalformed, field: "version number", offset: 8},
+		{name: "btsnoop H5", hex: "6274736E6F6F7000 00000001 000003EC", want: hci.ErrMalformed, field: "datalink type", offset: 12},
+		{name: "btsnoop unknown datalink", hex: "6274736E6F6F7000 00000001 00000001", want: hci.ErrMalformed, field: "datalink type", offset: 12},
+		{name: "pcap Ethernet", hex: "D4C3B2A1 0200 0400 00000000 00000000 FFFF0000 01000000", want: ErrUnsupportedLinkType},
+		{name: "pcap version 1", hex: "D4C3B2A1 0100 0400 00000000 00000000 FFFF0000 C9000000", want: hci.ErrMalformed, field: "version_major", offset: 4},
+		{name: "pcap header cut", hex: "D4C3B2A1 0200 0400", want: hci.ErrMalformed, field: "file header", offset: 0},
+		{name: "pcapng bad byte-order magic", hex: "0A0D0D0A 1C000000 11223344 0100 0000 FFFFFFFFFFFFFFFF 1C000000", want: hci.ErrMalformed, field: "Byte-Order Magic", offset: 0},
+		{name: "gzip of nothing", hex: "1F8B", want: io.ErrUnexpectedEOF},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewCapture(bytes.NewReader(mustHex(t, tc.hex)), "x")
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("error %v, want one wrapping %v", err, tc.want)
+			}
+			if tc.field == "" {
+				return
+			}
+			var fe *hci.FormatError
+			if !errors.As(err, &fe) || fe.Field != tc.field || fe.Offset != tc.offset {
+				t.Errorf("error %v, want one naming %s at offset %d", err, tc.field, tc.offset)
 			}
 		})
 	}
