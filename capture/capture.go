@@ -1,3 +1,10 @@
+// Package capture reads and writes Bluetooth capture files: btsnoop
+// (Android snoop logs, btmon), pcap and pcapng with HCI H4 records (link
+// type 201) or LE link-layer sniffer records (link type 256), plain or
+// gzip-compressed. OpenCapture tells the formats apart by their first bytes
+// and replays a file's advertising reports as an hci.ReportSource, decoded
+// with the hci package's decoder, so that a capture and a live adapter read
+// the same bytes the same way (docs/captures.md).
 package capture
 
 import (
@@ -129,19 +136,19 @@ func NewCapture(r io.Reader, name string) (*Capture, error) {
 	c := &Capture{Name: name}
 	switch {
 	case bytes.HasPrefix(magic, btsnoopMagic[:]):
-		sr, err := NewBtsnoopReader(br)
+		sr, err := newBtsnoopReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", name, err)
 		}
 		c.Format, c.src = CaptureBtsnoop, &btsnoopSource{r: sr}
 	case len(magic) >= 4 && binary.LittleEndian.Uint32(magic) == pcapngBlockSHB:
-		pr, err := NewPcapngReader(br)
+		pr, err := newPcapngReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", name, err)
 		}
 		c.Format, c.src = CapturePcapng, &packetSource{r: pr, skip: pr.Skipped}
 	case len(magic) >= 4 && isPcapMagic(magic):
-		pr, err := NewPcapReader(br)
+		pr, err := newPcapReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", name, err)
 		}
@@ -242,7 +249,7 @@ func (c *Capture) Reports(ctx context.Context, fn func(*hci.AdvReport) error) er
 				c.malformed(fmt.Errorf("record at offset %d: %w", offset, err))
 			}
 		case kindLELL:
-			ok, err := DecodeLELLAdvertising(payload, t, &c.ll)
+			ok, err := decodeLELLAdvertising(payload, t, &c.ll)
 			if err != nil {
 				c.events.Add(1)
 				c.malformed(fmt.Errorf("record at offset %d: %w", offset, err))
@@ -287,7 +294,7 @@ func (c *Capture) malformed(err error) {
 }
 
 type btsnoopSource struct {
-	r *BtsnoopReader
+	r *btsnoopReader
 }
 
 func (s *btsnoopSource) next() (time.Time, recordKind, []byte, int64, error) {
@@ -305,7 +312,7 @@ func (s *btsnoopSource) skipped() int64 { return s.r.Skipped() }
 
 // packetSource adapts pcap and pcapng readers.
 type packetSource struct {
-	r    PacketReader
+	r    packetReader
 	skip func() int64
 }
 
@@ -316,7 +323,7 @@ func (s *packetSource) next() (time.Time, recordKind, []byte, int64, error) {
 	}
 	switch rec.LinkType {
 	case LinkTypeBluetoothHCIH4WithPHDR:
-		_, ind, pkt, err := H4WithPhdr(rec.Data)
+		_, ind, pkt, err := h4WithPhdr(rec.Data)
 		if err != nil {
 			return time.Time{}, kindOther, nil, rec.Offset, fmt.Errorf("record at offset %d: %w", rec.Offset, err)
 		}

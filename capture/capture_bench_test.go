@@ -102,7 +102,7 @@ func BenchmarkCapturePcapLL(b *testing.B) {
 	benchCapture(b, func(t time.Time, event []byte) error {
 		_, err := dec.Decode(event, t, func(r *hci.AdvReport) error {
 			var err error
-			rec, err = AppendLELLAdvertising(rec[:0], 12, r)
+			rec, err = appendLELLAdvertising(rec[:0], 12, r)
 			if err != nil {
 				return err
 			}

@@ -71,18 +71,18 @@ func writeScenarioBtsnoop(t testing.TB, datalink uint32) []byte {
 	sc := captureScenario(t)
 	before := sc[0].time.Add(-time.Millisecond)
 	switch datalink {
-	case BtsnoopH1:
-		must(w.WriteRecord(before, BtsnoopFlagCommandEvent, 0, scenarioCommand))
-		must(w.WriteRecord(before, BtsnoopFlagReceived, 0, scenarioACL))
+	case btsnoopH1:
+		must(w.WriteRecord(before, btsnoopFlagCommandEvent, 0, scenarioCommand))
+		must(w.WriteRecord(before, btsnoopFlagReceived, 0, scenarioACL))
 	case BtsnoopH4:
-		must(w.WriteRecord(before, BtsnoopFlagCommandEvent, 0, []byte{hci.H4Command}, scenarioCommand))
-		must(w.WriteRecord(before, BtsnoopFlagReceived, 0, []byte{hci.H4ACL}, scenarioACL))
-	case BtsnoopMonitor:
+		must(w.WriteRecord(before, btsnoopFlagCommandEvent, 0, []byte{hci.H4Command}, scenarioCommand))
+		must(w.WriteRecord(before, btsnoopFlagReceived, 0, []byte{hci.H4ACL}, scenarioACL))
+	case btsnoopMonitor:
 		// New Index: type, bus, address, name (BlueZ monitor format).
 		newIndex := append([]byte{0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00}, "hci0\x00\x00\x00\x00"...)
-		must(w.WriteRecord(before, uint32(MonitorNewIndex), 0, newIndex))
-		must(w.WriteRecord(before, uint32(MonitorCommandPkt), 0, scenarioCommand))
-		must(w.WriteRecord(before, uint32(MonitorACLRxPkt), 0, scenarioACL))
+		must(w.WriteRecord(before, uint32(monitorNewIndex), 0, newIndex))
+		must(w.WriteRecord(before, uint32(monitorCommandPkt), 0, scenarioCommand))
+		must(w.WriteRecord(before, uint32(monitorACLRxPkt), 0, scenarioACL))
 	}
 	for _, e := range sc {
 		must(w.WriteEvent(e.time, e.event))
@@ -118,7 +118,7 @@ func writeScenarioPcapH4(t testing.TB, nano bool) []byte {
 
 func writeScenarioPcapng(t testing.TB) []byte {
 	var buf bytes.Buffer
-	w, err := NewPcapngWriter(&buf, LinkTypeBluetoothHCIH4WithPHDR)
+	w, err := newPcapngWriter(&buf, LinkTypeBluetoothHCIH4WithPHDR)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,9 +148,9 @@ func writeScenarioPcapLL(t testing.TB) []byte {
 	sc := captureScenario(t)
 	scanReq := []byte{0, 0xC0, 0, 0, 0, 0, 0, 0, 0x01, 0x0C, 0xD6, 0xBE, 0x89, 0x8E, 0x43, 0x0C,
 		1, 2, 3, 4, 5, 6, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11}
-	scanReq = appendLLCRC(scanReq, LLCRC(llAdvCRCInit, scanReq[14:]))
+	scanReq = appendLLCRC(scanReq, llCRC(llAdvCRCInit, scanReq[14:]))
 	dataPDU := []byte{5, 0xC0, 0, 0, 0, 0, 0, 0, 0x01, 0x0C, 0x78, 0x56, 0x34, 0x12, 0x01, 0x00}
-	dataPDU = appendLLCRC(dataPDU, LLCRC(0x123456, dataPDU[14:]))
+	dataPDU = appendLLCRC(dataPDU, llCRC(0x123456, dataPDU[14:]))
 	if err := w.WriteRecord(sc[0].time.Add(-time.Millisecond), scanReq); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func writeScenarioPcapLL(t testing.TB) []byte {
 				continue
 			}
 			r := fromWant(t, want)
-			rec, err := AppendLELLAdvertising(nil, uint8(i*12), &r)
+			rec, err := appendLELLAdvertising(nil, uint8(i*12), &r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,8 +187,8 @@ var generatedCaptures = []struct {
 	gen    func(testing.TB) []byte
 }{
 	{"scenario_h4.btsnoop", false, func(t testing.TB) []byte { return writeScenarioBtsnoop(t, BtsnoopH4) }},
-	{"scenario_h1.btsnoop", false, func(t testing.TB) []byte { return writeScenarioBtsnoop(t, BtsnoopH1) }},
-	{"scenario_monitor.btsnoop", false, func(t testing.TB) []byte { return writeScenarioBtsnoop(t, BtsnoopMonitor) }},
+	{"scenario_h1.btsnoop", false, func(t testing.TB) []byte { return writeScenarioBtsnoop(t, btsnoopH1) }},
+	{"scenario_monitor.btsnoop", false, func(t testing.TB) []byte { return writeScenarioBtsnoop(t, btsnoopMonitor) }},
 	{"scenario_h4.pcap", false, func(t testing.TB) []byte { return writeScenarioPcapH4(t, false) }},
 	{"scenario_h4_nano.pcap", false, func(t testing.TB) []byte { return writeScenarioPcapH4(t, true) }},
 	{"scenario_h4.pcapng", false, writeScenarioPcapng},
@@ -301,11 +301,11 @@ func TestOpenCaptureFormats(t *testing.T) {
 
 func TestBtsnoopEpoch(t *testing.T) {
 	// 0x00dcddb30f2f8000 microseconds after 0000-01-01 is the Unix epoch.
-	if got := BtsnoopTime(0x00dcddb30f2f8000); !got.Equal(time.Unix(0, 0)) {
+	if got := btsnoopTime(0x00dcddb30f2f8000); !got.Equal(time.Unix(0, 0)) {
 		t.Errorf("BtsnoopTime(epoch delta) = %v", got)
 	}
-	if got := BtsnoopTimestamp(scenarioStart); BtsnoopTime(got) != scenarioStart.Local() && !BtsnoopTime(got).Equal(scenarioStart) {
-		t.Errorf("round trip of %v gave %v", scenarioStart, BtsnoopTime(got))
+	if got := btsnoopTimestamp(scenarioStart); btsnoopTime(got) != scenarioStart.Local() && !btsnoopTime(got).Equal(scenarioStart) {
+		t.Errorf("round trip of %v gave %v", scenarioStart, btsnoopTime(got))
 	}
 	// The btsnoop record header of the first scenario record holds the
 	// timestamp big-endian at bytes 16-23.
@@ -533,7 +533,7 @@ func TestCaptureLogsFirstMalformedOnly(t *testing.T) {
 	}
 	// Twenty records whose events are all malformed.
 	bad := []byte{0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, 0}
-	bad = binary.BigEndian.AppendUint64(bad, uint64(BtsnoopTimestamp(scenarioStart)))
+	bad = binary.BigEndian.AppendUint64(bad, uint64(btsnoopTimestamp(scenarioStart)))
 	bad = append(bad, hci.H4Event, 0x3E, 0x05)
 	for range 20 {
 		raw = append(raw, bad...)
@@ -621,8 +621,8 @@ func FuzzCapture(f *testing.F) {
 func FuzzBtsnoopReader(f *testing.F) {
 	fuzzCaptureSeeds(f)
 	f.Fuzz(func(t *testing.T, file []byte) {
-		r, err := NewBtsnoopReader(bytes.NewReader(file))
-		readAllRecords(t, file, err, r.Next, func(rec BtsnoopRecord) {
+		r, err := newBtsnoopReader(bytes.NewReader(file))
+		readAllRecords(t, file, err, r.Next, func(rec btsnoopRecord) {
 			if uint32(len(rec.Data)) > rec.OriginalLen || rec.Offset < btsnoopHeaderLen {
 				t.Fatalf("record %+v", rec)
 			}
@@ -630,13 +630,13 @@ func FuzzBtsnoopReader(f *testing.F) {
 	})
 }
 
-func fuzzPacketReader(t *testing.T, file []byte, open func(io.Reader) (PacketReader, error)) {
+func fuzzPacketReader(t *testing.T, file []byte, open func(io.Reader) (packetReader, error)) {
 	r, err := open(bytes.NewReader(file))
-	var next func() (PacketRecord, error)
+	var next func() (packetRecord, error)
 	if err == nil {
 		next = r.Next
 	}
-	readAllRecords(t, file, err, next, func(rec PacketRecord) {
+	readAllRecords(t, file, err, next, func(rec packetRecord) {
 		if len(rec.Data) > len(file) {
 			t.Fatalf("record of %d bytes from a %d-byte file", len(rec.Data), len(file))
 		}
@@ -674,14 +674,14 @@ func readAllRecords[R any](t *testing.T, file []byte, openErr error, next func()
 func FuzzPcapReader(f *testing.F) {
 	fuzzCaptureSeeds(f)
 	f.Fuzz(func(t *testing.T, file []byte) {
-		fuzzPacketReader(t, file, func(r io.Reader) (PacketReader, error) { return NewPcapReader(r) })
+		fuzzPacketReader(t, file, func(r io.Reader) (packetReader, error) { return newPcapReader(r) })
 	})
 }
 
 func FuzzPcapngReader(f *testing.F) {
 	fuzzCaptureSeeds(f)
 	f.Fuzz(func(t *testing.T, file []byte) {
-		fuzzPacketReader(t, file, func(r io.Reader) (PacketReader, error) { return NewPcapngReader(r) })
+		fuzzPacketReader(t, file, func(r io.Reader) (packetReader, error) { return newPcapngReader(r) })
 	})
 }
 
@@ -695,7 +695,7 @@ func FuzzDecodeLELLAdvertising(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		var r hci.AdvReport
-		ok, err := DecodeLELLAdvertising(rec, time.Time{}, &r)
+		ok, err := decodeLELLAdvertising(rec, time.Time{}, &r)
 		if err != nil {
 			if !errors.Is(err, hci.ErrMalformed) {
 				t.Fatalf("error %v does not wrap hci.ErrMalformed", err)
@@ -705,7 +705,7 @@ func FuzzDecodeLELLAdvertising(f *testing.F) {
 		if !ok {
 			return
 		}
-		again, err := AppendLELLAdvertising(nil, rec[0]%40, &r)
+		again, err := appendLELLAdvertising(nil, rec[0]%40, &r)
 		if err != nil {
 			return // payloads beyond the legacy 37 bytes decode but are not written
 		}

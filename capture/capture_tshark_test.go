@@ -68,9 +68,9 @@ func TestTsharkReadsOurHCICaptures(t *testing.T) {
 		}
 		// A legacy report is 10 bytes besides its data, with Data_Length
 		// at 8; an extended one 24, with Data_Length at 23 (Core spec
-		// Vol 4 Part E §7.7.65.2, §7.7.65.13).
+		// Vol 4 Part E §7.7.65.2, §7.7.65.13), subevent 0x0D.
 		fixed, lenAt := 10, 8
-		if e.event[2] == hci.SubeventLEExtendedAdvertisingReport {
+		if e.event[2] == 0x0D {
 			fixed, lenAt = 24, 23
 		}
 		if !reportsInterleaved(e.event[3:], fixed, lenAt) {
@@ -147,7 +147,7 @@ func TestTsharkReadsOurLECapture(t *testing.T) {
 		incl := int(binary.LittleEndian.Uint32(unchecked[off+8:]))
 		rec := off + pcapRecordHeaderLen
 		flags := binary.LittleEndian.Uint16(unchecked[rec+8:])
-		binary.LittleEndian.PutUint16(unchecked[rec+8:], flags&^(LEPhdrCRCChecked|LEPhdrCRCValid))
+		binary.LittleEndian.PutUint16(unchecked[rec+8:], flags&^(lePhdrCRCChecked|lePhdrCRCValid))
 		off = rec + incl
 	}
 	file := filepath.Join(t.TempDir(), "unchecked.pcap")

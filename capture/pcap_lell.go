@@ -14,24 +14,24 @@ import (
 // address, flags) followed by the LE link-layer packet exactly as on air:
 // access address, PDU header, payload, CRC (Core spec Vol 6 Part B §2.1).
 
-// LEAdvertisingAccessAddress is the access address of every packet on the
+// leAdvertisingAccessAddress is the access address of every packet on the
 // primary advertising channels (Core spec Vol 6 Part B §2.1.2).
-const LEAdvertisingAccessAddress uint32 = 0x8E89BED6
+const leAdvertisingAccessAddress uint32 = 0x8E89BED6
 
 // Flags of the LE link-layer pseudo-header.
 const (
-	LEPhdrDewhitened     uint16 = 0x0001
-	LEPhdrSignalValid    uint16 = 0x0002
-	LEPhdrNoiseValid     uint16 = 0x0004
-	LEPhdrDecrypted      uint16 = 0x0008
-	LEPhdrRefAAValid     uint16 = 0x0010
-	LEPhdrAAOffenseValid uint16 = 0x0020
-	LEPhdrChannelAliased uint16 = 0x0040
-	// LEPhdrPDUTypeMask selects what kind of PDU the sniffer says it is;
+	lePhdrDewhitened     uint16 = 0x0001
+	lePhdrSignalValid    uint16 = 0x0002
+	lePhdrNoiseValid     uint16 = 0x0004
+	lePhdrDecrypted      uint16 = 0x0008
+	lePhdrRefAAValid     uint16 = 0x0010
+	lePhdrAAOffenseValid uint16 = 0x0020
+	lePhdrChannelAliased uint16 = 0x0040
+	// lePhdrPDUTypeMask selects what kind of PDU the sniffer says it is;
 	// 0 leaves it to the access address (advertising or data).
-	LEPhdrPDUTypeMask uint16 = 0x0380
-	LEPhdrCRCChecked  uint16 = 0x0400
-	LEPhdrCRCValid    uint16 = 0x0800
+	lePhdrPDUTypeMask uint16 = 0x0380
+	lePhdrCRCChecked  uint16 = 0x0400
+	lePhdrCRCValid    uint16 = 0x0800
 )
 
 // Advertising channel PDU types (Core spec Vol 6 Part B §2.3).
@@ -59,10 +59,10 @@ const (
 	llMaxLegacyLen = 37
 )
 
-// LLCRC computes the link-layer CRC of a PDU (header and payload) with the
+// llCRC computes the link-layer CRC of a PDU (header and payload) with the
 // given preset, as the 24-bit register after the last bit (Core spec Vol 6
 // Part B §3.1.1): bits enter least significant first.
-func LLCRC(init uint32, pdu []byte) uint32 {
+func llCRC(init uint32, pdu []byte) uint32 {
 	reg := init & 0xFFFFFF
 	for _, b := range pdu {
 		for j := range 8 {
@@ -120,25 +120,25 @@ func pduToLL(t hci.PDUType) (byte, bool) {
 	return 0, false
 }
 
-// DecodeLELLAdvertising decodes a LinkTypeBluetoothLELLWithPHDR record
+// decodeLELLAdvertising decodes a LinkTypeBluetoothLELLWithPHDR record
 // into r, stamped with t. ok is false, with no error, for packets that
 // are no advertising report: data channel traffic, SCAN_REQ, CONNECT_IND,
 // extended advertising pointers. RSSI is the header's signal power when
 // its flag says it is valid, else 127. A packet whose CRC the sniffer
 // found wrong is malformed. Data aliases the record.
-func DecodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
+func decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
 	if len(rec) < lePhdrLen+llAALen+llHeaderLen+llCRCLen {
 		return false, malformed(llFormat, "packet", 0, "%d bytes are fewer than pseudo-header, access address, PDU header and CRC", len(rec))
 	}
 	flags := binary.LittleEndian.Uint16(rec[8:])
-	if flags&LEPhdrPDUTypeMask != 0 {
+	if flags&lePhdrPDUTypeMask != 0 {
 		return false, nil
 	}
-	if aa := binary.LittleEndian.Uint32(rec[lePhdrLen:]); aa != LEAdvertisingAccessAddress {
+	if aa := binary.LittleEndian.Uint32(rec[lePhdrLen:]); aa != leAdvertisingAccessAddress {
 		return false, nil
 	}
 	pdu := rec[lePhdrLen+llAALen : len(rec)-llCRCLen]
-	if flags&LEPhdrCRCChecked != 0 && flags&LEPhdrCRCValid == 0 {
+	if flags&lePhdrCRCChecked != 0 && flags&lePhdrCRCValid == 0 {
 		return false, malformed(llFormat, "CRC", len(rec)-llCRCLen, "the sniffer found it wrong")
 	}
 	hdr0, length := pdu[0], int(pdu[1])
@@ -155,7 +155,7 @@ func DecodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, 
 		return false, malformed(llFormat, "AdvA", lePhdrLen+llAALen+llHeaderLen, "payload of %d bytes has no room for it", len(payload))
 	}
 	rssi := rssiNotAvailable
-	if flags&LEPhdrSignalValid != 0 {
+	if flags&lePhdrSignalValid != 0 {
 		rssi = int8(rec[1])
 	}
 	*r = hci.AdvReport{
@@ -183,11 +183,11 @@ func DecodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, 
 	return true, nil
 }
 
-// AppendLELLAdvertising appends a LinkTypeBluetoothLELLWithPHDR record of
+// appendLELLAdvertising appends a LinkTypeBluetoothLELLWithPHDR record of
 // the legacy advertising PDU that r describes (Type, AddrType as TxAdd,
 // Addr, Data, DirectAddr for ADV_DIRECT_IND, RSSI as signal power unless
 // 127), received on RF channel rfChannel (0-39), with a correct CRC.
-func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *hci.AdvReport) ([]byte, error) {
+func appendLELLAdvertising(dst []byte, rfChannel uint8, r *hci.AdvReport) ([]byte, error) {
 	llType, ok := pduToLL(r.Type)
 	if !ok {
 		return dst, fmt.Errorf("LE link-layer record: PDU type %d has no legacy advertising PDU", r.Type)
@@ -205,9 +205,9 @@ func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *hci.AdvReport) ([]byt
 	if payloadLen > llMaxLegacyLen {
 		return dst, fmt.Errorf("LE link-layer record: %d bytes of data exceed the legacy payload", len(r.Data))
 	}
-	flags := LEPhdrDewhitened | LEPhdrCRCChecked | LEPhdrCRCValid
+	flags := lePhdrDewhitened | lePhdrCRCChecked | lePhdrCRCValid
 	if r.RSSI != rssiNotAvailable {
-		flags |= LEPhdrSignalValid
+		flags |= lePhdrSignalValid
 	}
 	signal := byte(r.RSSI)
 	if r.RSSI == rssiNotAvailable {
@@ -216,7 +216,7 @@ func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *hci.AdvReport) ([]byt
 	dst = append(dst, rfChannel, signal, 0, 0)
 	dst = binary.LittleEndian.AppendUint32(dst, 0)
 	dst = binary.LittleEndian.AppendUint16(dst, flags)
-	dst = binary.LittleEndian.AppendUint32(dst, LEAdvertisingAccessAddress)
+	dst = binary.LittleEndian.AppendUint32(dst, leAdvertisingAccessAddress)
 	pduStart := len(dst)
 	hdr0 := llType | (r.AddrType&1)<<6
 	if r.Type == hci.PDUAdvDirectInd {
@@ -228,7 +228,7 @@ func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *hci.AdvReport) ([]byt
 		dst = appendAddrLSBFirst(dst, r.DirectAddr)
 	}
 	dst = append(dst, r.Data...)
-	return appendLLCRC(dst, LLCRC(llAdvCRCInit, dst[pduStart:])), nil
+	return appendLLCRC(dst, llCRC(llAdvCRCInit, dst[pduStart:])), nil
 }
 
 // Values the LE Advertising Report uses for "not available" (Core spec

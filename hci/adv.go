@@ -11,8 +11,6 @@ import (
 // Legacy advertising limits and values (Core spec Vol 4 Part E §7.8.5,
 // §7.8.7).
 const (
-	// MaxLegacyAdvData is the most AD bytes a legacy advertisement holds.
-	MaxLegacyAdvData  = 31
 	advUnit           = 625 * time.Microsecond
 	minAdvUnits       = 0x0020 // 20 ms
 	maxAdvUnits       = 0x4000 // 10.24 s
@@ -21,20 +19,20 @@ const (
 	defaultAdvTime    = 100 * time.Millisecond
 )
 
-// Advertiser broadcasts non-connectable legacy advertisements from a
+// legacyAdvertiser broadcasts non-connectable legacy advertisements from a
 // random address that the caller picks, and changes both whenever asked:
 // a native PACT chirp takes a new address with every chirp, and a Find My
 // frame carries key bits in its address.
-type Advertiser struct {
-	c        *Controller
+type legacyAdvertiser struct {
+	c        *controller
 	interval uint16
 	enabled  bool
 	params   bool
 }
 
-// NewAdvertiser drives advertising on c; interval is the advertising
+// newAdvertiser drives advertising on c; interval is the advertising
 // interval (0 means 100 ms, range 20 ms .. 10.24 s).
-func NewAdvertiser(c *Controller, interval time.Duration) (*Advertiser, error) {
+func newAdvertiser(c *controller, interval time.Duration) (*legacyAdvertiser, error) {
 	if interval == 0 {
 		interval = defaultAdvTime
 	}
@@ -42,7 +40,7 @@ func NewAdvertiser(c *Controller, interval time.Duration) (*Advertiser, error) {
 	if u < minAdvUnits || u > maxAdvUnits {
 		return nil, invalidSetting("advertising interval", interval, "hci: advertising interval %v out of range 20ms-10.24s", interval)
 	}
-	return &Advertiser{c: c, interval: uint16(u)}, nil
+	return &legacyAdvertiser{c: c, interval: uint16(u)}, nil
 }
 
 // Advertise starts broadcasting data (AD structures, at most 31 bytes) as
@@ -50,9 +48,9 @@ func NewAdvertiser(c *Controller, interval time.Duration) (*Advertiser, error) {
 // significant byte first), replacing whatever was broadcast before. The
 // controller accepts a new random address only while advertising is off,
 // so a change briefly stops advertising.
-func (a *Advertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
-	if len(data) > MaxLegacyAdvData {
-		return fmt.Errorf("%w: advertising data is %d bytes, a legacy advertisement holds %d", ErrUnencodable, len(data), MaxLegacyAdvData)
+func (a *legacyAdvertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
+	if len(data) > maxLegacyAdvData {
+		return fmt.Errorf("%w: advertising data is %d bytes, a legacy advertisement holds %d", ErrUnencodable, len(data), maxLegacyAdvData)
 	}
 	if err := a.Stop(ctx); err != nil {
 		return err
@@ -87,7 +85,7 @@ func (a *Advertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) e
 }
 
 // Stop turns advertising off.
-func (a *Advertiser) Stop(ctx context.Context) error {
+func (a *legacyAdvertiser) Stop(ctx context.Context) error {
 	if !a.enabled {
 		return nil
 	}
@@ -98,17 +96,17 @@ func (a *Advertiser) Stop(ctx context.Context) error {
 	return nil
 }
 
-// FrameAdvertiser broadcasts one frame at a time from an address of the
-// caller's choosing: Advertiser with the legacy commands,
-// ExtendedAdvertiser with the extended ones.
-type FrameAdvertiser interface {
+// frameAdvertiser broadcasts one frame at a time from an address of the
+// caller's choosing: legacyAdvertiser with the legacy commands,
+// extendedAdvertiser with the extended ones.
+type frameAdvertiser interface {
 	Advertise(ctx context.Context, addr [6]byte, data []byte) error
 	Stop(ctx context.Context) error
 }
 
 var (
-	_ FrameAdvertiser = (*Advertiser)(nil)
-	_ FrameAdvertiser = (*ExtendedAdvertiser)(nil)
+	_ frameAdvertiser = (*legacyAdvertiser)(nil)
+	_ frameAdvertiser = (*extendedAdvertiser)(nil)
 )
 
 // Extended advertising commands and values (Core spec Vol 4 Part E
@@ -143,8 +141,8 @@ func init() {
 }
 
 // ExtendedAdvertising reports whether the controller has the extended
-// advertising commands ExtendedAdvertiser uses.
-func (c Capabilities) ExtendedAdvertising() bool {
+// advertising commands extendedAdvertiser uses.
+func (c capabilities) ExtendedAdvertising() bool {
 	return c.LEFeatures&leFeatureExtendedAdvertising != 0 &&
 		c.supportsCommand(extAdvSupportedOctet, extAdvRandomAddressSupportedBit) &&
 		c.supportsCommand(extAdvSupportedOctet, extAdvParamsSupportedBit) &&
@@ -152,23 +150,23 @@ func (c Capabilities) ExtendedAdvertising() bool {
 		c.supportsCommand(extAdvSupportedOctet, extAdvEnableSupportedBit)
 }
 
-// ExtendedAdvertiser broadcasts through one advertising set with the
+// extendedAdvertiser broadcasts through one advertising set with the
 // extended commands: non-connectable, non-scannable, undirected, on LE 1M,
 // as extended PDUs (ADV_EXT_IND pointing to AUX_ADV_IND, up to 251 bytes
 // of data) or, with LegacyPDUs, as ADV_NONCONN_IND. Scanners hear the
 // former only through extended scanning, as LE Extended Advertising
 // Reports.
-type ExtendedAdvertiser struct {
-	c          *Controller
+type extendedAdvertiser struct {
+	c          *controller
 	interval   uint32
 	legacyPDUs bool
 	enabled    bool
 	params     bool
 }
 
-// NewExtendedAdvertiser drives advertising set 0 on c; interval as for
-// NewAdvertiser.
-func NewExtendedAdvertiser(c *Controller, interval time.Duration, legacyPDUs bool) (*ExtendedAdvertiser, error) {
+// newExtendedAdvertiser drives advertising set 0 on c; interval as for
+// newAdvertiser.
+func newExtendedAdvertiser(c *controller, interval time.Duration, legacyPDUs bool) (*extendedAdvertiser, error) {
 	if interval == 0 {
 		interval = defaultAdvTime
 	}
@@ -176,15 +174,15 @@ func NewExtendedAdvertiser(c *Controller, interval time.Duration, legacyPDUs boo
 	if u < minAdvUnits || u > maxExtendedAdvIntervalUnits {
 		return nil, invalidSetting("advertising interval", interval, "hci: advertising interval %v out of range 20ms-%v", interval, time.Duration(maxExtendedAdvIntervalUnits)*advUnit)
 	}
-	return &ExtendedAdvertiser{c: c, interval: uint32(u), legacyPDUs: legacyPDUs}, nil
+	return &extendedAdvertiser{c: c, interval: uint32(u), legacyPDUs: legacyPDUs}, nil
 }
 
 // Advertise replaces the broadcast frame with data from random address
 // addr (display order).
-func (a *ExtendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
+func (a *extendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
 	limit := maxExtendedAdvDataPerCommand
 	if a.legacyPDUs {
-		limit = MaxLegacyAdvData
+		limit = maxLegacyAdvData
 	}
 	if len(data) > limit {
 		return fmt.Errorf("%w: advertising data is %d bytes, this advertising set holds %d", ErrUnencodable, len(data), limit)
@@ -228,7 +226,7 @@ func (a *ExtendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data [
 }
 
 // Stop disables the advertising set.
-func (a *ExtendedAdvertiser) Stop(ctx context.Context) error {
+func (a *extendedAdvertiser) Stop(ctx context.Context) error {
 	if !a.enabled {
 		return nil
 	}

@@ -83,11 +83,11 @@ func (o Opcode) String() string {
 // Part E §4.4) and no event handed a credit back within the timeout.
 var ErrNoCredit = errors.New("the controller accepts no commands (Num_HCI_Command_Packets 0)")
 
-// Command is an HCI command that encodes its own parameters (Core spec
+// command is an HCI command that encodes its own parameters (Core spec
 // Vol 4 Part E §5.4.1): the method set of the command types in
 // github.com/go-ble/ble/linux/hci/cmd, which this package uses wherever
 // go-ble has the command.
-type Command interface {
+type command interface {
 	// OpCode is OGF<<10 | OCF.
 	OpCode() int
 	// Len is the number of parameter bytes.
@@ -98,7 +98,7 @@ type Command interface {
 
 // appendCommand appends cmd as an HCI command packet with its H4
 // indicator.
-func appendCommand(dst []byte, cmd Command) ([]byte, error) {
+func appendCommand(dst []byte, cmd command) ([]byte, error) {
 	op, n := Opcode(cmd.OpCode()), cmd.Len()
 	if n > maxCommandParams {
 		return dst, fmt.Errorf("%w: %v: %d parameter bytes, at most %d fit", ErrUnencodable, op, n, maxCommandParams)
@@ -112,9 +112,9 @@ func appendCommand(dst []byte, cmd Command) ([]byte, error) {
 	return dst, nil
 }
 
-// CommandResponse is a Command Complete or Command Status event (Core spec
+// commandResponse is a Command Complete or Command Status event (Core spec
 // Vol 4 Part E §7.7.14, §7.7.15).
-type CommandResponse struct {
+type commandResponse struct {
 	// Opcode is the command answered; 0 for a bare credit update.
 	Opcode Opcode
 	// Credits is Num_HCI_Command_Packets: how many commands the
@@ -131,36 +131,36 @@ type CommandResponse struct {
 	Pending bool
 }
 
-// ParseCommandResponse decodes a Command Complete or Command Status event
+// parseCommandResponse decodes a Command Complete or Command Status event
 // packet (no H4 indicator). ok is false, with no error, for any other
 // event.
-func ParseCommandResponse(packet []byte) (resp CommandResponse, ok bool, err error) {
-	if len(packet) < 1 || (packet[0] != EventCommandComplete && packet[0] != EventCommandStatus) {
-		return CommandResponse{}, false, nil
+func parseCommandResponse(packet []byte) (resp commandResponse, ok bool, err error) {
+	if len(packet) < 1 || (packet[0] != eventCommandComplete && packet[0] != eventCommandStatus) {
+		return commandResponse{}, false, nil
 	}
-	ev, err := ParseEvent(packet)
+	ev, err := parseEvent(packet)
 	if err != nil {
-		return CommandResponse{}, true, err
+		return commandResponse{}, true, err
 	}
 	p := ev.Params
-	if ev.Code == EventCommandStatus {
+	if ev.Code == eventCommandStatus {
 		if len(p) != commandStatusLen {
-			return CommandResponse{}, true, malformed("Command Status", "Parameter_Total_Length", 1,
+			return commandResponse{}, true, malformed("Command Status", "Parameter_Total_Length", 1,
 				"is %d, want %d", len(p), commandStatusLen)
 		}
-		return CommandResponse{Status: p[0], Credits: p[1], Opcode: Opcode(binary.LittleEndian.Uint16(p[2:])), Pending: true}, true, nil
+		return commandResponse{Status: p[0], Credits: p[1], Opcode: Opcode(binary.LittleEndian.Uint16(p[2:])), Pending: true}, true, nil
 	}
 	if len(p) < commandCompleteFixed {
-		return CommandResponse{}, true, malformed("Command Complete", "Parameter_Total_Length", 1,
+		return commandResponse{}, true, malformed("Command Complete", "Parameter_Total_Length", 1,
 			"is %d, need at least %d", len(p), commandCompleteFixed)
 	}
-	resp = CommandResponse{Credits: p[0], Opcode: Opcode(binary.LittleEndian.Uint16(p[1:]))}
+	resp = commandResponse{Credits: p[0], Opcode: Opcode(binary.LittleEndian.Uint16(p[1:]))}
 	ret := p[commandCompleteFixed:]
 	if resp.Opcode == opNop {
 		return resp, true, nil
 	}
 	if len(ret) < 1 {
-		return CommandResponse{}, true, malformed("Command Complete", "Status", eventHeaderLen+commandCompleteFixed,
+		return commandResponse{}, true, malformed("Command Complete", "Status", eventHeaderLen+commandCompleteFixed,
 			"missing for %v", resp.Opcode)
 	}
 	resp.Status, resp.Return = ret[0], ret[1:]
@@ -203,9 +203,9 @@ func statusText(s uint8) string {
 	return "see Core spec Vol 1 Part F"
 }
 
-// PacketConn carries whole HCI packets, each starting with its H4 packet
+// packetConn carries whole HCI packets, each starting with its H4 packet
 // indicator: a Linux HCI socket, or H4 over a serial line.
-type PacketConn interface {
+type packetConn interface {
 	ReadPacket(p []byte) (int, error)
 	WritePacket(p []byte) error
 	Close() error
@@ -228,12 +228,12 @@ type ControllerStats struct {
 	Events, AdvEvents, Dropped, Malformed, HardwareErrors uint64
 }
 
-// Controller runs commands against an HCI controller and collects its
+// controller runs commands against an HCI controller and collects its
 // advertising reports. One goroutine reads the connection; commands are
 // serialised, one outstanding at a time, which every controller accepts
 // whatever its command credits say.
-type Controller struct {
-	conn    PacketConn
+type controller struct {
+	conn    packetConn
 	timeout time.Duration
 	log     *slog.Logger
 
@@ -241,7 +241,7 @@ type Controller struct {
 	pending struct {
 		sync.Mutex
 		op Opcode
-		ch chan CommandResponse
+		ch chan commandResponse
 	}
 	reports chan rxEvent
 
@@ -260,21 +260,21 @@ type Controller struct {
 	readErr error
 }
 
-// NewController starts reading conn. timeout bounds each command; 0 means
+// newController starts reading conn. timeout bounds each command; 0 means
 // three seconds. log may be nil.
-func NewController(conn PacketConn, timeout time.Duration, log *slog.Logger) *Controller {
+func newController(conn packetConn, timeout time.Duration, log *slog.Logger) *controller {
 	if timeout <= 0 {
 		timeout = defaultCommandTimeout
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{conn: conn, timeout: timeout, log: log, reports: make(chan rxEvent, reportQueueLen), done: make(chan struct{})}
+	c := &controller{conn: conn, timeout: timeout, log: log, reports: make(chan rxEvent, reportQueueLen), done: make(chan struct{})}
 	go c.readLoop()
 	return c
 }
 
-func (c *Controller) readLoop() {
+func (c *controller) readLoop() {
 	defer close(c.done)
 	buf := make([]byte, 4096)
 	for {
@@ -289,7 +289,7 @@ func (c *Controller) readLoop() {
 		}
 		packet := buf[1:n]
 		c.events.Add(1)
-		if resp, ok, err := ParseCommandResponse(packet); ok {
+		if resp, ok, err := parseCommandResponse(packet); ok {
 			if err != nil {
 				c.malformed.Add(1)
 				c.log.Warn("skipping malformed command response", "err", err)
@@ -315,7 +315,7 @@ func (c *Controller) readLoop() {
 	}
 }
 
-func (c *Controller) deliver(resp CommandResponse) {
+func (c *controller) deliver(resp commandResponse) {
 	c.credit.Lock()
 	switch {
 	case resp.Credits == 0 && !c.credit.exhausted:
@@ -345,7 +345,7 @@ func (c *Controller) deliver(resp CommandResponse) {
 // is a *CommandError. Every command goes through here: go-ble's command
 // types where go-ble has the command, this package's own (extcmd.go) where
 // it does not.
-func (c *Controller) Run(ctx context.Context, cmd Command) ([]byte, error) {
+func (c *controller) Run(ctx context.Context, cmd command) ([]byte, error) {
 	op := Opcode(cmd.OpCode())
 	packet, err := appendCommand(make([]byte, 0, commandHeaderLen+1+cmd.Len()), cmd)
 	if err != nil {
@@ -369,7 +369,7 @@ func (c *Controller) Run(ctx context.Context, cmd Command) ([]byte, error) {
 			return nil, fmt.Errorf("hci: %v: connection ended: %w", op, c.readErr)
 		}
 	}
-	ch := make(chan CommandResponse, 1)
+	ch := make(chan commandResponse, 1)
 	c.pending.Lock()
 	c.pending.op, c.pending.ch = op, ch
 	c.pending.Unlock()
@@ -400,7 +400,7 @@ func (c *Controller) Run(ctx context.Context, cmd Command) ([]byte, error) {
 }
 
 // Stats returns the running totals.
-func (c *Controller) Stats() ControllerStats {
+func (c *controller) Stats() ControllerStats {
 	return ControllerStats{
 		Events: c.events.Load(), AdvEvents: c.advEvents.Load(), Dropped: c.dropped.Load(),
 		Malformed: c.malformed.Load(), HardwareErrors: c.hwErrors.Load(),
@@ -413,7 +413,7 @@ func (c *Controller) Stats() ControllerStats {
 // Reports already queued when ctx is done or the connection ends are
 // still delivered: the controller has heard them, and a graceful stop
 // must not lose them.
-func (c *Controller) Reports(ctx context.Context, fn func(*AdvReport) error) error {
+func (c *controller) Reports(ctx context.Context, fn func(*AdvReport) error) error {
 	var dec AdvDecoder
 	handle := func(ev rxEvent) error {
 		if _, err := dec.Decode(ev.packet, ev.at, fn); err != nil {
@@ -458,11 +458,11 @@ func (c *Controller) Reports(ctx context.Context, fn func(*AdvReport) error) err
 }
 
 // Close closes the connection and waits for the reader to stop.
-func (c *Controller) Close() error {
+func (c *controller) Close() error {
 	err := c.conn.Close()
 	<-c.done
 	return err
 }
 
 // Done is closed when the connection has ended.
-func (c *Controller) Done() <-chan struct{} { return c.done }
+func (c *controller) Done() <-chan struct{} { return c.done }

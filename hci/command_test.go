@@ -58,7 +58,7 @@ func loadCommandResponseCases(t testing.TB) []commandResponseCase {
 func TestParseCommandResponse(t *testing.T) {
 	for _, c := range loadCommandResponseCases(t) {
 		t.Run(c.Name, func(t *testing.T) {
-			resp, ok, err := ParseCommandResponse(cmdTestHex(t, c.Hex))
+			resp, ok, err := parseCommandResponse(cmdTestHex(t, c.Hex))
 			if c.NotResponse {
 				if ok || err != nil {
 					t.Fatalf("got ok=%v err=%v, want neither", ok, err)
@@ -90,7 +90,7 @@ func FuzzParseCommandResponse(f *testing.F) {
 		f.Add(cmdTestHex(f, c.Hex))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		resp, ok, err := ParseCommandResponse(b)
+		resp, ok, err := parseCommandResponse(b)
 		if !ok || err != nil {
 			if err != nil && !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
@@ -190,7 +190,7 @@ func (p *packetPipe) WritePacket(b []byte) error {
 	}
 	if answer {
 		params := append([]byte{p.credits, byte(op), byte(op >> 8), status}, p.returns[op]...)
-		p.toHost <- append([]byte{hciPacketEvent, EventCommandComplete, byte(len(params))}, params...)
+		p.toHost <- append([]byte{hciPacketEvent, eventCommandComplete, byte(len(params))}, params...)
 	}
 	return nil
 }
@@ -227,7 +227,7 @@ func TestCommandPackets(t *testing.T) {
 	for _, c := range file.Scan {
 		t.Run("scan/"+c.Name, func(t *testing.T) {
 			pipe := newPacketPipe()
-			ctl := NewController(pipe, time.Second, nil)
+			ctl := newController(pipe, time.Second, nil)
 			defer ctl.Close()
 			iv, _ := time.ParseDuration(c.Interval)
 			win, _ := time.ParseDuration(c.Window)
@@ -235,9 +235,9 @@ func TestCommandPackets(t *testing.T) {
 			if c.Extended {
 				mode = ExtendedOn
 			}
-			caps := Capabilities{Commands: make([]byte, supportedCommandsLen), LEFeatures: leFeatureExtendedAdvertising}
+			caps := capabilities{Commands: make([]byte, supportedCommandsLen), LEFeatures: leFeatureExtendedAdvertising}
 			caps.Commands[37] = 1<<5 | 1<<6
-			state, err := StartScan(ctx, ctl, caps, ScanConfig{Interval: iv, Window: win, Extended: mode})
+			state, err := startScan(ctx, ctl, caps, ScanConfig{Interval: iv, Window: win, Extended: mode})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -249,9 +249,9 @@ func TestCommandPackets(t *testing.T) {
 	}
 	// The advertise cases run in order on one controller: the second
 	// shows what changes when a frame replaces another.
-	runAdvertise := func(kind string, cases []advertiseCase, newAdv func(*Controller) (FrameAdvertiser, error)) {
+	runAdvertise := func(kind string, cases []advertiseCase, newAdv func(*controller) (frameAdvertiser, error)) {
 		pipe := newPacketPipe()
-		ctl := NewController(pipe, time.Second, nil)
+		ctl := newController(pipe, time.Second, nil)
 		defer ctl.Close()
 		adv, err := newAdv(ctl)
 		if err != nil {
@@ -267,9 +267,9 @@ func TestCommandPackets(t *testing.T) {
 			})
 		}
 	}
-	runAdvertise("advertise", file.Advertise, func(c *Controller) (FrameAdvertiser, error) { return NewAdvertiser(c, 0) })
-	runAdvertise("advertise-extended", file.AdvertiseExtended, func(c *Controller) (FrameAdvertiser, error) {
-		return NewExtendedAdvertiser(c, 0, false)
+	runAdvertise("advertise", file.Advertise, func(c *controller) (frameAdvertiser, error) { return newAdvertiser(c, 0) })
+	runAdvertise("advertise-extended", file.AdvertiseExtended, func(c *controller) (frameAdvertiser, error) {
+		return newExtendedAdvertiser(c, 0, false)
 	})
 }
 
@@ -296,7 +296,7 @@ func TestControllerErrors(t *testing.T) {
 	t.Run("status is an error naming the command", func(t *testing.T) {
 		pipe := newPacketPipe()
 		pipe.reply = func(Opcode) (uint8, bool) { return statusCommandDisallowed, true }
-		ctl := NewController(pipe, time.Second, nil)
+		ctl := newController(pipe, time.Second, nil)
 		defer ctl.Close()
 		_, err := ctl.Run(ctx, &cmd.LESetScanParameters{})
 		var cerr *CommandError
@@ -311,7 +311,7 @@ func TestControllerErrors(t *testing.T) {
 		// same socket.
 		pipe.stray = cmdTestHex(t, "040E0401030C00")
 		pipe.returns = map[Opcode][]byte{opLEReadLocalSupportedFeatures: cmdTestHex(t, "0010000000000000")}
-		ctl := NewController(pipe, time.Second, nil)
+		ctl := newController(pipe, time.Second, nil)
 		defer ctl.Close()
 		ret, err := ctl.Run(ctx, &cmd.LEReadLocalSupportedFeatures{})
 		if err != nil {
@@ -325,7 +325,7 @@ func TestControllerErrors(t *testing.T) {
 	t.Run("silence times out", func(t *testing.T) {
 		pipe := newPacketPipe()
 		pipe.reply = func(Opcode) (uint8, bool) { return 0, false }
-		ctl := NewController(pipe, 20*time.Millisecond, nil)
+		ctl := newController(pipe, 20*time.Millisecond, nil)
 		defer ctl.Close()
 		_, err := ctl.Run(ctx, &cmd.Reset{})
 		var cerr *CommandError
@@ -337,7 +337,7 @@ func TestControllerErrors(t *testing.T) {
 	t.Run("no command while the controller has no credit", func(t *testing.T) {
 		pipe := newPacketPipe()
 		pipe.credits = 0
-		ctl := NewController(pipe, 200*time.Millisecond, nil)
+		ctl := newController(pipe, 200*time.Millisecond, nil)
 		defer ctl.Close()
 		if _, err := ctl.Run(ctx, &cmd.Reset{}); err != nil {
 			t.Fatal(err)
@@ -364,7 +364,7 @@ func TestControllerErrors(t *testing.T) {
 	t.Run("closing ends a waiting command", func(t *testing.T) {
 		pipe := newPacketPipe()
 		pipe.reply = func(Opcode) (uint8, bool) { return 0, false }
-		ctl := NewController(pipe, time.Minute, nil)
+		ctl := newController(pipe, time.Minute, nil)
 		go func() { time.Sleep(10 * time.Millisecond); ctl.Close() }()
 		if _, err := ctl.Run(ctx, &cmd.Reset{}); !errors.Is(err, ErrClosed) {
 			t.Fatalf("got %v, want the connection-ended error", err)
@@ -374,7 +374,7 @@ func TestControllerErrors(t *testing.T) {
 
 func TestControllerReports(t *testing.T) {
 	pipe := newPacketPipe()
-	ctl := NewController(pipe, time.Second, nil)
+	ctl := newController(pipe, time.Second, nil)
 	// A good legacy report, a truncated one, and an unrelated event.
 	good := "043E2B02010301A4253D086DFB1F" + "1EFF4C001219102807CE0B3C33332ED37B5D9D8291B1D99D0B8615189700E0" + "7F"
 	pipe.toHost <- cmdTestHex(t, good)
@@ -410,7 +410,7 @@ func TestControllerReports(t *testing.T) {
 // they were heard before the stop, and the harvester flushes after it.
 func TestControllerReportsDrainsQueueOnStop(t *testing.T) {
 	pipe := newPacketPipe()
-	ctl := NewController(pipe, time.Second, nil)
+	ctl := newController(pipe, time.Second, nil)
 	defer ctl.Close()
 	good := "043E2B02010301A4253D086DFB1F" + "1EFF4C001219102807CE0B3C33332ED37B5D9D8291B1D99D0B8615189700E0" + "7F"
 	const queued = 32

@@ -115,7 +115,7 @@ func TestDecodeAdvReports(t *testing.T) {
 		t.Run(tc.Name, func(t *testing.T) {
 			event := mustHex(t, tc.Hex)
 			var got []wantReport
-			err := DecodeAdvReports(event, stamp, func(r *AdvReport) error {
+			err := decodeAdvReports(event, stamp, func(r *AdvReport) error {
 				if !r.Time.Equal(stamp) {
 					t.Errorf("time %v, want %v", r.Time, stamp)
 				}
@@ -184,7 +184,7 @@ func TestAirTagAddressOnTheWire(t *testing.T) {
 	if got, want := ev[6:12], []byte{0xA4, 0x25, 0x3D, 0x08, 0x6D, 0xFB}; !bytes.Equal(got, want) {
 		t.Errorf("address on the wire %X, want %X", got, want)
 	}
-	err = DecodeAdvReports(ev, time.Time{}, func(got *AdvReport) error {
+	err = decodeAdvReports(ev, time.Time{}, func(got *AdvReport) error {
 		if formatAddr(got.Addr) != "FB:6D:08:3D:25:A4" {
 			t.Errorf("decoded address %s", formatAddr(got.Addr))
 		}
@@ -265,7 +265,7 @@ func TestAdvDecoderAllocationFree(t *testing.T) {
 
 func TestDataCannotGrowIntoNextReport(t *testing.T) {
 	ev := mustHex(t, "3E19 02 02 00 00 665544332211 03 020106 D8 04 01 010000EEFFC0 00 7F")
-	err := DecodeAdvReports(ev, time.Time{}, func(r *AdvReport) error {
+	err := decodeAdvReports(ev, time.Time{}, func(r *AdvReport) error {
 		if cap(r.Data) != len(r.Data) {
 			t.Errorf("Data has spare capacity %d over length %d", cap(r.Data), len(r.Data))
 		}
@@ -283,7 +283,7 @@ func FuzzDecodeAdvReports(f *testing.F) {
 	f.Fuzz(func(t *testing.T, event []byte) {
 		orig := bytes.Clone(event)
 		var reports []AdvReport
-		err := DecodeAdvReports(event, time.Time{}, func(r *AdvReport) error {
+		err := decodeAdvReports(event, time.Time{}, func(r *AdvReport) error {
 			c := *r
 			c.Data = bytes.Clone(r.Data)
 			reports = append(reports, c)

@@ -3,7 +3,7 @@ package hci
 // The LE extended advertising and scanning commands, which go-ble's cmd
 // package lacks, as values of the same shape as its command types
 // (opcode, parameter length, marshal), so that every command reaches the
-// controller through Controller.Run. Field names follow the Core spec
+// controller through controller.Run. Field names follow the Core spec
 // (Vol 4 Part E §7.8.52-§7.8.65); multi-byte fields are little-endian.
 
 import (
@@ -166,7 +166,7 @@ func (c *leSetExtendedScanEnable) Marshal(b []byte) error {
 
 // checkParamsLen refuses a buffer that is not the command's Len, as
 // go-ble's marshal does.
-func checkParamsLen(c Command, b []byte) error {
+func checkParamsLen(c command, b []byte) error {
 	if len(b) != c.Len() {
 		return fmt.Errorf("%w: %v: buffer of %d bytes for %d parameter bytes", ErrUnencodable, Opcode(c.OpCode()), len(b), c.Len())
 	}

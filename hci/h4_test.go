@@ -33,9 +33,9 @@ func loadH4Cases(t testing.TB) []h4StreamCase {
 	return file.Cases
 }
 
-// readH4All drains an H4Reader into the want-list notation of the test
+// readH4All drains an h4Reader into the want-list notation of the test
 // data.
-func readH4All(t testing.TB, r *H4Reader) []string {
+func readH4All(t testing.TB, r *h4Reader) []string {
 	var got []string
 	for range 1000 {
 		ind, pkt, err := r.Next()
@@ -69,7 +69,7 @@ func TestH4Reader(t *testing.T) {
 		}
 		for how, mk := range readers {
 			t.Run(tc.Name+"/"+how, func(t *testing.T) {
-				got := readH4All(t, NewH4Reader(mk()))
+				got := readH4All(t, newH4Reader(mk()))
 				if len(got) != len(tc.Want) {
 					t.Fatalf("got %q\nwant %q", got, tc.Want)
 				}
@@ -90,7 +90,7 @@ func TestH4Reader(t *testing.T) {
 }
 
 func TestH4ReaderTruncationWrapsUnexpectedEOF(t *testing.T) {
-	r := NewH4Reader(bytes.NewReader(mustHex(t, "04 3E10 0201")))
+	r := newH4Reader(bytes.NewReader(mustHex(t, "04 3E10 0201")))
 	_, _, err := r.Next()
 	if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, ErrMalformed) {
 		t.Fatalf("error %v, want ErrMalformed and io.ErrUnexpectedEOF", err)
@@ -102,7 +102,7 @@ func TestH4ReaderTruncationWrapsUnexpectedEOF(t *testing.T) {
 
 func TestH4ReaderPassesReadErrors(t *testing.T) {
 	boom := errors.New("port unplugged")
-	r := NewH4Reader(io.MultiReader(bytes.NewReader(mustHex(t, "04 0E04")), iotest.ErrReader(boom)))
+	r := newH4Reader(io.MultiReader(bytes.NewReader(mustHex(t, "04 0E04")), iotest.ErrReader(boom)))
 	if _, _, err := r.Next(); !errors.Is(err, boom) || errors.Is(err, ErrMalformed) {
 		t.Fatalf("error %v, want the reader's own error", err)
 	}
@@ -111,9 +111,9 @@ func TestH4ReaderPassesReadErrors(t *testing.T) {
 func TestH4ReaderLargeACL(t *testing.T) {
 	payload := bytes.Repeat([]byte{0x5A}, 0xFFFF)
 	pkt := append([]byte{0x01, 0x20, 0xFF, 0xFF}, payload...)
-	stream := AppendH4(nil, H4ACL, pkt)
-	stream = AppendH4(stream, H4Event, mustHex(t, "0E04 01 0C20 00"))
-	r := NewH4Reader(bytes.NewReader(stream))
+	stream := appendH4(nil, H4ACL, pkt)
+	stream = appendH4(stream, H4Event, mustHex(t, "0E04 01 0C20 00"))
+	r := newH4Reader(bytes.NewReader(stream))
 	ind, got, err := r.Next()
 	if err != nil || ind != H4ACL || !bytes.Equal(got, pkt) {
 		t.Fatalf("Next = %02X, %d bytes, %v", ind, len(got), err)
@@ -160,7 +160,7 @@ func FuzzH4Reader(f *testing.F) {
 		f.Add(mustHex(f, tc.Hex))
 	}
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		r := NewH4Reader(bytes.NewReader(stream))
+		r := newH4Reader(bytes.NewReader(stream))
 		var consumed int
 		for range len(stream) + 2 {
 			ind, pkt, err := r.Next()
@@ -177,7 +177,7 @@ func FuzzH4Reader(f *testing.F) {
 				continue
 			}
 			// Every packet the reader returns must pass SplitH4 too.
-			whole := AppendH4(nil, ind, pkt)
+			whole := appendH4(nil, ind, pkt)
 			if _, _, err := SplitH4(whole); err != nil {
 				t.Fatalf("reader returned %X that SplitH4 rejects: %v", whole, err)
 			}
@@ -191,13 +191,13 @@ func BenchmarkH4Reader(b *testing.B) {
 	ev := mustHex(b, "3E2B 02 01 03 01 A4253D086DFB 1F 1EFF4C001219102807CE0B3C33332ED37B5D9D8291B1D99D0B8615189700E0 C5")
 	var stream []byte
 	for range 1000 {
-		stream = AppendH4(stream, H4Event, ev)
+		stream = appendH4(stream, H4Event, ev)
 	}
 	b.SetBytes(int64(len(stream)))
 	b.ReportAllocs()
 	packets := 0
 	for b.Loop() {
-		r := NewH4Reader(bytes.NewReader(stream))
+		r := newH4Reader(bytes.NewReader(stream))
 		for {
 			if _, _, err := r.Next(); err != nil {
 				if err != io.EOF {

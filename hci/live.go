@@ -95,8 +95,8 @@ func (c ScanConfig) scanUnits() (interval, window uint16, err error) {
 	return uint16(iu), uint16(wu), nil
 }
 
-// Capabilities are the controller features that change how we drive it.
-type Capabilities struct {
+// capabilities are the controller features that change how we drive it.
+type capabilities struct {
 	// Commands is the Supported_Commands bit field (Core spec Vol 4
 	// Part E §6.27); nil when the controller could not say.
 	Commands []byte
@@ -106,7 +106,7 @@ type Capabilities struct {
 }
 
 // supportsCommand reads bit `bit` of octet `octet` of Supported_Commands.
-func (c Capabilities) supportsCommand(octet, bit int) bool {
+func (c capabilities) supportsCommand(octet, bit int) bool {
 	return octet < len(c.Commands) && c.Commands[octet]&(1<<bit) != 0
 }
 
@@ -117,7 +117,7 @@ const leFeatureExtendedAdvertising = 1 << 12
 // ExtendedScanning reports whether the controller supports LE Set
 // Extended Scan Parameters and Enable (Supported_Commands octet 37 bits 5
 // and 6) and the LE Extended Advertising feature.
-func (c Capabilities) ExtendedScanning() bool {
+func (c capabilities) ExtendedScanning() bool {
 	return c.LEFeatures&leFeatureExtendedAdvertising != 0 && c.supportsCommand(37, 5) && c.supportsCommand(37, 6)
 }
 
@@ -130,11 +130,11 @@ const (
 	leEventMaskScanning = 0x1F | 1<<1 | 1<<12
 )
 
-// InitController resets a controller we own outright (user channel, serial
+// initController resets a controller we own outright (user channel, serial
 // H4) and enables the events scanning and advertising need. On the raw
 // channel the kernel has done this and must not be undercut: use
-// ReadCapabilities alone.
-func InitController(ctx context.Context, c *Controller) error {
+// readCapabilities alone.
+func initController(ctx context.Context, c *controller) error {
 	if _, err := c.Run(ctx, &cmd.Reset{}); err != nil {
 		return err
 	}
@@ -152,11 +152,11 @@ func InitController(ctx context.Context, c *Controller) error {
 // the return parameters are decoded here.
 const supportedCommandsLen = 64
 
-// ReadCapabilities asks which commands and LE features the controller
+// readCapabilities asks which commands and LE features the controller
 // supports. Old controllers that lack Read Local Supported Commands get
 // empty Commands, which means legacy everything.
-func ReadCapabilities(ctx context.Context, c *Controller) (Capabilities, error) {
-	var caps Capabilities
+func readCapabilities(ctx context.Context, c *controller) (capabilities, error) {
+	var caps capabilities
 	ret, err := c.Run(ctx, &cmd.ReadLocalSupportedCommands{})
 	var cerr *CommandError
 	switch {
@@ -190,26 +190,26 @@ const (
 	scanPHY1M             = 0x01
 )
 
-// ScanState is what StartScan set up.
-type ScanState struct {
+// scanState is what startScan set up.
+type scanState struct {
 	Extended         bool
 	Interval, Window time.Duration
 }
 
-// StartScan starts a passive scan with duplicate filtering off: Find My
+// startScan starts a passive scan with duplicate filtering off: Find My
 // and PACT addresses rotate, and a controller filtering duplicates would
 // drop every repeat of a key we have seen in the same scan, and on some
 // controllers every key after its list fills.
-func StartScan(ctx context.Context, c *Controller, caps Capabilities, cfg ScanConfig) (ScanState, error) {
+func startScan(ctx context.Context, c *controller, caps capabilities, cfg ScanConfig) (scanState, error) {
 	iv, win, err := cfg.scanUnits()
 	if err != nil {
-		return ScanState{}, err
+		return scanState{}, err
 	}
-	state := ScanState{Interval: time.Duration(iv) * scanUnit, Window: time.Duration(win) * scanUnit}
+	state := scanState{Interval: time.Duration(iv) * scanUnit, Window: time.Duration(win) * scanUnit}
 	switch cfg.Extended {
 	case ExtendedOn:
 		if !caps.ExtendedScanning() {
-			return ScanState{}, errors.New("hci: extended scanning requested but the controller does not support it")
+			return scanState{}, errors.New("hci: extended scanning requested but the controller does not support it")
 		}
 		state.Extended = true
 	case ExtendedAuto:
@@ -223,11 +223,11 @@ func StartScan(ctx context.Context, c *Controller, caps Capabilities, cfg ScanCo
 			OwnAddressType: ownAddressPublic, ScanningFilterPolicy: filterPolicyAcceptAll,
 			ScanningPHYs: scanPHY1M, ScanType: scanTypePassive, ScanInterval: iv, ScanWindow: win,
 		}); err != nil {
-			return ScanState{}, err
+			return scanState{}, err
 		}
 		// Duration 0 (until disabled), Period 0 (continuous).
 		if _, err := c.Run(ctx, &leSetExtendedScanEnable{Enable: 1, FilterDuplicates: filterDuplicatesOff}); err != nil {
-			return ScanState{}, err
+			return scanState{}, err
 		}
 		return state, nil
 	}
@@ -235,26 +235,21 @@ func StartScan(ctx context.Context, c *Controller, caps Capabilities, cfg ScanCo
 		LEScanType: scanTypePassive, LEScanInterval: iv, LEScanWindow: win,
 		OwnAddressType: ownAddressPublic, ScanningFilterPolicy: filterPolicyAcceptAll,
 	}); err != nil {
-		return ScanState{}, err
+		return scanState{}, err
 	}
 	if _, err := c.Run(ctx, &cmd.LESetScanEnable{LEScanEnable: 1, FilterDuplicates: filterDuplicatesOff}); err != nil {
-		return ScanState{}, err
+		return scanState{}, err
 	}
 	return state, nil
 }
 
 // stopScan disables scanning; disabling a scan that is not running is
 // harmless on most controllers and an ignorable error on the rest.
-func stopScan(ctx context.Context, c *Controller, extended bool) error {
+func stopScan(ctx context.Context, c *controller, extended bool) error {
 	if extended {
 		_, err := c.Run(ctx, &leSetExtendedScanEnable{Enable: 0})
 		return err
 	}
 	_, err := c.Run(ctx, &cmd.LESetScanEnable{LEScanEnable: 0})
 	return err
-}
-
-// StopScan disables the scan StartScan began.
-func StopScan(ctx context.Context, c *Controller, state ScanState) error {
-	return stopScan(ctx, c, state.Extended)
 }

@@ -63,11 +63,11 @@ func TestIoctlNumbers(t *testing.T) {
 // TestOpenSocketErrors checks what a host without the adapter hears; the
 // success paths run against a real kernel in internal/vmtest.
 func TestOpenSocketErrors(t *testing.T) {
-	_, err := OpenSocket(-1, ChannelAuto)
+	_, err := openSocket(-1, ChannelAuto)
 	checkSettingError(t, err, "adapter index", "-1")
 	// hci57 exists on no test machine: either the kernel has no Bluetooth
 	// (EAFNOSUPPORT) or no such adapter (ENODEV).
-	_, err = OpenSocket(57, ChannelUser)
+	_, err = openSocket(57, ChannelUser)
 	if err == nil {
 		t.Fatal("opened hci57")
 	}

@@ -1,6 +1,6 @@
 // Package vmtest checks the hci package and findmy-harvester against a real
 // Linux kernel: two btvirt virtual controllers in a QEMU guest, one
-// advertising through hci.Advertiser, the other scanned by the harvester
+// advertising through hci.OpenAdvertiser, the other scanned by the harvester
 // through hci.OpenLive into a contact log (see vm_test.go and
 // scripts/vm/).
 package vmtest
