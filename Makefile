@@ -29,7 +29,7 @@ simulate:
 ## bench: the Go benchmarks behind docs/performance.md (several minutes).
 bench:
 	$(GO) test ./pact -run '^$$' -bench 'Chirp|Match' -benchmem -benchtime 5s -timeout 60m
-	$(GO) test ./findmy ./internal/harvest ./hci ./internal/devicedb -run '^$$' -bench . -benchmem -timeout 30m
+	$(GO) test ./findmy ./internal/harvest ./hci ./capture ./internal/devicedb -run '^$$' -bench . -benchmem -timeout 30m
 
 ## bench-replay: findmy-harvester replay against tshark on one generated capture (needs tshark).
 bench-replay:

@@ -11,8 +11,6 @@ import (
 // Legacy advertising limits and values (Core spec Vol 4 Part E §7.8.5,
 // §7.8.7).
 const (
-	// MaxLegacyAdvData is the most AD bytes a legacy advertisement holds.
-	MaxLegacyAdvData  = 31
 	advUnit           = 625 * time.Microsecond
 	minAdvUnits       = 0x0020 // 20 ms
 	maxAdvUnits       = 0x4000 // 10.24 s
@@ -21,28 +19,28 @@ const (
 	defaultAdvTime    = 100 * time.Millisecond
 )
 
-// Advertiser broadcasts non-connectable legacy advertisements from a
+// legacyAdvertiser broadcasts non-connectable legacy advertisements from a
 // random address that the caller picks, and changes both whenever asked:
 // a native PACT chirp takes a new address with every chirp, and a Find My
 // frame carries key bits in its address.
-type Advertiser struct {
-	c        *Controller
+type legacyAdvertiser struct {
+	c        *controller
 	interval uint16
 	enabled  bool
 	params   bool
 }
 
-// NewAdvertiser drives advertising on c; interval is the advertising
+// newAdvertiser drives advertising on c; interval is the advertising
 // interval (0 means 100 ms, range 20 ms .. 10.24 s).
-func NewAdvertiser(c *Controller, interval time.Duration) (*Advertiser, error) {
+func newAdvertiser(c *controller, interval time.Duration) (*legacyAdvertiser, error) {
 	if interval == 0 {
 		interval = defaultAdvTime
 	}
 	u := int64(interval / advUnit)
 	if u < minAdvUnits || u > maxAdvUnits {
-		return nil, fmt.Errorf("hci: advertising interval %v out of range 20ms-10.24s", interval)
+		return nil, invalidSetting("advertising interval", interval, "hci: advertising interval %v out of range 20ms-10.24s", interval)
 	}
-	return &Advertiser{c: c, interval: uint16(u)}, nil
+	return &legacyAdvertiser{c: c, interval: uint16(u)}, nil
 }
 
 // Advertise starts broadcasting data (AD structures, at most 31 bytes) as
@@ -50,9 +48,9 @@ func NewAdvertiser(c *Controller, interval time.Duration) (*Advertiser, error) {
 // significant byte first), replacing whatever was broadcast before. The
 // controller accepts a new random address only while advertising is off,
 // so a change briefly stops advertising.
-func (a *Advertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
-	if len(data) > MaxLegacyAdvData {
-		return fmt.Errorf("hci: advertising data is %d bytes, a legacy advertisement holds %d", len(data), MaxLegacyAdvData)
+func (a *legacyAdvertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
+	if len(data) > maxLegacyAdvData {
+		return fmt.Errorf("%w: advertising data is %d bytes, a legacy advertisement holds %d", ErrUnencodable, len(data), maxLegacyAdvData)
 	}
 	if err := a.Stop(ctx); err != nil {
 		return err
@@ -87,7 +85,7 @@ func (a *Advertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) e
 }
 
 // Stop turns advertising off.
-func (a *Advertiser) Stop(ctx context.Context) error {
+func (a *legacyAdvertiser) Stop(ctx context.Context) error {
 	if !a.enabled {
 		return nil
 	}
@@ -98,27 +96,27 @@ func (a *Advertiser) Stop(ctx context.Context) error {
 	return nil
 }
 
-// FrameAdvertiser broadcasts one frame at a time from an address of the
-// caller's choosing: Advertiser with the legacy commands,
-// ExtendedAdvertiser with the extended ones.
-type FrameAdvertiser interface {
+// frameAdvertiser broadcasts one frame at a time from an address of the
+// caller's choosing: legacyAdvertiser with the legacy commands,
+// extendedAdvertiser with the extended ones.
+type frameAdvertiser interface {
 	Advertise(ctx context.Context, addr [6]byte, data []byte) error
 	Stop(ctx context.Context) error
 }
 
 var (
-	_ FrameAdvertiser = (*Advertiser)(nil)
-	_ FrameAdvertiser = (*ExtendedAdvertiser)(nil)
+	_ frameAdvertiser = (*legacyAdvertiser)(nil)
+	_ frameAdvertiser = (*extendedAdvertiser)(nil)
 )
 
 // Extended advertising commands and values (Core spec Vol 4 Part E
 // §7.8.52-§7.8.60).
 const (
-	OpLESetAdvSetRandomAddress      Opcode = 0x2035 // §7.8.52
-	OpLESetExtendedAdvParameters    Opcode = 0x2036 // §7.8.53
-	OpLESetExtendedAdvData          Opcode = 0x2037 // §7.8.54
-	OpLESetExtendedAdvEnable        Opcode = 0x2039 // §7.8.56
-	OpLEClearAdvSets                Opcode = 0x203D // §7.8.60
+	opLESetAdvSetRandomAddress      Opcode = 0x2035 // §7.8.52
+	opLESetExtendedAdvParameters    Opcode = 0x2036 // §7.8.53
+	opLESetExtendedAdvData          Opcode = 0x2037 // §7.8.54
+	opLESetExtendedAdvEnable        Opcode = 0x2039 // §7.8.56
+	opLEClearAdvSets                Opcode = 0x203D // §7.8.60
 	extAdvPropsLegacy                      = 0x0010 // use legacy PDUs; no other bit: ADV_NONCONN_IND
 	extAdvOperationComplete                = 0x03
 	extAdvNoFragmentPreference             = 0x01
@@ -135,16 +133,16 @@ const (
 )
 
 func init() {
-	opcodeNames[OpLESetAdvSetRandomAddress] = "LE Set Advertising Set Random Address"
-	opcodeNames[OpLESetExtendedAdvParameters] = "LE Set Extended Advertising Parameters"
-	opcodeNames[OpLESetExtendedAdvData] = "LE Set Extended Advertising Data"
-	opcodeNames[OpLESetExtendedAdvEnable] = "LE Set Extended Advertising Enable"
-	opcodeNames[OpLEClearAdvSets] = "LE Clear Advertising Sets"
+	opcodeNames[opLESetAdvSetRandomAddress] = "LE Set Advertising Set Random Address"
+	opcodeNames[opLESetExtendedAdvParameters] = "LE Set Extended Advertising Parameters"
+	opcodeNames[opLESetExtendedAdvData] = "LE Set Extended Advertising Data"
+	opcodeNames[opLESetExtendedAdvEnable] = "LE Set Extended Advertising Enable"
+	opcodeNames[opLEClearAdvSets] = "LE Clear Advertising Sets"
 }
 
 // ExtendedAdvertising reports whether the controller has the extended
-// advertising commands ExtendedAdvertiser uses.
-func (c Capabilities) ExtendedAdvertising() bool {
+// advertising commands extendedAdvertiser uses.
+func (c capabilities) ExtendedAdvertising() bool {
 	return c.LEFeatures&leFeatureExtendedAdvertising != 0 &&
 		c.supportsCommand(extAdvSupportedOctet, extAdvRandomAddressSupportedBit) &&
 		c.supportsCommand(extAdvSupportedOctet, extAdvParamsSupportedBit) &&
@@ -152,42 +150,42 @@ func (c Capabilities) ExtendedAdvertising() bool {
 		c.supportsCommand(extAdvSupportedOctet, extAdvEnableSupportedBit)
 }
 
-// ExtendedAdvertiser broadcasts through one advertising set with the
+// extendedAdvertiser broadcasts through one advertising set with the
 // extended commands: non-connectable, non-scannable, undirected, on LE 1M,
 // as extended PDUs (ADV_EXT_IND pointing to AUX_ADV_IND, up to 251 bytes
 // of data) or, with LegacyPDUs, as ADV_NONCONN_IND. Scanners hear the
 // former only through extended scanning, as LE Extended Advertising
 // Reports.
-type ExtendedAdvertiser struct {
-	c          *Controller
+type extendedAdvertiser struct {
+	c          *controller
 	interval   uint32
 	legacyPDUs bool
 	enabled    bool
 	params     bool
 }
 
-// NewExtendedAdvertiser drives advertising set 0 on c; interval as for
-// NewAdvertiser.
-func NewExtendedAdvertiser(c *Controller, interval time.Duration, legacyPDUs bool) (*ExtendedAdvertiser, error) {
+// newExtendedAdvertiser drives advertising set 0 on c; interval as for
+// newAdvertiser.
+func newExtendedAdvertiser(c *controller, interval time.Duration, legacyPDUs bool) (*extendedAdvertiser, error) {
 	if interval == 0 {
 		interval = defaultAdvTime
 	}
 	u := int64(interval / advUnit)
 	if u < minAdvUnits || u > maxExtendedAdvIntervalUnits {
-		return nil, fmt.Errorf("hci: advertising interval %v out of range 20ms-%v", interval, time.Duration(maxExtendedAdvIntervalUnits)*advUnit)
+		return nil, invalidSetting("advertising interval", interval, "hci: advertising interval %v out of range 20ms-%v", interval, time.Duration(maxExtendedAdvIntervalUnits)*advUnit)
 	}
-	return &ExtendedAdvertiser{c: c, interval: uint32(u), legacyPDUs: legacyPDUs}, nil
+	return &extendedAdvertiser{c: c, interval: uint32(u), legacyPDUs: legacyPDUs}, nil
 }
 
 // Advertise replaces the broadcast frame with data from random address
 // addr (display order).
-func (a *ExtendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
+func (a *extendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
 	limit := maxExtendedAdvDataPerCommand
 	if a.legacyPDUs {
-		limit = MaxLegacyAdvData
+		limit = maxLegacyAdvData
 	}
 	if len(data) > limit {
-		return fmt.Errorf("hci: advertising data is %d bytes, this advertising set holds %d", len(data), limit)
+		return fmt.Errorf("%w: advertising data is %d bytes, this advertising set holds %d", ErrUnencodable, len(data), limit)
 	}
 	if err := a.Stop(ctx); err != nil {
 		return err
@@ -197,26 +195,30 @@ func (a *ExtendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data [
 		if a.legacyPDUs {
 			props = extAdvPropsLegacy
 		}
-		iv := a.interval
-		p := []byte{extAdvHandle, byte(props), byte(props >> 8),
-			byte(iv), byte(iv >> 8), byte(iv >> 16), byte(iv), byte(iv >> 8), byte(iv >> 16),
-			advChannelsAll, ownAddressRandom, 0, 0, 0, 0, 0, 0, 0, filterPolicyAcceptAll,
-			extAdvTxPowerNoPreference, extAdvPHY1M, 0, extAdvPHY1M, 0, 0}
-		if _, err := a.c.Exec(ctx, OpLESetExtendedAdvParameters, p); err != nil {
+		if _, err := a.c.Run(ctx, &leSetExtendedAdvParameters{
+			AdvertisingHandle: extAdvHandle, AdvertisingEventProperties: props,
+			PrimaryAdvertisingIntervalMin: a.interval, PrimaryAdvertisingIntervalMax: a.interval,
+			PrimaryAdvertisingChannelMap: advChannelsAll, OwnAddressType: ownAddressRandom,
+			AdvertisingFilterPolicy: filterPolicyAcceptAll, AdvertisingTxPower: extAdvTxPowerNoPreference,
+			PrimaryAdvertisingPHY: extAdvPHY1M, SecondaryAdvertisingPHY: extAdvPHY1M,
+		}); err != nil {
 			return err
 		}
 		a.params = true
 	}
-	p := []byte{extAdvHandle, addr[5], addr[4], addr[3], addr[2], addr[1], addr[0]}
-	if _, err := a.c.Exec(ctx, OpLESetAdvSetRandomAddress, p); err != nil {
+	random := &leSetAdvSetRandomAddress{AdvertisingHandle: extAdvHandle,
+		RandomAddress: [6]byte{addr[5], addr[4], addr[3], addr[2], addr[1], addr[0]}}
+	if _, err := a.c.Run(ctx, random); err != nil {
 		return fmt.Errorf("random address %X: %w", addr, err)
 	}
-	p = append([]byte{extAdvHandle, extAdvOperationComplete, extAdvNoFragmentPreference, byte(len(data))}, data...)
-	if _, err := a.c.Exec(ctx, OpLESetExtendedAdvData, p); err != nil {
+	if _, err := a.c.Run(ctx, &leSetExtendedAdvData{
+		AdvertisingHandle: extAdvHandle, Operation: extAdvOperationComplete,
+		FragmentPreference: extAdvNoFragmentPreference, AdvertisingData: data,
+	}); err != nil {
 		return fmt.Errorf("advertising data %X: %w", data, err)
 	}
-	// Enable, one set: handle, no duration limit, no event limit.
-	if _, err := a.c.Exec(ctx, OpLESetExtendedAdvEnable, []byte{1, 1, extAdvHandle, 0, 0, 0}); err != nil {
+	// One set, no duration limit, no event limit.
+	if _, err := a.c.Run(ctx, &leSetExtendedAdvEnable{Enable: 1, AdvertisingHandle: extAdvHandle}); err != nil {
 		return err
 	}
 	a.enabled = true
@@ -224,11 +226,11 @@ func (a *ExtendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data [
 }
 
 // Stop disables the advertising set.
-func (a *ExtendedAdvertiser) Stop(ctx context.Context) error {
+func (a *extendedAdvertiser) Stop(ctx context.Context) error {
 	if !a.enabled {
 		return nil
 	}
-	if _, err := a.c.Exec(ctx, OpLESetExtendedAdvEnable, []byte{0, 1, extAdvHandle, 0, 0, 0}); err != nil {
+	if _, err := a.c.Run(ctx, &leSetExtendedAdvEnable{Enable: 0, AdvertisingHandle: extAdvHandle}); err != nil {
 		return err
 	}
 	a.enabled = false

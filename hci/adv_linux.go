@@ -22,47 +22,58 @@ type AdvertiserConfig struct {
 	Logger         *slog.Logger
 }
 
-// LiveAdvertiser is a FrameAdvertiser on a local adapter.
+// LiveAdvertiser broadcasts one frame at a time from a local adapter, with
+// the legacy or the extended advertising commands.
 type LiveAdvertiser struct {
-	FrameAdvertiser
-	ctl      *Controller
+	adv      frameAdvertiser
+	ctl      *controller
 	extended bool
 }
+
+// Advertise starts broadcasting data (AD structures) from random address
+// addr (display order, most significant byte first), replacing whatever
+// was broadcast before.
+func (a *LiveAdvertiser) Advertise(ctx context.Context, addr [6]byte, data []byte) error {
+	return a.adv.Advertise(ctx, addr, data)
+}
+
+// Stop turns advertising off.
+func (a *LiveAdvertiser) Stop(ctx context.Context) error { return a.adv.Stop(ctx) }
 
 // OpenAdvertiser opens adapter cfg.Adapter for advertising. Nothing is
 // broadcast until Advertise.
 func OpenAdvertiser(ctx context.Context, cfg AdvertiserConfig) (*LiveAdvertiser, error) {
-	sock, err := OpenSocket(cfg.Adapter, cfg.Channel)
+	sock, err := openSocket(cfg.Adapter, cfg.Channel)
 	if err != nil {
 		return nil, err
 	}
-	ctl := NewController(sock, cfg.CommandTimeout, cfg.Logger)
+	ctl := newController(sock, cfg.CommandTimeout, cfg.Logger)
 	if sock.Channel() == ChannelUser {
-		if err := InitController(ctx, ctl); err != nil {
+		if err := initController(ctx, ctl); err != nil {
 			ctl.Close()
 			return nil, fmt.Errorf("hci%d: %w", cfg.Adapter, err)
 		}
 	}
-	var adv FrameAdvertiser
+	var adv frameAdvertiser
 	if cfg.Extended {
-		caps, err := ReadCapabilities(ctx, ctl)
+		caps, err := readCapabilities(ctx, ctl)
 		if err == nil && !caps.ExtendedAdvertising() {
 			err = errors.New("the controller has no extended advertising commands")
 		}
 		if err == nil {
-			adv, err = NewExtendedAdvertiser(ctl, cfg.Interval, false)
+			adv, err = newExtendedAdvertiser(ctl, cfg.Interval, false)
 		}
 		if err != nil {
 			ctl.Close()
 			return nil, fmt.Errorf("hci%d: %w", cfg.Adapter, err)
 		}
 	} else {
-		if adv, err = NewAdvertiser(ctl, cfg.Interval); err != nil {
+		if adv, err = newAdvertiser(ctl, cfg.Interval); err != nil {
 			ctl.Close()
 			return nil, err
 		}
 	}
-	return &LiveAdvertiser{FrameAdvertiser: adv, ctl: ctl, extended: cfg.Extended}, nil
+	return &LiveAdvertiser{adv: adv, ctl: ctl, extended: cfg.Extended}, nil
 }
 
 // Close stops advertising and releases the adapter.
@@ -72,7 +83,7 @@ func (a *LiveAdvertiser) Close() error {
 	err := a.Stop(ctx)
 	if a.extended && err == nil {
 		// Leave no advertising set behind for the next user.
-		_, err = a.ctl.Exec(ctx, OpLEClearAdvSets, nil)
+		_, err = a.ctl.Run(ctx, &leClearAdvSets{})
 	}
 	return errors.Join(err, a.ctl.Close())
 }

@@ -28,20 +28,20 @@ type Opcode uint16
 
 // Commands this package sends (Core spec Vol 4 Part E §7.3, §7.4, §7.8).
 const (
-	OpSetEventMask                   Opcode = 0x0C01 // §7.3.1
-	OpReset                          Opcode = 0x0C03 // §7.3.2
-	OpReadLocalSupportedCommands     Opcode = 0x1002 // §7.4.2
-	OpReadBDAddr                     Opcode = 0x1009 // §7.4.6
-	OpLESetEventMask                 Opcode = 0x2001 // §7.8.1
-	OpLEReadLocalSupportedFeatures   Opcode = 0x2003 // §7.8.3
-	OpLESetRandomAddress             Opcode = 0x2005 // §7.8.4
-	OpLESetAdvertisingParameters     Opcode = 0x2006 // §7.8.5
-	OpLESetAdvertisingData           Opcode = 0x2008 // §7.8.7
-	OpLESetAdvertiseEnable           Opcode = 0x200A // §7.8.9
-	OpLESetScanParameters            Opcode = 0x200B // §7.8.10
-	OpLESetScanEnable                Opcode = 0x200C // §7.8.11
-	OpLESetExtendedScanParameters    Opcode = 0x2041 // §7.8.64
-	OpLESetExtendedScanEnable        Opcode = 0x2042 // §7.8.65
+	opSetEventMask                   Opcode = 0x0C01 // §7.3.1
+	opReset                          Opcode = 0x0C03 // §7.3.2
+	opReadLocalSupportedCommands     Opcode = 0x1002 // §7.4.2
+	opReadBDAddr                     Opcode = 0x1009 // §7.4.6
+	opLESetEventMask                 Opcode = 0x2001 // §7.8.1
+	opLEReadLocalSupportedFeatures   Opcode = 0x2003 // §7.8.3
+	opLESetRandomAddress             Opcode = 0x2005 // §7.8.4
+	opLESetAdvertisingParameters     Opcode = 0x2006 // §7.8.5
+	opLESetAdvertisingData           Opcode = 0x2008 // §7.8.7
+	opLESetAdvertiseEnable           Opcode = 0x200A // §7.8.9
+	opLESetScanParameters            Opcode = 0x200B // §7.8.10
+	opLESetScanEnable                Opcode = 0x200C // §7.8.11
+	opLESetExtendedScanParameters    Opcode = 0x2041 // §7.8.64
+	opLESetExtendedScanEnable        Opcode = 0x2042 // §7.8.65
 	opNop                            Opcode = 0x0000 // Command Complete with no command: a credit update
 	maxCommandParams                        = 255
 	commandHeaderLen                        = 3 // opcode, parameter length
@@ -55,20 +55,20 @@ const (
 )
 
 var opcodeNames = map[Opcode]string{
-	OpSetEventMask:                 "Set Event Mask",
-	OpReset:                        "Reset",
-	OpReadLocalSupportedCommands:   "Read Local Supported Commands",
-	OpReadBDAddr:                   "Read BD_ADDR",
-	OpLESetEventMask:               "LE Set Event Mask",
-	OpLEReadLocalSupportedFeatures: "LE Read Local Supported Features",
-	OpLESetRandomAddress:           "LE Set Random Address",
-	OpLESetAdvertisingParameters:   "LE Set Advertising Parameters",
-	OpLESetAdvertisingData:         "LE Set Advertising Data",
-	OpLESetAdvertiseEnable:         "LE Set Advertising Enable",
-	OpLESetScanParameters:          "LE Set Scan Parameters",
-	OpLESetScanEnable:              "LE Set Scan Enable",
-	OpLESetExtendedScanParameters:  "LE Set Extended Scan Parameters",
-	OpLESetExtendedScanEnable:      "LE Set Extended Scan Enable",
+	opSetEventMask:                 "Set Event Mask",
+	opReset:                        "Reset",
+	opReadLocalSupportedCommands:   "Read Local Supported Commands",
+	opReadBDAddr:                   "Read BD_ADDR",
+	opLESetEventMask:               "LE Set Event Mask",
+	opLEReadLocalSupportedFeatures: "LE Read Local Supported Features",
+	opLESetRandomAddress:           "LE Set Random Address",
+	opLESetAdvertisingParameters:   "LE Set Advertising Parameters",
+	opLESetAdvertisingData:         "LE Set Advertising Data",
+	opLESetAdvertiseEnable:         "LE Set Advertising Enable",
+	opLESetScanParameters:          "LE Set Scan Parameters",
+	opLESetScanEnable:              "LE Set Scan Enable",
+	opLESetExtendedScanParameters:  "LE Set Extended Scan Parameters",
+	opLESetExtendedScanEnable:      "LE Set Extended Scan Enable",
 }
 
 func (o Opcode) String() string {
@@ -78,27 +78,43 @@ func (o Opcode) String() string {
 	return fmt.Sprintf("opcode 0x%04X (OGF 0x%02X OCF 0x%03X)", uint16(o), uint16(o)>>10, uint16(o)&0x3FF)
 }
 
-// AppendCommand appends an HCI command packet with its H4 indicator.
-func AppendCommand(dst []byte, op Opcode, params []byte) ([]byte, error) {
-	if len(params) > maxCommandParams {
-		return dst, fmt.Errorf("hci: %v: %d parameter bytes, at most %d fit", op, len(params), maxCommandParams)
-	}
-	dst = append(dst, hciPacketCommand, byte(op), byte(op>>8), byte(len(params)))
-	return append(dst, params...), nil
-}
+// ErrNoCredit is wrapped by the error for a command that was never sent:
+// the controller's last Num_HCI_Command_Packets was 0 (Core spec Vol 4
+// Part E §4.4) and no event handed a credit back within the timeout.
+var ErrNoCredit = errors.New("the controller accepts no commands (Num_HCI_Command_Packets 0)")
 
-// Marshaler is an HCI command that encodes itself: the shape of the
-// command types in github.com/go-ble/ble/linux/hci/cmd, which this package
-// uses for the legacy LE commands.
-type Marshaler interface {
+// command is an HCI command that encodes its own parameters (Core spec
+// Vol 4 Part E §5.4.1): the method set of the command types in
+// github.com/go-ble/ble/linux/hci/cmd, which this package uses wherever
+// go-ble has the command.
+type command interface {
+	// OpCode is OGF<<10 | OCF.
 	OpCode() int
+	// Len is the number of parameter bytes.
 	Len() int
+	// Marshal writes the parameters into a buffer of Len bytes.
 	Marshal([]byte) error
 }
 
-// CommandResponse is a Command Complete or Command Status event (Core spec
+// appendCommand appends cmd as an HCI command packet with its H4
+// indicator.
+func appendCommand(dst []byte, cmd command) ([]byte, error) {
+	op, n := Opcode(cmd.OpCode()), cmd.Len()
+	if n > maxCommandParams {
+		return dst, fmt.Errorf("%w: %v: %d parameter bytes, at most %d fit", ErrUnencodable, op, n, maxCommandParams)
+	}
+	dst = append(dst, hciPacketCommand, byte(op), byte(op>>8), byte(n))
+	start := len(dst)
+	dst = append(dst, make([]byte, n)...)
+	if err := cmd.Marshal(dst[start:]); err != nil {
+		return dst[:start-commandHeaderLen-1], fmt.Errorf("hci: encode %v: %w", op, err)
+	}
+	return dst, nil
+}
+
+// commandResponse is a Command Complete or Command Status event (Core spec
 // Vol 4 Part E §7.7.14, §7.7.15).
-type CommandResponse struct {
+type commandResponse struct {
 	// Opcode is the command answered; 0 for a bare credit update.
 	Opcode Opcode
 	// Credits is Num_HCI_Command_Packets: how many commands the
@@ -115,36 +131,36 @@ type CommandResponse struct {
 	Pending bool
 }
 
-// ParseCommandResponse decodes a Command Complete or Command Status event
+// parseCommandResponse decodes a Command Complete or Command Status event
 // packet (no H4 indicator). ok is false, with no error, for any other
 // event.
-func ParseCommandResponse(packet []byte) (resp CommandResponse, ok bool, err error) {
-	if len(packet) < 1 || (packet[0] != EventCommandComplete && packet[0] != EventCommandStatus) {
-		return CommandResponse{}, false, nil
+func parseCommandResponse(packet []byte) (resp commandResponse, ok bool, err error) {
+	if len(packet) < 1 || (packet[0] != eventCommandComplete && packet[0] != eventCommandStatus) {
+		return commandResponse{}, false, nil
 	}
-	ev, err := ParseEvent(packet)
+	ev, err := parseEvent(packet)
 	if err != nil {
-		return CommandResponse{}, true, err
+		return commandResponse{}, true, err
 	}
 	p := ev.Params
-	if ev.Code == EventCommandStatus {
+	if ev.Code == eventCommandStatus {
 		if len(p) != commandStatusLen {
-			return CommandResponse{}, true, malformed("Command Status", "Parameter_Total_Length", 1,
+			return commandResponse{}, true, malformed("Command Status", "Parameter_Total_Length", 1,
 				"is %d, want %d", len(p), commandStatusLen)
 		}
-		return CommandResponse{Status: p[0], Credits: p[1], Opcode: Opcode(binary.LittleEndian.Uint16(p[2:])), Pending: true}, true, nil
+		return commandResponse{Status: p[0], Credits: p[1], Opcode: Opcode(binary.LittleEndian.Uint16(p[2:])), Pending: true}, true, nil
 	}
 	if len(p) < commandCompleteFixed {
-		return CommandResponse{}, true, malformed("Command Complete", "Parameter_Total_Length", 1,
+		return commandResponse{}, true, malformed("Command Complete", "Parameter_Total_Length", 1,
 			"is %d, need at least %d", len(p), commandCompleteFixed)
 	}
-	resp = CommandResponse{Credits: p[0], Opcode: Opcode(binary.LittleEndian.Uint16(p[1:]))}
+	resp = commandResponse{Credits: p[0], Opcode: Opcode(binary.LittleEndian.Uint16(p[1:]))}
 	ret := p[commandCompleteFixed:]
 	if resp.Opcode == opNop {
 		return resp, true, nil
 	}
 	if len(ret) < 1 {
-		return CommandResponse{}, true, malformed("Command Complete", "Status", eventHeaderLen+commandCompleteFixed,
+		return commandResponse{}, true, malformed("Command Complete", "Status", eventHeaderLen+commandCompleteFixed,
 			"missing for %v", resp.Opcode)
 	}
 	resp.Status, resp.Return = ret[0], ret[1:]
@@ -187,9 +203,9 @@ func statusText(s uint8) string {
 	return "see Core spec Vol 1 Part F"
 }
 
-// PacketConn carries whole HCI packets, each starting with its H4 packet
+// packetConn carries whole HCI packets, each starting with its H4 packet
 // indicator: a Linux HCI socket, or H4 over a serial line.
-type PacketConn interface {
+type packetConn interface {
 	ReadPacket(p []byte) (int, error)
 	WritePacket(p []byte) error
 	Close() error
@@ -212,12 +228,12 @@ type ControllerStats struct {
 	Events, AdvEvents, Dropped, Malformed, HardwareErrors uint64
 }
 
-// Controller runs commands against an HCI controller and collects its
+// controller runs commands against an HCI controller and collects its
 // advertising reports. One goroutine reads the connection; commands are
 // serialised, one outstanding at a time, which every controller accepts
 // whatever its command credits say.
-type Controller struct {
-	conn    PacketConn
+type controller struct {
+	conn    packetConn
 	timeout time.Duration
 	log     *slog.Logger
 
@@ -225,7 +241,7 @@ type Controller struct {
 	pending struct {
 		sync.Mutex
 		op Opcode
-		ch chan CommandResponse
+		ch chan commandResponse
 	}
 	reports chan rxEvent
 
@@ -244,21 +260,21 @@ type Controller struct {
 	readErr error
 }
 
-// NewController starts reading conn. timeout bounds each command; 0 means
+// newController starts reading conn. timeout bounds each command; 0 means
 // three seconds. log may be nil.
-func NewController(conn PacketConn, timeout time.Duration, log *slog.Logger) *Controller {
+func newController(conn packetConn, timeout time.Duration, log *slog.Logger) *controller {
 	if timeout <= 0 {
 		timeout = defaultCommandTimeout
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{conn: conn, timeout: timeout, log: log, reports: make(chan rxEvent, reportQueueLen), done: make(chan struct{})}
+	c := &controller{conn: conn, timeout: timeout, log: log, reports: make(chan rxEvent, reportQueueLen), done: make(chan struct{})}
 	go c.readLoop()
 	return c
 }
 
-func (c *Controller) readLoop() {
+func (c *controller) readLoop() {
 	defer close(c.done)
 	buf := make([]byte, 4096)
 	for {
@@ -273,7 +289,7 @@ func (c *Controller) readLoop() {
 		}
 		packet := buf[1:n]
 		c.events.Add(1)
-		if resp, ok, err := ParseCommandResponse(packet); ok {
+		if resp, ok, err := parseCommandResponse(packet); ok {
 			if err != nil {
 				c.malformed.Add(1)
 				c.log.Warn("skipping malformed command response", "err", err)
@@ -299,7 +315,7 @@ func (c *Controller) readLoop() {
 	}
 }
 
-func (c *Controller) deliver(resp CommandResponse) {
+func (c *controller) deliver(resp commandResponse) {
 	c.credit.Lock()
 	switch {
 	case resp.Credits == 0 && !c.credit.exhausted:
@@ -324,11 +340,14 @@ func (c *Controller) deliver(resp CommandResponse) {
 	c.pending.ch = nil
 }
 
-// Exec sends a command and waits for its Command Complete or Command
+// Run sends a command and waits for its Command Complete or Command
 // Status. It returns the return parameters after Status; a non-zero status
-// is a *CommandError.
-func (c *Controller) Exec(ctx context.Context, op Opcode, params []byte) ([]byte, error) {
-	packet, err := AppendCommand(make([]byte, 0, commandHeaderLen+1+len(params)), op, params)
+// is a *CommandError. Every command goes through here: go-ble's command
+// types where go-ble has the command, this package's own (extcmd.go) where
+// it does not.
+func (c *controller) Run(ctx context.Context, cmd command) ([]byte, error) {
+	op := Opcode(cmd.OpCode())
+	packet, err := appendCommand(make([]byte, 0, commandHeaderLen+1+cmd.Len()), cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -343,15 +362,14 @@ func (c *Controller) Exec(ctx context.Context, op Opcode, params []byte) ([]byte
 		select {
 		case <-returned:
 		case <-timer.C:
-			return nil, fmt.Errorf("hci: %v: the controller accepts no commands (Num_HCI_Command_Packets 0) and gave no credit back: %w",
-				op, &CommandError{Opcode: op, Timeout: true})
+			return nil, fmt.Errorf("hci: %v: %w and gave none back: %w", op, ErrNoCredit, &CommandError{Opcode: op, Timeout: true})
 		case <-ctx.Done():
 			return nil, fmt.Errorf("hci: %v: %w", op, ctx.Err())
 		case <-c.done:
 			return nil, fmt.Errorf("hci: %v: connection ended: %w", op, c.readErr)
 		}
 	}
-	ch := make(chan CommandResponse, 1)
+	ch := make(chan commandResponse, 1)
 	c.pending.Lock()
 	c.pending.op, c.pending.ch = op, ch
 	c.pending.Unlock()
@@ -381,18 +399,8 @@ func (c *Controller) Exec(ctx context.Context, op Opcode, params []byte) ([]byte
 	}
 }
 
-// Run executes a self-encoding command, such as one from go-ble's cmd
-// package.
-func (c *Controller) Run(ctx context.Context, cmd Marshaler) ([]byte, error) {
-	params := make([]byte, cmd.Len())
-	if err := cmd.Marshal(params); err != nil {
-		return nil, fmt.Errorf("hci: encode %v: %w", Opcode(cmd.OpCode()), err)
-	}
-	return c.Exec(ctx, Opcode(cmd.OpCode()), params)
-}
-
 // Stats returns the running totals.
-func (c *Controller) Stats() ControllerStats {
+func (c *controller) Stats() ControllerStats {
 	return ControllerStats{
 		Events: c.events.Load(), AdvEvents: c.advEvents.Load(), Dropped: c.dropped.Load(),
 		Malformed: c.malformed.Load(), HardwareErrors: c.hwErrors.Load(),
@@ -405,7 +413,7 @@ func (c *Controller) Stats() ControllerStats {
 // Reports already queued when ctx is done or the connection ends are
 // still delivered: the controller has heard them, and a graceful stop
 // must not lose them.
-func (c *Controller) Reports(ctx context.Context, fn func(*AdvReport) error) error {
+func (c *controller) Reports(ctx context.Context, fn func(*AdvReport) error) error {
 	var dec AdvDecoder
 	handle := func(ev rxEvent) error {
 		if _, err := dec.Decode(ev.packet, ev.at, fn); err != nil {
@@ -450,11 +458,11 @@ func (c *Controller) Reports(ctx context.Context, fn func(*AdvReport) error) err
 }
 
 // Close closes the connection and waits for the reader to stop.
-func (c *Controller) Close() error {
+func (c *controller) Close() error {
 	err := c.conn.Close()
 	<-c.done
 	return err
 }
 
 // Done is closed when the connection has ended.
-func (c *Controller) Done() <-chan struct{} { return c.done }
+func (c *controller) Done() <-chan struct{} { return c.done }

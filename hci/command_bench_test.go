@@ -45,7 +45,7 @@ func BenchmarkLiveReportPath(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(packet)))
 	b.ResetTimer()
-	ctl := NewController(conn, 0, nil)
+	ctl := newController(conn, 0, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	seen := 0
 	err := ctl.Reports(ctx, func(*AdvReport) error {

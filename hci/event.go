@@ -9,15 +9,15 @@ import (
 
 // HCI event codes this package knows by name (Core spec Vol 4 Part E §7.7).
 const (
-	EventCommandComplete uint8 = 0x0E // §7.7.14
-	EventCommandStatus   uint8 = 0x0F // §7.7.15
-	EventLEMeta          uint8 = 0x3E // §7.7.65
+	eventCommandComplete uint8 = 0x0E // §7.7.14
+	eventCommandStatus   uint8 = 0x0F // §7.7.15
+	eventLEMeta          uint8 = 0x3E // §7.7.65
 )
 
 // LE Meta event subevent codes (Core spec Vol 4 Part E §7.7.65).
 const (
-	SubeventLEAdvertisingReport         uint8 = 0x02 // §7.7.65.2
-	SubeventLEExtendedAdvertisingReport uint8 = 0x0D // §7.7.65.13
+	subeventLEAdvertisingReport         uint8 = 0x02 // §7.7.65.2
+	subeventLEExtendedAdvertisingReport uint8 = 0x0D // §7.7.65.13
 )
 
 // Bits of the Event_Type field of an LE Extended Advertising Report
@@ -105,32 +105,32 @@ func malformed(format, field string, offset int, problem string, args ...any) er
 	return &FormatError{Format: format, Field: field, Offset: int64(offset), Problem: fmt.Sprintf(problem, args...)}
 }
 
-// Event is one HCI event packet (Core spec Vol 4 Part E §5.4.4) without its
+// hciEvent is one HCI event packet (Core spec Vol 4 Part E §5.4.4) without its
 // H4 packet indicator. Params aliases the input.
-type Event struct {
+type hciEvent struct {
 	Code   uint8
 	Params []byte
 }
 
-// ParseEvent checks the event header against the packet length and splits
+// parseEvent checks the event header against the packet length and splits
 // it. The packet must hold exactly the announced parameters: a capture
 // record or H4 frame that is longer or shorter is corrupt.
-func ParseEvent(packet []byte) (Event, error) {
+func parseEvent(packet []byte) (hciEvent, error) {
 	if len(packet) < eventHeaderLen {
-		return Event{}, malformed("HCI event", "header", 0, "need 2 bytes, have %d", len(packet))
+		return hciEvent{}, malformed("HCI event", "header", 0, "need 2 bytes, have %d", len(packet))
 	}
 	n := int(packet[1])
 	if got := len(packet) - eventHeaderLen; got != n {
-		return Event{}, malformed("HCI event", "Parameter_Total_Length", 1,
+		return hciEvent{}, malformed("HCI event", "Parameter_Total_Length", 1,
 			"says %d bytes but %d follow (event code 0x%02X)", n, got, packet[0])
 	}
-	return Event{Code: packet[0], Params: packet[eventHeaderLen:]}, nil
+	return hciEvent{Code: packet[0], Params: packet[eventHeaderLen:]}, nil
 }
 
 // LESubevent returns the subevent code and its parameters of an LE Meta
 // event; ok is false for any other event.
-func (e Event) LESubevent() (code uint8, params []byte, ok bool) {
-	if e.Code != EventLEMeta || len(e.Params) == 0 {
+func (e hciEvent) LESubevent() (code uint8, params []byte, ok bool) {
+	if e.Code != eventLEMeta || len(e.Params) == 0 {
 		return 0, nil, false
 	}
 	return e.Params[0], e.Params[1:], true
@@ -140,8 +140,8 @@ func (e Event) LESubevent() (code uint8, params []byte, ok bool) {
 // indicator) is an LE Advertising Report or LE Extended Advertising Report,
 // judged by its header alone.
 func IsAdvReportEvent(packet []byte) bool {
-	return len(packet) >= 3 && packet[0] == EventLEMeta &&
-		(packet[2] == SubeventLEAdvertisingReport || packet[2] == SubeventLEExtendedAdvertisingReport)
+	return len(packet) >= 3 && packet[0] == eventLEMeta &&
+		(packet[2] == subeventLEAdvertisingReport || packet[2] == subeventLEExtendedAdvertisingReport)
 }
 
 // AdvDecoder decodes advertising report events without allocating: the
@@ -152,9 +152,9 @@ type AdvDecoder struct {
 	report AdvReport
 }
 
-// DecodeAdvReports is AdvDecoder.Decode with a decoder of its own; it
+// decodeAdvReports is AdvDecoder.Decode with a decoder of its own; it
 // allocates that decoder once per call.
-func DecodeAdvReports(event []byte, t time.Time, fn func(*AdvReport) error) error {
+func decodeAdvReports(event []byte, t time.Time, fn func(*AdvReport) error) error {
 	var d AdvDecoder
 	_, err := d.Decode(event, t, fn)
 	return err
@@ -176,18 +176,18 @@ func DecodeAdvReports(event []byte, t time.Time, fn func(*AdvReport) error) erro
 // falls back to the array layout when only that one adds up.
 func (d *AdvDecoder) Decode(event []byte, t time.Time, fn func(*AdvReport) error) (int, error) {
 	if !IsAdvReportEvent(event) {
-		if len(event) >= 2 && event[0] == EventLEMeta && len(event) < 3 {
+		if len(event) >= 2 && event[0] == eventLEMeta && len(event) < 3 {
 			return 0, malformed("LE Meta event", "Subevent_Code", 2, "missing")
 		}
 		return 0, nil
 	}
-	ev, err := ParseEvent(event)
+	ev, err := parseEvent(event)
 	if err != nil {
 		return 0, err
 	}
 	// params starts at Num_Reports, offset 3 in the packet.
 	params := ev.Params[1:]
-	if event[2] == SubeventLEAdvertisingReport {
+	if event[2] == subeventLEAdvertisingReport {
 		return d.decodeLegacy(params, t, fn)
 	}
 	return d.decodeExtended(params, t, fn)
@@ -381,10 +381,10 @@ var extColumnSizes = extFields{
 	txPower: 1, rssi: 1, interval: 2, directAddrType: 1, directAddr: 6, dataLen: 1,
 }
 
-// ExtPDUType maps an extended report's event type to a PDUType: legacy PDUs
+// extPDUType maps an extended report's event type to a PDUType: legacy PDUs
 // to their own type, everything else to PDUExtended. A legacy bit with a
 // combination the spec does not list is an error.
-func ExtPDUType(eventType uint16) (PDUType, bool) {
+func extPDUType(eventType uint16) (PDUType, bool) {
 	if eventType&ExtEventLegacy == 0 {
 		return PDUExtended, true
 	}
@@ -450,7 +450,7 @@ func (d *AdvDecoder) decodeExtended(p []byte, t time.Time, fn func(*AdvReport) e
 				f = extShift(extInterleaved, off)
 			}
 			et := binary.LittleEndian.Uint16(p[f.eventType:])
-			pdu, ok := ExtPDUType(et)
+			pdu, ok := extPDUType(et)
 			if !ok {
 				return 0, malformed(extFormat, fmt.Sprintf("report %d Event_Type", i), f.eventType+paramsOffset,
 					"0x%04X has the legacy bit but matches no legacy PDU", et)
@@ -539,23 +539,23 @@ func extColumnAt(c extFields, i, dataOff int) extFields {
 // AddrType, Addr (display order), Data and RSSI.
 func AppendLEAdvertisingReport(dst []byte, reports ...AdvReport) ([]byte, error) {
 	if len(reports) == 0 || len(reports) > maxReportsPerEvent {
-		return dst, fmt.Errorf("LE Advertising Report: %d reports, want 1..%d", len(reports), maxReportsPerEvent)
+		return dst, fmt.Errorf("%w: LE Advertising Report: %d reports, want 1..%d", ErrUnencodable, len(reports), maxReportsPerEvent)
 	}
 	total := 2
 	for i := range reports {
 		r := &reports[i]
 		if r.Type > PDUScanRsp {
-			return dst, fmt.Errorf("LE Advertising Report: report %d: PDU type %d has no legacy event type", i, r.Type)
+			return dst, fmt.Errorf("%w: LE Advertising Report: report %d: PDU type %d has no legacy event type", ErrUnencodable, i, r.Type)
 		}
 		if len(r.Data) > maxLegacyAdvData {
-			return dst, fmt.Errorf("LE Advertising Report: report %d: %d bytes of data, legacy limit is %d", i, len(r.Data), maxLegacyAdvData)
+			return dst, fmt.Errorf("%w: LE Advertising Report: report %d: %d bytes of data, legacy limit is %d", ErrUnencodable, i, len(r.Data), maxLegacyAdvData)
 		}
 		total += legacyReportFixed + len(r.Data)
 	}
 	if total > maxEventParams {
-		return dst, fmt.Errorf("LE Advertising Report: %d parameter bytes exceed %d", total, maxEventParams)
+		return dst, fmt.Errorf("%w: LE Advertising Report: %d parameter bytes exceed %d", ErrUnencodable, total, maxEventParams)
 	}
-	dst = append(dst, EventLEMeta, byte(total), SubeventLEAdvertisingReport, byte(len(reports)))
+	dst = append(dst, eventLEMeta, byte(total), subeventLEAdvertisingReport, byte(len(reports)))
 	for i := range reports {
 		r := &reports[i]
 		dst = append(dst, byte(r.Type), r.AddrType)
@@ -574,23 +574,23 @@ func AppendLEAdvertisingReport(dst []byte, reports ...AdvReport) ([]byte, error)
 // report.
 func AppendLEExtendedAdvertisingReport(dst []byte, reports ...AdvReport) ([]byte, error) {
 	if len(reports) == 0 || len(reports) > maxReportsPerEvent {
-		return dst, fmt.Errorf("LE Extended Advertising Report: %d reports, want 1..%d", len(reports), maxReportsPerEvent)
+		return dst, fmt.Errorf("%w: LE Extended Advertising Report: %d reports, want 1..%d", ErrUnencodable, len(reports), maxReportsPerEvent)
 	}
 	total := 2
 	for i := range reports {
 		r := &reports[i]
-		if _, ok := ExtPDUType(r.EventType); !ok {
-			return dst, fmt.Errorf("LE Extended Advertising Report: report %d: event type 0x%04X has the legacy bit but no legacy PDU", i, r.EventType)
+		if _, ok := extPDUType(r.EventType); !ok {
+			return dst, fmt.Errorf("%w: LE Extended Advertising Report: report %d: event type 0x%04X has the legacy bit but no legacy PDU", ErrUnencodable, i, r.EventType)
 		}
 		if len(r.Data) > maxEventParams {
-			return dst, fmt.Errorf("LE Extended Advertising Report: report %d: %d bytes of data", i, len(r.Data))
+			return dst, fmt.Errorf("%w: LE Extended Advertising Report: report %d: %d bytes of data", ErrUnencodable, i, len(r.Data))
 		}
 		total += extReportFixed + len(r.Data)
 	}
 	if total > maxEventParams {
-		return dst, fmt.Errorf("LE Extended Advertising Report: %d parameter bytes exceed %d", total, maxEventParams)
+		return dst, fmt.Errorf("%w: LE Extended Advertising Report: %d parameter bytes exceed %d", ErrUnencodable, total, maxEventParams)
 	}
-	dst = append(dst, EventLEMeta, byte(total), SubeventLEExtendedAdvertisingReport, byte(len(reports)))
+	dst = append(dst, eventLEMeta, byte(total), subeventLEExtendedAdvertisingReport, byte(len(reports)))
 	for i := range reports {
 		r := &reports[i]
 		dst = binary.LittleEndian.AppendUint16(dst, r.EventType)

@@ -20,7 +20,7 @@ func BenchmarkDecodeAdvReportGoBLE(b *testing.B) {
 	var r AdvReport
 	b.ReportAllocs()
 	for b.Loop() {
-		if ev[0] != EventLEMeta || ev[2] != evt.LEAdvertisingReportSubCode {
+		if ev[0] != eventLEMeta || ev[2] != evt.LEAdvertisingReportSubCode {
 			b.Fatal("not an advertising report")
 		}
 		e := evt.LEAdvertisingReport(ev[2:])

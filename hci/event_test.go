@@ -35,7 +35,10 @@ type advEventCase struct {
 	Hex       string       `json:"hex"`
 	RoundTrip bool         `json:"roundtrip"`
 	Want      []wantReport `json:"want"`
-	Error     string       `json:"error"`
+	// BadField and BadOffset name the field a malformed event gets wrong
+	// and where, as its *FormatError does.
+	BadField  string `json:"malformed_field"`
+	BadOffset int64  `json:"malformed_offset"`
 }
 
 func loadAdvEventCases(t testing.TB) []advEventCase {
@@ -112,20 +115,15 @@ func TestDecodeAdvReports(t *testing.T) {
 		t.Run(tc.Name, func(t *testing.T) {
 			event := mustHex(t, tc.Hex)
 			var got []wantReport
-			err := DecodeAdvReports(event, stamp, func(r *AdvReport) error {
+			err := decodeAdvReports(event, stamp, func(r *AdvReport) error {
 				if !r.Time.Equal(stamp) {
 					t.Errorf("time %v, want %v", r.Time, stamp)
 				}
 				got = append(got, toWant(r))
 				return nil
 			})
-			if tc.Error != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.Error) {
-					t.Fatalf("error %v, want one containing %q", err, tc.Error)
-				}
-				if !errors.Is(err, ErrMalformed) {
-					t.Errorf("error %v does not wrap ErrMalformed", err)
-				}
+			if tc.BadField != "" {
+				checkFormatError(t, err, tc.BadField, tc.BadOffset)
 				if len(got) != 0 {
 					t.Errorf("malformed event delivered %d reports", len(got))
 				}
@@ -186,7 +184,7 @@ func TestAirTagAddressOnTheWire(t *testing.T) {
 	if got, want := ev[6:12], []byte{0xA4, 0x25, 0x3D, 0x08, 0x6D, 0xFB}; !bytes.Equal(got, want) {
 		t.Errorf("address on the wire %X, want %X", got, want)
 	}
-	err = DecodeAdvReports(ev, time.Time{}, func(got *AdvReport) error {
+	err = decodeAdvReports(ev, time.Time{}, func(got *AdvReport) error {
 		if formatAddr(got.Addr) != "FB:6D:08:3D:25:A4" {
 			t.Errorf("decoded address %s", formatAddr(got.Addr))
 		}
@@ -203,14 +201,15 @@ func TestAppendAdvReportRejects(t *testing.T) {
 		name     string
 		extended bool
 		reports  []AdvReport
-		want     string
+		fits     bool
 	}{
-		{"no reports", false, nil, "0 reports"},
-		{"legacy data over 31 bytes", false, []AdvReport{{Data: long}}, "32 bytes of data"},
-		{"legacy extended PDU", false, []AdvReport{{Type: PDUExtended}}, "no legacy event type"},
-		{"25 empty reports fit", false, make([]AdvReport, 25), ""},
-		{"extended bad legacy type", true, []AdvReport{{EventType: 0x17}}, "legacy bit but no legacy PDU"},
-		{"extended too long", true, []AdvReport{{Data: make([]byte, 230)}}, "parameter bytes exceed 255"},
+		{"no reports", false, nil, false},
+		{"legacy data over 31 bytes", false, []AdvReport{{Data: long}}, false},
+		{"legacy extended PDU", false, []AdvReport{{Type: PDUExtended}}, false},
+		{"25 empty reports fit", false, make([]AdvReport, 25), true},
+		{"26 empty reports", false, make([]AdvReport, 26), false},
+		{"extended bad legacy type", true, []AdvReport{{EventType: 0x17}}, false},
+		{"extended too long", true, []AdvReport{{Data: make([]byte, 230)}}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,14 +219,14 @@ func TestAppendAdvReportRejects(t *testing.T) {
 			} else {
 				_, err = AppendLEAdvertisingReport(nil, tc.reports...)
 			}
-			if tc.want == "" {
+			if tc.fits {
 				if err != nil {
 					t.Fatalf("unexpected error %v", err)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want %q", err, tc.want)
+			if !errors.Is(err, ErrUnencodable) {
+				t.Fatalf("error %v, want ErrUnencodable", err)
 			}
 		})
 	}
@@ -266,7 +265,7 @@ func TestAdvDecoderAllocationFree(t *testing.T) {
 
 func TestDataCannotGrowIntoNextReport(t *testing.T) {
 	ev := mustHex(t, "3E19 02 02 00 00 665544332211 03 020106 D8 04 01 010000EEFFC0 00 7F")
-	err := DecodeAdvReports(ev, time.Time{}, func(r *AdvReport) error {
+	err := decodeAdvReports(ev, time.Time{}, func(r *AdvReport) error {
 		if cap(r.Data) != len(r.Data) {
 			t.Errorf("Data has spare capacity %d over length %d", cap(r.Data), len(r.Data))
 		}
@@ -284,7 +283,7 @@ func FuzzDecodeAdvReports(f *testing.F) {
 	f.Fuzz(func(t *testing.T, event []byte) {
 		orig := bytes.Clone(event)
 		var reports []AdvReport
-		err := DecodeAdvReports(event, time.Time{}, func(r *AdvReport) error {
+		err := decodeAdvReports(event, time.Time{}, func(r *AdvReport) error {
 			c := *r
 			c.Data = bytes.Clone(r.Data)
 			reports = append(reports, c)
@@ -351,4 +350,36 @@ func BenchmarkDecodeExtendedAdvReport(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reports/s")
 	_ = sink
+}
+
+// checkFormatError fails the test unless err is a *FormatError, wrapping
+// ErrMalformed, about field at offset.
+func checkFormatError(t *testing.T, err error, field string, offset int64) {
+	t.Helper()
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("error %v, want one wrapping ErrMalformed", err)
+	}
+	var fe *FormatError
+	if !errors.As(err, &fe) {
+		t.Fatalf("error %v is no *FormatError", err)
+	}
+	if fe.Field != field || fe.Offset != offset {
+		t.Errorf("error names %s at offset %d, want %s at offset %d", fe.Field, fe.Offset, field, offset)
+	}
+}
+
+// checkSettingError fails the test unless err is a *SettingError, wrapping
+// ErrInvalidSetting, about setting and the value given.
+func checkSettingError(t *testing.T, err error, setting, value string) {
+	t.Helper()
+	if !errors.Is(err, ErrInvalidSetting) {
+		t.Fatalf("error %v, want one wrapping ErrInvalidSetting", err)
+	}
+	var se *SettingError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v is no *SettingError", err)
+	}
+	if se.Setting != setting || se.Value != value {
+		t.Errorf("error names %s %q, want %s %q", se.Setting, se.Value, setting, value)
+	}
 }

@@ -55,8 +55,8 @@ func h4PayloadLen(indicator byte, hdr []byte) int {
 	return 0
 }
 
-// H4PacketName names an indicator for messages.
-func H4PacketName(indicator byte) string {
+// h4PacketName names an indicator for messages.
+func h4PacketName(indicator byte) string {
 	switch indicator {
 	case H4Command:
 		return "command"
@@ -84,29 +84,29 @@ func SplitH4(b []byte) (indicator byte, packet []byte, err error) {
 		return 0, nil, malformed(h4Format, "packet indicator", 0, "0x%02X is no packet type", indicator)
 	}
 	if len(b) < 1+hl {
-		return 0, nil, malformed(h4Format, H4PacketName(indicator)+" header", 1,
+		return 0, nil, malformed(h4Format, h4PacketName(indicator)+" header", 1,
 			"needs %d bytes, have %d", hl, len(b)-1)
 	}
 	want := 1 + hl + h4PayloadLen(indicator, b[1:])
 	if len(b) != want {
-		return 0, nil, malformed(h4Format, H4PacketName(indicator)+" length", 1,
+		return 0, nil, malformed(h4Format, h4PacketName(indicator)+" length", 1,
 			"header says %d bytes in all, have %d", want, len(b))
 	}
 	return indicator, b[1:], nil
 }
 
-// AppendH4 appends packet behind its indicator.
-func AppendH4(dst []byte, indicator byte, packet []byte) []byte {
+// appendH4 appends packet behind its indicator.
+func appendH4(dst []byte, indicator byte, packet []byte) []byte {
 	dst = append(dst, indicator)
 	return append(dst, packet...)
 }
 
-// H4Reader splits a byte stream from an HCI UART into packets. A byte
+// h4Reader splits a byte stream from an HCI UART into packets. A byte
 // where an indicator belongs that is none starts garbage (line noise, a
 // dongle's boot banner, a stream joined mid-packet); the reader skips to
 // the next byte that is an indicator and reports what it skipped once, as
 // an error wrapping ErrMalformed, then carries on.
-type H4Reader struct {
+type h4Reader struct {
 	r   io.Reader
 	buf []byte
 	// start and end delimit the unread bytes in buf.
@@ -118,19 +118,19 @@ type H4Reader struct {
 	skipped int64
 }
 
-// NewH4Reader reads H4 packets from r. A reader that returns (0, nil), as
+// newH4Reader reads H4 packets from r. A reader that returns (0, nil), as
 // serial ports do on a read timeout, is asked again; to stop a blocked
 // reader, close what it reads from.
-func NewH4Reader(r io.Reader) *H4Reader {
-	return &H4Reader{r: r, buf: make([]byte, 64<<10)}
+func newH4Reader(r io.Reader) *h4Reader {
+	return &h4Reader{r: r, buf: make([]byte, 64<<10)}
 }
 
 // Skipped returns how many garbage bytes the reader has dropped.
-func (h *H4Reader) Skipped() int64 { return h.skipped }
+func (h *h4Reader) Skipped() int64 { return h.skipped }
 
 // fill makes at least n unread bytes available, unless the stream ends
 // first.
-func (h *H4Reader) fill(n int) error {
+func (h *h4Reader) fill(n int) error {
 	for h.end-h.start < n {
 		if h.eof {
 			return io.EOF
@@ -162,7 +162,7 @@ func (h *H4Reader) fill(n int) error {
 // io.ErrUnexpectedEOF when the stream ends inside a packet, and an error
 // wrapping ErrMalformed after skipping garbage (call Next again to go on).
 // Other errors come from the underlying reader.
-func (h *H4Reader) Next() (indicator byte, packet []byte, err error) {
+func (h *h4Reader) Next() (indicator byte, packet []byte, err error) {
 	if err := h.fill(1); err != nil {
 		return 0, nil, err
 	}
@@ -184,7 +184,7 @@ func (h *H4Reader) Next() (indicator byte, packet []byte, err error) {
 	return indicator, packet, nil
 }
 
-func (h *H4Reader) truncated(err error, indicator byte, want int) error {
+func (h *h4Reader) truncated(err error, indicator byte, want int) error {
 	if !errors.Is(err, io.EOF) {
 		return err
 	}
@@ -193,13 +193,13 @@ func (h *H4Reader) truncated(err error, indicator byte, want int) error {
 	h.offset += int64(have)
 	h.start = h.end
 	return &FormatError{
-		Format: "H4 stream", Field: H4PacketName(indicator) + " packet", Offset: at,
+		Format: "H4 stream", Field: h4PacketName(indicator) + " packet", Offset: at,
 		Problem: fmt.Sprintf("stream ends after %d of %d bytes", have, want),
 		Err:     io.ErrUnexpectedEOF,
 	}
 }
 
-func (h *H4Reader) skipGarbage() error {
+func (h *h4Reader) skipGarbage() error {
 	at := h.offset
 	first := h.buf[h.start]
 	var n int64

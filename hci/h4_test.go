@@ -33,9 +33,9 @@ func loadH4Cases(t testing.TB) []h4StreamCase {
 	return file.Cases
 }
 
-// readH4All drains an H4Reader into the want-list notation of the test
+// readH4All drains an h4Reader into the want-list notation of the test
 // data.
-func readH4All(t testing.TB, r *H4Reader) []string {
+func readH4All(t testing.TB, r *h4Reader) []string {
 	var got []string
 	for range 1000 {
 		ind, pkt, err := r.Next()
@@ -46,7 +46,11 @@ func readH4All(t testing.TB, r *H4Reader) []string {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
 			}
-			got = append(got, "error:"+err.Error())
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is no *FormatError", err)
+			}
+			got = append(got, fmt.Sprintf("malformed:%s@%d", fe.Field, fe.Offset))
 		default:
 			got = append(got, fmt.Sprintf("%02X:%X", ind, pkt))
 		}
@@ -65,14 +69,14 @@ func TestH4Reader(t *testing.T) {
 		}
 		for how, mk := range readers {
 			t.Run(tc.Name+"/"+how, func(t *testing.T) {
-				got := readH4All(t, NewH4Reader(mk()))
+				got := readH4All(t, newH4Reader(mk()))
 				if len(got) != len(tc.Want) {
 					t.Fatalf("got %q\nwant %q", got, tc.Want)
 				}
 				for i, w := range tc.Want {
-					if e, ok := strings.CutPrefix(w, "error:"); ok {
-						if !strings.Contains(got[i], e) {
-							t.Errorf("item %d: %q, want error containing %q", i, got[i], e)
+					if strings.HasPrefix(w, "malformed:") {
+						if got[i] != w {
+							t.Errorf("item %d: %s, want %s", i, got[i], w)
 						}
 						continue
 					}
@@ -86,7 +90,7 @@ func TestH4Reader(t *testing.T) {
 }
 
 func TestH4ReaderTruncationWrapsUnexpectedEOF(t *testing.T) {
-	r := NewH4Reader(bytes.NewReader(mustHex(t, "04 3E10 0201")))
+	r := newH4Reader(bytes.NewReader(mustHex(t, "04 3E10 0201")))
 	_, _, err := r.Next()
 	if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, ErrMalformed) {
 		t.Fatalf("error %v, want ErrMalformed and io.ErrUnexpectedEOF", err)
@@ -98,7 +102,7 @@ func TestH4ReaderTruncationWrapsUnexpectedEOF(t *testing.T) {
 
 func TestH4ReaderPassesReadErrors(t *testing.T) {
 	boom := errors.New("port unplugged")
-	r := NewH4Reader(io.MultiReader(bytes.NewReader(mustHex(t, "04 0E04")), iotest.ErrReader(boom)))
+	r := newH4Reader(io.MultiReader(bytes.NewReader(mustHex(t, "04 0E04")), iotest.ErrReader(boom)))
 	if _, _, err := r.Next(); !errors.Is(err, boom) || errors.Is(err, ErrMalformed) {
 		t.Fatalf("error %v, want the reader's own error", err)
 	}
@@ -107,9 +111,9 @@ func TestH4ReaderPassesReadErrors(t *testing.T) {
 func TestH4ReaderLargeACL(t *testing.T) {
 	payload := bytes.Repeat([]byte{0x5A}, 0xFFFF)
 	pkt := append([]byte{0x01, 0x20, 0xFF, 0xFF}, payload...)
-	stream := AppendH4(nil, H4ACL, pkt)
-	stream = AppendH4(stream, H4Event, mustHex(t, "0E04 01 0C20 00"))
-	r := NewH4Reader(bytes.NewReader(stream))
+	stream := appendH4(nil, H4ACL, pkt)
+	stream = appendH4(stream, H4Event, mustHex(t, "0E04 01 0C20 00"))
+	r := newH4Reader(bytes.NewReader(stream))
 	ind, got, err := r.Next()
 	if err != nil || ind != H4ACL || !bytes.Equal(got, pkt) {
 		t.Fatalf("Next = %02X, %d bytes, %v", ind, len(got), err)
@@ -122,23 +126,23 @@ func TestH4ReaderLargeACL(t *testing.T) {
 func TestSplitH4(t *testing.T) {
 	tests := []struct {
 		name, hex string
-		want      string // packet hex, or error substring after "error:"
+		want      string // packet hex, when well formed
+		badField  string // else the field its *FormatError names
+		badOffset int64
 	}{
-		{"event", "04 0E04 01 0C20 00", "0E0401 0C2000"},
-		{"command", "01 030C00", "030C00"},
-		{"empty", "", "error:packet indicator at offset 0: missing"},
-		{"unknown indicator", "09 0000", "error:0x09 is no packet type"},
-		{"short header", "02 0120 03", "error:ACL data header at offset 1: needs 4 bytes, have 3"},
-		{"too long", "04 0E04 01 0C20 00 00", "error:event length at offset 1: header says 7 bytes in all, have 8"},
-		{"too short", "04 0E04 01 0C20", "error:header says 7 bytes in all, have 6"},
+		{name: "event", hex: "04 0E04 01 0C20 00", want: "0E0401 0C2000"},
+		{name: "command", hex: "01 030C00", want: "030C00"},
+		{name: "empty", hex: "", badField: "packet indicator", badOffset: 0},
+		{name: "unknown indicator", hex: "09 0000", badField: "packet indicator", badOffset: 0},
+		{name: "short header", hex: "02 0120 03", badField: "ACL data header", badOffset: 1},
+		{name: "too long", hex: "04 0E04 01 0C20 00 00", badField: "event length", badOffset: 1},
+		{name: "too short", hex: "04 0E04 01 0C20", badField: "event length", badOffset: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, pkt, err := SplitH4(mustHex(t, tc.hex))
-			if e, ok := strings.CutPrefix(tc.want, "error:"); ok {
-				if err == nil || !strings.Contains(err.Error(), e) || !errors.Is(err, ErrMalformed) {
-					t.Fatalf("error %v, want ErrMalformed containing %q", err, e)
-				}
+			if tc.badField != "" {
+				checkFormatError(t, err, tc.badField, tc.badOffset)
 				return
 			}
 			if err != nil {
@@ -156,7 +160,7 @@ func FuzzH4Reader(f *testing.F) {
 		f.Add(mustHex(f, tc.Hex))
 	}
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		r := NewH4Reader(bytes.NewReader(stream))
+		r := newH4Reader(bytes.NewReader(stream))
 		var consumed int
 		for range len(stream) + 2 {
 			ind, pkt, err := r.Next()
@@ -173,7 +177,7 @@ func FuzzH4Reader(f *testing.F) {
 				continue
 			}
 			// Every packet the reader returns must pass SplitH4 too.
-			whole := AppendH4(nil, ind, pkt)
+			whole := appendH4(nil, ind, pkt)
 			if _, _, err := SplitH4(whole); err != nil {
 				t.Fatalf("reader returned %X that SplitH4 rejects: %v", whole, err)
 			}
@@ -187,13 +191,13 @@ func BenchmarkH4Reader(b *testing.B) {
 	ev := mustHex(b, "3E2B 02 01 03 01 A4253D086DFB 1F 1EFF4C001219102807CE0B3C33332ED37B5D9D8291B1D99D0B8615189700E0 C5")
 	var stream []byte
 	for range 1000 {
-		stream = AppendH4(stream, H4Event, ev)
+		stream = appendH4(stream, H4Event, ev)
 	}
 	b.SetBytes(int64(len(stream)))
 	b.ReportAllocs()
 	packets := 0
 	for b.Loop() {
-		r := NewH4Reader(bytes.NewReader(stream))
+		r := newH4Reader(bytes.NewReader(stream))
 		for {
 			if _, _, err := r.Next(); err != nil {
 				if err != io.EOF {

@@ -46,7 +46,7 @@ func ParseExtendedMode(s string) (ExtendedMode, error) {
 	case "on":
 		return ExtendedOn, nil
 	}
-	return 0, fmt.Errorf("extended scanning %q: want auto, off or on", s)
+	return 0, invalidSetting("extended scanning", s, "extended scanning %q: want auto, off or on", s)
 }
 
 // ScanConfig is the passive scan a controller runs.
@@ -84,19 +84,19 @@ func (c ScanConfig) scanUnits() (interval, window uint16, err error) {
 	}
 	iu, wu := int64(iv/scanUnit), int64(win/scanUnit)
 	if iu < minScanUnits || iu > maxScanUnits {
-		return 0, 0, fmt.Errorf("hci: scan interval %v out of range 2.5ms-10.24s", iv)
+		return 0, 0, invalidSetting("scan interval", iv, "hci: scan interval %v out of range 2.5ms-10.24s", iv)
 	}
 	if wu < minScanUnits || wu > maxScanUnits {
-		return 0, 0, fmt.Errorf("hci: scan window %v out of range 2.5ms-10.24s", win)
+		return 0, 0, invalidSetting("scan window", win, "hci: scan window %v out of range 2.5ms-10.24s", win)
 	}
 	if wu > iu {
-		return 0, 0, fmt.Errorf("hci: scan window %v longer than interval %v", win, iv)
+		return 0, 0, invalidSetting("scan window", win, "hci: scan window %v longer than interval %v", win, iv)
 	}
 	return uint16(iu), uint16(wu), nil
 }
 
-// Capabilities are the controller features that change how we drive it.
-type Capabilities struct {
+// capabilities are the controller features that change how we drive it.
+type capabilities struct {
 	// Commands is the Supported_Commands bit field (Core spec Vol 4
 	// Part E §6.27); nil when the controller could not say.
 	Commands []byte
@@ -106,7 +106,7 @@ type Capabilities struct {
 }
 
 // supportsCommand reads bit `bit` of octet `octet` of Supported_Commands.
-func (c Capabilities) supportsCommand(octet, bit int) bool {
+func (c capabilities) supportsCommand(octet, bit int) bool {
 	return octet < len(c.Commands) && c.Commands[octet]&(1<<bit) != 0
 }
 
@@ -117,7 +117,7 @@ const leFeatureExtendedAdvertising = 1 << 12
 // ExtendedScanning reports whether the controller supports LE Set
 // Extended Scan Parameters and Enable (Supported_Commands octet 37 bits 5
 // and 6) and the LE Extended Advertising feature.
-func (c Capabilities) ExtendedScanning() bool {
+func (c capabilities) ExtendedScanning() bool {
 	return c.LEFeatures&leFeatureExtendedAdvertising != 0 && c.supportsCommand(37, 5) && c.supportsCommand(37, 6)
 }
 
@@ -130,11 +130,11 @@ const (
 	leEventMaskScanning = 0x1F | 1<<1 | 1<<12
 )
 
-// InitController resets a controller we own outright (user channel, serial
+// initController resets a controller we own outright (user channel, serial
 // H4) and enables the events scanning and advertising need. On the raw
 // channel the kernel has done this and must not be undercut: use
-// ReadCapabilities alone.
-func InitController(ctx context.Context, c *Controller) error {
+// readCapabilities alone.
+func initController(ctx context.Context, c *controller) error {
 	if _, err := c.Run(ctx, &cmd.Reset{}); err != nil {
 		return err
 	}
@@ -152,29 +152,29 @@ func InitController(ctx context.Context, c *Controller) error {
 // the return parameters are decoded here.
 const supportedCommandsLen = 64
 
-// ReadCapabilities asks which commands and LE features the controller
+// readCapabilities asks which commands and LE features the controller
 // supports. Old controllers that lack Read Local Supported Commands get
 // empty Commands, which means legacy everything.
-func ReadCapabilities(ctx context.Context, c *Controller) (Capabilities, error) {
-	var caps Capabilities
-	ret, err := c.Exec(ctx, OpReadLocalSupportedCommands, nil)
+func readCapabilities(ctx context.Context, c *controller) (capabilities, error) {
+	var caps capabilities
+	ret, err := c.Run(ctx, &cmd.ReadLocalSupportedCommands{})
 	var cerr *CommandError
 	switch {
 	case err == nil:
 		if len(ret) != supportedCommandsLen {
-			return caps, fmt.Errorf("hci: %v: %d return bytes, want %d", OpReadLocalSupportedCommands, len(ret), supportedCommandsLen)
+			return caps, fmt.Errorf("hci: %v: %d return bytes, want %d", opReadLocalSupportedCommands, len(ret), supportedCommandsLen)
 		}
 		caps.Commands = ret
 	case errors.As(err, &cerr) && cerr.Status == statusUnknownCommand:
 	default:
 		return caps, err
 	}
-	ret, err = c.Exec(ctx, OpLEReadLocalSupportedFeatures, nil)
+	ret, err = c.Run(ctx, &cmd.LEReadLocalSupportedFeatures{})
 	if err != nil {
 		return caps, err
 	}
 	if len(ret) != 8 {
-		return caps, fmt.Errorf("hci: %v: %d return bytes, want 8", OpLEReadLocalSupportedFeatures, len(ret))
+		return caps, fmt.Errorf("hci: %v: %d return bytes, want 8", opLEReadLocalSupportedFeatures, len(ret))
 	}
 	caps.LEFeatures = binary.LittleEndian.Uint64(ret)
 	return caps, nil
@@ -190,26 +190,26 @@ const (
 	scanPHY1M             = 0x01
 )
 
-// ScanState is what StartScan set up.
-type ScanState struct {
+// scanState is what startScan set up.
+type scanState struct {
 	Extended         bool
 	Interval, Window time.Duration
 }
 
-// StartScan starts a passive scan with duplicate filtering off: Find My
+// startScan starts a passive scan with duplicate filtering off: Find My
 // and PACT addresses rotate, and a controller filtering duplicates would
 // drop every repeat of a key we have seen in the same scan, and on some
 // controllers every key after its list fills.
-func StartScan(ctx context.Context, c *Controller, caps Capabilities, cfg ScanConfig) (ScanState, error) {
+func startScan(ctx context.Context, c *controller, caps capabilities, cfg ScanConfig) (scanState, error) {
 	iv, win, err := cfg.scanUnits()
 	if err != nil {
-		return ScanState{}, err
+		return scanState{}, err
 	}
-	state := ScanState{Interval: time.Duration(iv) * scanUnit, Window: time.Duration(win) * scanUnit}
+	state := scanState{Interval: time.Duration(iv) * scanUnit, Window: time.Duration(win) * scanUnit}
 	switch cfg.Extended {
 	case ExtendedOn:
 		if !caps.ExtendedScanning() {
-			return ScanState{}, errors.New("hci: extended scanning requested but the controller does not support it")
+			return scanState{}, errors.New("hci: extended scanning requested but the controller does not support it")
 		}
 		state.Extended = true
 	case ExtendedAuto:
@@ -219,13 +219,15 @@ func StartScan(ctx context.Context, c *Controller, caps Capabilities, cfg ScanCo
 	// the raw channel) makes the parameter command fail as disallowed.
 	_ = stopScan(ctx, c, state.Extended)
 	if state.Extended {
-		params := []byte{ownAddressPublic, filterPolicyAcceptAll, scanPHY1M, scanTypePassive, byte(iv), byte(iv >> 8), byte(win), byte(win >> 8)}
-		if _, err := c.Exec(ctx, OpLESetExtendedScanParameters, params); err != nil {
-			return ScanState{}, err
+		if _, err := c.Run(ctx, &leSetExtendedScanParameters{
+			OwnAddressType: ownAddressPublic, ScanningFilterPolicy: filterPolicyAcceptAll,
+			ScanningPHYs: scanPHY1M, ScanType: scanTypePassive, ScanInterval: iv, ScanWindow: win,
+		}); err != nil {
+			return scanState{}, err
 		}
-		// Enable, Filter_Duplicates, Duration 0 (until disabled), Period 0.
-		if _, err := c.Exec(ctx, OpLESetExtendedScanEnable, []byte{1, filterDuplicatesOff, 0, 0, 0, 0}); err != nil {
-			return ScanState{}, err
+		// Duration 0 (until disabled), Period 0 (continuous).
+		if _, err := c.Run(ctx, &leSetExtendedScanEnable{Enable: 1, FilterDuplicates: filterDuplicatesOff}); err != nil {
+			return scanState{}, err
 		}
 		return state, nil
 	}
@@ -233,26 +235,21 @@ func StartScan(ctx context.Context, c *Controller, caps Capabilities, cfg ScanCo
 		LEScanType: scanTypePassive, LEScanInterval: iv, LEScanWindow: win,
 		OwnAddressType: ownAddressPublic, ScanningFilterPolicy: filterPolicyAcceptAll,
 	}); err != nil {
-		return ScanState{}, err
+		return scanState{}, err
 	}
 	if _, err := c.Run(ctx, &cmd.LESetScanEnable{LEScanEnable: 1, FilterDuplicates: filterDuplicatesOff}); err != nil {
-		return ScanState{}, err
+		return scanState{}, err
 	}
 	return state, nil
 }
 
 // stopScan disables scanning; disabling a scan that is not running is
 // harmless on most controllers and an ignorable error on the rest.
-func stopScan(ctx context.Context, c *Controller, extended bool) error {
+func stopScan(ctx context.Context, c *controller, extended bool) error {
 	if extended {
-		_, err := c.Exec(ctx, OpLESetExtendedScanEnable, []byte{0, 0, 0, 0, 0, 0})
+		_, err := c.Run(ctx, &leSetExtendedScanEnable{Enable: 0})
 		return err
 	}
 	_, err := c.Run(ctx, &cmd.LESetScanEnable{LEScanEnable: 0})
 	return err
-}
-
-// StopScan disables the scan StartScan began.
-func StopScan(ctx context.Context, c *Controller, state ScanState) error {
-	return stopScan(ctx, c, state.Extended)
 }

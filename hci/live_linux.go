@@ -28,11 +28,11 @@ type LiveConfig struct {
 // Live is a ReportSource scanning a local adapter through a Linux HCI
 // socket. Reports carry the host receive time.
 type Live struct {
-	sock    *Socket
-	ctl     *Controller
+	sock    *hciSocket
+	ctl     *controller
 	log     *slog.Logger
-	caps    Capabilities
-	scan    ScanState
+	caps    capabilities
+	scan    scanState
 	reports atomic.Uint64
 
 	mu       sync.Mutex
@@ -50,25 +50,25 @@ func OpenLive(ctx context.Context, cfg LiveConfig) (*Live, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sock, err := OpenSocket(cfg.Adapter, cfg.Channel)
+	sock, err := openSocket(cfg.Adapter, cfg.Channel)
 	if err != nil {
 		return nil, err
 	}
 	l := &Live{sock: sock, log: log}
-	l.ctl = NewController(sock, cfg.CommandTimeout, log)
+	l.ctl = newController(sock, cfg.CommandTimeout, log)
 	fail := func(err error) (*Live, error) {
 		l.ctl.Close()
 		return nil, fmt.Errorf("hci%d (%v channel): %w", cfg.Adapter, sock.Channel(), err)
 	}
 	if sock.Channel() == ChannelUser {
-		if err := InitController(ctx, l.ctl); err != nil {
+		if err := initController(ctx, l.ctl); err != nil {
 			return fail(err)
 		}
 	}
-	if l.caps, err = ReadCapabilities(ctx, l.ctl); err != nil {
+	if l.caps, err = readCapabilities(ctx, l.ctl); err != nil {
 		return fail(err)
 	}
-	if l.scan, err = StartScan(ctx, l.ctl, l.caps, cfg.Scan); err != nil {
+	if l.scan, err = startScan(ctx, l.ctl, l.caps, cfg.Scan); err != nil {
 		return fail(err)
 	}
 	l.scanning = true
@@ -132,7 +132,7 @@ func (l *Live) Close() error {
 	var errs []error
 	if l.scanning {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		if err := StopScan(ctx, l.ctl, l.scan); err != nil && !errors.Is(err, ErrClosed) {
+		if err := stopScan(ctx, l.ctl, l.scan.Extended); err != nil && !errors.Is(err, ErrClosed) {
 			errs = append(errs, fmt.Errorf("hci%d: disable scan: %w", l.sock.Adapter(), err))
 		}
 		cancel()

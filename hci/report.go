@@ -1,6 +1,7 @@
-// Package hci is the transport layer: it talks to Bluetooth controllers over
-// the Host Controller Interface (Linux HCI sockets, H4 over a serial port)
-// and reads HCI traffic back from btsnoop and pcap captures. Every source
+// Package hci is the live transport: it talks to Bluetooth controllers over
+// the Host Controller Interface (Linux HCI sockets, H4 over a serial port),
+// sends HCI commands, and decodes the LE advertising report events they
+// answer with. Every source, and the capture files package capture replays,
 // yields the same AdvReport, so the layers above never know where a frame
 // came from.
 package hci

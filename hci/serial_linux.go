@@ -16,23 +16,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SerialConn is an HCI controller on a UART speaking H4 (Core spec Vol 4
+// serialConn is an HCI controller on a UART speaking H4 (Core spec Vol 4
 // Part A): a USB-serial HCI dongle, a board's UART controller, or a
 // pseudo-terminal bridged to one.
-type SerialConn struct {
+type serialConn struct {
 	f    *os.File
-	h4   *H4Reader
+	h4   *h4Reader
 	path string
 	wmu  sync.Mutex
 	// garbage counts resynchronisations of the H4 stream.
 	garbage atomic.Uint64
 }
 
-// OpenSerial opens the tty at path raw (no echo, no line discipline, 8N1)
+// openSerial opens the tty at path raw (no echo, no line discipline, 8N1)
 // at baud bits per second, with RTS/CTS flow control when flow is set (HCI
 // UARTs mostly want it; a pseudo-terminal ignores it). Any rate the driver
 // accepts works, 115200 and 1000000 being the usual ones.
-func OpenSerial(path string, baud int, flow bool) (*SerialConn, error) {
+func openSerial(path string, baud int, flow bool) (*serialConn, error) {
 	if baud <= 0 {
 		return nil, fmt.Errorf("hci: serial %s: baud rate %d must be positive", path, baud)
 	}
@@ -47,7 +47,7 @@ func OpenSerial(path string, baud int, flow bool) (*SerialConn, error) {
 	// A non-blocking descriptor joins Go's poller, so Close unblocks a
 	// reader instead of leaving it in read(2) forever.
 	f := os.NewFile(uintptr(fd), path)
-	return &SerialConn{f: f, h4: NewH4Reader(f), path: path}, nil
+	return &serialConn{f: f, h4: newH4Reader(f), path: path}, nil
 }
 
 // configureTTY is cfmakeraw plus an arbitrary speed through termios2
@@ -77,7 +77,7 @@ func configureTTY(fd, baud int, flow bool) error {
 
 // ReadPacket reads the next H4 packet, indicator first. Garbage on the
 // line is skipped and counted, never returned.
-func (s *SerialConn) ReadPacket(p []byte) (int, error) {
+func (s *serialConn) ReadPacket(p []byte) (int, error) {
 	for {
 		ind, packet, err := s.h4.Next()
 		if err != nil {
@@ -101,7 +101,7 @@ func (s *SerialConn) ReadPacket(p []byte) (int, error) {
 }
 
 // WritePacket writes one H4 packet, indicator first.
-func (s *SerialConn) WritePacket(p []byte) error {
+func (s *serialConn) WritePacket(p []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if _, err := s.f.Write(p); err != nil {
@@ -114,10 +114,10 @@ func (s *SerialConn) WritePacket(p []byte) error {
 }
 
 // Resyncs is how many times the H4 stream had to skip garbage.
-func (s *SerialConn) Resyncs() uint64 { return s.garbage.Load() }
+func (s *serialConn) Resyncs() uint64 { return s.garbage.Load() }
 
 // Close closes the tty, ending a blocked ReadPacket.
-func (s *SerialConn) Close() error { return s.f.Close() }
+func (s *serialConn) Close() error { return s.f.Close() }
 
 // SerialConfig says which UART controller to scan and how.
 type SerialConfig struct {
@@ -135,9 +135,9 @@ type SerialConfig struct {
 // own the controller outright, as on the user channel: it is reset and
 // set up from scratch.
 type Serial struct {
-	conn *SerialConn
-	ctl  *Controller
-	scan ScanState
+	conn *serialConn
+	ctl  *controller
+	scan scanState
 
 	mu       sync.Mutex
 	closed   bool
@@ -153,23 +153,23 @@ func OpenSerialSource(ctx context.Context, cfg SerialConfig) (*Serial, error) {
 	if baud == 0 {
 		baud = 115200
 	}
-	conn, err := OpenSerial(cfg.Path, baud, cfg.FlowControl)
+	conn, err := openSerial(cfg.Path, baud, cfg.FlowControl)
 	if err != nil {
 		return nil, err
 	}
-	s := &Serial{conn: conn, ctl: NewController(conn, cfg.CommandTimeout, cfg.Logger)}
+	s := &Serial{conn: conn, ctl: newController(conn, cfg.CommandTimeout, cfg.Logger)}
 	fail := func(err error) (*Serial, error) {
 		s.ctl.Close()
 		return nil, fmt.Errorf("hci: serial %s: %w", cfg.Path, err)
 	}
-	if err := InitController(ctx, s.ctl); err != nil {
+	if err := initController(ctx, s.ctl); err != nil {
 		return fail(err)
 	}
-	caps, err := ReadCapabilities(ctx, s.ctl)
+	caps, err := readCapabilities(ctx, s.ctl)
 	if err != nil {
 		return fail(err)
 	}
-	if s.scan, err = StartScan(ctx, s.ctl, caps, cfg.Scan); err != nil {
+	if s.scan, err = startScan(ctx, s.ctl, caps, cfg.Scan); err != nil {
 		return fail(err)
 	}
 	return s, nil
@@ -200,7 +200,7 @@ func (s *Serial) Close() error {
 	s.closed = true
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	stopErr := StopScan(ctx, s.ctl, s.scan)
+	stopErr := stopScan(ctx, s.ctl, s.scan.Extended)
 	if errors.Is(stopErr, ErrClosed) {
 		stopErr = nil
 	}

@@ -17,7 +17,7 @@ func TestSerialConnSkipsAndCountsGarbage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	conn := &SerialConn{f: r, h4: NewH4Reader(r), path: "pipe"}
+	conn := &serialConn{f: r, h4: newH4Reader(r), path: "pipe"}
 	defer conn.Close()
 	// 0xFF and 0x00 are no H4 indicator; then a Command Complete event
 	// for HCI_Reset.

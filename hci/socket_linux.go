@@ -67,10 +67,10 @@ func ParseChannel(s string) (Channel, error) {
 	case "raw":
 		return ChannelRaw, nil
 	}
-	return 0, fmt.Errorf("hci channel %q: want auto, user or raw", s)
+	return 0, invalidSetting("hci channel", s, "hci channel %q: want auto, user or raw", s)
 }
 
-// Socket is a bound AF_BLUETOOTH/BTPROTO_HCI socket. Packets read and
+// hciSocket is a bound AF_BLUETOOTH/BTPROTO_HCI socket. Packets read and
 // written carry the H4 packet indicator as their first byte, as the kernel
 // frames them on both channels.
 //
@@ -78,7 +78,7 @@ func ParseChannel(s string) (Channel, error) {
 // gives up on EBUSY, has no raw-channel filter and blocks in read with no
 // way out but a dummy command; this one waits in poll(2) on the socket and
 // an eventfd, so Close stops a reader at once and sends nothing.
-type Socket struct {
+type hciSocket struct {
 	fd      int
 	wake    int // eventfd written by Close to end a blocked ReadPacket
 	adapter int
@@ -103,12 +103,12 @@ const (
 	userChannelBackoff = 50 * time.Millisecond
 )
 
-// OpenSocket opens adapter hciN on the given channel. ChannelAuto prefers
+// openSocket opens adapter hciN on the given channel. ChannelAuto prefers
 // the user channel and falls back to the raw one when the adapter cannot be
 // taken (another user-channel owner, or a kernel that refuses).
-func OpenSocket(adapter int, channel Channel) (*Socket, error) {
+func openSocket(adapter int, channel Channel) (*hciSocket, error) {
 	if adapter < 0 || adapter > 0xFFFE {
-		return nil, fmt.Errorf("hci: adapter index %d out of range 0-65534", adapter)
+		return nil, invalidSetting("adapter index", adapter, "hci: adapter index %d out of range 0-65534", adapter)
 	}
 	info, err := ReadAdapterInfo(adapter)
 	if err != nil {
@@ -220,7 +220,7 @@ func ReadAdapterInfo(adapter int) (AdapterInfo, error) {
 	return info, nil
 }
 
-func openUser(adapter int, wasUp bool) (*Socket, error) {
+func openUser(adapter int, wasUp bool) (*hciSocket, error) {
 	fd, err := newHCISocket()
 	if err != nil {
 		return nil, err
@@ -260,7 +260,7 @@ type hciFilter struct {
 	_         uint16
 }
 
-func openRaw(adapter int, wasUp bool) (*Socket, error) {
+func openRaw(adapter int, wasUp bool) (*hciSocket, error) {
 	raised := false
 	if !wasUp {
 		if err := setAdapterUp(adapter); err != nil {
@@ -272,7 +272,7 @@ func openRaw(adapter int, wasUp bool) (*Socket, error) {
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*Socket, error) {
+	fail := func(err error) (*hciSocket, error) {
 		unix.Close(fd)
 		if raised {
 			_ = setAdapterDown(adapter)
@@ -292,24 +292,24 @@ func openRaw(adapter int, wasUp bool) (*Socket, error) {
 	return finishOpen(fd, adapter, ChannelRaw, wasUp, raised)
 }
 
-func finishOpen(fd, adapter int, ch Channel, wasUp, raised bool) (*Socket, error) {
+func finishOpen(fd, adapter int, ch Channel, wasUp, raised bool) (*hciSocket, error) {
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("hci%d: eventfd: %w", adapter, err)
 	}
-	return &Socket{fd: fd, wake: wake, adapter: adapter, channel: ch, wasUp: wasUp, raisedUp: raised, closed: make(chan struct{})}, nil
+	return &hciSocket{fd: fd, wake: wake, adapter: adapter, channel: ch, wasUp: wasUp, raisedUp: raised, closed: make(chan struct{})}, nil
 }
 
 // Adapter is the index N of hciN.
-func (s *Socket) Adapter() int { return s.adapter }
+func (s *hciSocket) Adapter() int { return s.adapter }
 
 // Channel is the channel the socket is bound to (never ChannelAuto).
-func (s *Socket) Channel() Channel { return s.channel }
+func (s *hciSocket) Channel() Channel { return s.channel }
 
 // ReadPacket reads one packet (H4 indicator first) into p, blocking until
 // one arrives or the socket is closed.
-func (s *Socket) ReadPacket(p []byte) (int, error) {
+func (s *hciSocket) ReadPacket(p []byte) (int, error) {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(s.wake), Events: unix.POLLIN}}
@@ -340,7 +340,7 @@ func (s *Socket) ReadPacket(p []byte) (int, error) {
 }
 
 // WritePacket writes one packet (H4 indicator first).
-func (s *Socket) WritePacket(p []byte) error {
+func (s *hciSocket) WritePacket(p []byte) error {
 	select {
 	case <-s.closed:
 		return ErrClosed
@@ -366,7 +366,7 @@ func (s *Socket) WritePacket(p []byte) error {
 // Close releases the socket and puts the adapter back the way it was:
 // up again after the user channel took it down, down again if the raw
 // channel had to bring it up.
-func (s *Socket) Close() error {
+func (s *hciSocket) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		one := [8]byte{1}

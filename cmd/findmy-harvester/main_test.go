@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pact-findmy/pact-findmy/capture"
 	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/hci"
 	"github.com/pact-findmy/pact-findmy/internal/cli"
@@ -92,12 +93,12 @@ func writeKnownCaptures(t *testing.T) {
 	times, events := knownEvents(t)
 	brokenEvent := []byte{0x3E, 0x0C, 0x02, 0x01, 0x03, 0x01, 1, 2, 3, 4, 5, 6, 0x1F, 0xAA, 0xBB, 0xCC}
 	var buf bytes.Buffer
-	bw, err := hci.NewBtsnoopWriter(&buf, hci.BtsnoopH4)
+	bw, err := capture.NewBtsnoopWriter(&buf, capture.BtsnoopH4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pbuf := new(bytes.Buffer)
-	pw, err := hci.NewPcapWriter(pbuf, hci.LinkTypeBluetoothHCIH4WithPHDR, false)
+	pw, err := capture.NewPcapWriter(pbuf, capture.LinkTypeBluetoothHCIH4WithPHDR, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/capture"
 	"github.com/pact-findmy/pact-findmy/internal/cli"
 )
 
@@ -37,10 +37,10 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 // captureSource is a capture file as a source of the pipeline.
-type captureSource struct{ *hci.Capture }
+type captureSource struct{ *capture.Capture }
 
 func openCapture(path string, log *slog.Logger) (*captureSource, error) {
-	c, err := hci.OpenCapture(path)
+	c, err := capture.OpenCapture(path)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pact-findmy/pact-findmy/capture"
 	"github.com/pact-findmy/pact-findmy/hci"
 	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/harvest"
@@ -64,13 +65,13 @@ func synthCommand(args []string, stdout, stderr io.Writer) error {
 	)
 	switch *format {
 	case "btsnoop":
-		bw, err := hci.NewBtsnoopWriter(f, hci.BtsnoopH4)
+		bw, err := capture.NewBtsnoopWriter(f, capture.BtsnoopH4)
 		if err != nil {
 			return err
 		}
 		w, write = bw, bw.WriteEvent
 	case "pcap":
-		pw, err := hci.NewPcapWriter(f, hci.LinkTypeBluetoothHCIH4WithPHDR, false)
+		pw, err := capture.NewPcapWriter(f, capture.LinkTypeBluetoothHCIH4WithPHDR, false)
 		if err != nil {
 			return err
 		}

@@ -1,5 +1,5 @@
 #!/bin/busybox sh
-# /init of the integration-test VM (hci/vmtest; docs/vm-test.md). btvirt
+# /init of the integration-test VM (internal/vmtest; docs/vm-test.md). btvirt
 # emulates LE controllers that share one virtual radio: hci0 and hci1 on the
 # kernel's virtual HCI driver, and a third served as H4 over a
 # pseudo-terminal. For each HCI channel, hci0 advertises the frames of

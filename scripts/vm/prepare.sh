@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares everything the VM integration test (hci/vmtest) needs that does not
+# Prepares everything the VM integration test (internal/vmtest) needs that does not
 # come from this repository: QEMU and busybox from Debian, plus a Debian kernel
 # with Bluetooth modules and btvirt (virtual HCI controllers), unpacked into
 # .cache/vm/base. CI runs it before `make test`; developers run it once.

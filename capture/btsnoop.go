@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // btsnoop is the capture format of Android's "HCI snoop log" and of
@@ -17,38 +19,38 @@ import (
 
 // Datalink types of a btsnoop file.
 const (
-	// BtsnoopH1 is un-encapsulated HCI: the record flags tell command,
+	// btsnoopH1 is un-encapsulated HCI: the record flags tell command,
 	// event and data apart.
-	BtsnoopH1 uint32 = 1001
+	btsnoopH1 uint32 = 1001
 	// BtsnoopH4 is HCI UART: each record starts with an H4 indicator
 	// (Android's snoop log).
 	BtsnoopH4 uint32 = 1002
-	// BtsnoopBCSP and BtsnoopH5 are serial framings this package does not
+	// btsnoopBCSP and btsnoopH5 are serial framings this package does not
 	// decode.
-	BtsnoopBCSP uint32 = 1003
-	BtsnoopH5   uint32 = 1004
-	// BtsnoopMonitor is the BlueZ monitor format written by `btmon -w`:
+	btsnoopBCSP uint32 = 1003
+	btsnoopH5   uint32 = 1004
+	// btsnoopMonitor is the BlueZ monitor format written by `btmon -w`:
 	// the record flags carry the controller index (high 16 bits) and an
 	// opcode (low 16 bits) saying what the record is.
-	BtsnoopMonitor uint32 = 2001
+	btsnoopMonitor uint32 = 2001
 )
 
 // Record flags of the H1 and H4 datalinks.
 const (
-	// BtsnoopFlagReceived marks controller-to-host traffic.
-	BtsnoopFlagReceived uint32 = 1 << 0
-	// BtsnoopFlagCommandEvent marks a command or event rather than data.
-	BtsnoopFlagCommandEvent uint32 = 1 << 1
+	// btsnoopFlagReceived marks controller-to-host traffic.
+	btsnoopFlagReceived uint32 = 1 << 0
+	// btsnoopFlagCommandEvent marks a command or event rather than data.
+	btsnoopFlagCommandEvent uint32 = 1 << 1
 )
 
 // Monitor opcodes (BlueZ src/shared/btsnoop.h) this package acts on; the
 // others are skipped.
 const (
-	MonitorNewIndex    uint16 = 0
-	MonitorCommandPkt  uint16 = 2
-	MonitorEventPkt    uint16 = 3
-	MonitorACLTxPkt    uint16 = 4
-	MonitorACLRxPkt    uint16 = 5
+	monitorNewIndex    uint16 = 0
+	monitorCommandPkt  uint16 = 2
+	monitorEventPkt    uint16 = 3
+	monitorACLTxPkt    uint16 = 4
+	monitorACLRxPkt    uint16 = 5
 	monitorHighestCode uint16 = 0x40
 )
 
@@ -77,14 +79,14 @@ const (
 
 const btsnoopFormat = "btsnoop"
 
-// BtsnoopTime converts a btsnoop timestamp to time.
-func BtsnoopTime(ts int64) time.Time { return time.UnixMicro(ts - btsnoopEpochDelta) }
+// btsnoopTime converts a btsnoop timestamp to time.
+func btsnoopTime(ts int64) time.Time { return time.UnixMicro(ts - btsnoopEpochDelta) }
 
-// BtsnoopTimestamp converts time to a btsnoop timestamp.
-func BtsnoopTimestamp(t time.Time) int64 { return t.UnixMicro() + btsnoopEpochDelta }
+// btsnoopTimestamp converts time to a btsnoop timestamp.
+func btsnoopTimestamp(t time.Time) int64 { return t.UnixMicro() + btsnoopEpochDelta }
 
-// BtsnoopRecord is one packet record.
-type BtsnoopRecord struct {
+// btsnoopRecord is one packet record.
+type btsnoopRecord struct {
 	// Offset is where the record starts in the file.
 	Offset int64
 	// OriginalLen is the packet's length before the capture cut it to
@@ -94,20 +96,20 @@ type BtsnoopRecord struct {
 	Flags uint32
 	// Drops is the cumulative count of packets the capture lost.
 	Drops uint32
-	// Timestamp is the raw btsnoop timestamp; see BtsnoopTime.
+	// Timestamp is the raw btsnoop timestamp; see btsnoopTime.
 	Timestamp int64
 	// Data is the packet as captured, valid until the next call to Next.
 	Data []byte
 }
 
 // Time is the record's timestamp as time.
-func (r *BtsnoopRecord) Time() time.Time { return BtsnoopTime(r.Timestamp) }
+func (r *btsnoopRecord) Time() time.Time { return btsnoopTime(r.Timestamp) }
 
-// BtsnoopReader reads btsnoop records. A record header that cannot be
+// btsnoopReader reads btsnoop records. A record header that cannot be
 // right (a length beyond any HCI packet, flags the datalink never uses)
-// is reported once as an error wrapping ErrMalformed, after which the
+// is reported once as an error wrapping hci.ErrMalformed, after which the
 // reader searches forward for the next plausible record and carries on.
-type BtsnoopReader struct {
+type btsnoopReader struct {
 	r        *bufio.Reader
 	datalink uint32
 	offset   int64
@@ -118,12 +120,12 @@ type BtsnoopReader struct {
 	done     bool
 }
 
-// NewBtsnoopReader reads and checks the file header.
-func NewBtsnoopReader(r io.Reader) (*BtsnoopReader, error) {
+// newBtsnoopReader reads and checks the file header.
+func newBtsnoopReader(r io.Reader) (*btsnoopReader, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var hdr [btsnoopHeaderLen]byte
 	if n, err := io.ReadFull(br, hdr[:]); err != nil {
-		return nil, &FormatError{Format: btsnoopFormat, Field: "file header", Offset: 0,
+		return nil, &hci.FormatError{Format: btsnoopFormat, Field: "file header", Offset: 0,
 			Problem: fmt.Sprintf("need %d bytes, have %d", btsnoopHeaderLen, n), Err: io.ErrUnexpectedEOF}
 	}
 	if !bytes.Equal(hdr[:8], btsnoopMagic[:]) {
@@ -134,20 +136,20 @@ func NewBtsnoopReader(r io.Reader) (*BtsnoopReader, error) {
 	}
 	dl := binary.BigEndian.Uint32(hdr[12:])
 	switch dl {
-	case BtsnoopH1, BtsnoopH4, BtsnoopMonitor:
-	case BtsnoopBCSP, BtsnoopH5:
+	case btsnoopH1, BtsnoopH4, btsnoopMonitor:
+	case btsnoopBCSP, btsnoopH5:
 		return nil, malformed(btsnoopFormat, "datalink type", 12, "%d (serial framing with link-layer retransmission) is not supported", dl)
 	default:
 		return nil, malformed(btsnoopFormat, "datalink type", 12, "%d is unknown", dl)
 	}
-	return &BtsnoopReader{r: br, datalink: dl, offset: btsnoopHeaderLen, buf: make([]byte, 0, 1024)}, nil
+	return &btsnoopReader{r: br, datalink: dl, offset: btsnoopHeaderLen, buf: make([]byte, 0, 1024)}, nil
 }
 
 // Datalink returns the file's datalink type.
-func (b *BtsnoopReader) Datalink() uint32 { return b.datalink }
+func (b *btsnoopReader) Datalink() uint32 { return b.datalink }
 
 // Skipped returns how many bytes the reader has skipped while resynchronising.
-func (b *BtsnoopReader) Skipped() int64 { return b.skipped }
+func (b *btsnoopReader) Skipped() int64 { return b.skipped }
 
 // header fields, decoded.
 type btsnoopHeader struct {
@@ -166,7 +168,7 @@ func parseBtsnoopHeader(h []byte) btsnoopHeader {
 }
 
 // check says what is wrong with a record header, if anything.
-func (b *BtsnoopReader) check(h btsnoopHeader) (field, problem string) {
+func (b *btsnoopReader) check(h btsnoopHeader) (field, problem string) {
 	switch {
 	case h.incl > btsnoopMaxRecord:
 		return "included length", fmt.Sprintf("%d exceeds the %d-byte limit", h.incl, btsnoopMaxRecord)
@@ -174,11 +176,11 @@ func (b *BtsnoopReader) check(h btsnoopHeader) (field, problem string) {
 		return "included length", fmt.Sprintf("%d exceeds the original length %d", h.incl, h.orig)
 	}
 	switch b.datalink {
-	case BtsnoopH1, BtsnoopH4:
-		if h.flags > BtsnoopFlagReceived|BtsnoopFlagCommandEvent {
+	case btsnoopH1, BtsnoopH4:
+		if h.flags > btsnoopFlagReceived|btsnoopFlagCommandEvent {
 			return "packet flags", fmt.Sprintf("0x%08X has bits other than direction and command/event", h.flags)
 		}
-	case BtsnoopMonitor:
+	case btsnoopMonitor:
 		if uint16(h.flags) > monitorHighestCode {
 			return "packet flags", fmt.Sprintf("monitor opcode %d is unknown", uint16(h.flags))
 		}
@@ -188,7 +190,7 @@ func (b *BtsnoopReader) check(h btsnoopHeader) (field, problem string) {
 
 // plausible is the stricter test a candidate header must pass when the
 // reader searches for the next record after a corrupt one.
-func (b *BtsnoopReader) plausible(h btsnoopHeader) bool {
+func (b *btsnoopReader) plausible(h btsnoopHeader) bool {
 	if f, _ := b.check(h); f != "" || h.incl == 0 {
 		return false
 	}
@@ -201,46 +203,46 @@ func (b *BtsnoopReader) plausible(h btsnoopHeader) bool {
 }
 
 var (
-	btsnoopPlausibleFirst = BtsnoopTimestamp(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC))
-	btsnoopPlausibleLast  = BtsnoopTimestamp(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+	btsnoopPlausibleFirst = btsnoopTimestamp(time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC))
+	btsnoopPlausibleLast  = btsnoopTimestamp(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
 )
 
 // Next returns the next record. It returns io.EOF at the end of the file;
-// an error wrapping ErrMalformed and io.ErrUnexpectedEOF when the file
+// an error wrapping hci.ErrMalformed and io.ErrUnexpectedEOF when the file
 // ends inside a record (after which Next returns io.EOF); and an error
-// wrapping ErrMalformed for a corrupt record header, after which Next
+// wrapping hci.ErrMalformed for a corrupt record header, after which Next
 // resumes at the next plausible record.
-func (b *BtsnoopReader) Next() (BtsnoopRecord, error) {
+func (b *btsnoopReader) Next() (btsnoopRecord, error) {
 	if b.done {
-		return BtsnoopRecord{}, io.EOF
+		return btsnoopRecord{}, io.EOF
 	}
 	hb, err := b.r.Peek(btsnoopRecordHeaderLen)
 	if err != nil {
-		return BtsnoopRecord{}, endOfCapture(&b.done, b.offset, btsnoopFormat, err, len(hb), "record header", btsnoopRecordHeaderLen)
+		return btsnoopRecord{}, endOfCapture(&b.done, b.offset, btsnoopFormat, err, len(hb), "record header", btsnoopRecordHeaderLen)
 	}
 	h := parseBtsnoopHeader(hb)
 	if field, problem := b.check(h); field != "" {
-		return BtsnoopRecord{}, b.resync(field, problem)
+		return btsnoopRecord{}, b.resync(field, problem)
 	}
 	start := b.offset
 	if _, err := b.r.Discard(btsnoopRecordHeaderLen); err != nil {
-		return BtsnoopRecord{}, err
+		return btsnoopRecord{}, err
 	}
 	b.offset += btsnoopRecordHeaderLen
 	n := int(h.incl)
 	data, got, err := readRecordData(b.r, &b.buf, n)
 	if err != nil {
 		b.offset += int64(got)
-		return BtsnoopRecord{}, endOfCapture(&b.done, start, btsnoopFormat, err, btsnoopRecordHeaderLen+got, "record data", btsnoopRecordHeaderLen+n)
+		return btsnoopRecord{}, endOfCapture(&b.done, start, btsnoopFormat, err, btsnoopRecordHeaderLen+got, "record data", btsnoopRecordHeaderLen+n)
 	}
 	b.offset += int64(n)
 	b.lastTS, b.haveTS = h.ts, true
-	return BtsnoopRecord{Offset: start, OriginalLen: h.orig, Flags: h.flags, Drops: h.drops, Timestamp: h.ts, Data: data}, nil
+	return btsnoopRecord{Offset: start, OriginalLen: h.orig, Flags: h.flags, Drops: h.drops, Timestamp: h.ts, Data: data}, nil
 }
 
 // resync reports the corrupt header at the current offset and moves to
 // the next plausible record header, or to the end of the file.
-func (b *BtsnoopReader) resync(field, problem string) error {
+func (b *btsnoopReader) resync(field, problem string) error {
 	at := b.offset
 	n := skipToPlausible(b.r, btsnoopRecordHeaderLen, func(h []byte) bool { return b.plausible(parseBtsnoopHeader(h)) })
 	b.offset += n
@@ -251,21 +253,21 @@ func (b *BtsnoopReader) resync(field, problem string) error {
 // HCIEvent returns the HCI event packet (without H4 indicator) a record
 // holds, or ok false if the record is something else: a command, data, or
 // a monitor record of another kind.
-func (b *BtsnoopReader) HCIEvent(rec *BtsnoopRecord) (event []byte, ok bool) {
+func (b *btsnoopReader) HCIEvent(rec *btsnoopRecord) (event []byte, ok bool) {
 	return btsnoopEvent(b.datalink, rec.Flags, rec.Data)
 }
 
 func btsnoopEvent(datalink, flags uint32, data []byte) ([]byte, bool) {
 	switch datalink {
-	case BtsnoopH1:
-		want := BtsnoopFlagReceived | BtsnoopFlagCommandEvent
+	case btsnoopH1:
+		want := btsnoopFlagReceived | btsnoopFlagCommandEvent
 		return data, flags&want == want
 	case BtsnoopH4:
-		if len(data) > 0 && data[0] == H4Event {
+		if len(data) > 0 && data[0] == hci.H4Event {
 			return data[1:], true
 		}
-	case BtsnoopMonitor:
-		return data, uint16(flags) == MonitorEventPkt
+	case btsnoopMonitor:
+		return data, uint16(flags) == monitorEventPkt
 	}
 	return nil, false
 }
@@ -277,11 +279,11 @@ type BtsnoopWriter struct {
 	hdr      [btsnoopRecordHeaderLen]byte
 }
 
-// NewBtsnoopWriter writes the file header for datalink (BtsnoopH1,
-// BtsnoopH4 or BtsnoopMonitor).
+// NewBtsnoopWriter writes the file header for datalink (btsnoopH1,
+// BtsnoopH4 or btsnoopMonitor).
 func NewBtsnoopWriter(w io.Writer, datalink uint32) (*BtsnoopWriter, error) {
 	switch datalink {
-	case BtsnoopH1, BtsnoopH4, BtsnoopMonitor:
+	case btsnoopH1, BtsnoopH4, btsnoopMonitor:
 	default:
 		return nil, fmt.Errorf("btsnoop writer: datalink %d not supported", datalink)
 	}
@@ -306,7 +308,7 @@ func (w *BtsnoopWriter) WriteRecord(t time.Time, flags, drops uint32, parts ...[
 	binary.BigEndian.PutUint32(w.hdr[4:], uint32(n))
 	binary.BigEndian.PutUint32(w.hdr[8:], flags)
 	binary.BigEndian.PutUint32(w.hdr[12:], drops)
-	binary.BigEndian.PutUint64(w.hdr[16:], uint64(BtsnoopTimestamp(t)))
+	binary.BigEndian.PutUint64(w.hdr[16:], uint64(btsnoopTimestamp(t)))
 	if _, err := w.w.Write(w.hdr[:]); err != nil {
 		return fmt.Errorf("btsnoop writer: record header: %w", err)
 	}
@@ -318,18 +320,18 @@ func (w *BtsnoopWriter) WriteRecord(t time.Time, flags, drops uint32, parts ...[
 	return nil
 }
 
-var h4EventIndicator = []byte{H4Event}
+var h4EventIndicator = []byte{hci.H4Event}
 
 // WriteEvent writes an HCI event packet (without H4 indicator) received
 // from controller index 0, framed as the datalink wants it.
 func (w *BtsnoopWriter) WriteEvent(t time.Time, event []byte) error {
 	switch w.datalink {
-	case BtsnoopH1:
-		return w.WriteRecord(t, BtsnoopFlagReceived|BtsnoopFlagCommandEvent, 0, event)
+	case btsnoopH1:
+		return w.WriteRecord(t, btsnoopFlagReceived|btsnoopFlagCommandEvent, 0, event)
 	case BtsnoopH4:
-		return w.WriteRecord(t, BtsnoopFlagReceived|BtsnoopFlagCommandEvent, 0, h4EventIndicator, event)
-	case BtsnoopMonitor:
-		return w.WriteRecord(t, uint32(MonitorEventPkt), 0, event)
+		return w.WriteRecord(t, btsnoopFlagReceived|btsnoopFlagCommandEvent, 0, h4EventIndicator, event)
+	case btsnoopMonitor:
+		return w.WriteRecord(t, uint32(monitorEventPkt), 0, event)
 	}
 	return errors.New("btsnoop writer: unreachable datalink")
 }

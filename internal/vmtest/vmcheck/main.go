@@ -1,6 +1,6 @@
 //go:build linux
 
-// Command vmcheck runs inside the integration-test VM (see hci/vmtest and
+// Command vmcheck runs inside the integration-test VM (see internal/vmtest and
 // docs/vm-test.md): it advertises test frames on one virtual controller
 // through the hci package, scans the H4 pseudo-terminal controller through
 // the serial source, prints a contact log for the test to check, and runs

@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 var updateCaptures = flag.Bool("update-captures", false, "rewrite the generated capture files under testdata/")
@@ -39,7 +41,7 @@ func captureScenario(t testing.TB) []scenarioEvent {
 	var out []scenarioEvent
 	at := scenarioStart
 	for _, tc := range loadAdvEventCases(t) {
-		if tc.Error != "" || tc.Hex == "" {
+		if tc.Bad != "" || tc.Hex == "" {
 			continue
 		}
 		out = append(out, scenarioEvent{time: at, event: mustHex(t, tc.Hex), reports: tc.Want})
@@ -69,18 +71,18 @@ func writeScenarioBtsnoop(t testing.TB, datalink uint32) []byte {
 	sc := captureScenario(t)
 	before := sc[0].time.Add(-time.Millisecond)
 	switch datalink {
-	case BtsnoopH1:
-		must(w.WriteRecord(before, BtsnoopFlagCommandEvent, 0, scenarioCommand))
-		must(w.WriteRecord(before, BtsnoopFlagReceived, 0, scenarioACL))
+	case btsnoopH1:
+		must(w.WriteRecord(before, btsnoopFlagCommandEvent, 0, scenarioCommand))
+		must(w.WriteRecord(before, btsnoopFlagReceived, 0, scenarioACL))
 	case BtsnoopH4:
-		must(w.WriteRecord(before, BtsnoopFlagCommandEvent, 0, []byte{H4Command}, scenarioCommand))
-		must(w.WriteRecord(before, BtsnoopFlagReceived, 0, []byte{H4ACL}, scenarioACL))
-	case BtsnoopMonitor:
+		must(w.WriteRecord(before, btsnoopFlagCommandEvent, 0, []byte{hci.H4Command}, scenarioCommand))
+		must(w.WriteRecord(before, btsnoopFlagReceived, 0, []byte{hci.H4ACL}, scenarioACL))
+	case btsnoopMonitor:
 		// New Index: type, bus, address, name (BlueZ monitor format).
 		newIndex := append([]byte{0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00}, "hci0\x00\x00\x00\x00"...)
-		must(w.WriteRecord(before, uint32(MonitorNewIndex), 0, newIndex))
-		must(w.WriteRecord(before, uint32(MonitorCommandPkt), 0, scenarioCommand))
-		must(w.WriteRecord(before, uint32(MonitorACLRxPkt), 0, scenarioACL))
+		must(w.WriteRecord(before, uint32(monitorNewIndex), 0, newIndex))
+		must(w.WriteRecord(before, uint32(monitorCommandPkt), 0, scenarioCommand))
+		must(w.WriteRecord(before, uint32(monitorACLRxPkt), 0, scenarioACL))
 	}
 	for _, e := range sc {
 		must(w.WriteEvent(e.time, e.event))
@@ -97,10 +99,10 @@ func writeScenarioPcapH4(t testing.TB, nano bool) []byte {
 	}
 	sc := captureScenario(t)
 	before := sc[0].time.Add(-time.Millisecond)
-	if err := w.WriteRecord(before, []byte{0, 0, 0, 0, H4Command}, scenarioCommand); err != nil {
+	if err := w.WriteRecord(before, []byte{0, 0, 0, 0, hci.H4Command}, scenarioCommand); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteRecord(before, []byte{0, 0, 0, 1, H4ACL}, scenarioACL); err != nil {
+	if err := w.WriteRecord(before, []byte{0, 0, 0, 1, hci.H4ACL}, scenarioACL); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range sc {
@@ -116,12 +118,12 @@ func writeScenarioPcapH4(t testing.TB, nano bool) []byte {
 
 func writeScenarioPcapng(t testing.TB) []byte {
 	var buf bytes.Buffer
-	w, err := NewPcapngWriter(&buf, LinkTypeBluetoothHCIH4WithPHDR)
+	w, err := newPcapngWriter(&buf, LinkTypeBluetoothHCIH4WithPHDR)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sc := captureScenario(t)
-	if err := w.WriteRecord(sc[0].time.Add(-time.Millisecond), []byte{0, 0, 0, 0, H4Command}, scenarioCommand); err != nil {
+	if err := w.WriteRecord(sc[0].time.Add(-time.Millisecond), []byte{0, 0, 0, 0, hci.H4Command}, scenarioCommand); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range sc {
@@ -146,9 +148,9 @@ func writeScenarioPcapLL(t testing.TB) []byte {
 	sc := captureScenario(t)
 	scanReq := []byte{0, 0xC0, 0, 0, 0, 0, 0, 0, 0x01, 0x0C, 0xD6, 0xBE, 0x89, 0x8E, 0x43, 0x0C,
 		1, 2, 3, 4, 5, 6, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11}
-	scanReq = appendLLCRC(scanReq, LLCRC(llAdvCRCInit, scanReq[14:]))
+	scanReq = appendLLCRC(scanReq, llCRC(llAdvCRCInit, scanReq[14:]))
 	dataPDU := []byte{5, 0xC0, 0, 0, 0, 0, 0, 0, 0x01, 0x0C, 0x78, 0x56, 0x34, 0x12, 0x01, 0x00}
-	dataPDU = appendLLCRC(dataPDU, LLCRC(0x123456, dataPDU[14:]))
+	dataPDU = appendLLCRC(dataPDU, llCRC(0x123456, dataPDU[14:]))
 	if err := w.WriteRecord(sc[0].time.Add(-time.Millisecond), scanReq); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +163,7 @@ func writeScenarioPcapLL(t testing.TB) []byte {
 				continue
 			}
 			r := fromWant(t, want)
-			rec, err := AppendLELLAdvertising(nil, uint8(i*12), &r)
+			rec, err := appendLELLAdvertising(nil, uint8(i*12), &r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,8 +187,8 @@ var generatedCaptures = []struct {
 	gen    func(testing.TB) []byte
 }{
 	{"scenario_h4.btsnoop", false, func(t testing.TB) []byte { return writeScenarioBtsnoop(t, BtsnoopH4) }},
-	{"scenario_h1.btsnoop", false, func(t testing.TB) []byte { return writeScenarioBtsnoop(t, BtsnoopH1) }},
-	{"scenario_monitor.btsnoop", false, func(t testing.TB) []byte { return writeScenarioBtsnoop(t, BtsnoopMonitor) }},
+	{"scenario_h1.btsnoop", false, func(t testing.TB) []byte { return writeScenarioBtsnoop(t, btsnoopH1) }},
+	{"scenario_monitor.btsnoop", false, func(t testing.TB) []byte { return writeScenarioBtsnoop(t, btsnoopMonitor) }},
 	{"scenario_h4.pcap", false, func(t testing.TB) []byte { return writeScenarioPcapH4(t, false) }},
 	{"scenario_h4_nano.pcap", false, func(t testing.TB) []byte { return writeScenarioPcapH4(t, true) }},
 	{"scenario_h4.pcapng", false, writeScenarioPcapng},
@@ -237,7 +239,7 @@ func expectedScenarioReports(t testing.TB, llOnly bool) []timedReport {
 func collectReports(t testing.TB, c *Capture) []timedReport {
 	t.Helper()
 	var got []timedReport
-	err := c.Reports(context.Background(), func(r *AdvReport) error {
+	err := c.Reports(context.Background(), func(r *hci.AdvReport) error {
 		got = append(got, timedReport{r.Time, toWant(r)})
 		return nil
 	})
@@ -299,11 +301,11 @@ func TestOpenCaptureFormats(t *testing.T) {
 
 func TestBtsnoopEpoch(t *testing.T) {
 	// 0x00dcddb30f2f8000 microseconds after 0000-01-01 is the Unix epoch.
-	if got := BtsnoopTime(0x00dcddb30f2f8000); !got.Equal(time.Unix(0, 0)) {
+	if got := btsnoopTime(0x00dcddb30f2f8000); !got.Equal(time.Unix(0, 0)) {
 		t.Errorf("BtsnoopTime(epoch delta) = %v", got)
 	}
-	if got := BtsnoopTimestamp(scenarioStart); BtsnoopTime(got) != scenarioStart.Local() && !BtsnoopTime(got).Equal(scenarioStart) {
-		t.Errorf("round trip of %v gave %v", scenarioStart, BtsnoopTime(got))
+	if got := btsnoopTimestamp(scenarioStart); btsnoopTime(got) != scenarioStart.Local() && !btsnoopTime(got).Equal(scenarioStart) {
+		t.Errorf("round trip of %v gave %v", scenarioStart, btsnoopTime(got))
 	}
 	// The btsnoop record header of the first scenario record holds the
 	// timestamp big-endian at bytes 16-23.
@@ -325,7 +327,7 @@ func TestCaptureStopsOnCallbackErrorAndContext(t *testing.T) {
 	defer c.Close()
 	stop := errors.New("enough")
 	n := 0
-	err = c.Reports(context.Background(), func(*AdvReport) error {
+	err = c.Reports(context.Background(), func(*hci.AdvReport) error {
 		n++
 		if n == 2 {
 			return stop
@@ -342,19 +344,19 @@ func TestCaptureStopsOnCallbackErrorAndContext(t *testing.T) {
 	defer c2.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := c2.Reports(ctx, func(*AdvReport) error { return nil }); !errors.Is(err, context.Canceled) {
+	if err := c2.Reports(ctx, func(*hci.AdvReport) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Reports with cancelled context = %v", err)
 	}
 }
 
 type captureCases struct {
 	Handwritten []struct {
-		Name     string  `json:"name"`
-		Hex      string  `json:"hex"`
-		Format   string  `json:"format"`
-		RSSI     int8    `json:"rssi"`
-		Type     PDUType `json:"type"`
-		AddrType uint8   `json:"addr_type"`
+		Name     string      `json:"name"`
+		Hex      string      `json:"hex"`
+		Format   string      `json:"format"`
+		RSSI     int8        `json:"rssi"`
+		Type     hci.PDUType `json:"type"`
+		AddrType uint8       `json:"addr_type"`
 	} `json:"handwritten"`
 	Damaged []struct {
 		Name      string `json:"name"`
@@ -367,16 +369,14 @@ type captureCases struct {
 		Malformed uint64 `json:"malformed"`
 		Truncated bool   `json:"truncated"`
 		Skipped   int64  `json:"skipped"`
-		Message   string `json:"message"`
+		// BadField and BadOffset are what the first malformed record's
+		// *hci.FormatError names, when set.
+		BadField  string `json:"malformed_field"`
+		BadOffset int64  `json:"malformed_offset"`
 		// Gzip, when set, compresses the file before the damage:
 		// "bad-crc" then also inverts the trailer's CRC-32.
 		Gzip string `json:"gzip"`
 	} `json:"damaged"`
-	Unopenable []struct {
-		Name  string `json:"name"`
-		Hex   string `json:"hex"`
-		Error string `json:"error"`
-	} `json:"unopenable"`
 }
 
 func loadCaptureCases(t testing.TB) captureCases {
@@ -455,32 +455,69 @@ func TestDamagedCaptures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var msgs []string
+			var errs []error
 			c.OnMalformed = func(err error) {
-				if !errors.Is(err, ErrMalformed) {
-					t.Errorf("malformed-record error %v does not wrap ErrMalformed", err)
+				if !errors.Is(err, hci.ErrMalformed) {
+					t.Errorf("malformed-record error %v does not wrap hci.ErrMalformed", err)
 				}
-				msgs = append(msgs, err.Error())
+				errs = append(errs, err)
 			}
 			collectReports(t, c)
 			st := c.Stats()
 			if st.Reports != tc.Reports || st.Malformed != tc.Malformed || st.Truncated != tc.Truncated || st.SkippedBytes != tc.Skipped {
-				t.Errorf("stats %+v, want reports %d malformed %d truncated %v skipped %d\nmessages: %q",
-					st, tc.Reports, tc.Malformed, tc.Truncated, tc.Skipped, msgs)
+				t.Errorf("stats %+v, want reports %d malformed %d truncated %v skipped %d\nerrors: %q",
+					st, tc.Reports, tc.Malformed, tc.Truncated, tc.Skipped, errs)
 			}
-			if tc.Message != "" && (len(msgs) == 0 || msgs[0] != tc.Message) {
-				t.Errorf("messages %q, want the first to be %q", msgs, tc.Message)
+			if len(errs) == 0 {
+				return
+			}
+			if tc.BadField != "" {
+				var fe *hci.FormatError
+				if !errors.As(errs[0], &fe) || fe.Field != tc.BadField || fe.Offset != tc.BadOffset {
+					t.Errorf("first error %v, want one naming %s at offset %d", errs[0], tc.BadField, tc.BadOffset)
+				}
+			}
+			if tc.Gzip == "bad-crc" && !errors.Is(errs[0], gzip.ErrChecksum) {
+				t.Errorf("first error %v, want gzip.ErrChecksum", errs[0])
 			}
 		})
 	}
 }
 
+// TestUnopenableCaptures checks the files NewCapture refuses: each error
+// wraps its sentinel and, for a damaged header, names the field and its
+// offset.
 func TestUnopenableCaptures(t *testing.T) {
-	for _, tc := range loadCaptureCases(t).Unopenable {
-		t.Run(tc.Name, func(t *testing.T) {
-			_, err := NewCapture(bytes.NewReader(mustHex(t, tc.Hex)), "x")
-			if err == nil || !strings.Contains(err.Error(), tc.Error) {
-				t.Fatalf("error %v, want one containing %q", err, tc.Error)
+	tests := []struct {
+		name, hex string
+		want      error  // the sentinel the error wraps
+		field     string // for an *hci.FormatError: the field it names
+		offset    int64
+	}{
+		{name: "empty file", hex: "", want: ErrUnknownFormat},
+		{name: "text", hex: "48656C6C6F2C20776F726C640A", want: ErrUnknownFormat},
+		{name: "btsnoop header cut", hex: "6274736E6F6F7000 0000", want: hci.ErrMalformed, field: "file header", offset: 0},
+		{name: "btsnoop version 2", hex: "6274736E6F6F7000 00000002 000003EA", want: hci.ErrMalformed, field: "version number", offset: 8},
+		{name: "btsnoop H5", hex: "6274736E6F6F7000 00000001 000003EC", want: hci.ErrMalformed, field: "datalink type", offset: 12},
+		{name: "btsnoop unknown datalink", hex: "6274736E6F6F7000 00000001 00000001", want: hci.ErrMalformed, field: "datalink type", offset: 12},
+		{name: "pcap Ethernet", hex: "D4C3B2A1 0200 0400 00000000 00000000 FFFF0000 01000000", want: ErrUnsupportedLinkType},
+		{name: "pcap version 1", hex: "D4C3B2A1 0100 0400 00000000 00000000 FFFF0000 C9000000", want: hci.ErrMalformed, field: "version_major", offset: 4},
+		{name: "pcap header cut", hex: "D4C3B2A1 0200 0400", want: hci.ErrMalformed, field: "file header", offset: 0},
+		{name: "pcapng bad byte-order magic", hex: "0A0D0D0A 1C000000 11223344 0100 0000 FFFFFFFFFFFFFFFF 1C000000", want: hci.ErrMalformed, field: "Byte-Order Magic", offset: 0},
+		{name: "gzip of nothing", hex: "1F8B", want: io.ErrUnexpectedEOF},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewCapture(bytes.NewReader(mustHex(t, tc.hex)), "x")
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("error %v, want one wrapping %v", err, tc.want)
+			}
+			if tc.field == "" {
+				return
+			}
+			var fe *hci.FormatError
+			if !errors.As(err, &fe) || fe.Field != tc.field || fe.Offset != tc.offset {
+				t.Errorf("error %v, want one naming %s at offset %d", err, tc.field, tc.offset)
 			}
 		})
 	}
@@ -496,8 +533,8 @@ func TestCaptureLogsFirstMalformedOnly(t *testing.T) {
 	}
 	// Twenty records whose events are all malformed.
 	bad := []byte{0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, 0}
-	bad = binary.BigEndian.AppendUint64(bad, uint64(BtsnoopTimestamp(scenarioStart)))
-	bad = append(bad, H4Event, 0x3E, 0x05)
+	bad = binary.BigEndian.AppendUint64(bad, uint64(btsnoopTimestamp(scenarioStart)))
+	bad = append(bad, hci.H4Event, 0x3E, 0x05)
 	for range 20 {
 		raw = append(raw, bad...)
 	}
@@ -551,7 +588,7 @@ func fuzzCaptureSeeds(f *testing.F) {
 
 // FuzzCapture feeds arbitrary files through format detection and the
 // whole replay path: it must never panic, never loop, and only report
-// malformed input as ErrMalformed.
+// malformed input as hci.ErrMalformed.
 func FuzzCapture(f *testing.F) {
 	fuzzCaptureSeeds(f)
 	f.Fuzz(func(t *testing.T, file []byte) {
@@ -560,12 +597,12 @@ func FuzzCapture(f *testing.F) {
 			return
 		}
 		c.OnMalformed = func(err error) {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("malformed-record error %v does not wrap ErrMalformed", err)
+			if !errors.Is(err, hci.ErrMalformed) {
+				t.Fatalf("malformed-record error %v does not wrap hci.ErrMalformed", err)
 			}
 		}
 		var n uint64
-		err = c.Reports(context.Background(), func(r *AdvReport) error {
+		err = c.Reports(context.Background(), func(r *hci.AdvReport) error {
 			n++
 			if len(r.Data) > len(file) {
 				t.Fatalf("report data of %d bytes from a %d-byte file", len(r.Data), len(file))
@@ -584,8 +621,8 @@ func FuzzCapture(f *testing.F) {
 func FuzzBtsnoopReader(f *testing.F) {
 	fuzzCaptureSeeds(f)
 	f.Fuzz(func(t *testing.T, file []byte) {
-		r, err := NewBtsnoopReader(bytes.NewReader(file))
-		readAllRecords(t, file, err, r.Next, func(rec BtsnoopRecord) {
+		r, err := newBtsnoopReader(bytes.NewReader(file))
+		readAllRecords(t, file, err, r.Next, func(rec btsnoopRecord) {
 			if uint32(len(rec.Data)) > rec.OriginalLen || rec.Offset < btsnoopHeaderLen {
 				t.Fatalf("record %+v", rec)
 			}
@@ -593,13 +630,13 @@ func FuzzBtsnoopReader(f *testing.F) {
 	})
 }
 
-func fuzzPacketReader(t *testing.T, file []byte, open func(io.Reader) (PacketReader, error)) {
+func fuzzPacketReader(t *testing.T, file []byte, open func(io.Reader) (packetReader, error)) {
 	r, err := open(bytes.NewReader(file))
-	var next func() (PacketRecord, error)
+	var next func() (packetRecord, error)
 	if err == nil {
 		next = r.Next
 	}
-	readAllRecords(t, file, err, next, func(rec PacketRecord) {
+	readAllRecords(t, file, err, next, func(rec packetRecord) {
 		if len(rec.Data) > len(file) {
 			t.Fatalf("record of %d bytes from a %d-byte file", len(rec.Data), len(file))
 		}
@@ -607,14 +644,14 @@ func fuzzPacketReader(t *testing.T, file []byte, open func(io.Reader) (PacketRea
 }
 
 // readAllRecords is the body of the reader fuzz targets: openErr, the
-// error of opening file, must wrap ErrMalformed; otherwise next must reach
+// error of opening file, must wrap hci.ErrMalformed; otherwise next must reach
 // io.EOF within one call per byte, every error in between wrapping
-// ErrMalformed, and check approves each record.
+// hci.ErrMalformed, and check approves each record.
 func readAllRecords[R any](t *testing.T, file []byte, openErr error, next func() (R, error), check func(R)) {
 	t.Helper()
 	if openErr != nil {
-		if !errors.Is(openErr, ErrMalformed) {
-			t.Fatalf("header error %v does not wrap ErrMalformed", openErr)
+		if !errors.Is(openErr, hci.ErrMalformed) {
+			t.Fatalf("header error %v does not wrap hci.ErrMalformed", openErr)
 		}
 		return
 	}
@@ -624,8 +661,8 @@ func readAllRecords[R any](t *testing.T, file []byte, openErr error, next func()
 			return
 		}
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			if !errors.Is(err, hci.ErrMalformed) {
+				t.Fatalf("error %v does not wrap hci.ErrMalformed", err)
 			}
 			continue
 		}
@@ -637,14 +674,14 @@ func readAllRecords[R any](t *testing.T, file []byte, openErr error, next func()
 func FuzzPcapReader(f *testing.F) {
 	fuzzCaptureSeeds(f)
 	f.Fuzz(func(t *testing.T, file []byte) {
-		fuzzPacketReader(t, file, func(r io.Reader) (PacketReader, error) { return NewPcapReader(r) })
+		fuzzPacketReader(t, file, func(r io.Reader) (packetReader, error) { return newPcapReader(r) })
 	})
 }
 
 func FuzzPcapngReader(f *testing.F) {
 	fuzzCaptureSeeds(f)
 	f.Fuzz(func(t *testing.T, file []byte) {
-		fuzzPacketReader(t, file, func(r io.Reader) (PacketReader, error) { return NewPcapngReader(r) })
+		fuzzPacketReader(t, file, func(r io.Reader) (packetReader, error) { return newPcapngReader(r) })
 	})
 }
 
@@ -657,27 +694,27 @@ func FuzzDecodeLELLAdvertising(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		var r AdvReport
-		ok, err := DecodeLELLAdvertising(rec, time.Time{}, &r)
+		var r hci.AdvReport
+		ok, err := decodeLELLAdvertising(rec, time.Time{}, &r)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			if !errors.Is(err, hci.ErrMalformed) {
+				t.Fatalf("error %v does not wrap hci.ErrMalformed", err)
 			}
 			return
 		}
 		if !ok {
 			return
 		}
-		again, err := AppendLELLAdvertising(nil, rec[0]%40, &r)
+		again, err := appendLELLAdvertising(nil, rec[0]%40, &r)
 		if err != nil {
 			return // payloads beyond the legacy 37 bytes decode but are not written
 		}
 		// Compare the link-layer packet; the CRC, the radio header's spare
-		// fields and the header bits an AdvReport does not keep (RFU,
+		// fields and the header bits an hci.AdvReport does not keep (RFU,
 		// ChSel, and RxAdd outside ADV_DIRECT_IND) may differ.
 		const hdr0 = lePhdrLen + llAALen
 		mask := byte(0x4F)
-		if r.Type == PDUAdvDirectInd {
+		if r.Type == hci.PDUAdvDirectInd {
 			mask |= 0x80
 		}
 		want := bytes.Clone(rec[lePhdrLen : len(rec)-llCRCLen])
@@ -710,7 +747,7 @@ func TestCaptureStatsWhileRunning(t *testing.T) {
 	var runErr error
 	go func() {
 		defer close(done)
-		runErr = c.Reports(context.Background(), func(*AdvReport) error { return nil })
+		runErr = c.Reports(context.Background(), func(*hci.AdvReport) error { return nil })
 	}()
 	var last CaptureStats
 	for running := true; running; {

@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bufio"
@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/bits"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // pcapng (IETF draft-ietf-opsawg-pcapng) block types this package reads;
@@ -37,12 +39,12 @@ type pcapngInterface struct {
 	offsetSeconds int64
 }
 
-// PcapngReader reads the packets of a pcapng file: Enhanced, Simple and
+// pcapngReader reads the packets of a pcapng file: Enhanced, Simple and
 // obsolete Packet Blocks, with each interface's link type and timestamp
 // resolution. A block whose length is wrong is reported once as an error
-// wrapping ErrMalformed, and the reader searches forward for the next
+// wrapping hci.ErrMalformed, and the reader searches forward for the next
 // block whose leading and trailing lengths agree.
-type PcapngReader struct {
+type pcapngReader struct {
 	r       *bufio.Reader
 	order   binary.ByteOrder
 	offset  int64
@@ -53,12 +55,12 @@ type PcapngReader struct {
 	done    bool
 }
 
-// NewPcapngReader reads the first Section Header Block.
-func NewPcapngReader(r io.Reader) (*PcapngReader, error) {
-	p := &PcapngReader{r: bufio.NewReaderSize(r, 256<<10), buf: make([]byte, 0, 1024)}
+// newPcapngReader reads the first Section Header Block.
+func newPcapngReader(r io.Reader) (*pcapngReader, error) {
+	p := &pcapngReader{r: bufio.NewReaderSize(r, 256<<10), buf: make([]byte, 0, 1024)}
 	hdr, err := p.r.Peek(12)
 	if err != nil {
-		return nil, &FormatError{Format: pcapngFormat, Field: "Section Header Block", Offset: 0,
+		return nil, &hci.FormatError{Format: pcapngFormat, Field: "Section Header Block", Offset: 0,
 			Problem: fmt.Sprintf("need 12 bytes, have %d", len(hdr)), Err: io.ErrUnexpectedEOF}
 	}
 	if binary.LittleEndian.Uint32(hdr) != pcapngBlockSHB {
@@ -71,11 +73,11 @@ func NewPcapngReader(r io.Reader) (*PcapngReader, error) {
 }
 
 // Skipped returns how many bytes the reader skipped while resynchronising.
-func (p *PcapngReader) Skipped() int64 { return p.skipped }
+func (p *pcapngReader) Skipped() int64 { return p.skipped }
 
 // readBlock reads one whole block into p.block and returns its type; a
 // Section Header Block also sets the byte order and forgets interfaces.
-func (p *PcapngReader) readBlock() (uint32, error) {
+func (p *pcapngReader) readBlock() (uint32, error) {
 	start := p.offset
 	hdr, err := p.r.Peek(12)
 	if err != nil {
@@ -119,7 +121,7 @@ func (p *PcapngReader) readBlock() (uint32, error) {
 
 // resync reports a corrupt block at the current offset and moves to the
 // next 4-byte aligned place where a block's two lengths agree.
-func (p *PcapngReader) resync(field, problem string) error {
+func (p *pcapngReader) resync(field, problem string) error {
 	at := p.offset
 	var n int64
 	for {
@@ -150,43 +152,43 @@ func (p *PcapngReader) resync(field, problem string) error {
 	return malformed(pcapngFormat, field, int(at), "%s; skipped %d bytes to the next plausible block", problem, n)
 }
 
-// Next returns the next packet; see PcapReader.Next for the errors.
-func (p *PcapngReader) Next() (PacketRecord, error) {
+// Next returns the next packet; see pcapReader.Next for the errors.
+func (p *pcapngReader) Next() (packetRecord, error) {
 	for {
 		if p.done {
-			return PacketRecord{}, io.EOF
+			return packetRecord{}, io.EOF
 		}
 		start := p.offset
 		typ, err := p.readBlock()
 		if err != nil {
-			return PacketRecord{}, err
+			return packetRecord{}, err
 		}
 		b := p.block[8 : len(p.block)-4]
 		switch typ {
 		case pcapngBlockIDB:
 			if err := p.addInterface(b, start); err != nil {
-				return PacketRecord{}, err
+				return packetRecord{}, err
 			}
 		case pcapngBlockEPB, pcapngBlockPB:
 			return p.packet(start, typ, b)
 		case pcapngBlockSPB:
 			if len(b) < 4 {
-				return PacketRecord{}, malformed(pcapngFormat, "Simple Packet Block", int(start), "body of %d bytes is too short", len(b))
+				return packetRecord{}, malformed(pcapngFormat, "Simple Packet Block", int(start), "body of %d bytes is too short", len(b))
 			}
 			if len(p.ifaces) == 0 {
-				return PacketRecord{}, malformed(pcapngFormat, "Simple Packet Block", int(start), "no interface described before it")
+				return packetRecord{}, malformed(pcapngFormat, "Simple Packet Block", int(start), "no interface described before it")
 			}
 			orig := p.order.Uint32(b)
 			data := b[4:]
 			if uint32(len(data)) > orig {
 				data = data[:orig]
 			}
-			return PacketRecord{Offset: start, LinkType: p.ifaces[0].linkType, OriginalLen: orig, Data: data}, nil
+			return packetRecord{Offset: start, LinkType: p.ifaces[0].linkType, OriginalLen: orig, Data: data}, nil
 		}
 	}
 }
 
-func (p *PcapngReader) addInterface(b []byte, start int64) error {
+func (p *pcapngReader) addInterface(b []byte, start int64) error {
 	if len(b) < 8 {
 		return malformed(pcapngFormat, "Interface Description Block", int(start), "body of %d bytes is too short", len(b))
 	}
@@ -231,21 +233,21 @@ func (p *PcapngReader) addInterface(b []byte, start int64) error {
 // packet decodes the body of an Enhanced or obsolete Packet Block:
 // interface ID (32 bits, or 16 followed by a drops count in the obsolete
 // block), timestamp high and low, captured length, original length, data.
-func (p *PcapngReader) packet(start int64, typ uint32, b []byte) (PacketRecord, error) {
+func (p *pcapngReader) packet(start int64, typ uint32, b []byte) (packetRecord, error) {
 	const fixed = 20
 	block := "Enhanced Packet Block"
 	if typ == pcapngBlockPB {
 		block = "Packet Block"
 	}
 	if len(b) < fixed {
-		return PacketRecord{}, malformed(pcapngFormat, block, int(start), "body of %d bytes is shorter than its %d fixed bytes", len(b), fixed)
+		return packetRecord{}, malformed(pcapngFormat, block, int(start), "body of %d bytes is shorter than its %d fixed bytes", len(b), fixed)
 	}
 	ifaceID := p.order.Uint32(b)
 	if typ == pcapngBlockPB {
 		ifaceID = uint32(p.order.Uint16(b))
 	}
 	if int(ifaceID) >= len(p.ifaces) {
-		return PacketRecord{}, malformed(pcapngFormat, "Interface ID", int(start)+8, "%d but only %d interfaces are described", ifaceID, len(p.ifaces))
+		return packetRecord{}, malformed(pcapngFormat, "Interface ID", int(start)+8, "%d but only %d interfaces are described", ifaceID, len(p.ifaces))
 	}
 	rest := b[4:]
 	iface := p.ifaces[ifaceID]
@@ -254,7 +256,7 @@ func (p *PcapngReader) packet(start int64, typ uint32, b []byte) (PacketRecord, 
 	orig := p.order.Uint32(rest[12:])
 	data := b[fixed:]
 	if uint64(capLen) > uint64(len(data)) {
-		return PacketRecord{}, malformed(pcapngFormat, "Captured Packet Length", int(start)+8+12,
+		return packetRecord{}, malformed(pcapngFormat, "Captured Packet Length", int(start)+8+12,
 			"%d runs past the block's %d bytes of data", capLen, len(data))
 	}
 	sec := ts / iface.unitsPerSecond
@@ -262,19 +264,19 @@ func (p *PcapngReader) packet(start int64, typ uint32, b []byte) (PacketRecord, 
 	hi, lo := bits.Mul64(frac, 1e9)
 	ns, _ := bits.Div64(hi, lo, iface.unitsPerSecond)
 	t := time.Unix(int64(sec)+iface.offsetSeconds, int64(ns))
-	return PacketRecord{Offset: start, LinkType: iface.linkType, Time: t, OriginalLen: orig, Data: data[:capLen]}, nil
+	return packetRecord{Offset: start, LinkType: iface.linkType, Time: t, OriginalLen: orig, Data: data[:capLen]}, nil
 }
 
-// PcapngWriter writes a little-endian pcapng file with one interface of
+// pcapngWriter writes a little-endian pcapng file with one interface of
 // one link type and nanosecond timestamps. Call Flush when done.
-type PcapngWriter struct {
+type pcapngWriter struct {
 	w   *bufio.Writer
 	hdr [28]byte
 }
 
-// NewPcapngWriter writes the Section Header and Interface Description
+// newPcapngWriter writes the Section Header and Interface Description
 // Blocks.
-func NewPcapngWriter(w io.Writer, linkType uint32) (*PcapngWriter, error) {
+func newPcapngWriter(w io.Writer, linkType uint32) (*pcapngWriter, error) {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	le := binary.LittleEndian
 	var shb []byte
@@ -299,14 +301,14 @@ func NewPcapngWriter(w io.Writer, linkType uint32) (*PcapngWriter, error) {
 	if _, err := bw.Write(append(shb, idb...)); err != nil {
 		return nil, fmt.Errorf("pcapng writer: header blocks: %w", err)
 	}
-	return &PcapngWriter{w: bw}, nil
+	return &pcapngWriter{w: bw}, nil
 }
 
 var pcapngPadding [4]byte
 
 // WriteRecord writes one Enhanced Packet Block holding the concatenation
 // of parts.
-func (w *PcapngWriter) WriteRecord(t time.Time, parts ...[]byte) error {
+func (w *pcapngWriter) WriteRecord(t time.Time, parts ...[]byte) error {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
@@ -342,7 +344,7 @@ func (w *PcapngWriter) WriteRecord(t time.Time, parts ...[]byte) error {
 }
 
 // Flush writes buffered blocks out.
-func (w *PcapngWriter) Flush() error {
+func (w *pcapngWriter) Flush() error {
 	if err := w.w.Flush(); err != nil {
 		return fmt.Errorf("pcapng writer: %w", err)
 	}

@@ -1,14 +1,29 @@
 // Package vmtest checks the hci package and findmy-harvester against a real
 // Linux kernel: two btvirt virtual controllers in a QEMU guest, one
-// advertising through hci.Advertiser, the other scanned by the harvester
+// advertising through hci.OpenAdvertiser, the other scanned by the harvester
 // through hci.OpenLive into a contact log (see vm_test.go and
 // scripts/vm/).
 package vmtest
 
 import (
+	"errors"
 	"fmt"
 	"io"
 )
+
+// ErrEntryName is wrapped by the error for an archive entry whose name is
+// empty or absolute: the kernel unpacks an initramfs relative to its root.
+var ErrEntryName = errors.New("cpio: entry name must be relative and non-empty")
+
+// EntryNameError names the entry ErrEntryName refuses.
+type EntryNameError struct{ Name string }
+
+func (e *EntryNameError) Error() string {
+	return fmt.Sprintf("cpio: entry name %q must be relative and non-empty", e.Name)
+}
+
+// Unwrap lets errors.Is match ErrEntryName.
+func (e *EntryNameError) Unwrap() error { return ErrEntryName }
 
 // CPIOWriter writes a "newc" cpio archive, the format the kernel unpacks
 // as an initramfs (Documentation/driver-api/early-userspace/
@@ -39,7 +54,7 @@ func (c *CPIOWriter) entry(name string, mode uint32, data []byte, rdevMajor, rde
 		return
 	}
 	if len(name) == 0 || name[0] == '/' {
-		c.err = fmt.Errorf("cpio: entry name %q must be relative and non-empty", name)
+		c.err = &EntryNameError{Name: name}
 		return
 	}
 	nlink := uint32(1)

@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // requireTshark returns tshark's path. Where it is missing the cross-check
@@ -61,15 +63,17 @@ func TestTsharkReadsOurHCICaptures(t *testing.T) {
 	// to be what it calls malformed.
 	var want, arrays []string
 	for _, e := range captureScenario(t) {
-		if !IsAdvReportEvent(e.event) {
+		if !hci.IsAdvReportEvent(e.event) {
 			continue
 		}
-		fixed, lenAt := legacyReportFixed, 8
-		if e.event[2] == SubeventLEExtendedAdvertisingReport {
-			fixed, lenAt = extReportFixed, extInterleaved.dataLen
+		// A legacy report is 10 bytes besides its data, with Data_Length
+		// at 8; an extended one 24, with Data_Length at 23 (Core spec
+		// Vol 4 Part E §7.7.65.2, §7.7.65.13), subevent 0x0D.
+		fixed, lenAt := 10, 8
+		if e.event[2] == 0x0D {
+			fixed, lenAt = 24, 23
 		}
-		p := e.event[3:]
-		if walkInterleaved("", p, int(p[0]), fixed, lenAt) != nil {
+		if !reportsInterleaved(e.event[3:], fixed, lenAt) {
 			arrays = append(arrays, epochField(e.time))
 			continue
 		}
@@ -143,7 +147,7 @@ func TestTsharkReadsOurLECapture(t *testing.T) {
 		incl := int(binary.LittleEndian.Uint32(unchecked[off+8:]))
 		rec := off + pcapRecordHeaderLen
 		flags := binary.LittleEndian.Uint16(unchecked[rec+8:])
-		binary.LittleEndian.PutUint16(unchecked[rec+8:], flags&^(LEPhdrCRCChecked|LEPhdrCRCValid))
+		binary.LittleEndian.PutUint16(unchecked[rec+8:], flags&^(lePhdrCRCChecked|lePhdrCRCValid))
 		off = rec + incl
 	}
 	file := filepath.Join(t.TempDir(), "unchecked.pcap")

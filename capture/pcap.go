@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bufio"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // Link types of the Bluetooth captures this package reads (tcpdump.org
@@ -21,8 +23,8 @@ const (
 
 // Directions in a LinkTypeBluetoothHCIH4WithPHDR header.
 const (
-	PhdrSent     uint32 = 0
-	PhdrReceived uint32 = 1
+	phdrSent     uint32 = 0
+	phdrReceived uint32 = 1
 )
 
 // Magic numbers of the classic libpcap file header, as read in the
@@ -49,8 +51,8 @@ const (
 
 const pcapFormat = "pcap"
 
-// PacketRecord is one packet from a pcap or pcapng file.
-type PacketRecord struct {
+// packetRecord is one packet from a pcap or pcapng file.
+type packetRecord struct {
 	// Offset is where the record starts in the file.
 	Offset int64
 	// LinkType is the link type of the interface that captured it.
@@ -62,17 +64,17 @@ type PacketRecord struct {
 	Data []byte
 }
 
-// PacketReader reads records from a capture file.
-type PacketReader interface {
-	// Next returns the next record; see PcapReader.Next for the errors.
-	Next() (PacketRecord, error)
+// packetReader reads records from a capture file.
+type packetReader interface {
+	// Next returns the next record; see pcapReader.Next for the errors.
+	Next() (packetRecord, error)
 }
 
-// PcapReader reads a classic libpcap file of either byte order and either
+// pcapReader reads a classic libpcap file of either byte order and either
 // time resolution. A record header that cannot be right is reported once
-// as an error wrapping ErrMalformed; the reader then searches forward for
+// as an error wrapping hci.ErrMalformed; the reader then searches forward for
 // the next plausible record.
-type PcapReader struct {
+type pcapReader struct {
 	r        *bufio.Reader
 	order    binary.ByteOrder
 	nano     bool
@@ -85,15 +87,15 @@ type PcapReader struct {
 	done     bool
 }
 
-// NewPcapReader reads and checks the file header.
-func NewPcapReader(r io.Reader) (*PcapReader, error) {
+// newPcapReader reads and checks the file header.
+func newPcapReader(r io.Reader) (*pcapReader, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var hdr [pcapHeaderLen]byte
 	if n, err := io.ReadFull(br, hdr[:]); err != nil {
-		return nil, &FormatError{Format: pcapFormat, Field: "file header", Offset: 0,
+		return nil, &hci.FormatError{Format: pcapFormat, Field: "file header", Offset: 0,
 			Problem: fmt.Sprintf("need %d bytes, have %d", pcapHeaderLen, n), Err: io.ErrUnexpectedEOF}
 	}
-	p := &PcapReader{r: br, offset: pcapHeaderLen, buf: make([]byte, 0, 1024)}
+	p := &pcapReader{r: br, offset: pcapHeaderLen, buf: make([]byte, 0, 1024)}
 	switch {
 	case binary.LittleEndian.Uint32(hdr[:]) == pcapMagicMicro:
 		p.order = binary.LittleEndian
@@ -116,16 +118,16 @@ func NewPcapReader(r io.Reader) (*PcapReader, error) {
 }
 
 // LinkType returns the file's link type.
-func (p *PcapReader) LinkType() uint32 { return p.linkType }
+func (p *pcapReader) LinkType() uint32 { return p.linkType }
 
 // Skipped returns how many bytes the reader skipped while resynchronising.
-func (p *PcapReader) Skipped() int64 { return p.skipped }
+func (p *pcapReader) Skipped() int64 { return p.skipped }
 
 type pcapHeader struct {
 	sec, frac, incl, orig uint32
 }
 
-func (p *PcapReader) parseHeader(h []byte) pcapHeader {
+func (p *pcapReader) parseHeader(h []byte) pcapHeader {
 	return pcapHeader{
 		sec:  p.order.Uint32(h[0:]),
 		frac: p.order.Uint32(h[4:]),
@@ -134,7 +136,7 @@ func (p *PcapReader) parseHeader(h []byte) pcapHeader {
 	}
 }
 
-func (p *PcapReader) check(h pcapHeader) (field, problem string) {
+func (p *pcapReader) check(h pcapHeader) (field, problem string) {
 	limit := uint32(1e6)
 	if p.nano {
 		limit = 1e9
@@ -150,7 +152,7 @@ func (p *PcapReader) check(h pcapHeader) (field, problem string) {
 	return "", ""
 }
 
-func (p *PcapReader) plausible(h pcapHeader) bool {
+func (p *pcapReader) plausible(h pcapHeader) bool {
 	if f, _ := p.check(h); f != "" || h.incl == 0 {
 		return false
 	}
@@ -162,32 +164,32 @@ func (p *PcapReader) plausible(h pcapHeader) bool {
 }
 
 // Next returns the next record. It returns io.EOF at the end of the file;
-// an error wrapping ErrMalformed and io.ErrUnexpectedEOF when the file
+// an error wrapping hci.ErrMalformed and io.ErrUnexpectedEOF when the file
 // ends inside a record (after which Next returns io.EOF); and an error
-// wrapping ErrMalformed for a corrupt record header, after which Next
+// wrapping hci.ErrMalformed for a corrupt record header, after which Next
 // resumes at the next plausible record.
-func (p *PcapReader) Next() (PacketRecord, error) {
+func (p *pcapReader) Next() (packetRecord, error) {
 	if p.done {
-		return PacketRecord{}, io.EOF
+		return packetRecord{}, io.EOF
 	}
 	hb, err := p.r.Peek(pcapRecordHeaderLen)
 	if err != nil {
-		return PacketRecord{}, endOfCapture(&p.done, p.offset, pcapFormat, err, len(hb), "record header", pcapRecordHeaderLen)
+		return packetRecord{}, endOfCapture(&p.done, p.offset, pcapFormat, err, len(hb), "record header", pcapRecordHeaderLen)
 	}
 	h := p.parseHeader(hb)
 	if field, problem := p.check(h); field != "" {
-		return PacketRecord{}, p.resync(field, problem)
+		return packetRecord{}, p.resync(field, problem)
 	}
 	start := p.offset
 	if _, err := p.r.Discard(pcapRecordHeaderLen); err != nil {
-		return PacketRecord{}, err
+		return packetRecord{}, err
 	}
 	p.offset += pcapRecordHeaderLen
 	n := int(h.incl)
 	data, got, err := readRecordData(p.r, &p.buf, n)
 	if err != nil {
 		p.offset += int64(got)
-		return PacketRecord{}, endOfCapture(&p.done, start, pcapFormat, err, pcapRecordHeaderLen+got, "record data", pcapRecordHeaderLen+n)
+		return packetRecord{}, endOfCapture(&p.done, start, pcapFormat, err, pcapRecordHeaderLen+got, "record data", pcapRecordHeaderLen+n)
 	}
 	p.offset += int64(n)
 	p.lastSec, p.haveTime = h.sec, true
@@ -197,7 +199,7 @@ func (p *PcapReader) Next() (PacketRecord, error) {
 	} else {
 		t = time.Unix(int64(h.sec), int64(h.frac)*1000)
 	}
-	return PacketRecord{Offset: start, LinkType: p.linkType, Time: t, OriginalLen: h.orig, Data: data}, nil
+	return packetRecord{Offset: start, LinkType: p.linkType, Time: t, OriginalLen: h.orig, Data: data}, nil
 }
 
 // readRecordData returns the next n bytes of r. They are not copied when
@@ -231,13 +233,13 @@ func endOfCapture(done *bool, offset int64, format string, err error, have int, 
 	if err != io.EOF && err != io.ErrUnexpectedEOF {
 		return fmt.Errorf("%s: reading %s at offset %d: %w", format, what, offset, err)
 	}
-	return &FormatError{Format: format, Field: what, Offset: offset,
+	return &hci.FormatError{Format: format, Field: what, Offset: offset,
 		Problem: fmt.Sprintf("file ends after %d of %d bytes of the record", have, want), Err: io.ErrUnexpectedEOF}
 }
 
 // resync reports the corrupt header at the current offset and moves to
 // the next plausible record header, or to the end of the file.
-func (p *PcapReader) resync(field, problem string) error {
+func (p *pcapReader) resync(field, problem string) error {
 	at := p.offset
 	n := skipToPlausible(p.r, pcapRecordHeaderLen, func(h []byte) bool { return p.plausible(p.parseHeader(h)) })
 	p.offset += n
@@ -320,7 +322,7 @@ func (w *PcapWriter) WriteRecord(t time.Time, parts ...[]byte) error {
 	return nil
 }
 
-var phdrReceivedEvent = []byte{0, 0, 0, byte(PhdrReceived), H4Event}
+var phdrReceivedEvent = []byte{0, 0, 0, byte(phdrReceived), hci.H4Event}
 
 // WriteH4Event writes an HCI event packet (without H4 indicator) as a
 // LinkTypeBluetoothHCIH4WithPHDR record received from the controller.
@@ -336,16 +338,16 @@ func (w *PcapWriter) Flush() error {
 	return nil
 }
 
-// H4WithPhdr splits a LinkTypeBluetoothHCIH4WithPHDR record into its
+// h4WithPhdr splits a LinkTypeBluetoothHCIH4WithPHDR record into its
 // direction, H4 indicator and HCI packet.
-func H4WithPhdr(data []byte) (direction uint32, indicator byte, packet []byte, err error) {
+func h4WithPhdr(data []byte) (direction uint32, indicator byte, packet []byte, err error) {
 	if len(data) < 4 {
 		return 0, 0, nil, malformed("Bluetooth H4 with pseudo-header", "direction", 0, "need 4 bytes, have %d", len(data))
 	}
 	direction = binary.BigEndian.Uint32(data)
-	indicator, packet, err = SplitH4(data[4:])
+	indicator, packet, err = hci.SplitH4(data[4:])
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("Bluetooth H4 with pseudo-header, after the 4-byte direction: %w", err)
+		return 0, 0, nil, fmt.Errorf("H4 with pseudo-header (link type 201), after the 4-byte direction: %w", err)
 	}
 	return direction, indicator, packet, nil
 }

@@ -1,4 +1,11 @@
-package hci
+// Package capture reads and writes Bluetooth capture files: btsnoop
+// (Android snoop logs, btmon), pcap and pcapng with HCI H4 records (link
+// type 201) or LE link-layer sniffer records (link type 256), plain or
+// gzip-compressed. OpenCapture tells the formats apart by their first bytes
+// and replays a file's advertising reports as an hci.ReportSource, decoded
+// with the hci package's decoder, so that a capture and a live adapter read
+// the same bytes the same way (docs/captures.md).
+package capture
 
 import (
 	"bufio"
@@ -14,6 +21,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // Capture formats OpenCapture recognises.
@@ -83,8 +92,8 @@ type Capture struct {
 
 	src    recordSource
 	closer io.Closer
-	dec    AdvDecoder
-	ll     AdvReport
+	dec    hci.AdvDecoder
+	ll     hci.AdvReport
 
 	records, events, reports, malformedCount atomic.Uint64
 	// skippedBytes mirrors the reader's count so Stats can read it while
@@ -127,29 +136,29 @@ func NewCapture(r io.Reader, name string) (*Capture, error) {
 	c := &Capture{Name: name}
 	switch {
 	case bytes.HasPrefix(magic, btsnoopMagic[:]):
-		sr, err := NewBtsnoopReader(br)
+		sr, err := newBtsnoopReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", name, err)
 		}
 		c.Format, c.src = CaptureBtsnoop, &btsnoopSource{r: sr}
 	case len(magic) >= 4 && binary.LittleEndian.Uint32(magic) == pcapngBlockSHB:
-		pr, err := NewPcapngReader(br)
+		pr, err := newPcapngReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", name, err)
 		}
 		c.Format, c.src = CapturePcapng, &packetSource{r: pr, skip: pr.Skipped}
 	case len(magic) >= 4 && isPcapMagic(magic):
-		pr, err := NewPcapReader(br)
+		pr, err := newPcapReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", name, err)
 		}
 		if lt := pr.LinkType(); lt != LinkTypeBluetoothHCIH4WithPHDR && lt != LinkTypeBluetoothLELLWithPHDR {
-			return nil, fmt.Errorf("capture %s: pcap link type %d carries no Bluetooth HCI or LE link layer (want %d or %d)",
-				name, lt, LinkTypeBluetoothHCIH4WithPHDR, LinkTypeBluetoothLELLWithPHDR)
+			return nil, fmt.Errorf("capture %s: pcap link type %d: %w (want %d or %d)",
+				name, lt, ErrUnsupportedLinkType, LinkTypeBluetoothHCIH4WithPHDR, LinkTypeBluetoothLELLWithPHDR)
 		}
 		c.Format, c.src = CapturePcap, &packetSource{r: pr, skip: pr.Skipped}
 	default:
-		return nil, fmt.Errorf("capture %s: first bytes %X are neither btsnoop, pcap nor pcapng: %w", name, magic, ErrMalformed)
+		return nil, fmt.Errorf("capture %s: first bytes %X are %w: %w", name, magic, ErrUnknownFormat, hci.ErrMalformed)
 	}
 	return c, nil
 }
@@ -190,9 +199,9 @@ func (c *Capture) Close() error {
 // order, until the file ends (nil), ctx is done, fn fails, or reading the
 // file fails. Malformed records and a file that ends inside a record are
 // counted and skipped, never fatal.
-func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error {
+func (c *Capture) Reports(ctx context.Context, fn func(*hci.AdvReport) error) error {
 	var fnErr error
-	deliver := func(r *AdvReport) error {
+	deliver := func(r *hci.AdvReport) error {
 		c.reports.Add(1)
 		if err := fn(r); err != nil {
 			fnErr = err
@@ -211,7 +220,7 @@ func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error 
 			return nil
 		}
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
+			if !errors.Is(err, hci.ErrMalformed) {
 				if !damagedCompression(err) {
 					return fmt.Errorf("capture %s: %w", c.Name, err)
 				}
@@ -219,7 +228,7 @@ func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error 
 				// replay there, as for a file cut short, keeping what came
 				// before.
 				c.truncated.Store(true)
-				c.malformed(fmt.Errorf("%w gzip stream, replay ends here: %w", ErrMalformed, err))
+				c.malformed(fmt.Errorf("%w gzip stream, replay ends here: %w", hci.ErrMalformed, err))
 				return nil
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -240,7 +249,7 @@ func (c *Capture) Reports(ctx context.Context, fn func(*AdvReport) error) error 
 				c.malformed(fmt.Errorf("record at offset %d: %w", offset, err))
 			}
 		case kindLELL:
-			ok, err := DecodeLELLAdvertising(payload, t, &c.ll)
+			ok, err := decodeLELLAdvertising(payload, t, &c.ll)
 			if err != nil {
 				c.events.Add(1)
 				c.malformed(fmt.Errorf("record at offset %d: %w", offset, err))
@@ -285,7 +294,7 @@ func (c *Capture) malformed(err error) {
 }
 
 type btsnoopSource struct {
-	r *BtsnoopReader
+	r *btsnoopReader
 }
 
 func (s *btsnoopSource) next() (time.Time, recordKind, []byte, int64, error) {
@@ -303,7 +312,7 @@ func (s *btsnoopSource) skipped() int64 { return s.r.Skipped() }
 
 // packetSource adapts pcap and pcapng readers.
 type packetSource struct {
-	r    PacketReader
+	r    packetReader
 	skip func() int64
 }
 
@@ -314,11 +323,11 @@ func (s *packetSource) next() (time.Time, recordKind, []byte, int64, error) {
 	}
 	switch rec.LinkType {
 	case LinkTypeBluetoothHCIH4WithPHDR:
-		_, ind, pkt, err := H4WithPhdr(rec.Data)
+		_, ind, pkt, err := h4WithPhdr(rec.Data)
 		if err != nil {
 			return time.Time{}, kindOther, nil, rec.Offset, fmt.Errorf("record at offset %d: %w", rec.Offset, err)
 		}
-		if ind == H4Event {
+		if ind == hci.H4Event {
 			return rec.Time, kindHCIEvent, pkt, rec.Offset, nil
 		}
 	case LinkTypeBluetoothLELLWithPHDR:

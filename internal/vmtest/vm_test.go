@@ -12,11 +12,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
+
 	"slices"
 	"strconv"
 	"strings"
@@ -247,12 +248,12 @@ func buildGuestBinaries(t *testing.T, root, dir string) map[string]string {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		// go test may run with a PATH that lacks the toolchain it came from.
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goTool = filepath.Join(build.Default.GOROOT, "bin", "go")
 	}
 	cmd := exec.CommandContext(t.Context(), goTool, "build", "-o", dir+string(filepath.Separator),
 		"-tags", "netgo,osusergo,sqlite_omit_load_extension",
 		"-ldflags", "-linkmode external -extldflags -static",
-		"./hci/vmtest/vmcheck", "./cmd/findmy-harvester")
+		"./internal/vmtest/vmcheck", "./cmd/findmy-harvester")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS=linux", "GOARCH=amd64")
 	if out, err := cmd.CombinedOutput(); err != nil {

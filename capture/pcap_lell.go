@@ -1,9 +1,11 @@
-package hci
+package capture
 
 import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // LinkTypeBluetoothLELLWithPHDR records are a 10-byte little-endian radio
@@ -12,24 +14,24 @@ import (
 // address, flags) followed by the LE link-layer packet exactly as on air:
 // access address, PDU header, payload, CRC (Core spec Vol 6 Part B §2.1).
 
-// LEAdvertisingAccessAddress is the access address of every packet on the
+// leAdvertisingAccessAddress is the access address of every packet on the
 // primary advertising channels (Core spec Vol 6 Part B §2.1.2).
-const LEAdvertisingAccessAddress uint32 = 0x8E89BED6
+const leAdvertisingAccessAddress uint32 = 0x8E89BED6
 
 // Flags of the LE link-layer pseudo-header.
 const (
-	LEPhdrDewhitened     uint16 = 0x0001
-	LEPhdrSignalValid    uint16 = 0x0002
-	LEPhdrNoiseValid     uint16 = 0x0004
-	LEPhdrDecrypted      uint16 = 0x0008
-	LEPhdrRefAAValid     uint16 = 0x0010
-	LEPhdrAAOffenseValid uint16 = 0x0020
-	LEPhdrChannelAliased uint16 = 0x0040
-	// LEPhdrPDUTypeMask selects what kind of PDU the sniffer says it is;
+	lePhdrDewhitened     uint16 = 0x0001
+	lePhdrSignalValid    uint16 = 0x0002
+	lePhdrNoiseValid     uint16 = 0x0004
+	lePhdrDecrypted      uint16 = 0x0008
+	lePhdrRefAAValid     uint16 = 0x0010
+	lePhdrAAOffenseValid uint16 = 0x0020
+	lePhdrChannelAliased uint16 = 0x0040
+	// lePhdrPDUTypeMask selects what kind of PDU the sniffer says it is;
 	// 0 leaves it to the access address (advertising or data).
-	LEPhdrPDUTypeMask uint16 = 0x0380
-	LEPhdrCRCChecked  uint16 = 0x0400
-	LEPhdrCRCValid    uint16 = 0x0800
+	lePhdrPDUTypeMask uint16 = 0x0380
+	lePhdrCRCChecked  uint16 = 0x0400
+	lePhdrCRCValid    uint16 = 0x0800
 )
 
 // Advertising channel PDU types (Core spec Vol 6 Part B §2.3).
@@ -57,10 +59,10 @@ const (
 	llMaxLegacyLen = 37
 )
 
-// LLCRC computes the link-layer CRC of a PDU (header and payload) with the
+// llCRC computes the link-layer CRC of a PDU (header and payload) with the
 // given preset, as the 24-bit register after the last bit (Core spec Vol 6
 // Part B §3.1.1): bits enter least significant first.
-func LLCRC(init uint32, pdu []byte) uint32 {
+func llCRC(init uint32, pdu []byte) uint32 {
 	reg := init & 0xFFFFFF
 	for _, b := range pdu {
 		for j := range 8 {
@@ -86,57 +88,57 @@ func reverseBits8(b byte) byte {
 	return (b&0xAA)>>1 | (b&0x55)<<1
 }
 
-func llToPDU(t byte) (PDUType, bool) {
+func llToPDU(t byte) (hci.PDUType, bool) {
 	switch t {
 	case llAdvInd:
-		return PDUAdvInd, true
+		return hci.PDUAdvInd, true
 	case llAdvDirectInd:
-		return PDUAdvDirectInd, true
+		return hci.PDUAdvDirectInd, true
 	case llAdvNonconnInd:
-		return PDUAdvNonconnInd, true
+		return hci.PDUAdvNonconnInd, true
 	case llScanRsp:
-		return PDUScanRsp, true
+		return hci.PDUScanRsp, true
 	case llAdvScanInd:
-		return PDUAdvScanInd, true
+		return hci.PDUAdvScanInd, true
 	}
 	return 0, false
 }
 
-func pduToLL(t PDUType) (byte, bool) {
+func pduToLL(t hci.PDUType) (byte, bool) {
 	switch t {
-	case PDUAdvInd:
+	case hci.PDUAdvInd:
 		return llAdvInd, true
-	case PDUAdvDirectInd:
+	case hci.PDUAdvDirectInd:
 		return llAdvDirectInd, true
-	case PDUAdvNonconnInd:
+	case hci.PDUAdvNonconnInd:
 		return llAdvNonconnInd, true
-	case PDUScanRsp:
+	case hci.PDUScanRsp:
 		return llScanRsp, true
-	case PDUAdvScanInd:
+	case hci.PDUAdvScanInd:
 		return llAdvScanInd, true
 	}
 	return 0, false
 }
 
-// DecodeLELLAdvertising decodes a LinkTypeBluetoothLELLWithPHDR record
+// decodeLELLAdvertising decodes a LinkTypeBluetoothLELLWithPHDR record
 // into r, stamped with t. ok is false, with no error, for packets that
 // are no advertising report: data channel traffic, SCAN_REQ, CONNECT_IND,
 // extended advertising pointers. RSSI is the header's signal power when
 // its flag says it is valid, else 127. A packet whose CRC the sniffer
 // found wrong is malformed. Data aliases the record.
-func DecodeLELLAdvertising(rec []byte, t time.Time, r *AdvReport) (ok bool, err error) {
+func decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
 	if len(rec) < lePhdrLen+llAALen+llHeaderLen+llCRCLen {
 		return false, malformed(llFormat, "packet", 0, "%d bytes are fewer than pseudo-header, access address, PDU header and CRC", len(rec))
 	}
 	flags := binary.LittleEndian.Uint16(rec[8:])
-	if flags&LEPhdrPDUTypeMask != 0 {
+	if flags&lePhdrPDUTypeMask != 0 {
 		return false, nil
 	}
-	if aa := binary.LittleEndian.Uint32(rec[lePhdrLen:]); aa != LEAdvertisingAccessAddress {
+	if aa := binary.LittleEndian.Uint32(rec[lePhdrLen:]); aa != leAdvertisingAccessAddress {
 		return false, nil
 	}
 	pdu := rec[lePhdrLen+llAALen : len(rec)-llCRCLen]
-	if flags&LEPhdrCRCChecked != 0 && flags&LEPhdrCRCValid == 0 {
+	if flags&lePhdrCRCChecked != 0 && flags&lePhdrCRCValid == 0 {
 		return false, malformed(llFormat, "CRC", len(rec)-llCRCLen, "the sniffer found it wrong")
 	}
 	hdr0, length := pdu[0], int(pdu[1])
@@ -153,10 +155,10 @@ func DecodeLELLAdvertising(rec []byte, t time.Time, r *AdvReport) (ok bool, err 
 		return false, malformed(llFormat, "AdvA", lePhdrLen+llAALen+llHeaderLen, "payload of %d bytes has no room for it", len(payload))
 	}
 	rssi := rssiNotAvailable
-	if flags&LEPhdrSignalValid != 0 {
+	if flags&lePhdrSignalValid != 0 {
 		rssi = int8(rec[1])
 	}
-	*r = AdvReport{
+	*r = hci.AdvReport{
 		Time:       t,
 		Type:       pduType,
 		EventType:  uint16(pduType),
@@ -166,26 +168,26 @@ func DecodeLELLAdvertising(rec []byte, t time.Time, r *AdvReport) (ok bool, err 
 		SID:        sidNone,
 		TxPower:    txPowerNotAvailable,
 	}
-	reverseAddr(&r.Addr, payload)
+	r.Addr = addrFromLSBFirst(payload)
 	rest := payload[llAdvAddrLen:]
-	if pduType == PDUAdvDirectInd {
+	if pduType == hci.PDUAdvDirectInd {
 		if len(rest) != llAdvAddrLen {
 			return false, malformed(llFormat, "TargetA", lePhdrLen+llAALen+llHeaderLen+llAdvAddrLen,
 				"ADV_DIRECT_IND carries %d bytes after AdvA, want 6", len(rest))
 		}
 		r.DirectAddrType = hdr0 >> 7
-		reverseAddr(&r.DirectAddr, rest)
+		r.DirectAddr = addrFromLSBFirst(rest)
 		rest = rest[len(rest):]
 	}
 	r.Data = rest[:len(rest):len(rest)]
 	return true, nil
 }
 
-// AppendLELLAdvertising appends a LinkTypeBluetoothLELLWithPHDR record of
+// appendLELLAdvertising appends a LinkTypeBluetoothLELLWithPHDR record of
 // the legacy advertising PDU that r describes (Type, AddrType as TxAdd,
 // Addr, Data, DirectAddr for ADV_DIRECT_IND, RSSI as signal power unless
 // 127), received on RF channel rfChannel (0-39), with a correct CRC.
-func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *AdvReport) ([]byte, error) {
+func appendLELLAdvertising(dst []byte, rfChannel uint8, r *hci.AdvReport) ([]byte, error) {
 	llType, ok := pduToLL(r.Type)
 	if !ok {
 		return dst, fmt.Errorf("LE link-layer record: PDU type %d has no legacy advertising PDU", r.Type)
@@ -194,7 +196,7 @@ func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *AdvReport) ([]byte, e
 		return dst, fmt.Errorf("LE link-layer record: RF channel %d outside 0..39", rfChannel)
 	}
 	payloadLen := llAdvAddrLen + len(r.Data)
-	if r.Type == PDUAdvDirectInd {
+	if r.Type == hci.PDUAdvDirectInd {
 		if len(r.Data) != 0 {
 			return dst, fmt.Errorf("LE link-layer record: ADV_DIRECT_IND carries no data, got %d bytes", len(r.Data))
 		}
@@ -203,9 +205,9 @@ func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *AdvReport) ([]byte, e
 	if payloadLen > llMaxLegacyLen {
 		return dst, fmt.Errorf("LE link-layer record: %d bytes of data exceed the legacy payload", len(r.Data))
 	}
-	flags := LEPhdrDewhitened | LEPhdrCRCChecked | LEPhdrCRCValid
+	flags := lePhdrDewhitened | lePhdrCRCChecked | lePhdrCRCValid
 	if r.RSSI != rssiNotAvailable {
-		flags |= LEPhdrSignalValid
+		flags |= lePhdrSignalValid
 	}
 	signal := byte(r.RSSI)
 	if r.RSSI == rssiNotAvailable {
@@ -214,17 +216,38 @@ func AppendLELLAdvertising(dst []byte, rfChannel uint8, r *AdvReport) ([]byte, e
 	dst = append(dst, rfChannel, signal, 0, 0)
 	dst = binary.LittleEndian.AppendUint32(dst, 0)
 	dst = binary.LittleEndian.AppendUint16(dst, flags)
-	dst = binary.LittleEndian.AppendUint32(dst, LEAdvertisingAccessAddress)
+	dst = binary.LittleEndian.AppendUint32(dst, leAdvertisingAccessAddress)
 	pduStart := len(dst)
 	hdr0 := llType | (r.AddrType&1)<<6
-	if r.Type == PDUAdvDirectInd {
+	if r.Type == hci.PDUAdvDirectInd {
 		hdr0 |= (r.DirectAddrType & 1) << 7
 	}
 	dst = append(dst, hdr0, byte(payloadLen))
 	dst = appendAddrLSBFirst(dst, r.Addr)
-	if r.Type == PDUAdvDirectInd {
+	if r.Type == hci.PDUAdvDirectInd {
 		dst = appendAddrLSBFirst(dst, r.DirectAddr)
 	}
 	dst = append(dst, r.Data...)
-	return appendLLCRC(dst, LLCRC(llAdvCRCInit, dst[pduStart:])), nil
+	return appendLLCRC(dst, llCRC(llAdvCRCInit, dst[pduStart:])), nil
+}
+
+// Values the LE Advertising Report uses for "not available" (Core spec
+// Vol 4 Part E §7.7.65.2, §7.7.65.13), which a sniffer frame reports the
+// same way, and LE 1M, the only PHY of legacy advertising.
+const (
+	rssiNotAvailable    int8  = 127
+	txPowerNotAvailable int8  = 127
+	sidNone             uint8 = 0xFF
+	phyLE1M             uint8 = 1
+)
+
+// addrFromLSBFirst turns an address as it goes over the air, least
+// significant byte first, into display order.
+func addrFromLSBFirst(src []byte) [6]byte {
+	_ = src[5]
+	return [6]byte{src[5], src[4], src[3], src[2], src[1], src[0]}
+}
+
+func appendAddrLSBFirst(dst []byte, a [6]byte) []byte {
+	return append(dst, a[5], a[4], a[3], a[2], a[1], a[0])
 }

@@ -1,4 +1,4 @@
-package hci
+package capture
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
 )
 
 // benchCaptureEvents is how many AirTag-sized report events one benchmark
@@ -21,10 +23,10 @@ func benchCapture(b *testing.B, write func(t time.Time, event []byte) error) {
 	data := mustHex(b, "1EFF4C001219102807CE0B3C33332ED37B5D9D8291B1D99D0B8615189700E0")
 	var ev []byte
 	for i := range benchCaptureEvents {
-		r := AdvReport{Type: PDUAdvNonconnInd, AddrType: 1, Addr: [6]byte{0xC0 | byte(i>>16), byte(i >> 8), byte(i), 1, 2, 3},
+		r := hci.AdvReport{Type: hci.PDUAdvNonconnInd, AddrType: 1, Addr: [6]byte{0xC0 | byte(i>>16), byte(i >> 8), byte(i), 1, 2, 3},
 			RSSI: int8(-40 - i%50), Data: data}
 		var err error
-		ev, err = AppendLEAdvertisingReport(ev[:0], r)
+		ev, err = hci.AppendLEAdvertisingReport(ev[:0], r)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -44,7 +46,7 @@ func runCaptureBenchmark(b *testing.B, file []byte) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		err = c.Reports(context.Background(), func(r *AdvReport) error {
+		err = c.Reports(context.Background(), func(r *hci.AdvReport) error {
 			rssiSum += int(r.RSSI)
 			return nil
 		})
@@ -96,11 +98,11 @@ func BenchmarkCapturePcapLL(b *testing.B) {
 		b.Fatal(err)
 	}
 	var rec []byte
-	var dec AdvDecoder
+	var dec hci.AdvDecoder
 	benchCapture(b, func(t time.Time, event []byte) error {
-		_, err := dec.Decode(event, t, func(r *AdvReport) error {
+		_, err := dec.Decode(event, t, func(r *hci.AdvReport) error {
 			var err error
-			rec, err = AppendLELLAdvertising(rec[:0], 12, r)
+			rec, err = appendLELLAdvertising(rec[:0], 12, r)
 			if err != nil {
 				return err
 			}

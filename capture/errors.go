@@ -1,0 +1,24 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pact-findmy/pact-findmy/hci"
+)
+
+// ErrUnknownFormat is wrapped, with hci.ErrMalformed, by the error for a
+// file whose first bytes are neither btsnoop, pcap nor pcapng.
+var ErrUnknownFormat = errors.New("neither btsnoop, pcap nor pcapng")
+
+// ErrUnsupportedLinkType is wrapped by the error for a pcap file whose
+// link type carries neither Bluetooth HCI nor the LE link layer.
+var ErrUnsupportedLinkType = errors.New("link type carries no Bluetooth HCI or LE link layer")
+
+// malformed reports a field of a capture format that does not follow the
+// format. It is an *hci.FormatError, so errors.Is(err, hci.ErrMalformed)
+// tells damaged bytes from an I/O failure in captures and live events
+// alike.
+func malformed(format, field string, offset int, problem string, args ...any) error {
+	return &hci.FormatError{Format: format, Field: field, Offset: int64(offset), Problem: fmt.Sprintf(problem, args...)}
+}
