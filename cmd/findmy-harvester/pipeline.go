@@ -70,6 +70,7 @@ type pipeline struct {
 	// flush of a live scan; it is uncontended on replay.
 	mu        sync.Mutex
 	batch     *harvest.Batch
+	partials  *harvest.PartialBatch
 	batchRows int
 	store     *storeWriter
 
@@ -85,6 +86,7 @@ func newPipeline(o *outputFlags, stdout io.Writer, store *storeWriter) *pipeline
 	}
 	if store != nil {
 		p.batch = harvest.NewBatch(o.batchRows)
+		p.partials = harvest.NewPartialBatch(1024)
 	}
 	return p
 }
@@ -109,9 +111,15 @@ func (p *pipeline) report(r *hci.AdvReport) error {
 		}
 		p.written.Add(1)
 	}
-	if p.batch != nil && k != harvest.KindFindMyPartial {
-		p.batch.Add(p.res.Sighting)
-		if p.batch.Len() >= p.batchRows {
+	if p.batch != nil {
+		// Partial sightings go to their own table (docs/findmy.md §7),
+		// never to the contact log.
+		if k == harvest.KindFindMyPartial {
+			p.partials.Add(p.res.Partial())
+		} else {
+			p.batch.Add(p.res.Sighting)
+		}
+		if p.batch.Len() >= p.batchRows || p.partials.Len() >= p.batchRows {
 			return p.flushBatch()
 		}
 	}
@@ -120,10 +128,10 @@ func (p *pipeline) report(r *hci.AdvReport) error {
 
 // flushBatch hands the batch to the store writer; p.mu is held.
 func (p *pipeline) flushBatch() error {
-	if p.batch == nil || p.batch.Len() == 0 {
+	if p.batch == nil || p.batch.Len()+p.partials.Len() == 0 {
 		return p.store.err()
 	}
-	return p.store.put(p.batch.Take())
+	return p.store.put(storeBatch{full: p.batch.Take(), partial: p.partials.Take()})
 }
 
 // flushEvery writes out the batch and the JSON lines every interval
@@ -180,7 +188,7 @@ type storeWriter struct {
 	// then every expireEvery.
 	contacts *pact.ContactLog
 	log      *slog.Logger
-	queue    chan []pact.Sighting
+	queue    chan storeBatch
 	done     chan struct{}
 	rows     atomic.Uint64
 	batches  atomic.Uint64
@@ -196,7 +204,7 @@ func openStore(path string, expire bool, log *slog.Logger) (*storeWriter, error)
 	if err != nil {
 		return nil, fmt.Errorf("opening contact log %s: %w", path, err)
 	}
-	s := &storeWriter{db: db, log: log, queue: make(chan []pact.Sighting, 2), done: make(chan struct{})}
+	s := &storeWriter{db: db, log: log, queue: make(chan storeBatch, 2), done: make(chan struct{})}
 	if expire {
 		s.contacts = pact.NewContactLog(db, pact.ContactLogOptions{})
 		if err := s.expire(context.Background()); err != nil {
@@ -236,16 +244,23 @@ func (s *storeWriter) loop() {
 			}
 		}
 		start := time.Now()
-		if err := s.db.AddSightings(ctx, batch); err != nil {
+		if err := s.db.AddSightings(ctx, batch.full); err != nil {
 			s.mu.Lock()
-			s.failed = fmt.Errorf("writing %d sightings to the contact log: %w", len(batch), err)
+			s.failed = fmt.Errorf("writing %d sightings to the contact log: %w", len(batch.full), err)
 			s.mu.Unlock()
-			s.log.Error("contact log write failed", "rows", len(batch), "err", err)
+			s.log.Error("contact log write failed", "rows", len(batch.full), "err", err)
 			continue
 		}
-		s.rows.Add(uint64(len(batch)))
+		if err := s.db.AddPartialSightings(ctx, partialRows(batch.partial)); err != nil {
+			s.mu.Lock()
+			s.failed = fmt.Errorf("writing %d partial Find My sightings: %w", len(batch.partial), err)
+			s.mu.Unlock()
+			s.log.Error("partial sighting write failed", "rows", len(batch.partial), "err", err)
+			continue
+		}
+		s.rows.Add(uint64(len(batch.full)))
 		s.batches.Add(1)
-		s.log.Debug("contact log batch", "rows", len(batch), "took", time.Since(start))
+		s.log.Debug("contact log batch", "rows", len(batch.full), "partial", len(batch.partial), "took", time.Since(start))
 	}
 }
 
@@ -258,9 +273,24 @@ func (s *storeWriter) err() error {
 	return s.failed
 }
 
+// storeBatch is what one flush hands the store writer: contact-log
+// sightings and partial Find My sightings.
+type storeBatch struct {
+	full    []pact.Sighting
+	partial []harvest.PartialSighting
+}
+
+func partialRows(ps []harvest.PartialSighting) []devicedb.PartialSighting {
+	rows := make([]devicedb.PartialSighting, len(ps))
+	for i, p := range ps {
+		rows[i] = devicedb.PartialSighting(p)
+	}
+	return rows
+}
+
 // put queues a batch; it blocks while two batches are already waiting,
 // which slows a replay down to the speed of the database.
-func (s *storeWriter) put(batch []pact.Sighting) error {
+func (s *storeWriter) put(batch storeBatch) error {
 	if err := s.err(); err != nil {
 		return err
 	}

@@ -157,7 +157,10 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 }
 
 // DeleteSightingsBefore implements pact.ContactStore. Match results derived
-// from the erased sightings go with them, in the same transaction.
+// from the erased sightings go with them, in the same transaction, and so
+// do partial Find My sightings and Find My matches (findmy.go). It returns
+// the number of contact-log rows erased.
 func (d *DB) DeleteSightingsBefore(ctx context.Context, m pact.Minute) (int64, error) {
-	return d.erase(ctx, m, `DELETE FROM exposure_contacts WHERE heard < ?`, `DELETE FROM contacts WHERE minute < ?`)
+	return d.erase(ctx, m, `DELETE FROM exposure_contacts WHERE heard < ?`,
+		deleteFindMyMatchesBefore, deletePartialBefore, `DELETE FROM contacts WHERE minute < ?`)
 }

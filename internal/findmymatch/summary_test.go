@@ -1,0 +1,54 @@
+package findmymatch
+
+import (
+	"testing"
+
+	"github.com/pact-findmy/pact-findmy/internal/devicedb"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+func TestSummarize(t *testing.T) {
+	day := t0.Day()
+	next := pact.Minute((day + 1) * pact.MinutesPerDay)
+	fullRow := func(k byte, m pact.Minute, rssi int8) devicedb.FindMyMatch {
+		return devicedb.FindMyMatch{Heard: m, Key: key(k), Evidence: devicedb.EvidenceFindMy, Bits: devicedb.FullKeyBits, RSSI: rssi}
+	}
+	partialRow := func(k byte, m pact.Minute, rssi int8) devicedb.FindMyMatch {
+		return devicedb.FindMyMatch{Heard: m, Key: key(k), Evidence: devicedb.EvidenceFindMyPartial, Bits: devicedb.PartialBitsShort, RSSI: rssi}
+	}
+	for _, tc := range []struct {
+		name string
+		in   []devicedb.FindMyMatch
+		want []DaySummary
+	}{
+		{name: "nothing", in: nil, want: []DaySummary{}},
+		{
+			name: "days and evidence apart; minutes, keys, strongest reading and score",
+			in: []devicedb.FindMyMatch{
+				fullRow(1, t0, -55), fullRow(1, t0+1, -75), fullRow(2, t0+1, pact.RSSIUnknown),
+				partialRow(3, t0+5, -65), partialRow(4, t0+20, -85),
+				partialRow(3, next, pact.RSSIUnknown),
+			},
+			want: []DaySummary{
+				{Day: day, Evidence: devicedb.EvidenceFindMy, Minutes: 2, Contacts: 2, MaxRSSI: -55,
+					Score: pact.WeightNear + pact.WeightFar + pact.WeightUnknown},
+				{Day: day, Evidence: devicedb.EvidenceFindMyPartial, Minutes: 2, Contacts: 2, MaxRSSI: -65,
+					Score: pact.WeightMedium + pact.WeightDistant},
+				{Day: day + 1, Evidence: devicedb.EvidenceFindMyPartial, Minutes: 1, Contacts: 1, MaxRSSI: pact.RSSIUnknown,
+					Score: pact.WeightUnknown},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Summarize(tc.in)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("summary %d = %+v, want %+v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
