@@ -341,7 +341,11 @@ func (s *Syncer) refuse(ctx context.Context, r *run, srv Server, ref exposurecli
 }
 
 // matchTuples returns the contacts of b's tuples, indexing the contact log
-// on first use.
+// on first use: once per Sync, however many batches it applies. A
+// sighting recorded after the index was built cannot be missed in a way
+// that matters: every tuple of a batch ended before the batch was cut
+// (the server refuses tuples ending past its clock plus a skew of
+// minutes), so such a sighting lies after every minute the batch covers.
 func (s *Syncer) matchTuples(ctx context.Context, r *run, b *exposureclient.Batch) ([]pact.Contact, error) {
 	if len(b.Tuples) == 0 {
 		return nil, nil
