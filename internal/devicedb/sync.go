@@ -228,10 +228,10 @@ type RefusedBatch struct {
 // again keeps its first time and counts one more attempt.
 func (d *DB) RecordRefusedBatch(ctx context.Context, r RefusedBatch) error {
 	at := r.Last.UnixMilli()
-	_, err := d.db.ExecContext(ctx, `INSERT INTO sync_refused (server, region, sequence, id, kind, reason, first, last, attempts)
+	_, err := d.db.ExecContext(ctx, `INSERT INTO sync_refused (server, region, sequence, id, kind, reason, first_refused, last_refused, attempts)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
 		ON CONFLICT (server, region, sequence) DO UPDATE SET
-			id = excluded.id, kind = excluded.kind, reason = excluded.reason, last = excluded.last, attempts = attempts + 1`,
+			id = excluded.id, kind = excluded.kind, reason = excluded.reason, last_refused = excluded.last_refused, attempts = attempts + 1`,
 		r.Server, r.Region, int64(r.Sequence), r.ID, r.Kind, r.Reason, at, at)
 	if err != nil {
 		return fmt.Errorf("devicedb: recording refused batch %s of %s: %w", r.ID, r.Server, err)
@@ -242,7 +242,7 @@ func (d *DB) RecordRefusedBatch(ctx context.Context, r RefusedBatch) error {
 // RefusedBatches returns the batches refused from server, by region and
 // sequence.
 func (d *DB) RefusedBatches(ctx context.Context, server string) ([]RefusedBatch, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT r.region, r.sequence, r.id, r.kind, r.reason, r.first, r.last, r.attempts,
+	rows, err := d.db.QueryContext(ctx, `SELECT r.region, r.sequence, r.id, r.kind, r.reason, r.first_refused, r.last_refused, r.attempts,
 			coalesce(c.sequence >= r.sequence, 0)
 		FROM sync_refused r LEFT JOIN sync_cursors c ON c.server = r.server AND c.region = r.region
 		WHERE r.server = ? ORDER BY r.region, r.sequence`, server)

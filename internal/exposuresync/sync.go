@@ -177,6 +177,7 @@ type Refusal struct {
 	Kind string
 	// Err wraps the exposureclient error (ErrTampered, ...).
 	Err error
+	At  time.Time
 }
 
 // Report is the outcome of one Sync.
@@ -328,12 +329,13 @@ func (s *Syncer) syncRegion(ctx context.Context, r *run, srv Server, c *exposure
 
 func (s *Syncer) refuse(ctx context.Context, r *run, srv Server, ref exposureclient.Ref, kind string, cause error) error {
 	id := fmt.Sprintf("%s.%d", ref.Region, ref.Sequence)
+	now := s.clock.Now()
 	rec := devicedb.RefusedBatch{
 		Server: srv.Name, Region: ref.Region, Sequence: ref.Sequence, ID: id,
-		Kind: kind, Reason: cause.Error(), Last: s.clock.Now(),
+		Kind: kind, Reason: cause.Error(), Last: now,
 	}
 	s.log.Warn("exposure batch refused", "server", srv.Name, "batch", id, "kind", kind, "err", cause)
-	r.report.Refused = append(r.report.Refused, Refusal{Server: srv.Name, ID: id, Region: ref.Region, Sequence: ref.Sequence, Kind: kind, Err: cause})
+	r.report.Refused = append(r.report.Refused, Refusal{Server: srv.Name, ID: id, Region: ref.Region, Sequence: ref.Sequence, Kind: kind, Err: cause, At: now})
 	if err := s.db.RecordRefusedBatch(context.WithoutCancel(ctx), rec); err != nil {
 		return errors.Join(cause, err)
 	}

@@ -240,7 +240,7 @@ func TestSyncRefusesAlteredBatch(t *testing.T) {
 					wantApplied = nil
 				}
 				if !slices.Equal(appliedIDs(rep), wantApplied) || len(rep.Refused) != 1 ||
-					rep.Refused[0].ID != "CH.2" || rep.Refused[0].Kind != tc.kind || !errors.Is(rep.Refused[0].Err, tc.wantErr) {
+					rep.Refused[0].ID != "CH.2" || rep.Refused[0].Kind != tc.kind || !rep.Refused[0].At.Equal(testNow.Add(time.Hour)) || !errors.Is(rep.Refused[0].Err, tc.wantErr) {
 					t.Fatalf("sync %d applied %v, refused %+v; want %v and CH.2 %s", attempt, appliedIDs(rep), rep.Refused, wantApplied, tc.kind)
 				}
 				got := storedContacts(t, db)

@@ -37,8 +37,8 @@ CREATE TABLE sync_refused (
     id        TEXT    NOT NULL,
     kind      TEXT    NOT NULL, -- tampered, truncated, reordered, replayed
     reason    TEXT    NOT NULL,
-    first     INTEGER NOT NULL,
-    last      INTEGER NOT NULL,
+    first_refused INTEGER NOT NULL,
+    last_refused  INTEGER NOT NULL,
     attempts  INTEGER NOT NULL,
     PRIMARY KEY (server, region, sequence)
 ) WITHOUT ROWID;
