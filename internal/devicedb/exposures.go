@@ -14,29 +14,43 @@ import (
 func (d *DB) AddContacts(ctx context.Context, cs []pact.Contact) (int, error) {
 	added := 0
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO exposure_contacts
-			(heard, chirp, seed, chirp_minute, rssi, source, lat, lon) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (heard, chirp) DO NOTHING`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, c := range cs {
-			var lat, lon any
-			if c.Location != nil {
-				lat, lon = c.Location.Lat, c.Location.Lon
-			}
-			res, err := stmt.ExecContext(ctx, int64(c.Heard), c.Chirp[:], c.Seed[:], int64(c.ChirpMinute), int64(c.RSSI), string(c.Source), lat, lon)
-			if err != nil {
-				return err
-			}
-			n, _ := res.RowsAffected()
-			added += int(n)
-		}
-		return nil
+		var err error
+		added, err = insertContacts(ctx, tx, cs, nil)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("devicedb: storing %d contacts: %w", len(cs), err)
+	}
+	return added, nil
+}
+
+// insertContacts stores match results inside tx, calls onNew (if not nil)
+// for each one that was not stored before, and returns how many were new.
+func insertContacts(ctx context.Context, tx *sql.Tx, cs []pact.Contact, onNew func(*pact.Contact)) (int, error) {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO exposure_contacts
+		(heard, chirp, seed, chirp_minute, rssi, source, lat, lon) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (heard, chirp) DO NOTHING`)
+	if err != nil {
+		return 0, err
+	}
+	defer stmt.Close()
+	added := 0
+	for i := range cs {
+		c := &cs[i]
+		var lat, lon any
+		if c.Location != nil {
+			lat, lon = c.Location.Lat, c.Location.Lon
+		}
+		res, err := stmt.ExecContext(ctx, int64(c.Heard), c.Chirp[:], c.Seed[:], int64(c.ChirpMinute), int64(c.RSSI), string(c.Source), lat, lon)
+		if err != nil {
+			return added, err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			added++
+			if onNew != nil {
+				onNew(c)
+			}
+		}
 	}
 	return added, nil
 }
