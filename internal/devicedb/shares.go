@@ -42,8 +42,11 @@ type Share struct {
 	Status                 string
 	Code, Field, Message   string
 	BatchesWithout         int
-	ConfirmedBy            string
-	Updated                time.Time
+	// CountedThrough is the highest batch sequence that counted in
+	// BatchesWithout.
+	CountedThrough uint64
+	ConfirmedBy    string
+	Updated        time.Time
 }
 
 // ShareEntry is one uploaded seed (with its tuple's window) or Find My key
@@ -110,7 +113,7 @@ func (d *DB) SetShareOutcome(ctx context.Context, id int64, status, code, field,
 }
 
 const shareColumns = `id, created, server, region, tuples, redacted, findmy_keys, reverse_from, reverse_to,
-	status, code, field, message, batches_without, confirmed_by, updated`
+	status, code, field, message, batches_without, counted_through, confirmed_by, updated`
 
 func scanShare(row rowScanner) (Share, error) {
 	var (
@@ -119,7 +122,7 @@ func scanShare(row rowScanner) (Share, error) {
 		rf, rt           sql.NullInt64
 	)
 	if err := row.Scan(&s.ID, &created, &s.Server, &s.Region, &s.Tuples, &s.Redacted, &s.FindMyKeys, &rf, &rt,
-		&s.Status, &s.Code, &s.Field, &s.Message, &s.BatchesWithout, &s.ConfirmedBy, &updated); err != nil {
+		&s.Status, &s.Code, &s.Field, &s.Message, &s.BatchesWithout, &s.CountedThrough, &s.ConfirmedBy, &updated); err != nil {
 		return Share{}, err
 	}
 	s.Created, s.Updated = time.Unix(created, 0).UTC(), time.Unix(updated, 0).UTC()
@@ -236,6 +239,8 @@ func (d *DB) queryEntries(ctx context.Context, q string, args ...any) ([]ShareEn
 type ShareCheck struct {
 	ShareID int64
 	BatchID string
+	// Sequence is the batch's sequence in its region.
+	Sequence uint64
 	// Seen are the entries the batch holds.
 	Seen []ShareEntry
 	// Counted: the batch came after the upload, so lacking an entry counts
@@ -266,7 +271,8 @@ func (d *DB) RecordShareCheck(ctx context.Context, c ShareCheck) error {
 			confirmedBy = c.BatchID
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE shares SET status = ?, batches_without = batches_without + ?,
-			confirmed_by = ?, updated = ? WHERE id = ?`, c.Status, counted, confirmedBy, c.At.Unix(), c.ShareID)
+			counted_through = max(counted_through, ?), confirmed_by = ?, updated = ? WHERE id = ?`,
+			c.Status, counted, int64(c.Sequence*uint64(counted)), confirmedBy, c.At.Unix(), c.ShareID)
 		return err
 	})
 	if err != nil {

@@ -109,8 +109,11 @@ func (d deviceKeys) derive(rnd io.Reader, reuse map[entryKey][]byte) ([]derivedK
 		next++
 		key := derivedKey{FindMyKey: exposureclient.FindMyKey{Key: k.Public.Key(), Start: w.start, End: w.end}, redacted: w.redacted}
 		if w.redacted {
+			// Two devices may have slots that begin at the same minute;
+			// each stand-in is used once, so no upload holds one twice.
 			if v, ok := reuse[entryKey{devicedb.ShareEntryFindMy, w.start}]; ok && len(v) == findmy.KeySize {
 				key.Key = findmy.Key(v)
+				delete(reuse, entryKey{devicedb.ShareEntryFindMy, w.start})
 			} else {
 				fresh, err := randomKey(rnd)
 				if err != nil {

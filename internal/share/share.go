@@ -302,6 +302,10 @@ func (s *Service) plan(ctx context.Context, r Request, needNumber bool) (*plan, 
 		if err != nil {
 			return nil, err
 		}
+		// The same accessory twice would upload every key twice.
+		if j := slices.IndexFunc(p.devices, func(o deviceKeys) bool { return o.secret == dk.secret }); j >= 0 {
+			return nil, fieldError(fmt.Sprintf("findmy[%d].secret", i), ErrFindMyDevice, "same accessory as findmy[%d]", j)
+		}
 		p.devices = append(p.devices, dk)
 		p.FindMy = append(p.FindMy, dk.summary)
 		p.FindMyKeys += dk.summary.Keys

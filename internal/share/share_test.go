@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,7 +31,7 @@ import (
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
-// start is 2025-02-20T03:25Z, five minutes into a 10-minute batch period.
+// start is 2025-02-19T21:25Z, five minutes into a 10-minute batch period.
 var start = time.Unix(29_000_005*60, 0).UTC()
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -236,8 +237,8 @@ func TestPreviewOpensNoConnection(t *testing.T) {
 			t.Errorf("hour %+v: want start at minute 3, excluded only %v", h, excluded)
 		}
 	}
-	// Slots begin at :10, :25, :40 and :55; the excluded hour 01:00 has
-	// four of them and the 00:55 slot reaches into it.
+	// Slots begin at :10, :25, :40 and :55; the excluded hour 19:00 has
+	// four of them and the 18:55 slot reaches into it.
 	if p.FindMyKeys != 193 || len(p.FindMy) != 1 || p.FindMy[0].Redacted != 5 || p.FindMy[0].Last != now {
 		t.Fatalf("Find My preview %+v (total %d): want 193 keys, 5 redacted, up to now", p.FindMy, p.FindMyKeys)
 	}
@@ -292,6 +293,9 @@ func TestRequestValidation(t *testing.T) {
 		{"bare x as public key", func(r *share.Request) {
 			r.FindMy = device(func(d *share.FindMyDevice) { d.PublicKey = d.PublicKey[2:58] })
 		}, share.ErrFindMyDevice, "findmy[0].public_key"},
+		{"same device twice", func(r *share.Request) {
+			r.FindMy = append(device(func(*share.FindMyDevice) {}), device(func(*share.FindMyDevice) {})...)
+		}, share.ErrFindMyDevice, "findmy[1].secret"},
 		{"no epoch", func(r *share.Request) { r.FindMy = device(func(d *share.FindMyDevice) { d.Epoch = time.Time{} }) }, share.ErrFindMyDevice, "findmy[0].epoch"},
 		{"paired after the window", func(r *share.Request) {
 			r.FindMy = device(func(d *share.FindMyDevice) { d.Epoch = start.Add(time.Hour) })
@@ -417,8 +421,8 @@ func TestSubmitRedactsAndIsConfirmed(t *testing.T) {
 			t.Errorf("key %v of the schedule is not in the batch", k)
 		}
 	}
-	// 13 keys from 00:25, the three that begin in the excluded hour
-	// 00:00 replaced.
+	// 13 keys from 18:25, the three that begin in the excluded hour
+	// 18:00 replaced.
 	if len(want) != 10 {
 		t.Fatalf("%d schedule keys outside the excluded hour, want 10", len(want))
 	}
@@ -603,8 +607,11 @@ func TestTrackerDetectsSuppression(t *testing.T) {
 			t.Fatal(err)
 		}
 		later := withholding.cut(t, withholdingClient)
-		if err := tracker.Observe(ctx, "main", later[0]); err != nil {
-			t.Fatal(err)
+		// Observed twice, as after a sync that failed later on: it counts once.
+		for range 2 {
+			if err := tracker.Observe(ctx, "main", later[0]); err != nil {
+				t.Fatal(err)
+			}
 		}
 		// Batches of another server's name do not count.
 		if err := tracker.Observe(ctx, "elsewhere", later[0]); err != nil {
@@ -654,5 +661,39 @@ func TestTrackerTimeLimit(t *testing.T) {
 	late, err := tracker.CheckOverdue(ctx)
 	if err != nil || len(late) != 1 || late[0].ID != res.ShareID || late[0].Status != devicedb.ShareSuspected {
 		t.Fatalf("past the limit: %+v, %v; want share %d suspected", late, err, res.ShareID)
+	}
+}
+
+// TestTwoDevicesRedactedAgain: two accessories paired at the same minute
+// have slots that begin together; after an unanswered attempt, the retry
+// sends each stand-in key once, and as many keys as before.
+func TestTwoDevicesRedactedAgain(t *testing.T) {
+	ctx := context.Background()
+	clock := &pact.ManualClock{}
+	clock.Set(start)
+	es := newExposureServer(t, clock, 7)
+	d := newDevice(t, 3)
+	svc := newService(t, d, clock, nil, share.Server{Name: "main", URL: es.http.URL}, share.Server{Name: "down", URL: "http://127.0.0.1:1"})
+	fm := loadTestDevice(t)
+	second := findmy.PrivateKey{D: big.NewInt(0x5eed)}
+	epoch := start.Add(-2 * time.Hour)
+	now := pact.MinuteOf(start)
+	req := share.Request{Server: "down", Region: "CH", PermissionNumber: es.issue(t), Exclude: []pact.Minute{now.HourStart() - 60},
+		FindMy: []share.FindMyDevice{
+			{Name: "a", Secret: fm.Secret, PublicKey: fm.PublicKey, Epoch: epoch},
+			{Name: "b", Secret: strings.Repeat("ab", 32), PublicKey: fmt.Sprintf("%x", second.Public().Bytes()), Epoch: epoch},
+		}}
+	first, err := svc.Submit(ctx, req)
+	if !errors.Is(err, exposureclient.ErrUnreachable) || first.Status != devicedb.ShareUnanswered {
+		t.Fatalf("first attempt: %+v, %v; want unanswered", first, err)
+	}
+	req.Server = ""
+	retry, err := svc.Submit(ctx, req)
+	if err != nil || retry.FindMyKeys != first.FindMyKeys || retry.FindMyKeys != 18 {
+		t.Fatalf("retry: %+v, %v; want stored with the first attempt's 18 keys", retry, err)
+	}
+	batches := es.cut(t, es.client(t))
+	if len(batches) != 1 || len(batches[0].FindMy) != 18 {
+		t.Fatalf("batches %+v: want one holding 18 distinct keys", batches)
 	}
 }

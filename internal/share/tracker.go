@@ -120,7 +120,9 @@ func (t *Tracker) Observe(ctx context.Context, server string, b *exposureclient.
 		// Only a batch whose period began after the upload must hold it; an
 		// earlier one may have been cut before the upload arrived.
 		after := !b.PeriodStart.Time().Before(sh.Created.Add(t.opts.Skew))
-		check := devicedb.ShareCheck{ShareID: sh.ID, BatchID: b.ID, Seen: seen, Counted: after && missing > 0, Status: sh.Status, At: now}
+		// A batch observed again (a sync retried after a failure) counts once.
+		counted := after && missing > 0 && b.Sequence > sh.CountedThrough
+		check := devicedb.ShareCheck{ShareID: sh.ID, BatchID: b.ID, Sequence: b.Sequence, Seen: seen, Counted: counted, Status: sh.Status, At: now}
 		switch {
 		case missing == 0:
 			check.Status = devicedb.ShareConfirmed

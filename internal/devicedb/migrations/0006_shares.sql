@@ -18,6 +18,7 @@ CREATE TABLE shares (
     field        TEXT    NOT NULL DEFAULT '',
     message      TEXT    NOT NULL DEFAULT '',
     batches_without INTEGER NOT NULL DEFAULT 0, -- later batches of the region that lacked an entry
+    counted_through INTEGER NOT NULL DEFAULT 0, -- highest batch sequence counted, so a batch seen twice counts once
     confirmed_by TEXT    NOT NULL DEFAULT '',   -- id of the batch that completed it
     updated      INTEGER NOT NULL
 );
