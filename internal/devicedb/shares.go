@@ -164,7 +164,7 @@ func (d *DB) TrackedShares(ctx context.Context, server, region string) ([]Share,
 		WHERE server = ? AND region = ? AND status IN ('sending', 'unanswered', 'pending', 'suspected') ORDER BY id`, server, region)
 }
 
-// OverdueShares returns the pending shares last updated before t.
+// OverdueShares returns the pending shares created before t.
 func (d *DB) OverdueShares(ctx context.Context, t time.Time) ([]Share, error) {
 	return d.queryShares(ctx, `SELECT `+shareColumns+` FROM shares WHERE status = 'pending' AND created < ? ORDER BY id`, t.Unix())
 }
