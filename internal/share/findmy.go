@@ -101,7 +101,7 @@ func (d deviceKeys) derive(rnd io.Reader, reuse map[entryKey][]byte) ([]derivedK
 	out := make([]derivedKey, 0, len(d.windows))
 	first := d.windows[0].index
 	next := 0
-	err := findmy.Schedule(d.secret, nil, &d.public, first, d.windows[len(d.windows)-1].index-first+1, func(k findmy.RollingKey) error {
+	err := findmy.ScheduleFromPublicKey(d.secret, d.public, first, d.windows[len(d.windows)-1].index-first+1, func(k findmy.RollingKey) error {
 		if next >= len(d.windows) || d.windows[next].index != k.Index {
 			return nil // a slot wholly outside the window
 		}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -401,7 +400,7 @@ func TestSubmitRedactsAndIsConfirmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want []findmy.Key
-	if err := findmy.Schedule(findmy.Secret(mustHex(t, fm.Secret)), &d0, nil, 0, 13, func(k findmy.RollingKey) error {
+	if err := findmy.ScheduleFromPrivateKey(findmy.Secret(mustHex(t, fm.Secret)), d0, 0, 13, func(k findmy.RollingKey) error {
 		if slot := epoch.Add(time.Duration(k.Index) * findmy.RotationPeriod); pact.MinuteOf(slot).HourStart() != excluded {
 			want = append(want, k.Public.Key())
 		}
@@ -675,7 +674,10 @@ func TestTwoDevicesRedactedAgain(t *testing.T) {
 	d := newDevice(t, 3)
 	svc := newService(t, d, clock, nil, share.Server{Name: "main", URL: es.http.URL}, share.Server{Name: "down", URL: "http://127.0.0.1:1"})
 	fm := loadTestDevice(t)
-	second := findmy.PrivateKey{D: big.NewInt(0x5eed)}
+	second, err := findmy.ParsePrivateKey(fmt.Sprintf("%056x", 0x5eed))
+	if err != nil {
+		t.Fatal(err)
+	}
 	epoch := start.Add(-2 * time.Hour)
 	now := pact.MinuteOf(start)
 	req := share.Request{Server: "down", Region: "CH", PermissionNumber: es.issue(t), Exclude: []pact.Minute{now.HourStart() - 60},
