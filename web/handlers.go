@@ -63,7 +63,13 @@ var templateFuncs = template.FuncMap{
 	"bandClass":    func(name string) string { return "swatch-" + name },
 	"explainScore": func() string { return scoreExplanation },
 	"shareDays":    shareDays,
-	"seq24":        func() []int { r := make([]int, 24); for i := range r { r[i] = i }; return r },
+	"seq24": func() []int {
+		r := make([]int, 24)
+		for i := range r {
+			r[i] = i
+		}
+		return r
+	},
 }
 
 func sourceClass(s string) string {
