@@ -15,9 +15,11 @@ import (
 type Backend interface {
 	// Status is the overview: exposure status, sync, what the node does.
 	Status(ctx context.Context) (Status, error)
-	// Exposures lists match results per day and source with a per-minute
-	// timeline.
-	Exposures(ctx context.Context) (Exposures, error)
+	// Exposures lists match results per day and source, newest first, with
+	// the per-minute timeline of one day: timelineDay (00:00 UTC), or the
+	// newest day with a match when timelineDay is zero. Exposures.Timeline
+	// says which day that is.
+	Exposures(ctx context.Context, timelineDay time.Time) (Exposures, error)
 	// ContactLog describes the contact log: sightings per hour by source,
 	// RSSI histogram, oldest entry and when it will be erased.
 	ContactLog(ctx context.Context) (ContactLog, error)
@@ -100,7 +102,8 @@ type DaySummary struct {
 	MaxRSSI int `json:"max_rssi"`
 	// Score is the exposure score (docs/matching.md §8.4).
 	Score float64 `json:"score"`
-	// Timeline holds one entry per matched minute, in order.
+	// Timeline holds one entry per matched minute, in order; only for
+	// the day Exposures.TimelineDay.
 	Timeline []MatchedMinute `json:"timeline,omitempty"`
 }
 
@@ -116,6 +119,29 @@ type Exposures struct {
 	Now        time.Time    `json:"now"`
 	WindowDays int          `json:"window_days"`
 	Days       []DaySummary `json:"days"` // newest day first, then by source
+	// TimelineDay is the day whose summaries carry a Timeline; zero when
+	// there is no match.
+	TimelineDay time.Time `json:"timeline_day,omitzero"`
+}
+
+// KeepTimeline resolves timelineDay as Backend.Exposures does (zero means
+// the newest day in days) and drops the timelines of every other day.
+func KeepTimeline(days []DaySummary, timelineDay time.Time) time.Time {
+	if timelineDay.IsZero() && len(days) > 0 {
+		timelineDay = days[0].Day
+		for _, d := range days {
+			if !d.ReverseTracing {
+				timelineDay = d.Day
+				break
+			}
+		}
+	}
+	for i := range days {
+		if !days[i].Day.Equal(timelineDay) {
+			days[i].Timeline = nil
+		}
+	}
+	return timelineDay
 }
 
 // ContactLog is the contact log page and GET /api/v1/contacts.

@@ -39,6 +39,11 @@ func newTestBackend() *testBackend {
 		Match{Heard: day.Add(-48*time.Hour + 9*time.Hour), Source: SourcePACT, Contact: "r", RSSI: -66, ReverseTracing: true},
 	)
 	days := Summarize(ms)
+	statusDays := append([]DaySummary(nil), days...)
+	KeepTimeline(statusDays, time.Time{})
+	for i := range statusDays {
+		statusDays[i].Timeline = nil
+	}
 	hours := []HourCount{}
 	for h := range ContactLogHours {
 		t := testNow.Truncate(time.Hour).Add(time.Duration(h-ContactLogHours+1) * time.Hour)
@@ -49,7 +54,7 @@ func newTestBackend() *testBackend {
 	}
 	return &testBackend{
 		status: Status{
-			Now: testNow, WindowDays: ExposureWindowDays, Exposed: true, Days: days,
+			Now: testNow, WindowDays: ExposureWindowDays, Exposed: true, Days: statusDays,
 			Servers:  []ServerStatus{{Name: "health-eu", URL: "https://exposures.example.org", LastSync: testNow.Add(-7 * time.Minute)}},
 			Chirping: true, Adapter: Adapter{Name: "hci0", State: "scanning and advertising"}, SightingsLastHour: 1234,
 		},
@@ -76,10 +81,13 @@ func (b *testBackend) Status(context.Context) (Status, error) {
 	return b.status, b.failAll
 }
 
-func (b *testBackend) Exposures(context.Context) (Exposures, error) {
+func (b *testBackend) Exposures(_ context.Context, day time.Time) (Exposures, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.exposures, b.failAll
+	ex := b.exposures
+	ex.Days = append([]DaySummary(nil), ex.Days...)
+	ex.TimelineDay = KeepTimeline(ex.Days, day)
+	return ex, b.failAll
 }
 
 func (b *testBackend) ContactLog(context.Context) (ContactLog, error) {

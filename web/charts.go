@@ -65,8 +65,8 @@ type svgBuilder struct {
 
 func newSVG(id, title, desc string) *svgBuilder {
 	b := &svgBuilder{id: id}
-	fmt.Fprintf(b, `<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-labelledby="%s-title %s-desc">`,
-		chartWidth, chartHeight, id, id)
+	fmt.Fprintf(b, `<svg id="%s" class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-labelledby="%s-title %s-desc">`,
+		id, chartWidth, chartHeight, id, id)
 	fmt.Fprintf(b, `<title id="%s-title">%s</title><desc id="%s-desc">%s</desc>`, id, html.EscapeString(title), id, html.EscapeString(desc))
 	return b
 }

@@ -102,26 +102,73 @@ func minuteOf(t time.Time) pact.Minute {
 	return pact.Minute(max(0, min(s, int64(^uint32(0)))))
 }
 
-// Exposures implements Backend.
-func (d *DeviceStats) Exposures(ctx context.Context) (Exposures, error) {
-	now := d.now()
+// daySummaries returns the summaries of every day and source in the
+// exposure window, without timelines: PACT days from SQLite's own
+// aggregation (devicedb.ExposureDays), other sources summarised here.
+func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) ([]DaySummary, error) {
 	from, to := exposureWindow(now)
-	ms, err := d.Matches(ctx, from, to)
+	pactDays, err := d.DB.ExposureDays(ctx, minuteOf(from), minuteOf(to))
+	if err != nil {
+		return nil, err
+	}
+	var days []DaySummary
+	for _, e := range pactDays {
+		days = append(days, DaySummary{
+			Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: SourcePACT,
+			MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score(),
+		})
+	}
+	var more []Match
+	for _, read := range d.MoreMatches {
+		if err := read(ctx, from, to, func(m Match) error { more = append(more, m); return nil }); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range Summarize(more) {
+		s.Timeline = nil
+		days = append(days, s)
+	}
+	sortSummaries(days)
+	return days, nil
+}
+
+// Exposures implements Backend.
+func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exposures, error) {
+	now := d.now()
+	days, err := d.daySummaries(ctx, now)
 	if err != nil {
 		return Exposures{}, fmt.Errorf("web: reading exposures: %w", err)
 	}
-	return Exposures{Now: now, WindowDays: ExposureWindowDays, Days: Summarize(ms)}, nil
+	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days}
+	ex.TimelineDay = KeepTimeline(days, timelineDay)
+	if ex.TimelineDay.IsZero() {
+		return ex, nil
+	}
+	// The timeline of one day comes from that day's match rows only.
+	ms, err := d.Matches(ctx, ex.TimelineDay, ex.TimelineDay.Add(24*time.Hour-time.Minute))
+	if err != nil {
+		return Exposures{}, fmt.Errorf("web: reading the exposures of %s: %w", ex.TimelineDay.Format(time.DateOnly), err)
+	}
+	for _, s := range Summarize(ms) {
+		for i := range ex.Days {
+			if ex.Days[i].Day.Equal(s.Day) && ex.Days[i].Source == s.Source && ex.Days[i].ReverseTracing == s.ReverseTracing {
+				ex.Days[i].Timeline = s.Timeline
+			}
+		}
+	}
+	return ex, nil
 }
 
 // Status fills what the database knows of the overview: exposure status,
 // days, sightings in the last hour and the snooze; the node adds servers,
 // chirping and adapter.
 func (d *DeviceStats) Status(ctx context.Context) (Status, error) {
-	ex, err := d.Exposures(ctx)
+	now := d.now()
+	days, err := d.daySummaries(ctx, now)
 	if err != nil {
-		return Status{}, err
+		return Status{}, fmt.Errorf("web: reading status: %w", err)
 	}
-	lastHour, err := d.DB.CountSightings(ctx, minuteOf(ex.Now.Add(-time.Hour))+1, minuteOf(ex.Now))
+	lastHour, err := d.DB.CountSightings(ctx, minuteOf(now.Add(-time.Hour))+1, minuteOf(now))
 	if err != nil {
 		return Status{}, fmt.Errorf("web: reading status: %w", err)
 	}
@@ -130,10 +177,10 @@ func (d *DeviceStats) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	s := Status{
-		Now: ex.Now, WindowDays: ex.WindowDays, Exposed: len(ex.Days) > 0, Days: ex.Days,
+		Now: now, WindowDays: ExposureWindowDays, Exposed: len(days) > 0, Days: days,
 		SightingsLastHour: lastHour, Chirping: true,
 	}
-	if st.SnoozeUntil.After(ex.Now) {
+	if st.SnoozeUntil.After(now) {
 		s.Chirping, s.SnoozedUntil = false, st.SnoozeUntil
 	}
 	return s, nil

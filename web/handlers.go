@@ -63,6 +63,7 @@ var templateFuncs = template.FuncMap{
 	"bandClass":    func(name string) string { return "swatch-" + name },
 	"explainScore": func() string { return scoreExplanation },
 	"shareDays":    shareDays,
+	"minuteRuns":   minuteRuns,
 	"seq24": func() []int {
 		r := make([]int, 24)
 		for i := range r {
@@ -180,20 +181,42 @@ type exposuresView struct {
 	Exposures Exposures
 	Ordinary  []DaySummary
 	Reverse   []DaySummary
+	// Selected is the day shown in detail (chart and minutes): the newest
+	// day with a match unless ?day= chooses another.
+	Selected time.Time
+	Detail   []DaySummary
+}
+
+// selectedDay reads ?day=YYYY-MM-DD; ok is false when it does not parse.
+func selectedDay(c *gin.Context) (day time.Time, ok bool) {
+	v := c.Query("day")
+	if v == "" {
+		return time.Time{}, true
+	}
+	t, err := time.ParseInLocation(dateLayout, v, time.UTC)
+	return t, err == nil
 }
 
 func (s *server) exposuresPage(c *gin.Context) {
-	ex, err := s.backend.Exposures(c.Request.Context())
+	day, ok := selectedDay(c)
+	if !ok {
+		s.renderError(c, http.StatusBadRequest, "The day must be written as YYYY-MM-DD, for example 2026-11-03.")
+		return
+	}
+	ex, err := s.backend.Exposures(c.Request.Context(), day)
 	if err != nil {
 		s.failed(c, "exposures", err)
 		return
 	}
-	v := exposuresView{Exposures: ex}
+	v := exposuresView{Exposures: ex, Selected: ex.TimelineDay}
 	for _, d := range ex.Days {
 		if d.ReverseTracing {
 			v.Reverse = append(v.Reverse, d)
 		} else {
 			v.Ordinary = append(v.Ordinary, d)
+		}
+		if d.Day.Equal(v.Selected) {
+			v.Detail = append(v.Detail, d)
 		}
 	}
 	s.render(c, http.StatusOK, "exposures", "Exposures", v)
@@ -490,8 +513,15 @@ type statusJSON struct {
 	Headline string `json:"headline"`
 }
 
+// apiExposures lists every day and source, with the per-minute timeline
+// of ?day=YYYY-MM-DD or, without it, of the newest day with a match.
 func (s *server) apiExposures(c *gin.Context) {
-	ex, err := s.backend.Exposures(c.Request.Context())
+	day, ok := selectedDay(c)
+	if !ok {
+		c.JSON(http.StatusBadRequest, apiError{Error: "invalid input", Fields: map[string]string{"day": "want YYYY-MM-DD"}})
+		return
+	}
+	ex, err := s.backend.Exposures(c.Request.Context(), day)
 	if err != nil {
 		s.failed(c, "exposures", err)
 		return

@@ -88,6 +88,13 @@ func Summarize(ms []Match) []DaySummary {
 		slices.SortFunc(s.Timeline, func(a, b MatchedMinute) int { return a.At.Compare(b.At) })
 		out = append(out, s)
 	}
+	sortSummaries(out)
+	return out
+}
+
+// sortSummaries orders newest day first, then PACT, Find My, partial Find
+// My, then ordinary before reverse tracing.
+func sortSummaries(out []DaySummary) {
 	slices.SortFunc(out, func(a, b DaySummary) int {
 		if c := b.Day.Compare(a.Day); c != 0 {
 			return c
@@ -103,7 +110,6 @@ func Summarize(ms []Match) []DaySummary {
 		}
 		return cmp.Compare(a.Source, b.Source)
 	})
-	return out
 }
 
 func sourceOrder(s string) int {
@@ -129,4 +135,34 @@ func strongerRSSI(a, b int) bool {
 
 func clampRSSI(v int) int8 {
 	return int8(max(-128, min(127, v)))
+}
+
+// MinuteRun is a stretch of consecutive matched minutes, the unit the
+// exposures page lists under each chart.
+type MinuteRun struct {
+	From, To  string // "08:05", UTC
+	Minutes   int
+	Strongest string // "-52 dBm" or "unknown"
+	Band      string // "near (within 1–2 m)"
+}
+
+// minuteRuns groups a day's timeline into runs of consecutive minutes.
+func minuteRuns(tl []MatchedMinute) []MinuteRun {
+	var out []MinuteRun
+	for i := 0; i < len(tl); {
+		j, best := i+1, tl[i].RSSI
+		for j < len(tl) && tl[j].At.Sub(tl[j-1].At) == time.Minute {
+			if strongerRSSI(tl[j].RSSI, best) {
+				best = tl[j].RSSI
+			}
+			j++
+		}
+		b := rssiBand(best)
+		out = append(out, MinuteRun{
+			From: tl[i].At.Format("15:04"), To: tl[j-1].At.Format("15:04"), Minutes: j - i,
+			Strongest: formatRSSI(best), Band: b.Name + " (" + b.Words + ")",
+		})
+		i = j
+	}
+	return out
 }

@@ -196,3 +196,76 @@ func (d *DB) DeleteSetting(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// ExposureDay summarises the PACT match results of one UTC day as spec
+// §8.4 does, computed by SQLite from exposure_contacts so that the
+// dashboard need not read every match row.
+type ExposureDay struct {
+	Day      uint32 // days since 1970-01-01
+	Minutes  int    // distinct minutes heard
+	Contacts int    // distinct seeds
+	MaxRSSI  int8   // strongest reading; pact.RSSIUnknown if none
+	// Pairs counts the distinct (seed, minute heard) pairs by the band of
+	// their strongest reading, the terms of the score.
+	Near, Medium, Far, Distant, Unknown int
+}
+
+// Score is the exposure score (spec §8.4): the weights of all pairs
+// summed in ascending order of weight, as pact.SummarizeContacts sums
+// them, so both give the same float64.
+func (e ExposureDay) Score() float64 {
+	var s float64
+	for _, t := range []struct {
+		n int
+		w float64
+	}{{e.Distant, pact.WeightDistant}, {e.Far, pact.WeightFar}, {e.Medium + e.Unknown, pact.WeightMedium}, {e.Near, pact.WeightNear}} {
+		for range t.n {
+			s += t.w
+		}
+	}
+	return s
+}
+
+// ExposureDays summarises the match results heard in [from, to] per day,
+// newest day first.
+func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute) ([]ExposureDay, error) {
+	if pact.WeightUnknown != pact.WeightMedium {
+		// Score adds unknown and medium pairs together.
+		return nil, errors.New("devicedb: ExposureDays assumes unknown readings weigh as medium ones")
+	}
+	rows, err := d.db.QueryContext(ctx, `WITH pairs AS (
+			SELECT heard, seed, coalesce(max(CASE WHEN rssi <> 127 THEN rssi END), 127) AS rssi
+			FROM exposure_contacts WHERE heard BETWEEN ? AND ? GROUP BY heard, seed)
+		SELECT heard / 1440, count(DISTINCT heard), count(DISTINCT seed),
+			coalesce(max(CASE WHEN rssi <> 127 THEN rssi END), 127),
+			sum(rssi <> 127 AND rssi >= ?), sum(rssi < ? AND rssi >= ?), sum(rssi < ? AND rssi >= ?),
+			sum(rssi < ?), sum(rssi = 127)
+		FROM pairs GROUP BY heard / 1440 ORDER BY heard / 1440 DESC`,
+		int64(from), int64(to),
+		pact.RSSINear, pact.RSSINear, pact.RSSIMedium, pact.RSSIMedium, pact.RSSIFar, pact.RSSIFar)
+	if err != nil {
+		return nil, fmt.Errorf("devicedb: summarising contacts %v..%v: %w", from, to, err)
+	}
+	defer rows.Close()
+	var out []ExposureDay
+	for rows.Next() {
+		var e ExposureDay
+		var day, maxRSSI int64
+		if err := rows.Scan(&day, &e.Minutes, &e.Contacts, &maxRSSI, &e.Near, &e.Medium, &e.Far, &e.Distant, &e.Unknown); err != nil {
+			return nil, fmt.Errorf("devicedb: summarising contacts: %w", err)
+		}
+		m, err := storedMinute("contact", "heard", day*pact.MinutesPerDay)
+		if err != nil {
+			return nil, err
+		}
+		e.Day = uint32(m / pact.MinutesPerDay)
+		if e.MaxRSSI, err = storedRSSI("contact", day*pact.MinutesPerDay, maxRSSI); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("devicedb: summarising contacts %v..%v: %w", from, to, err)
+	}
+	return out, nil
+}

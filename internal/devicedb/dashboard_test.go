@@ -244,3 +244,49 @@ func BenchmarkAddSightingsAggregates(b *testing.B) {
 		})
 	}
 }
+
+// TestExposureDaysAgreesWithSummarizeContacts checks the SQL summary
+// against pact.SummarizeContacts on the same stored contacts, including
+// unknown readings, a seed heard twice in a minute and the spec's worked
+// example bands.
+func TestExposureDaysAgreesWithSummarizeContacts(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	const day0 = pact.Minute(20759 * pact.MinutesPerDay)
+	seed := func(n byte) pact.Seed {
+		var s pact.Seed
+		s[0] = n
+		return s
+	}
+	var cs []pact.Contact
+	add := func(heard pact.Minute, chirp byte, s byte, rssi int8) {
+		cs = append(cs, pact.Contact{Heard: heard, ChirpMinute: heard, Chirp: chirpN(chirp), Seed: seed(s), RSSI: rssi, Source: pact.SourcePACT})
+	}
+	add(day0+8*60+5, 1, 'A', -50)
+	add(day0+8*60+6, 2, 'A', pact.RSSIUnknown)
+	add(day0+9*60+10, 3, 'B', -72)
+	add(day0+9*60+10, 4, 'B', -80)            // same seed and minute: the stronger counts
+	add(day0+9*60+11, 5, 'C', pact.RSSIUnknown) // only unknown
+	add(day0+9*60+11, 6, 'C', pact.RSSIUnknown)
+	add(day0+pact.MinutesPerDay+60, 7, 'D', -95)
+	add(day0+pact.MinutesPerDay+61, 8, 'D', -61)
+	add(day0+pact.MinutesPerDay+62, 9, 'E', -70)
+	add(day0+pact.MinutesPerDay+62, 10, 'F', -60)
+	if _, err := db.AddContacts(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.ExposureDays(ctx, 0, day0+10*pact.MinutesPerDay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pact.SummarizeContacts(cs)
+	if len(got) != len(want) {
+		t.Fatalf("%d days, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[len(got)-1-i] // ExposureDays is newest first
+		if g.Day != w.Day || g.Minutes != w.Minutes || g.Contacts != w.Contacts || g.MaxRSSI != w.MaxRSSI || g.Score() != w.Score {
+			t.Errorf("day %d: got %+v score %v, want %+v", w.Day, g, g.Score(), w)
+		}
+	}
+}
