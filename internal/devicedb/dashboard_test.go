@@ -265,7 +265,7 @@ func TestExposureDaysAgreesWithSummarizeContacts(t *testing.T) {
 	add(day0+8*60+5, 1, 'A', -50)
 	add(day0+8*60+6, 2, 'A', pact.RSSIUnknown)
 	add(day0+9*60+10, 3, 'B', -72)
-	add(day0+9*60+10, 4, 'B', -80)            // same seed and minute: the stronger counts
+	add(day0+9*60+10, 4, 'B', -80)              // same seed and minute: the stronger counts
 	add(day0+9*60+11, 5, 'C', pact.RSSIUnknown) // only unknown
 	add(day0+9*60+11, 6, 'C', pact.RSSIUnknown)
 	add(day0+pact.MinutesPerDay+60, 7, 'D', -95)
