@@ -152,7 +152,14 @@ func timelineChart(id string, d DaySummary) template.HTML {
 	for i := 0; i <= hours; i += step {
 		x := padLeft + plotWidth*float64(i*60)/span
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="tick"/>`, x, padTop+plotHeight, x, padTop+plotHeight+5)
-		b.text(x, chartHeight-12, "middle", "axis", start.Add(time.Duration(i)*time.Hour).Format("15:04"))
+		anchor := "middle"
+		switch {
+		case i == 0:
+			anchor = "start"
+		case i+step > hours:
+			anchor = "end"
+		}
+		b.text(x, chartHeight-12, anchor, "axis", start.Add(time.Duration(i)*time.Hour).Format("15:04"))
 	}
 	return b.done()
 }
@@ -257,7 +264,7 @@ func hoursChart(id string, cl ContactLog) template.HTML {
 		}
 		x := padLeft + w*float64(i)
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="tick"/>`, x, padTop, x, padTop+plotHeight+5)
-		if t.YearDay()%step == 0 && x < chartWidth-40 {
+		if t.YearDay()%step == 0 && x < chartWidth-95 {
 			b.text(x+3, chartHeight-12, "start", "axis", t.Format("Mon 2 Jan"))
 		}
 	}

@@ -505,7 +505,8 @@ func (s *server) apiStatus(c *gin.Context) {
 	if st.Servers == nil {
 		st.Servers = []ServerStatus{}
 	}
-	c.JSON(http.StatusOK, statusJSON{Status: st, Headline: statusHeadline(st).Title})
+	hl := statusHeadline(st)
+	c.JSON(http.StatusOK, statusJSON{Status: st, Headline: strings.TrimSpace(hl.Title + " " + hl.Detail)})
 }
 
 type statusJSON struct {

@@ -101,8 +101,29 @@ func daySentence(d DaySummary) string {
 // says.
 type headline struct {
 	Exposed bool
-	Title   string   // one sentence
-	Lines   []string // one sentence per other day, strongest first
+	Title   string   // one short sentence
+	Detail  string   // the figures behind Title
+	Lines   []string // one sentence per other day, newest first
+}
+
+// shortSentence is the headline of a day: "Exposed on 3 Nov: about 16
+// minutes at close range."
+func shortSentence(d DaySummary) string {
+	return fmt.Sprintf("Exposed on %s: about %s at close range.", dayWords(d.Day), plural(int(math.Round(d.Score)), "minute", "minutes"))
+}
+
+// detailSentence gives the figures: "Strong: 25 matched minutes, 1
+// contact, strongest signal -52 dBm (within 1–2 m), through native PACT
+// chirps."
+func detailSentence(d DaySummary) string {
+	strongest := "no signal strength recorded"
+	if d.MaxRSSI != RSSIUnknown {
+		strongest = fmt.Sprintf("strongest signal %s (%s)", formatRSSI(d.MaxRSSI), rssiBand(d.MaxRSSI).Words)
+	}
+	s := strengthWords(d.Score)
+	return fmt.Sprintf("%s%s exposure: %s, %s, %s, through %s.", strings.ToUpper(s[:1]), s[1:],
+		plural(d.MatchedMinutes, "matched minute", "matched minutes"), plural(d.Contacts, "contact", "contacts"),
+		strongest, sourceWords(d.Source))
 }
 
 func statusHeadline(st Status) headline {
@@ -126,7 +147,7 @@ func statusHeadline(st Status) headline {
 			best = i
 		}
 	}
-	h := headline{Exposed: true, Title: daySentence(ordinary[best])}
+	h := headline{Exposed: true, Title: shortSentence(ordinary[best]), Detail: detailSentence(ordinary[best])}
 	for i, d := range ordinary {
 		if i != best {
 			h.Lines = append(h.Lines, daySentence(d))
