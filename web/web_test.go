@@ -3,6 +3,8 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -64,6 +66,7 @@ func newTestHandler(t *testing.T, cfg Config) (http.Handler, *testBackend) {
 		cfg.Backend = be
 	}
 	cfg.Now = func() time.Time { return testNow }
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
