@@ -265,7 +265,7 @@ func hoursChart(id string, cl ContactLog) template.HTML {
 		x := padLeft + w*float64(i)
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="tick"/>`, x, padTop, x, padTop+plotHeight+5)
 		if t.YearDay()%step == 0 && x < chartWidth-95 {
-			b.text(x+3, chartHeight-12, "start", "axis", t.Format("Mon 2 Jan"))
+			b.text(x+3, chartHeight-12, "start", "axis", t.Format("2 Jan"))
 		}
 	}
 	return b.done()
