@@ -42,17 +42,20 @@ const (
 
 // Server serves the API of docs/api.md.
 type Server struct {
-	store   database.Store
-	hasher  *model.Hasher
-	key     ed25519.PrivateKey
-	cfg     Config
-	log     *slog.Logger
-	clock   pact.Clock
-	limiter *guessLimiter
-	regions map[string]bool
-	metrics *metrics
-	gather  prometheus.Gatherer
-	engine  *gin.Engine
+	store  database.Store
+	hasher *model.Hasher
+	key    ed25519.PrivateKey
+	cfg    Config
+	log    *slog.Logger
+	clock  pact.Clock
+	// limiter counts refused permission numbers per client network;
+	// derivations, the Find My derivation steps of its uploads.
+	limiter     *networkLimiter
+	derivations *networkLimiter
+	regions     map[string]bool
+	metrics     *metrics
+	gather      prometheus.Gatherer
+	engine      *gin.Engine
 }
 
 type metrics struct {
@@ -62,6 +65,8 @@ type metrics struct {
 	batchesCut     prometheus.Counter
 	cutSeconds     prometheus.Histogram
 	requests       *prometheus.CounterVec
+	secretUpdates  prometheus.Counter
+	keysDerived    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -86,8 +91,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pact_http_requests_total", Help: "HTTP requests by route and status.",
 		}, []string{"route", "status"}),
+		secretUpdates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pact_findmy_secret_updates_total", Help: "KDF steps run to reach the first key of Find My schedule entries.",
+		}),
+		keysDerived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pact_findmy_keys_derived_total", Help: "Find My keys derived from schedule entries.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.uploads, m.uploadSeconds, m.uploadedTuples, m.batchesCut, m.cutSeconds, m.requests} {
+	for _, c := range []prometheus.Collector{m.uploads, m.uploadSeconds, m.uploadedTuples, m.batchesCut, m.cutSeconds, m.requests, m.secretUpdates, m.keysDerived} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
@@ -121,7 +132,11 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		store: o.Store, hasher: o.Hasher, key: o.SigningKey, cfg: cfg,
-		log: o.Logger, clock: o.Clock, limiter: newGuessLimiter(cfg.FailuresPerHour),
+		log: o.Logger, clock: o.Clock,
+		limiter: newNetworkLimiter(float64(cfg.FailuresPerHour), float64(cfg.FailuresPerHour), time.Hour),
+		// A budget below one upload's cost would refuse the largest
+		// uploads for ever; the rate is still the configured one.
+		derivations: newNetworkLimiter(float64(max(cfg.FindMyStepsPerMinute, MaxUploadDerivationSteps)), float64(cfg.FindMyStepsPerMinute), time.Minute),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -295,6 +310,7 @@ type uploadError struct {
 }
 
 func (e *uploadError) Error() string { return e.err.Error() }
+func (e *uploadError) Unwrap() error { return e.err }
 
 func badField(field string, err error) *uploadError {
 	return &uploadError{status: http.StatusBadRequest, code: "invalid_field", field: field, err: err}
@@ -324,6 +340,8 @@ type parsedUpload struct {
 	// rate limiter, into findMy too.
 	findMy    []batch.FindMyKey
 	schedules []findMyScheduleJSON
+	// entries are the schedules once check has checked them.
+	entries []scheduleEntry
 }
 
 // fastTupleJSON mirrors pact's tuple JSON (spec §6.2) for the one-pass
@@ -464,7 +482,12 @@ func (s *Server) check(p *parsedUpload, now pact.Minute) *uploadError {
 		}
 		seen[t.Seed] = i
 	}
-	return checkFindMy(p.findMy, "findmy_keys", limits)
+	if perr := checkFindMy(p.findMy, "findmy_keys", limits); perr != nil {
+		return perr
+	}
+	var perr *uploadError
+	p.entries, perr = parseSchedules(p.schedules, MaxFindMyKeys-len(p.findMy), limits)
+	return perr
 }
 
 func (s *Server) limits(now pact.Minute) pact.Limits {
@@ -515,25 +538,36 @@ func (s *Server) upload(c *gin.Context) string {
 		return fail(badField("permission_number", err))
 	}
 	addr := c.ClientIP()
-	if !s.limiter.take(addr, now) {
+	if !s.limiter.take(addr, now, 1) {
 		return fail(&uploadError{http.StatusTooManyRequests, "rate_limited", "permission_number",
-			errors.New("too many refused permission numbers from this network; try again later")})
+			fmt.Errorf("too many refused permission numbers from this network; try again later: %w", ErrRateLimited)})
 	}
-	refused := false
+	// The guess is given back unless the number was refused or the
+	// upload cost a derivation: a refund after deriving would let a
+	// client that fails later (or hangs up) make the server derive for
+	// ever.
+	keepCharge := false
 	defer func() {
-		if !refused {
-			s.limiter.refund(addr, now)
+		if !keepCharge {
+			s.limiter.refund(addr, now, 1)
 		}
 	}()
-	if len(p.schedules) > 0 {
-		expanded, perr := expandSchedules(p.schedules, MaxFindMyKeys-len(p.findMy))
-		if perr != nil {
-			return fail(perr)
+	if len(p.entries) > 0 {
+		if !s.derivations.take(addr, now, float64(derivationSteps(p.entries))) {
+			return fail(&uploadError{http.StatusTooManyRequests, "rate_limited", "findmy_schedule",
+				fmt.Errorf("Find My schedules from this network need more key derivation than allowed per minute; try again later: %w", ErrRateLimited)})
 		}
-		for i, k := range expanded {
-			if err := k.Validate(s.limits(pact.MinuteOf(now))); err != nil {
-				return fail(badField("findmy_schedule", fmt.Errorf("derived key %d: %w", i, err)))
-			}
+		keepCharge = true
+		expanded, err := s.deriveSchedules(c.Request.Context(), p.entries)
+		if err != nil {
+			return fail(&uploadError{http.StatusServiceUnavailable, "unavailable", "", fmt.Errorf("the request ended before its Find My keys were derived; nothing was kept: %w", ErrUnavailable)})
+		}
+		// The arithmetic of parseSchedules decided these windows; a key
+		// that fails here is a bug, not the client's fault, but it must
+		// not be published either.
+		if perr := checkFindMy(expanded, "findmy_schedule", s.limits(pact.MinuteOf(now))); perr != nil {
+			s.log.Error("a derived Find My key failed its check", "err", perr)
+			return fail(perr)
 		}
 		p.findMy = append(p.findMy, expanded...)
 	}
@@ -557,7 +591,7 @@ func (s *Server) upload(c *gin.Context) string {
 			s.log.Error("storing an upload failed", "err", err)
 			return fail(&uploadError{http.StatusServiceUnavailable, "unavailable", "", errors.New("the upload could not be stored; nothing was kept, retry later")})
 		}
-		refused = true
+		keepCharge = true
 		return fail(&uploadError{http.StatusForbidden, code, "permission_number", err})
 	}
 	s.metrics.uploadedTuples.Add(float64(len(p.tuples)))
