@@ -49,7 +49,7 @@ func FuzzFastParseUpload(f *testing.F) {
 		if !ok {
 			return
 		}
-		slow, err := parseUploadJSONSlowly(body)
+		slow, err := parseUploadStrict(body)
 		if err != nil {
 			t.Fatalf("fast decoder accepted %q, strict decoder refused it: %v", body, err)
 		}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -316,20 +315,6 @@ func badField(field string, err error) *uploadError {
 	return &uploadError{status: http.StatusBadRequest, code: "invalid_field", field: field, err: err}
 }
 
-type reverseJSON struct {
-	From *int64 `json:"from"`
-	To   *int64 `json:"to"`
-}
-
-type uploadJSON struct {
-	PermissionNumber *string              `json:"permission_number"`
-	Region           *string              `json:"region"`
-	Tuples           []json.RawMessage    `json:"tuples"`
-	ReverseTracing   *reverseJSON         `json:"reverse_tracing"`
-	FindMyKeys       []findMyKeyJSON      `json:"findmy_keys"`
-	FindMySchedule   []findMyScheduleJSON `json:"findmy_schedule"`
-}
-
 // parsedUpload is a syntactically valid upload, not yet checked against time.
 type parsedUpload struct {
 	number  string
@@ -342,111 +327,6 @@ type parsedUpload struct {
 	schedules []findMyScheduleJSON
 	// entries are the schedules once check has checked them.
 	entries []scheduleEntry
-}
-
-// fastTupleJSON mirrors pact's tuple JSON (spec §6.2) for the one-pass
-// decoder; pointers tell a missing field from a zero.
-type fastTupleJSON struct {
-	Seed  *string `json:"seed"`
-	Start *int64  `json:"start"`
-	End   *int64  `json:"end"`
-}
-
-type fastUploadJSON struct {
-	PermissionNumber *string         `json:"permission_number"`
-	Region           *string         `json:"region"`
-	Tuples           []fastTupleJSON `json:"tuples"`
-	ReverseTracing   *reverseJSON    `json:"reverse_tracing"`
-}
-
-// parseUploadJSON decodes an upload body in one reflection pass, which is
-// what keeps a three-week upload cheap. When that pass fails, the body is
-// decoded again tuple by tuple only to name the field at fault.
-func parseUploadJSON(body []byte) (*parsedUpload, *uploadError) {
-	if p, ok := fastParseUpload(body); ok {
-		return p, nil
-	}
-	var j fastUploadJSON
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil || dec.More() {
-		return parseUploadJSONSlowly(body)
-	}
-	p := &parsedUpload{tuples: make([]pact.Tuple, len(j.Tuples))}
-	for i, t := range j.Tuples {
-		if t.Seed == nil || t.Start == nil || t.End == nil || len(*t.Seed) != 2*pact.SeedSize ||
-			*t.Start < 0 || *t.End < 0 || *t.Start > int64(^uint32(0)) || *t.End > int64(^uint32(0)) {
-			return parseUploadJSONSlowly(body)
-		}
-		if _, err := hex.Decode(p.tuples[i].Seed[:], []byte(*t.Seed)); err != nil {
-			return parseUploadJSONSlowly(body)
-		}
-		p.tuples[i].Start, p.tuples[i].End = pact.Minute(*t.Start), pact.Minute(*t.End)
-	}
-	if j.PermissionNumber == nil || j.Region == nil || j.Tuples == nil {
-		return parseUploadJSONSlowly(body)
-	}
-	p.number, p.region = *j.PermissionNumber, *j.Region
-	if j.ReverseTracing != nil {
-		return parseUploadJSONSlowly(body)
-	}
-	return p, nil
-}
-
-// parseUploadJSONSlowly decodes an upload body, naming the field at fault.
-func parseUploadJSONSlowly(body []byte) (*parsedUpload, *uploadError) {
-	var j uploadJSON
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		field := "body"
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) && ute.Field != "" {
-			field = ute.Field
-		}
-		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-			name := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
-			if name != "" {
-				field = name
-			}
-			return nil, badField(field, fmt.Errorf("unknown field %q", name))
-		}
-		return nil, badField(field, fmt.Errorf("malformed JSON: %w", err))
-	}
-	if dec.More() {
-		return nil, badField("body", errors.New("trailing data after the JSON object"))
-	}
-	p := &parsedUpload{}
-	switch {
-	case j.PermissionNumber == nil:
-		return nil, badField("permission_number", errors.New("field is missing"))
-	case j.Region == nil:
-		return nil, badField("region", errors.New("field is missing"))
-	case j.Tuples == nil:
-		return nil, badField("tuples", errors.New("field is missing"))
-	}
-	p.number, p.region = *j.PermissionNumber, *j.Region
-	p.tuples = make([]pact.Tuple, len(j.Tuples))
-	for i, raw := range j.Tuples {
-		if err := p.tuples[i].UnmarshalJSON(raw); err != nil {
-			return nil, badField(fmt.Sprintf("tuples[%d]", i), err)
-		}
-	}
-	if r := j.ReverseTracing; r != nil {
-		if r.From == nil || r.To == nil || *r.From < 0 || *r.To < *r.From || *r.To > int64(^uint32(0)) {
-			return nil, badField("reverse_tracing", errors.New(`want {"from": minute, "to": minute} with from <= to`))
-		}
-		p.reverse = [2]pact.Minute{pact.Minute(*r.From), pact.Minute(*r.To)}
-	}
-	if len(j.FindMyKeys) > MaxFindMyKeys {
-		return nil, badField("findmy_keys", fmt.Errorf("%d keys exceed the limit %d", len(j.FindMyKeys), MaxFindMyKeys))
-	}
-	var perr *uploadError
-	if p.findMy, perr = parseFindMyKeys(j.FindMyKeys); perr != nil {
-		return nil, perr
-	}
-	p.schedules = j.FindMySchedule
-	return p, nil
 }
 
 func parseUploadBinary(c *gin.Context, body []byte) (*parsedUpload, *uploadError) {
