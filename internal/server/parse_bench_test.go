@@ -27,13 +27,23 @@ func threeWeekUpload(tb testing.TB) []byte {
 	return b
 }
 
+// BenchmarkParseUploadJSON reads a three-week upload through the path the
+// server takes (fast) and through the strict fallback alone.
 func BenchmarkParseUploadJSON(b *testing.B) {
 	body := threeWeekUpload(b)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, err := parseUploadJSON(body); err != nil {
-			b.Fatal(err)
-		}
+	for _, d := range []struct {
+		name  string
+		parse func([]byte) (*parsedUpload, *uploadError)
+	}{{"fast", parseUploadJSON}, {"strict", parseUploadStrict}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.parse(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

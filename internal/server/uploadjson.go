@@ -21,9 +21,12 @@ import (
 // anything else; parseUploadStrict reads the rest and names the field at
 // fault. Both refuse what the other refuses (FuzzFastParseUpload,
 // FuzzUploadAgreesWithParseTupleFile). The fast path stays because the
-// strict one alone is too slow for the 500 uploads/s goal on two cores:
-// 504-tuple uploads measured 2,200 uploads/s through the fast path and
-// 240 through the strict one alone (docs/performance.md).
+// strict one alone is too slow for the 500 uploads/s goal: with the
+// strict decoder only, pact-server loadtest (504-tuple uploads, SQLite)
+// gave 47-63 uploads/s against 123-217 with the fast path in the same run
+// on a loaded machine, about 2,000 when quiet; a 504-tuple body takes
+// 20 times longer to read strictly (BenchmarkParseUploadJSON,
+// docs/performance.md).
 func parseUploadJSON(body []byte) (*parsedUpload, *uploadError) {
 	if p, ok := fastParseUpload(body); ok {
 		return p, nil
