@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -72,16 +71,8 @@ func FuzzFastParseUpload(f *testing.F) {
 // FuzzParseUploadJSON feeds arbitrary bodies to the full decoder: it must
 // never panic, and every refusal names a field.
 func FuzzParseUploadJSON(f *testing.F) {
-	raw, err := os.ReadFile("testdata/uploads.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	var cases []uploadCase
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		f.Fatal(err)
-	}
-	for _, tc := range cases {
-		f.Add([]byte(tc.Body))
+	for _, tc := range uploadCases {
+		f.Add([]byte(tc.body))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, perr := parseUploadJSON(body)

@@ -140,13 +140,13 @@ func (s *Server) check(p *parsedUpload, now pact.Minute) *uploadError {
 		return badField("region", err)
 	}
 	if s.regions != nil && !s.regions[p.region] {
-		return badField("region", fmt.Errorf("region %q is not served here", p.region))
+		return badField("region", fmt.Errorf("region %q: %w", p.region, ErrRegion))
 	}
 	if len(p.tuples) == 0 && len(p.findMy) == 0 && len(p.schedules) == 0 {
-		return badField("tuples", errors.New("no tuples and no Find My keys"))
+		return badField("tuples", ErrEmptyUpload)
 	}
 	if len(p.tuples) > s.cfg.MaxTuples {
-		return badField("tuples", fmt.Errorf("%d tuples exceed the limit %d", len(p.tuples), s.cfg.MaxTuples))
+		return badField("tuples", fmt.Errorf("%d tuples exceed the limit %d: %w", len(p.tuples), s.cfg.MaxTuples, ErrTooMany))
 	}
 	limits := s.limits(now)
 	seen := make(map[pact.Seed]int, len(p.tuples))
@@ -155,7 +155,7 @@ func (s *Server) check(p *parsedUpload, now pact.Minute) *uploadError {
 			return badField(fmt.Sprintf("tuples[%d]", i), err)
 		}
 		if j, dup := seen[t.Seed]; dup {
-			return badField(fmt.Sprintf("tuples[%d].seed", i), fmt.Errorf("seed repeats tuples[%d].seed", j))
+			return badField(fmt.Sprintf("tuples[%d].seed", i), fmt.Errorf("seed repeats tuples[%d].seed: %w", j, ErrFieldValue))
 		}
 		seen[t.Seed] = i
 	}
@@ -190,7 +190,7 @@ func (s *Server) upload(c *gin.Context) string {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return fail(&uploadError{http.StatusRequestEntityTooLarge, "too_large", "body", fmt.Errorf("body exceeds %d bytes", s.cfg.MaxBodyBytes)})
+			return fail(&uploadError{http.StatusRequestEntityTooLarge, "too_large", "body", fmt.Errorf("body exceeds %d bytes: %w", s.cfg.MaxBodyBytes, ErrTooLarge)})
 		}
 		return fail(&uploadError{http.StatusBadRequest, "invalid_field", "body", fmt.Errorf("reading body: %w", err)})
 	}
@@ -266,7 +266,7 @@ func (s *Server) upload(c *gin.Context) string {
 			code = "permission_revoked"
 		default:
 			s.log.Error("storing an upload failed", "err", err)
-			return fail(&uploadError{http.StatusServiceUnavailable, "unavailable", "", errors.New("the upload could not be stored; nothing was kept, retry later")})
+			return fail(&uploadError{http.StatusServiceUnavailable, "unavailable", "", fmt.Errorf("the upload could not be stored; nothing was kept, retry later: %w", ErrUnavailable)})
 		}
 		keepCharge = true
 		return fail(&uploadError{http.StatusForbidden, code, "permission_number", err})
