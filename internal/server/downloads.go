@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -74,6 +75,14 @@ func (s *Server) handleRegionBatches(c *gin.Context) {
 			return
 		}
 	}
+	// The stores keep sequences as signed 64-bit integers, into which a
+	// larger after would wrap and list every batch. No sequence reaches
+	// 2^63, so nothing comes after such a number.
+	if after > math.MaxInt64 {
+		body, _ := json.Marshal(listing(region, nil))
+		respondCached(c, "application/json", body, s.listMaxAge(), false)
+		return
+	}
 	infos, err := s.store.Batches(c.Request.Context(), region, after)
 	if err != nil {
 		s.log.Error("listing batches", "region", region, "err", err)
@@ -128,6 +137,12 @@ func (s *Server) handleBatch(c *gin.Context) {
 	region, seq, err := database.ParseBatchID(c.Param("id"))
 	if err != nil {
 		jsonError(c, http.StatusBadRequest, "id", err)
+		return
+	}
+	// One name per batch: "CH.01" or "CH.+1" would serve a second
+	// immutable copy of CH.1, which caches and mirrors keep apart.
+	if c.Param("id") != database.FormatBatchID(region, seq) {
+		jsonError(c, http.StatusNotFound, "id", fmt.Errorf("batch id %q: not canonical, the batch is %s: %w", c.Param("id"), database.FormatBatchID(region, seq), database.ErrNotFound))
 		return
 	}
 	_, data, err := s.store.Batch(c.Request.Context(), region, seq)

@@ -757,3 +757,55 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += n
 	return n, err
 }
+
+// Listing and batch paths that name no batch canonically list nothing and
+// serve nothing: an after of 2^63 or more once wrapped to a negative
+// sequence and listed every batch, and CH.01 served a second copy of CH.1.
+func TestBatchPathsAreCanonical(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.uploadN(t, "CH", 2, 1)
+	f.clock.Add(10 * time.Minute)
+	if _, err := f.srv.CutOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path    string
+		status  int
+		batches int // in a listing; -1 for a batch
+	}{
+		{"/v1/regions/CH/batches", 200, 1},
+		{"/v1/regions/CH/batches?after=0", 200, 1},
+		{"/v1/regions/CH/batches?after=9223372036854775807", 200, 0},
+		{"/v1/regions/CH/batches?after=9223372036854775808", 200, 0},
+		{"/v1/regions/CH/batches?after=18446744073709551615", 200, 0},
+		{"/v1/regions/CH/batches?after=18446744073709551616", 400, -1},
+		{"/v1/batches/CH.1", 200, -1},
+		{"/v1/batches/CH.01", 404, -1},
+		{"/v1/batches/CH.+1", 400, -1},
+		{"/v1/batches/CH.2", 404, -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, err := http.Get(f.http.URL + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if tc.batches < 0 {
+				return
+			}
+			var l struct {
+				Batches []json.RawMessage `json:"batches"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Batches) != tc.batches {
+				t.Fatalf("listing of %d batches, want %d", len(l.Batches), tc.batches)
+			}
+		})
+	}
+}
