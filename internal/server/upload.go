@@ -232,7 +232,7 @@ func (s *Server) upload(c *gin.Context) string {
 	if len(p.entries) > 0 {
 		if !s.derivations.take(addr, now, float64(derivationSteps(p.entries))) {
 			return fail(&uploadError{http.StatusTooManyRequests, "rate_limited", "findmy_schedule",
-				fmt.Errorf("Find My schedules from this network need more key derivation than allowed per minute; try again later: %w", ErrRateLimited)})
+				fmt.Errorf("schedules from this network need more Find My key derivation than allowed per minute; try again later: %w", ErrRateLimited)})
 		}
 		keepCharge = true
 		expanded, err := s.deriveSchedules(c.Request.Context(), p.entries)
