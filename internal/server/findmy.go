@@ -22,6 +22,12 @@ const MaxFindMyKeys = 2 * 21 * 24 * 4
 // keysPerSchedule bounds one schedule entry: three weeks of 15-minute keys.
 const keysPerSchedule = 21 * 24 * 4
 
+// maxScheduleEntries bounds the schedule entries of one upload: a few
+// consented windows for each of a few devices. Each entry's public key is
+// parsed before the rate limiters (a compressed one costs a square root,
+// about 0.3 ms), so their number must be small.
+const maxScheduleEntries = 64
+
 // maxFromIndex bounds the first key of a schedule entry: deriving SK_from
 // costs one KDF step per index, and 2^20 indices are 30 years of keys.
 const maxFromIndex = 1 << 20
@@ -133,6 +139,9 @@ func parseSchedules(in []findMyScheduleJSON, budget int, limits pact.Limits) ([]
 	}
 	if steps > maxScheduleSteps {
 		return nil, badField("findmy_schedule", fmt.Errorf("entries would derive %d key steps (from + count, summed), limit %d: %w", steps, maxScheduleSteps, ErrTooCostly))
+	}
+	if len(in) > maxScheduleEntries {
+		return nil, badField("findmy_schedule", fmt.Errorf("%d entries, limit %d: %w", len(in), maxScheduleEntries, ErrTooMany))
 	}
 	out := make([]scheduleEntry, 0, len(in))
 	keys := 0

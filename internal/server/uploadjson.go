@@ -106,8 +106,8 @@ func parseUploadStrict(body []byte) (*parsedUpload, *uploadError) {
 			})
 		case "findmy_schedule":
 			perr = d.array(key, func(i int) *uploadError {
-				if len(p.schedules) == MaxFindMyKeys {
-					return badField(key, fmt.Errorf("more than %d entries: %w", MaxFindMyKeys, ErrTooMany))
+				if len(p.schedules) == maxScheduleEntries {
+					return badField(key, fmt.Errorf("more than %d entries: %w", maxScheduleEntries, ErrTooMany))
 				}
 				field := fmt.Sprintf("%s[%d]", key, i)
 				p.schedules = append(p.schedules, findMyScheduleJSON{})

@@ -39,6 +39,7 @@ func TestUploadJSONIsReadAsTheSpecSays(t *testing.T) {
 		{"missing tuples", `{"permission_number": "x", "region": "CH"}`, "tuples", ErrFieldMissing},
 		{"trailing data", `{"permission_number": "x", "region": "CH", "tuples": []} {}`, "body", ErrMalformed},
 		{"not JSON", `hello`, "body", ErrMalformed},
+		{"too many schedule entries", `{"permission_number": "x", "region": "CH", "tuples": [], "findmy_schedule": [` + strings.Repeat(`{}, `, maxScheduleEntries) + `{}]}`, "findmy_schedule", ErrTooMany},
 		{"minute with a fraction", `{"permission_number": "x", "region": "CH", "tuples": [], "reverse_tracing": {"from": 1.5, "to": 3}}`, "reverse_tracing.from", ErrFieldValue},
 	}
 	for _, tc := range cases {
