@@ -23,9 +23,9 @@ import (
 // FuzzUploadAgreesWithParseTupleFile). The fast path stays because the
 // strict one alone is too slow for the 500 uploads/s goal: with the
 // strict decoder only, pact-server loadtest (504-tuple uploads, SQLite)
-// gave 47-63 uploads/s against 123-217 with the fast path in the same run
-// on a loaded machine, about 2,000 when quiet; a 504-tuple body takes
-// 20 times longer to read strictly (BenchmarkParseUploadJSON,
+// gave 172-229 uploads/s against 457-891 with the fast path in the same
+// run on a loaded machine (about 2,000 when quiet); a 504-tuple body
+// takes 20 times longer to read strictly (BenchmarkParseUploadJSON,
 // docs/performance.md).
 func parseUploadJSON(body []byte) (*parsedUpload, *uploadError) {
 	if p, ok := fastParseUpload(body); ok {
