@@ -47,7 +47,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", srv.MetricsHandler())
-		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		// The same timeouts as the API: a scraper that stalls must not
+		// hold a connection and its goroutine for ever.
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
 		go ms.Serve(mln)
 		defer ms.Close()
 		log.Info("serving metrics", "addr", mln.Addr().String())

@@ -1,9 +1,9 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -26,13 +26,23 @@ func threeWeekUpload(tb testing.TB) []byte {
 	return b
 }
 
+// BenchmarkParseUploadJSON reads a three-week upload through the path the
+// server takes (fast) and through the strict fallback alone.
 func BenchmarkParseUploadJSON(b *testing.B) {
 	body := threeWeekUpload(b)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, err := parseUploadJSON(body); err != nil {
-			b.Fatal(err)
-		}
+	for _, d := range []struct {
+		name  string
+		parse func([]byte) (*parsedUpload, *uploadError)
+	}{{"fast", parseUploadJSON}, {"strict", parseUploadStrict}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.parse(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -48,7 +58,7 @@ func FuzzFastParseUpload(f *testing.F) {
 		if !ok {
 			return
 		}
-		slow, err := parseUploadJSONSlowly(body)
+		slow, err := parseUploadStrict(body)
 		if err != nil {
 			t.Fatalf("fast decoder accepted %q, strict decoder refused it: %v", body, err)
 		}
@@ -61,16 +71,8 @@ func FuzzFastParseUpload(f *testing.F) {
 // FuzzParseUploadJSON feeds arbitrary bodies to the full decoder: it must
 // never panic, and every refusal names a field.
 func FuzzParseUploadJSON(f *testing.F) {
-	raw, err := os.ReadFile("testdata/uploads.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	var cases []uploadCase
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		f.Fatal(err)
-	}
-	for _, tc := range cases {
-		f.Add([]byte(tc.Body))
+	for _, tc := range uploadCases {
+		f.Add([]byte(tc.body))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, perr := parseUploadJSON(body)
@@ -89,14 +91,54 @@ func FuzzParseUploadJSON(f *testing.F) {
 // BenchmarkExpandSchedule3Weeks derives the 2016 keys of three weeks from
 // one device's schedule material, what a schedule upload costs the server.
 func BenchmarkExpandSchedule3Weeks(b *testing.B) {
-	secret := "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba"
-	pub := "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201"
-	epoch, from, count := int64(28_000_000), uint64(0), uint64(keysPerSchedule)
-	in := []findMyScheduleJSON{{Secret: &secret, PublicKey: &pub, Epoch: &epoch, From: &from, Count: &count}}
+	srv := newFixture(b, Config{}).srv
+	entries := benchScheduleEntries(b, 0, keysPerSchedule)
 	for b.Loop() {
-		keys, perr := expandSchedules(in, MaxFindMyKeys)
-		if perr != nil || len(keys) != keysPerSchedule {
-			b.Fatalf("%d keys, %v", len(keys), perr)
+		keys, err := srv.deriveSchedules(context.Background(), entries)
+		if err != nil || len(keys) != keysPerSchedule {
+			b.Fatalf("%d keys, %v", len(keys), err)
 		}
 	}
+}
+
+func benchScheduleEntries(tb testing.TB, from, count uint64) []scheduleEntry {
+	secret := "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba"
+	pub := "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201"
+	epoch := int64(28_000_000)
+	in := []findMyScheduleJSON{{Secret: &secret, PublicKey: &pub, Epoch: &epoch, From: &from, Count: &count}}
+	entries, perr := parseSchedules(in, MaxFindMyKeys, pact.Limits{Now: ^pact.Minute(0)})
+	if perr != nil {
+		tb.Fatal(perr)
+	}
+	return entries
+}
+
+// BenchmarkScheduleCosts times the two units of derivation work, a secret
+// update (a KDF step) and a key (its KDF, two P-224 scalar
+// multiplications and the next update), and reports their ratio, which
+// keyDerivationSteps rounds.
+func BenchmarkScheduleCosts(b *testing.B) {
+	srv := newFixture(b, Config{}).srv
+	var perUpdate, perKey float64
+	b.Run("secret-update", func(b *testing.B) {
+		entries := benchScheduleEntries(b, 0, 1)
+		entries[0].from = uint64(b.N)
+		b.ResetTimer()
+		if _, err := srv.deriveSchedules(context.Background(), entries); err != nil {
+			b.Fatal(err)
+		}
+		perUpdate = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	})
+	b.Run("key", func(b *testing.B) {
+		entries := benchScheduleEntries(b, 0, 1)
+		entries[0].count = uint64(b.N)
+		b.ResetTimer()
+		if _, err := srv.deriveSchedules(context.Background(), entries); err != nil {
+			b.Fatal(err)
+		}
+		perKey = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		if perUpdate > 0 {
+			b.ReportMetric(perKey/perUpdate, "updates/key")
+		}
+	})
 }

@@ -9,13 +9,15 @@ import (
 	"time"
 )
 
-// guessLimiter counts refused permission numbers per client network. The
-// address is never stored: the key is HMAC(process-random key, address),
-// truncated, and lives only in memory, so neither a heap dump after restart
-// nor the database can list who uploaded.
-type guessLimiter struct {
+// networkLimiter is a token bucket per client network: refused permission
+// numbers per hour, Find My derivation steps per minute. The address is
+// never stored: the key is HMAC(process-random key, network), truncated,
+// and lives only in memory, so neither a heap dump after restart nor the
+// database can list who uploaded.
+type networkLimiter struct {
 	key       [32]byte
-	perHour   float64
+	capacity  float64
+	perSecond float64
 	mu        sync.Mutex
 	buckets   map[[16]byte]*bucket
 	lastSweep time.Time
@@ -26,13 +28,15 @@ type bucket struct {
 	last   time.Time
 }
 
-func newGuessLimiter(perHour int) *guessLimiter {
-	l := &guessLimiter{perHour: float64(perHour), buckets: make(map[[16]byte]*bucket)}
+// newNetworkLimiter gives each network capacity tokens, refilled at rate
+// tokens per period.
+func newNetworkLimiter(capacity, rate float64, period time.Duration) *networkLimiter {
+	l := &networkLimiter{capacity: capacity, perSecond: rate / period.Seconds(), buckets: make(map[[16]byte]*bucket)}
 	rand.Read(l.key[:])
 	return l
 }
 
-func (l *guessLimiter) id(addr string) [16]byte {
+func (l *networkLimiter) id(addr string) [16]byte {
 	m := hmac.New(sha256.New, l.key[:])
 	m.Write([]byte(networkOf(addr)))
 	return [16]byte(m.Sum(nil))
@@ -53,36 +57,35 @@ func networkOf(addr string) string {
 	return p.String()
 }
 
-func (l *guessLimiter) refill(b *bucket, now time.Time) {
-	b.tokens = min(l.perHour, b.tokens+now.Sub(b.last).Hours()*l.perHour)
+func (l *networkLimiter) refill(b *bucket, now time.Time) {
+	b.tokens = min(l.capacity, b.tokens+now.Sub(b.last).Seconds()*l.perSecond)
 	b.last = now
 }
 
-// take charges addr one guess before its number is tried, and reports
-// whether it had one left. Charging up front, rather than after a refusal,
-// stops a client from trying many numbers at once before the first
-// refusal counts, and from making the server expand Find My schedules for
-// numbers that turn out unknown. The caller refunds a guess that was not
-// a refused number.
-func (l *guessLimiter) take(addr string, now time.Time) bool {
+// take charges addr's network cost tokens and reports whether it had
+// them. The guess limiter charges one before a number is tried rather than
+// after a refusal, which stops a client from trying many numbers at once
+// before the first refusal counts; the caller refunds a guess that was not
+// a refused number and cost no derivation.
+func (l *networkLimiter) take(addr string, now time.Time, cost float64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	id := l.id(addr)
 	b, ok := l.buckets[id]
 	if !ok {
-		b = &bucket{tokens: l.perHour, last: now}
+		b = &bucket{tokens: l.capacity, last: now}
 		l.buckets[id] = b
 	}
 	l.refill(b, now)
-	if b.tokens < 1 {
+	if b.tokens < cost {
 		return false
 	}
-	b.tokens--
+	b.tokens -= cost
 	// Full buckets carry no information; dropping them bounds memory.
 	if now.Sub(l.lastSweep) > time.Minute {
 		l.lastSweep = now
 		for k, b := range l.buckets {
-			if l.refill(b, now); b.tokens >= l.perHour {
+			if l.refill(b, now); b.tokens >= l.capacity {
 				delete(l.buckets, k)
 			}
 		}
@@ -90,13 +93,12 @@ func (l *guessLimiter) take(addr string, now time.Time) bool {
 	return true
 }
 
-// refund gives back the guess take charged, for an attempt that did not
-// end in a refused number.
-func (l *guessLimiter) refund(addr string, now time.Time) {
+// refund gives back cost tokens that take charged.
+func (l *networkLimiter) refund(addr string, now time.Time, cost float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if b, ok := l.buckets[l.id(addr)]; ok {
 		l.refill(b, now)
-		b.tokens = min(l.perHour, b.tokens+1)
+		b.tokens = min(l.capacity, b.tokens+cost)
 	}
 }

@@ -23,11 +23,11 @@ func TestGuessLimiterBucketsPerNetwork(t *testing.T) {
 	}
 	now := time.Unix(0, 0)
 	for _, tc := range cases {
-		l := newGuessLimiter(1)
-		if !l.take(tc.A, now) {
+		l := newNetworkLimiter(1, 1, time.Hour)
+		if !l.take(tc.A, now, 1) {
 			t.Fatalf("%s: first guess refused", tc.A)
 		}
-		if blocked := !l.take(tc.B, now); blocked != tc.Same {
+		if blocked := !l.take(tc.B, now, 1); blocked != tc.Same {
 			t.Errorf("%s blocked after a guess from %s: %v, want %v", tc.B, tc.A, blocked, tc.Same)
 		}
 	}

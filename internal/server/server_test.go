@@ -32,7 +32,7 @@ import (
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
-// testNow is minute 29 000 000 (2025-02-20T03:20Z); testdata/uploads.json
+// testNow is minute 29 000 000 (2025-02-20T03:20Z); uploadCases
 // uses minutes around it.
 var testNow = time.Unix(29_000_000*60, 0).UTC()
 
@@ -56,7 +56,7 @@ type fixture struct {
 	http   *httptest.Server
 }
 
-func newFixture(t *testing.T, cfg Config) *fixture {
+func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	store, err := sqlitedb.Open(context.Background(), filepath.Join(t.TempDir(), "pact.db"), sqlitedb.Options{Sync: sqlitedb.SyncNormal})
 	if err != nil {
@@ -133,24 +133,63 @@ func uploadBody(number, region string, ts []pact.Tuple) []byte {
 }
 
 type uploadCase struct {
-	Name        string `json:"name"`
-	ContentType string `json:"content_type"`
-	Body        string `json:"body"`
-	Status      int    `json:"status"`
-	Code        string `json:"code"`
-	Field       string `json:"field"`
-	Error       string `json:"error"`
+	name        string
+	contentType string
+	body        string
+	status      int
+	code        string
+	field       string
+	// want is the sentinel error of a refusal decided before the store
+	// (parse, checks, permission number syntax); nil when none applies.
+	want error
+}
+
+// uploadCases are upload bodies, with $NAMES that TestUploadCases
+// replaces, and what the server answers: status, code and the field at
+// fault, and for the refusals decided before the store, the sentinel error.
+var uploadCases = []uploadCase{
+	{name: "valid JSON", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}, {"seed": "$SEED2", "start": 28999980, "end": 29000000}]}`, status: 201},
+	{name: "grouped lower-case number", body: `{"permission_number": "$VALID_GROUPED_LOWER", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}]}`, status: 201},
+	{name: "with reverse tracing", body: `{"permission_number": "$VALID", "region": "US-CA", "reverse_tracing": {"from": 28990000, "to": 28999000}, "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}]}`, status: 201},
+	{name: "used number", body: `{"permission_number": "$USED", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}]}`, status: 403, code: "permission_used", field: "permission_number"},
+	{name: "unknown number", body: `{"permission_number": "$UNKNOWN", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}]}`, status: 403, code: "permission_unknown", field: "permission_number"},
+	{name: "expired number", body: `{"permission_number": "$EXPIRED", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}]}`, status: 403, code: "permission_expired", field: "permission_number"},
+	{name: "revoked number", body: `{"permission_number": "$REVOKED", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}]}`, status: 403, code: "permission_revoked", field: "permission_number"},
+	{name: "typo in number", body: `{"permission_number": "$TYPO", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}]}`, status: 400, code: "invalid_field", field: "permission_number", want: model.ErrChecksum},
+	{name: "missing number", body: `{"region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}]}`, status: 400, code: "invalid_field", field: "permission_number", want: ErrFieldMissing},
+	{name: "bad region", body: `{"permission_number": "$VALID", "region": "../etc", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}]}`, status: 400, code: "invalid_field", field: "region"},
+	{name: "short seed", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [{"seed": "abcd", "start": 28999920, "end": 28999979}]}`, status: 400, code: "invalid_field", field: "tuples[0]"},
+	{name: "start after end", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}, {"seed": "$SEED2", "start": 28999979, "end": 28999920}]}`, status: 400, code: "invalid_field", field: "tuples[1]", want: pact.ErrTimeOrder},
+	{name: "window of an hour", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999980}]}`, status: 400, code: "invalid_field", field: "tuples[0]", want: pact.ErrWindow},
+	{name: "in the future", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999980, "end": 29000010}]}`, status: 400, code: "invalid_field", field: "tuples[0]", want: pact.ErrFuture},
+	{name: "past retention", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28900000, "end": 28900059}]}`, status: 400, code: "invalid_field", field: "tuples[0]", want: pact.ErrExpired},
+	{name: "duplicate seed", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}, {"seed": "$SEED1", "start": 28999860, "end": 28999919}]}`, status: 400, code: "invalid_field", field: "tuples[1].seed"},
+	{name: "no tuples", body: `{"permission_number": "$VALID", "region": "CH", "tuples": []}`, status: 400, code: "invalid_field", field: "tuples", want: ErrEmptyUpload},
+	{name: "too many tuples", body: `$TOO_MANY`, status: 400, code: "invalid_field", field: "tuples", want: ErrTooMany},
+	{name: "unknown top-level field", body: `{"permission_number": "$VALID", "region": "CH", "ip": "1.2.3.4", "tuples": []}`, status: 400, code: "invalid_field", field: "ip", want: ErrUnknownField},
+	{name: "unknown tuple field", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979, "rssi": 3}]}`, status: 400, code: "invalid_field", field: "tuples[0]"},
+	{name: "wrong type", body: `{"permission_number": 12, "region": "CH", "tuples": []}`, status: 400, code: "invalid_field", field: "permission_number"},
+	{name: "not JSON", body: `hello`, status: 400, code: "invalid_field", field: "body"},
+	{name: "body too large", body: `$HUGE`, status: 413, code: "too_large", field: "body"},
+	{name: "binary upload", contentType: "application/vnd.pact.tuples", body: `$BINARY`, status: 201},
+	{name: "binary upload, truncated", contentType: "application/vnd.pact.tuples", body: `$BINARY_TRUNCATED`, status: 400, code: "invalid_field", field: "tuples"},
+	{name: "Find My keys only", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [], "findmy_keys": [{"key": "$FMKEY", "start": 28999900, "end": 28999914}]}`, status: 201},
+	{name: "Find My key off the curve", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [], "findmy_keys": [{"key": "$FMBAD", "start": 28999900, "end": 28999914}]}`, status: 400, code: "invalid_field", field: "findmy_keys[0]"},
+	{name: "Find My key window over a day", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [], "findmy_keys": [{"key": "$FMKEY", "start": 28990000, "end": 28999914}]}`, status: 400, code: "invalid_field", field: "findmy_keys[0]"},
+	{name: "Find My key not hex", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [], "findmy_keys": [{"key": "zz", "start": 28999900, "end": 28999914}]}`, status: 400, code: "invalid_field", field: "findmy_keys[0].key"},
+	{name: "Find My schedule", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [], "findmy_schedule": [{"secret": "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba", "public_key": "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201", "epoch": 28999000, "from": 0, "count": 8}]}`, status: 201},
+	{name: "Find My schedule into the future", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [], "findmy_schedule": [{"secret": "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba", "public_key": "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201", "epoch": 28999950, "from": 0, "count": 8}]}`, status: 400, code: "invalid_field", field: "findmy_schedule[0]", want: pact.ErrFuture},
+	{name: "Find My schedule with a bad public key", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [], "findmy_schedule": [{"secret": "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba", "public_key": "04ab", "epoch": 28999000, "from": 0, "count": 8}]}`, status: 400, code: "invalid_field", field: "findmy_schedule[0].public_key"},
+	{name: "Find My schedule too long", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [], "findmy_schedule": [{"secret": "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba", "public_key": "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201", "epoch": 28999000, "from": 0, "count": 100000}]}`, status: 400, code: "invalid_field", field: "findmy_schedule[0].count"},
+	{name: "form content type is read as JSON", contentType: "application/x-www-form-urlencoded", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [{"seed": "$SEED1", "start": 28999920, "end": 28999979}]}`, status: 201},
+	{name: "text that is not JSON", contentType: "text/plain", body: `x`, status: 400, code: "invalid_field", field: "body"},
+	{name: "long unknown field of characters JSON escapes", body: `{"<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<": 1}`, status: 400, code: "invalid_field", field: "<<<<<<<<<<...", want: ErrUnknownField},
+	{name: "long unknown field of multi-byte characters", body: `{"éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé": 1}`, status: 400, code: "invalid_field", field: "éééééééééééééééééééééééééééééé...", want: ErrUnknownField},
+	{name: "Find My schedules that would cost too many derivation steps", body: `{"permission_number": "$VALID", "region": "CH", "tuples": [], "findmy_schedule": [{"secret": "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba", "public_key": "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201", "epoch": 0, "from": 1048576, "count": 1}, {"secret": "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba", "public_key": "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201", "epoch": 0, "from": 1048576, "count": 1}, {"secret": "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba", "public_key": "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201", "epoch": 0, "from": 1048576, "count": 1}]}`, status: 400, code: "invalid_field", field: "findmy_schedule", want: ErrTooCostly},
 }
 
 func TestUploadCases(t *testing.T) {
-	raw, err := os.ReadFile("testdata/uploads.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []uploadCase
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatalf("testdata/uploads.json: %v", err)
-	}
+	cases := uploadCases
 	f := newFixture(t, Config{MaxTuples: 600, MaxBodyBytes: 200_000})
 	ctx := context.Background()
 	used, _ := f.issue(t, 1, time.Hour)
@@ -174,7 +213,7 @@ func TestUploadCases(t *testing.T) {
 	}
 	stored := 1
 	for i, tc := range cases {
-		t.Run(tc.Name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			valid, _ := f.issue(t, 1, time.Hour)
 			typo := []byte(valid[0])
 			typo[3] = map[bool]byte{true: 'A', false: 'B'}[typo[3] != 'A']
@@ -194,15 +233,21 @@ func TestUploadCases(t *testing.T) {
 				"$BINARY", string(bin),
 				"$FMKEY", fmKey.String(), "$FMBAD", fmBad.String(),
 			)
-			body := repl.Replace(tc.Body)
+			body := repl.Replace(tc.body)
 			header := map[string]string{HeaderPermissionNumber: string(valid[0]), HeaderRegion: "CH"}
-			ct := tc.ContentType
+			ct := tc.contentType
 			if ct == "" {
 				ct = "application/json"
 			}
+			if tc.want != nil {
+				perr := decideBeforeStore(f.srv, []byte(body))
+				if perr == nil || fitJSON(perr.field, maxFieldBytes) != tc.field || !errors.Is(perr, tc.want) {
+					t.Fatalf("decided %v (field %q), want %v naming %q", perr, fieldOf(perr), tc.want, tc.field)
+				}
+			}
 			status, r, size := f.post(t, ct, []byte(body), header)
-			if status != tc.Status || r.Code != tc.Code || r.Field != tc.Field || !strings.Contains(r.Error, tc.Error) {
-				t.Fatalf("got %d %+v; want %d code %q field %q error containing %q", status, r, tc.Status, tc.Code, tc.Field, tc.Error)
+			if status != tc.status || r.Code != tc.code || r.Field != tc.field {
+				t.Fatalf("got %d %+v; want %d code %q field %q", status, r, tc.status, tc.code, tc.field)
 			}
 			if size != f.srv.cfg.ResponseBytes {
 				t.Fatalf("response of %d bytes, want every response padded to %d", size, f.srv.cfg.ResponseBytes)
@@ -225,6 +270,23 @@ func TestUploadCases(t *testing.T) {
 	if int(total) != stored {
 		t.Fatalf("batches hold %d uploads, but %d got 2xx", total, stored)
 	}
+}
+
+// decideBeforeStore runs what the upload handler decides about a JSON body
+// before the rate limiter and the store: decoding, the checks and the
+// syntax of the permission number.
+func decideBeforeStore(srv *Server, body []byte) *uploadError {
+	p, perr := parseUploadJSON(body)
+	if perr != nil {
+		return perr
+	}
+	if perr := srv.check(p, pact.MinuteOf(srv.clock.Now())); perr != nil {
+		return perr
+	}
+	if _, err := model.ParsePermissionNumber(p.number); err != nil {
+		return badField("permission_number", err)
+	}
+	return nil
 }
 
 func TestGuessingIsRateLimited(t *testing.T) {
@@ -698,4 +760,56 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += n
 	return n, err
+}
+
+// Listing and batch paths that name no batch canonically list nothing and
+// serve nothing: an after of 2^63 or more once wrapped to a negative
+// sequence and listed every batch, and CH.01 served a second copy of CH.1.
+func TestBatchPathsAreCanonical(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.uploadN(t, "CH", 2, 1)
+	f.clock.Add(10 * time.Minute)
+	if _, err := f.srv.CutOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path    string
+		status  int
+		batches int // in a listing; -1 for a batch
+	}{
+		{"/v1/regions/CH/batches", 200, 1},
+		{"/v1/regions/CH/batches?after=0", 200, 1},
+		{"/v1/regions/CH/batches?after=9223372036854775807", 200, 0},
+		{"/v1/regions/CH/batches?after=9223372036854775808", 200, 0},
+		{"/v1/regions/CH/batches?after=18446744073709551615", 200, 0},
+		{"/v1/regions/CH/batches?after=18446744073709551616", 400, -1},
+		{"/v1/batches/CH.1", 200, -1},
+		{"/v1/batches/CH.01", 404, -1},
+		{"/v1/batches/CH.+1", 400, -1},
+		{"/v1/batches/CH.2", 404, -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, err := http.Get(f.http.URL + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if tc.batches < 0 {
+				return
+			}
+			var l struct {
+				Batches []json.RawMessage `json:"batches"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Batches) != tc.batches {
+				t.Fatalf("listing of %d batches, want %d", len(l.Batches), tc.batches)
+			}
+		})
+	}
 }
