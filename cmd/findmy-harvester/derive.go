@@ -68,12 +68,12 @@ func deriveCommand(args []string, stdout, stderr io.Writer) error {
 		b = strconv.AppendUint(b, k.Index, 10)
 		b = append(b, `,"key":"`...)
 		key := k.Public.Key()
-		b = appendHex(b, key[:])
+		b = hex.AppendEncode(b, key[:])
 		b = append(b, `","public_key":"`...)
-		b = appendHex(b, k.Public.Bytes())
+		b = hex.AppendEncode(b, k.Public.Bytes())
 		if k.Private != nil {
 			b = append(b, `","private_key":"`...)
-			b = appendHex(b, k.Private.Bytes())
+			b = hex.AppendEncode(b, k.Private.Bytes())
 		}
 		b = append(b, '"')
 		if !start.IsZero() {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pact-findmy/pact-findmy/capture"
 	"github.com/pact-findmy/pact-findmy/internal/cli"
+	"github.com/pact-findmy/pact-findmy/internal/ingest"
 )
 
 // errCaptureArg is the usage error of replay without exactly one file.
@@ -36,24 +37,13 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return harvestFrom(ctx, src, &o, stdout, log, false)
 }
 
-// captureSource is a capture file as a source of the pipeline.
-type captureSource struct{ *capture.Capture }
-
-func openCapture(path string, log *slog.Logger) (*captureSource, error) {
+// openCapture opens a capture file as a source of the pipeline.
+func openCapture(path string, log *slog.Logger) (ingest.Source, error) {
 	c, err := capture.OpenCapture(path)
 	if err != nil {
 		return nil, err
 	}
 	c.Logger = log
 	log.Info("replaying", "file", path, "format", c.Format)
-	return &captureSource{c}, nil
+	return ingest.CaptureSource(c), nil
 }
-
-func (s *captureSource) stats() []any {
-	st := s.Stats()
-	return []any{"format", s.Format, "records", st.Records, "adv_events", st.Events,
-		"skipped_bytes", st.SkippedBytes, "truncated", st.Truncated}
-}
-
-func (s *captureSource) frameErrors() uint64 { return s.Stats().Malformed }
-func (s *captureSource) scanning() bool      { return false }

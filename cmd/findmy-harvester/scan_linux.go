@@ -11,6 +11,7 @@ import (
 
 	"github.com/pact-findmy/pact-findmy/hci"
 	"github.com/pact-findmy/pact-findmy/internal/cli"
+	"github.com/pact-findmy/pact-findmy/internal/ingest"
 )
 
 const scanSynopsis = `--hci N | --serial PATH [flags]
@@ -120,15 +121,11 @@ func scanCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	log := o.out.log.Logger(stderr)
-	var src source
-	var name string
-	var closeSrc func() error
+	var src ingest.Source
 	if o.serial != "" {
-		s, err := openSerialSource(ctx, o, log)
-		if err != nil {
+		if src, err = openSerialSource(ctx, o, log); err != nil {
 			return err
 		}
-		src, name, closeSrc = s, o.serial, s.Close
 	} else {
 		live, err := hci.OpenLive(ctx, hci.LiveConfig{
 			Adapter: o.adapter, Channel: o.channel, Logger: log, Scan: o.scan,
@@ -136,29 +133,17 @@ func scanCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return fmt.Errorf("opening hci%d: %w", o.adapter, err)
 		}
-		src, name, closeSrc = &liveSource{Live: live}, fmt.Sprintf("hci%d", o.adapter), live.Close
+		src = ingest.LiveSource(live)
 	}
 	// Closing stops the scan on the controller; it runs after the final
 	// flush, so nothing heard is lost to it.
 	defer func() {
-		if err := closeSrc(); err != nil {
-			log.Warn("closing the controller", "controller", name, "err", err)
+		if err := src.Close(); err != nil {
+			log.Warn("closing the controller", "controller", src.Name(), "err", err)
 		}
 	}()
 	return harvestFrom(ctx, src, &o.out, stdout, log, true)
 }
-
-type liveSource struct{ *hci.Live }
-
-func (l *liveSource) stats() []any {
-	st := l.State()
-	return []any{"adapter", fmt.Sprintf("hci%d", st.Adapter), "channel", st.Channel.String(),
-		"scanning", st.Scanning, "extended", st.Extended, "events", st.Events,
-		"dropped", st.Dropped, "hardware_errors", st.HardwareErrors}
-}
-
-func (l *liveSource) frameErrors() uint64 { return l.State().Malformed }
-func (l *liveSource) scanning() bool      { return l.State().Scanning }
 
 // logScanning announces a serial scan as hci.OpenLive announces an
 // adapter's, so both read the same in the logs.

@@ -6,14 +6,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+
+	"github.com/pact-findmy/pact-findmy/internal/ingest"
 )
 
 // The hci serial source needs termios2 (arbitrary line rates), which
 // golang.org/x/sys/unix does not offer on PowerPC.
-type serialSource struct{ source }
-
-func openSerialSource(ctx context.Context, o *scanOptions, log *slog.Logger) (*serialSource, error) {
+func openSerialSource(ctx context.Context, o *scanOptions, log *slog.Logger) (ingest.Source, error) {
 	return nil, fmt.Errorf("--serial %s: HCI UART controllers are not supported on PowerPC builds", o.serial)
 }
-
-func (s *serialSource) Close() error { return nil }

@@ -57,9 +57,10 @@ func (s *heldSource) Reports(ctx context.Context, fn func(*hci.AdvReport) error)
 	return nil
 }
 func (s *heldSource) Close() error        { return nil }
-func (s *heldSource) stats() []any        { return nil }
-func (s *heldSource) frameErrors() uint64 { return 0 }
-func (s *heldSource) scanning() bool      { return true }
+func (s *heldSource) Stats() []any        { return nil }
+func (s *heldSource) FrameErrors() uint64 { return 0 }
+func (s *heldSource) Scanning() bool      { return true }
+func (s *heldSource) Name() string        { return "held" }
 
 type syncBuffer struct {
 	mu sync.Mutex

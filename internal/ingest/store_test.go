@@ -1,4 +1,4 @@
-package main
+package ingest
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 )
 
 // TestStoreRetention checks that the store of a live scan erases sightings
-// past the retention period when it opens, and that a replay's store keeps
+// past the retention period when it starts, and that a replay's store keeps
 // an old capture's sightings.
 func TestStoreRetention(t *testing.T) {
 	now := pact.MinuteOf(time.Now())
@@ -36,15 +36,13 @@ func TestStoreRetention(t *testing.T) {
 			if err := db.AddSightings(context.Background(), []pact.Sighting{old, recent}); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
-			s, err := openStore(path, tc.expire, slog.New(slog.NewTextHandler(io.Discard, nil)))
-			if err != nil {
+			defer db.Close()
+			s := newStore(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err := s.start(tc.expire); err != nil {
 				t.Fatal(err)
 			}
 			var got []pact.Sighting
-			if err := s.db.Sightings(context.Background(), 0, ^pact.Minute(0), func(x pact.Sighting) error {
+			if err := db.Sightings(context.Background(), 0, ^pact.Minute(0), func(x pact.Sighting) error {
 				got = append(got, x)
 				return nil
 			}); err != nil {

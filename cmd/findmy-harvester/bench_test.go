@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// BenchmarkReplay measures a whole replay through the command line, the
+// same path as scripts/bench-replay.sh but inside the test binary: a
+// synthetic crowd capture to nothing (parsing and counting), to JSON lines
+// and to a fresh contact log.
+func BenchmarkReplay(b *testing.B) {
+	const reports = 100_000
+	dir := b.TempDir()
+	capture := filepath.Join(dir, "crowd.btsnoop")
+	if code := run(context.Background(), []string{"synth", "--count", strconv.Itoa(reports), "--out", capture}, io.Discard, io.Discard); code != 0 {
+		b.Fatalf("synth exited %d", code)
+	}
+	for _, bc := range []struct {
+		name string
+		args []string
+		db   bool
+	}{
+		{"parse", nil, false},
+		{"jsonl", []string{"--format", "jsonl"}, false},
+		{"sqlite", nil, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				args := append([]string{"replay", "--stats-interval", "0"}, bc.args...)
+				if bc.db {
+					args = append(args, "--db", filepath.Join(dir, fmt.Sprintf("%s-%d.db", bc.name, n)))
+				}
+				n++
+				if code := run(context.Background(), append(args, capture), io.Discard, io.Discard); code != 0 {
+					b.Fatalf("replay %q exited %d", args, code)
+				}
+			}
+			b.ReportMetric(float64(reports)*float64(n)/b.Elapsed().Seconds(), "reports/s")
+		})
+	}
+}

@@ -1,0 +1,322 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/devicedb"
+	"github.com/pact-findmy/pact-findmy/internal/harvest"
+	"github.com/pact-findmy/pact-findmy/pact"
+)
+
+// reportSource delivers its reports, then either ends or, when hold is
+// set, waits like a live adapter with nothing more in range until the
+// context is done. fed is closed once every report has been delivered.
+type reportSource struct {
+	name    string
+	reports []hci.AdvReport
+	hold    bool
+	fed     chan struct{}
+}
+
+func (s *reportSource) Reports(ctx context.Context, fn func(*hci.AdvReport) error) error {
+	// One report variable, reused as real sources reuse theirs.
+	var r hci.AdvReport
+	for i := range s.reports {
+		r = s.reports[i]
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	if s.fed != nil {
+		close(s.fed)
+	}
+	if s.hold {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+func (s *reportSource) Close() error        { return nil }
+func (s *reportSource) Stats() []any        { return []any{"test_source", s.name} }
+func (s *reportSource) FrameErrors() uint64 { return 0 }
+func (s *reportSource) Scanning() bool      { return s.hold }
+func (s *reportSource) Name() string        { return s.name }
+
+// synthReports returns n reports of a synthetic crowd heard from start on,
+// gap apart on average; seed picks the devices.
+func synthReports(seed uint64, start time.Time, gap time.Duration, n int) []hci.AdvReport {
+	s := harvest.NewSynthesizer(seed, start, gap, harvest.Mix{FindMy: 4, FindMyShort: 2, PACT: 3, Other: 1}, 50, 50)
+	rs := make([]hci.AdvReport, n)
+	for i := range rs {
+		s.Next(&rs[i])
+		// The synthesizer reuses its data buffer.
+		rs[i].Data = bytes.Clone(rs[i].Data)
+	}
+	return rs
+}
+
+// wantRows parses reports as the pipeline does and returns the distinct
+// contact-log rows and partial rows they must leave in the database.
+func wantRows(reports []hci.AdvReport, full, partial map[string]bool) {
+	h := harvest.New()
+	var res harvest.Result
+	for i := range reports {
+		switch h.Parse(&reports[i], &res) {
+		case harvest.KindFindMy, harvest.KindPACT:
+			full[fmt.Sprintf("%s %v %d", res.Sighting.Source, res.Sighting.Chirp, res.Sighting.Minute)] = true
+		case harvest.KindFindMyPartial:
+			p := res.Partial()
+			partial[fmt.Sprintf("%x %d %d", p.Prefix, p.Bits, p.Minute)] = true
+		}
+	}
+}
+
+func storedRows(t *testing.T, db *devicedb.DB) (full, partial map[string]bool) {
+	t.Helper()
+	full, partial = map[string]bool{}, map[string]bool{}
+	ctx := context.Background()
+	if err := db.Sightings(ctx, 0, ^pact.Minute(0), func(s pact.Sighting) error {
+		full[fmt.Sprintf("%s %v %d", s.Source, s.Chirp, s.Minute)] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PartialSightings(ctx, 0, ^pact.Minute(0), func(p devicedb.PartialSighting) error {
+		partial[fmt.Sprintf("%x %d %d", p.Prefix, p.Bits, p.Minute)] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return full, partial
+}
+
+// TestTwoPipelinesOneFile runs a node-like pipeline (live, enforcing
+// retention) and a findmy-harvester-like one (a replay) at once, each
+// through its own handle on one database file, with small batches so
+// their transactions interleave: every row of both must arrive, and the
+// handles stay open for their owners.
+func TestTwoPipelinesOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "device.db")
+	start := time.Now().Add(-48 * time.Hour)
+	const n = 6000
+	sources := []*reportSource{
+		{name: "node", reports: synthReports(1, start, 20*time.Second, n)},
+		{name: "harvester", reports: synthReports(2, start, 20*time.Second, n)},
+	}
+	wantFull, wantPartial := map[string]bool{}, map[string]bool{}
+	for _, s := range sources {
+		wantRows(s.reports, wantFull, wantPartial)
+	}
+	if len(wantFull) < n || len(wantPartial) == 0 {
+		t.Fatalf("the crowd yields %d full and %d partial rows: too few to test", len(wantFull), len(wantPartial))
+	}
+	var dbs []*devicedb.DB
+	for range sources {
+		db, err := devicedb.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		dbs = append(dbs, db)
+	}
+	opts := []Options{
+		{DB: dbs[0], Expire: true, Live: true, MinRSSI: -128, BatchRows: 37},
+		{DB: dbs[1], MinRSSI: -128, BatchRows: 53},
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(sources))
+	pipes := make([]*Pipeline, len(sources))
+	for i := range sources {
+		p, err := New(opts[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pipes[i] = p
+		wg.Go(func() { errs[i] = p.Run(context.Background(), sources[i]) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("pipeline %s: %v", sources[i].name, err)
+		}
+		if s := pipes[i].Snapshot(); s.Transactions < 2 || s.RowsWritten == 0 || s.PartialRowsWritten == 0 {
+			t.Errorf("pipeline %s wrote %d rows and %d partial rows in %d transactions", sources[i].name, s.RowsWritten, s.PartialRowsWritten, s.Transactions)
+		}
+	}
+	// Read through both handles: each must still be open and see it all.
+	for i, db := range dbs {
+		full, partial := storedRows(t, db)
+		if !mapsEqual(full, wantFull) || !mapsEqual(partial, wantPartial) {
+			t.Errorf("handle %d sees %d full and %d partial rows, want %d and %d", i, len(full), len(partial), len(wantFull), len(wantPartial))
+		}
+	}
+}
+
+func mapsEqual(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestNewRefusesOptions(t *testing.T) {
+	cases := []struct {
+		name   string
+		opts   Options
+		option string
+		value  int
+	}{
+		{"RSSI below -128", Options{MinRSSI: -129}, "MinRSSI", -129},
+		{"RSSI above 127", Options{MinRSSI: 128}, "MinRSSI", 128},
+		{"negative batch", Options{MinRSSI: -128, BatchRows: -1}, "BatchRows", -1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := New(c.opts)
+			var oe *OptionError
+			if !errors.Is(err, ErrOption) || !errors.As(err, &oe) {
+				t.Fatalf("New(%+v) = %v, want an *OptionError wrapping ErrOption", c.opts, err)
+			}
+			if oe.Option != c.option || oe.Value != c.value {
+				t.Errorf("error names %s %d, want %s %d", oe.Option, oe.Value, c.option, c.value)
+			}
+		})
+	}
+}
+
+// TestSnapshotAndMetricsWhileRunning checks what a dashboard and a
+// Prometheus scrape see of a live source that has delivered its reports
+// and waits: counts, rows committed by the periodic flush, rates, the
+// source; then that the stop flushes, a second Run is refused, and the
+// database was not closed.
+func TestSnapshotAndMetricsWhileRunning(t *testing.T) {
+	db, err := devicedb.Open(filepath.Join(t.TempDir(), "device.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	src := &reportSource{name: "hci7", reports: synthReports(3, time.Now().Add(-time.Hour), time.Millisecond, 2000), hold: true, fed: make(chan struct{})}
+	var lines bytes.Buffer
+	var linesMu sync.Mutex
+	p, err := New(Options{DB: db, Expire: true, Live: true, MinRSSI: -128, JSONL: lockedWriter{&linesMu, &lines}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Snapshot(); s.Running || s.Source != "" || !s.Started.IsZero() {
+		t.Errorf("snapshot before Run: %+v", s)
+	}
+	reg := prometheus.NewRegistry()
+	if err := p.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Register(reg); err == nil {
+		t.Error("registering the metrics twice in one registry succeeded")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, src) }()
+	<-src.fed
+
+	// The periodic flush commits within about a second; the rates need
+	// a second sample.
+	deadline := time.Now().Add(10 * time.Second)
+	var s Snapshot
+	for {
+		s = p.Snapshot()
+		if s.RowsWritten > 0 && s.RateWindow >= time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rows committed or no rate window within 10 s of a live run: %+v", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !s.Running || s.Source != "hci7" || !s.Scanning || s.Started.IsZero() {
+		t.Errorf("snapshot while running: %+v", s)
+	}
+	if s.Counts.Total() != 2000 || s.Counts[harvest.KindFindMy] == 0 || s.Counts[harvest.KindPACT] == 0 {
+		t.Errorf("counts %v, want 2000 reports with Find My and PACT among them", s.Counts)
+	}
+	if s.Rates[harvest.KindFindMy] <= 0 || s.Rates[harvest.KindPACT] <= 0 {
+		t.Errorf("rates %v over %v, want Find My and PACT above 0", s.Rates, s.RateWindow)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			metrics[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{
+		"findmy_harvester_reports_total/findmy": float64(s.Counts[harvest.KindFindMy]),
+		"findmy_harvester_reports_total/pact":   float64(s.Counts[harvest.KindPACT]),
+		"findmy_harvester_scanning":             1,
+		"findmy_harvester_frame_errors_total":   0,
+	} {
+		if got, ok := metrics[name]; !ok || got != want {
+			t.Errorf("metric %s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	if metrics["findmy_harvester_rows_written_total"] == 0 {
+		t.Errorf("metric findmy_harvester_rows_written_total is 0 after a flush")
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after a stop: %v", err)
+	}
+	s = p.Snapshot()
+	if s.Running || s.Rates != ([harvest.NumKinds]float64{}) {
+		t.Errorf("snapshot after Run: running %v, rates %v", s.Running, s.Rates)
+	}
+	linesMu.Lock()
+	nLines := strings.Count(lines.String(), "\n")
+	linesMu.Unlock()
+	if uint64(nLines) != s.Sightings {
+		t.Errorf("%d JSON lines, want one per sighting: %d", nLines, s.Sightings)
+	}
+	full, partial := storedRows(t, db)
+	if uint64(len(full)) > s.RowsWritten || len(full) == 0 || uint64(len(partial)) != s.PartialRowsWritten {
+		t.Errorf("database holds %d rows and %d partial rows; the pipeline wrote %d and %d", len(full), len(partial), s.RowsWritten, s.PartialRowsWritten)
+	}
+	if err := p.Run(context.Background(), src); !errors.Is(err, ErrReused) {
+		t.Errorf("second Run = %v, want ErrReused", err)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
