@@ -28,6 +28,9 @@ type LiveAdvertiser struct {
 	adv      frameAdvertiser
 	ctl      *controller
 	extended bool
+	// shared is set when the controller belongs to a Live scan, which
+	// closes it.
+	shared bool
 }
 
 // Advertise starts broadcasting data (AD structures) from random address
@@ -85,5 +88,33 @@ func (a *LiveAdvertiser) Close() error {
 		// Leave no advertising set behind for the next user.
 		_, err = a.ctl.Run(ctx, &leClearAdvSets{})
 	}
+	if a.shared {
+		return err
+	}
 	return errors.Join(err, a.ctl.Close())
+}
+
+// Advertiser returns an advertiser on the scanning adapter's own
+// controller, so that one adapter scans and advertises at once, as a PACT
+// node must (spec §7). A controller that took extended scanning commands
+// refuses the legacy advertising ones (Core v5.4, Vol 4, Part E, 3.1.1:
+// legacy and extended commands must not be mixed), so the advertiser then
+// uses the extended commands with legacy PDUs, which every scanner,
+// legacy or extended, receives. Closing the advertiser stops advertising;
+// closing the Live releases the controller.
+func (l *Live) Advertiser(ctx context.Context, interval time.Duration) (*LiveAdvertiser, error) {
+	var adv frameAdvertiser
+	var err error
+	if l.scan.Extended {
+		if !l.caps.ExtendedAdvertising() {
+			return nil, fmt.Errorf("hci%d: scanning with the extended commands, but the controller has no extended advertising commands", l.sock.Adapter())
+		}
+		adv, err = newExtendedAdvertiser(l.ctl, interval, true)
+	} else {
+		adv, err = newAdvertiser(l.ctl, interval)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hci%d: %w", l.sock.Adapter(), err)
+	}
+	return &LiveAdvertiser{adv: adv, ctl: l.ctl, extended: l.scan.Extended, shared: true}, nil
 }
