@@ -1,10 +1,13 @@
 package devicedb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/pact-findmy/pact-findmy/findmy"
@@ -283,12 +286,13 @@ func (m *FindMyMatch) Validate() error {
 }
 
 // AddFindMyMatches stores match results in one transaction and returns how
-// many were new; see AddFindMyMatchesTx.
+// many were new. A sighting already matched by an earlier batch is kept as
+// it was.
 func (d *DB) AddFindMyMatches(ctx context.Context, ms []FindMyMatch) (int, error) {
 	var added int
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		added, err = AddFindMyMatchesTx(ctx, tx, ms)
+		added, err = insertFindMyMatches(ctx, tx, ms, nil)
 		return err
 	})
 	if err != nil {
@@ -297,12 +301,9 @@ func (d *DB) AddFindMyMatches(ctx context.Context, ms []FindMyMatch) (int, error
 	return added, nil
 }
 
-// AddFindMyMatchesTx stores match results inside tx, a transaction on the
-// device database (the one a sync applies a batch in), and returns how many
-// were new. A (minute, key, evidence) already stored, by this batch or an
-// earlier one, is kept as it was, so storing the same results twice adds
-// nothing. Nothing is written if any row is invalid.
-func AddFindMyMatchesTx(ctx context.Context, tx *sql.Tx, ms []FindMyMatch) (int, error) {
+// insertFindMyMatches stores match results inside tx and calls onNew, when
+// set, for each row that was new.
+func insertFindMyMatches(ctx context.Context, tx *sql.Tx, ms []FindMyMatch, onNew func(*FindMyMatch)) (int, error) {
 	for i := range ms {
 		if err := ms[i].Validate(); err != nil {
 			return 0, fmt.Errorf("devicedb: Find My match %d of %d: %w", i, len(ms), err)
@@ -326,10 +327,32 @@ func AddFindMyMatchesTx(ctx context.Context, tx *sql.Tx, ms []FindMyMatch) (int,
 		if err != nil {
 			return 0, fmt.Errorf("devicedb: storing Find My match of %s at minute %d: %w", m.Key, m.Heard, err)
 		}
-		n, _ := res.RowsAffected()
-		added += int(n)
+		if n, _ := res.RowsAffected(); n > 0 {
+			added++
+			if onNew != nil {
+				onNew(m)
+			}
+		}
 	}
 	return added, nil
+}
+
+// AddFindMyMatches stores Find My match results inside the batch's
+// transaction and returns the days and evidence sources ("findmy",
+// "findmy-partial") that gained a row.
+func (t *BatchTx) AddFindMyMatches(ms []FindMyMatch) ([]DaySource, error) {
+	seen := map[DaySource]bool{}
+	_, err := insertFindMyMatches(t.ctx, t.tx, ms, func(m *FindMyMatch) {
+		seen[DaySource{Day: m.Heard.Day(), Source: pact.Source(m.Evidence)}] = true
+	})
+	if err != nil {
+		return nil, err
+	}
+	days := slices.Collect(maps.Keys(seen))
+	slices.SortFunc(days, func(a, b DaySource) int {
+		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Source, b.Source))
+	})
+	return days, nil
 }
 
 // FindMyMatches calls fn for every stored Find My match heard in [from,

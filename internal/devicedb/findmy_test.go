@@ -6,7 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/pact"
@@ -199,27 +201,31 @@ func TestFindMyMatches(t *testing.T) {
 	}
 }
 
-// TestAddFindMyMatchesTxRollsBack checks that matches stored in a caller's
-// transaction disappear with it.
-func TestAddFindMyMatchesTxRollsBack(t *testing.T) {
+// TestBatchFindMyMatchesRollBack checks that Find My matches stored in a
+// batch's transaction disappear with it, and that the batch reports the
+// days and evidence that gained a row.
+func TestBatchFindMyMatchesRollBack(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := context.Background()
 	m := FindMyMatch{Heard: 100, Key: findmy.Key{1}, Evidence: EvidenceFindMy, Bits: FullKeyBits, WindowStart: 90, WindowEnd: 104, RSSI: -50, Batch: "b"}
-	for _, commit := range []bool{false, true} {
-		tx, err := db.SQL().BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n, err := AddFindMyMatchesTx(ctx, tx, []FindMyMatch{m}); err != nil || n != 1 {
-			t.Fatalf("AddFindMyMatchesTx = %d, %v", n, err)
-		}
-		if commit {
-			err = tx.Commit()
-		} else {
-			err = tx.Rollback()
-		}
-		if err != nil {
-			t.Fatal(err)
+	errAbort := errors.New("abort")
+	for seq, commit := range []bool{false, true} {
+		b := AppliedBatch{Server: "s", Region: "CH", Sequence: uint64(seq + 1), ID: "CH.1", Applied: time.Unix(0, 0)}
+		err := db.ApplyBatch(ctx, b, func(tx *BatchTx) error {
+			days, err := tx.AddFindMyMatches([]FindMyMatch{m})
+			if err != nil {
+				return err
+			}
+			if want := []DaySource{{Day: m.Heard.Day(), Source: pact.Source(EvidenceFindMy)}}; !slices.Equal(days, want) {
+				t.Errorf("AddFindMyMatches = %v, want %v", days, want)
+			}
+			if !commit {
+				return errAbort
+			}
+			return nil
+		})
+		if want := map[bool]error{false: errAbort, true: nil}[commit]; !errors.Is(err, want) {
+			t.Fatalf("ApplyBatch = %v, want %v", err, want)
 		}
 		n := 0
 		if err := db.FindMyMatches(ctx, 0, 1<<31, func(FindMyMatch) error { n++; return nil }); err != nil {

@@ -5,7 +5,7 @@
 //
 // It sits where exposure batches meet the logs:
 // exposureclient.Batch.FindMy -> Match <- devicedb (contact log, partial
-// sightings) -> []devicedb.FindMyMatch -> devicedb.AddFindMyMatchesTx.
+// sightings) -> []devicedb.FindMyMatch -> devicedb.BatchTx.AddFindMyMatches.
 package findmymatch
 
 import (
