@@ -12,6 +12,13 @@ import (
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
+// Advertiser broadcasts one frame at a time from an address of the
+// caller's choosing: hci.LiveAdvertiser on a local adapter.
+type Advertiser interface {
+	Advertise(ctx context.Context, addr [6]byte, data []byte) error
+	Stop(ctx context.Context) error
+}
+
 // Chirper broadcasts the seed log's chirp of the current minute through an
 // advertiser (spec §7): at every minute it asks the seed log for the
 // minute's chirp, which draws and stores the hour's seed first when the
@@ -19,7 +26,7 @@ import (
 // advertiser in one call, so address and data change together.
 type Chirper struct {
 	seeds *pact.SeedLog
-	adv   hci.FrameAdvertiser
+	adv   Advertiser
 	clock pact.Clock
 	log   *slog.Logger
 
@@ -44,7 +51,7 @@ type ChirperState struct {
 
 // NewChirper returns a chirper over seeds and adv. clock and log may be nil
 // for the wall clock and no logging.
-func NewChirper(seeds *pact.SeedLog, adv hci.FrameAdvertiser, clock pact.Clock, log *slog.Logger) *Chirper {
+func NewChirper(seeds *pact.SeedLog, adv Advertiser, clock pact.Clock, log *slog.Logger) *Chirper {
 	if clock == nil {
 		clock = pact.SystemClock{}
 	}
