@@ -4,6 +4,8 @@
 //
 // Usage:
 //
+//	pact-bridge demo [flags]       a node beside a simulated neighbourhood, with its dashboard
+//	pact-bridge run [flags]        run a PACT node on an adapter
 //	pact-bridge simulate [flags]   simulate a population of devices for a day
 //	pact-bridge match [flags]      match exposure tuples against the contact log
 //	pact-bridge bundle [flags]     print the upload bundle of the seed log
@@ -23,6 +25,8 @@ var program = &cli.Program{
 	Name:        "pact-bridge",
 	Description: "pact-bridge runs a PACT device on a Linux host: seed and contact logs, matching against exposure batches.",
 	Commands: []cli.Command{
+		{Name: "demo", Summary: "start a demonstration node with a simulated neighbourhood, a diagnosis and its dashboard (no hardware)", Run: runDemo},
+		{Name: "run", Summary: "run a PACT node: chirp, listen, sync, match and serve the dashboard", Run: runNode},
 		{Name: "simulate", Summary: "simulate a population of PACT devices for a day, one of them diagnosed", Run: runSimulate},
 		{Name: "match", Summary: "match exposure tuples against the device's contact log", Run: runMatch},
 		{Name: "bundle", Summary: "print the upload bundle of the device's seed log", Run: runBundle},

@@ -41,6 +41,10 @@ type Accessory struct {
 	// NearOwner accessories send the short form, which reveals only a key
 	// prefix; separated ones send the full key (findmy §3).
 	NearOwner bool
+
+	// The key of index is kept: deriving one costs index KDF steps.
+	index uint64
+	key   *findmy.Key
 }
 
 // NewAccessory draws fresh pairing material with key 0 current at epoch.
@@ -66,12 +70,19 @@ func NewAccessory(epoch time.Time, nearOwner bool) (*Accessory, error) {
 // KeyAt returns the key the accessory advertises at t.
 func (a *Accessory) KeyAt(t time.Time) (findmy.Key, error) {
 	index := uint64(t.Sub(a.Epoch) / findmy.RotationPeriod)
+	if a.key != nil && a.index == index {
+		return *a.key, nil
+	}
 	var key findmy.Key
 	err := findmy.ScheduleFromPrivateKey(a.Secret, a.Private, index, 1, func(k findmy.RollingKey) error {
 		key = k.Public.Key()
 		return nil
 	})
-	return key, err
+	if err != nil {
+		return key, err
+	}
+	a.index, a.key = index, &key
+	return key, nil
 }
 
 // Neighbour is one person or object near the node.
@@ -85,6 +96,10 @@ type Neighbour struct {
 	// nil for none.
 	Accessory *Accessory
 	Where     Presence
+
+	// HeardChirps is the ground truth Write records: the minutes in which
+	// at least one of the neighbour's PACT chirps reached the node.
+	HeardChirps map[pact.Minute]bool
 }
 
 // Neighbourhood is the span of time the capture covers and who was there.
@@ -138,13 +153,15 @@ func (n *Neighbourhood) Write(ctx context.Context, w EventWriter) (int, error) {
 		for slot := 0; slot < per; slot++ {
 			at := minute.Add(time.Duration(slot) * time.Minute / time.Duration(per))
 			for _, nb := range n.Neighbours {
-				metres, here := nb.Where(m)
-				if !here {
-					continue
-				}
+				// A phone chirps whether or not the node hears it, so its
+				// seed log covers every hour of the span.
 				frames, err := nb.frames(ctx, at)
 				if err != nil {
 					return written, fmt.Errorf("demo: %s at %v: %w", nb.Name, at, err)
+				}
+				metres, here := nb.Where(m)
+				if !here {
+					continue
 				}
 				for _, f := range frames {
 					rssi, heard := n.Radio.rssi(n.Rand, metres)
@@ -164,6 +181,12 @@ func (n *Neighbourhood) Write(ctx context.Context, w EventWriter) (int, error) {
 						return written, err
 					}
 					written++
+					if f.chirp {
+						if nb.HeardChirps == nil {
+							nb.HeardChirps = map[pact.Minute]bool{}
+						}
+						nb.HeardChirps[pact.MinuteOf(r.Time)] = true
+					}
 				}
 			}
 		}
@@ -172,8 +195,9 @@ func (n *Neighbourhood) Write(ctx context.Context, w EventWriter) (int, error) {
 }
 
 type frame struct {
-	addr [6]byte
-	data []byte
+	addr  [6]byte
+	data  []byte
+	chirp bool
 }
 
 // frames returns what the neighbour broadcasts at t: the PACT chirp of
@@ -188,7 +212,7 @@ func (nb *Neighbour) frames(ctx context.Context, t time.Time) ([]frame, error) {
 		}
 		if ok {
 			addr, ad := pact.EncodeAdvert(chirp)
-			out = append(out, frame{addr, ad})
+			out = append(out, frame{addr: addr, data: ad, chirp: true})
 		}
 	}
 	if a := nb.Accessory; a != nil {
@@ -199,10 +223,10 @@ func (nb *Neighbour) frames(ctx context.Context, t time.Time) ([]frame, error) {
 		status := findmy.MakeStatus(findmy.BatteryFull, findmy.DeviceAirTag, a.NearOwner)
 		if a.NearOwner {
 			addr, ad := findmy.EncodeShort(key.Prefix(), status)
-			out = append(out, frame{addr, ad[:]})
+			out = append(out, frame{addr: addr, data: ad[:]})
 		} else {
 			addr, ad := findmy.EncodeFull(key, status, 0)
-			out = append(out, frame{addr, ad[:]})
+			out = append(out, frame{addr: addr, data: ad[:]})
 		}
 	}
 	return out, nil

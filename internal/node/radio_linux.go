@@ -1,0 +1,78 @@
+//go:build linux
+
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pact-findmy/pact-findmy/hci"
+	"github.com/pact-findmy/pact-findmy/internal/ingest"
+	"github.com/pact-findmy/pact-findmy/web"
+)
+
+// Radio says which controller the node uses.
+type Radio struct {
+	// Adapter is N of hciN; -1 when Serial is used or there is no radio.
+	Adapter int
+	Channel hci.Channel
+	// Serial is the tty of an H4 controller, which the node only listens
+	// through; empty for none.
+	Serial      string
+	Baud        int
+	FlowControl bool
+	Scan        hci.ScanConfig
+	// AdvertisingInterval is how often the chirp is broadcast; 0 means
+	// the advertiser's default.
+	AdvertisingInterval time.Duration
+}
+
+// RunRadio chirps and listens on an adapter (both at once on its one
+// controller), or listens on a serial controller, until ctx is done.
+func (n *Node) RunRadio(ctx context.Context, r Radio) error {
+	switch {
+	case r.Serial != "":
+		s, err := hci.OpenSerialSource(ctx, hci.SerialConfig{Path: r.Serial, Baud: r.Baud, FlowControl: r.FlowControl, Scan: r.Scan, Logger: n.log})
+		if err != nil {
+			return fmt.Errorf("opening %s: %w", r.Serial, err)
+		}
+		defer s.Close()
+		n.setAdapter(web.Adapter{Name: "serial " + r.Serial, State: "listening (no chirping through a serial controller)"})
+		defer n.setAdapter(web.Adapter{Name: "serial " + r.Serial, State: "stopped"})
+		return n.Listen(ctx, ingest.SerialSource(s, hci.SerialConfig{Path: r.Serial, Baud: r.Baud, FlowControl: r.FlowControl}), true)
+	case r.Adapter >= 0:
+	default:
+		return nil
+	}
+	name := fmt.Sprintf("hci%d", r.Adapter)
+	live, err := hci.OpenLive(ctx, hci.LiveConfig{Adapter: r.Adapter, Channel: r.Channel, Scan: r.Scan, Logger: n.log})
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", name, err)
+	}
+	defer live.Close()
+	adv, err := live.Advertiser(ctx, r.AdvertisingInterval)
+	if err != nil {
+		return fmt.Errorf("advertising on %s: %w", name, err)
+	}
+	defer adv.Close()
+	chirper := NewChirper(n.seeds, adv, n.clock, n.log)
+	n.mu.Lock()
+	n.chirper = chirper
+	n.mu.Unlock()
+	n.setAdapter(web.Adapter{Name: name, State: "scanning and advertising"})
+	defer n.setAdapter(web.Adapter{Name: name, State: "stopped"})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chirpDone := make(chan error, 1)
+	go func() { chirpDone <- chirper.Run(ctx) }()
+	listenErr := n.Listen(ctx, ingest.LiveSource(live), true)
+	cancel()
+	chirpErr := <-chirpDone
+	if errors.Is(listenErr, context.Canceled) {
+		listenErr = nil
+	}
+	return errors.Join(listenErr, chirpErr)
+}
