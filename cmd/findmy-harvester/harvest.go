@@ -63,10 +63,12 @@ func harvestFrom(ctx context.Context, src ingest.Source, o *outputFlags, stdout 
 	if err != nil {
 		return err
 	}
+	served := false
 	if ln != nil {
-		// Closed here only if the pipeline never gets to serve on it.
+		// Closed here only if it is never served: stopping the server
+		// closes it otherwise.
 		defer func() {
-			if err != nil {
+			if !served {
 				ln.Close()
 			}
 		}()
@@ -103,6 +105,7 @@ func harvestFrom(ctx context.Context, src ingest.Source, o *outputFlags, stdout 
 			return err
 		}
 		stop := serveMetrics(ln, reg, log)
+		served = true
 		defer stop()
 	}
 	return p.Run(ctx, src)
