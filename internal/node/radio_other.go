@@ -5,21 +5,7 @@ package node
 import (
 	"context"
 	"errors"
-	"time"
-
-	"github.com/pact-findmy/pact-findmy/hci"
 )
-
-// Radio says which controller the node uses; only Linux has one.
-type Radio struct {
-	Adapter             int
-	Channel             hci.Channel
-	Serial              string
-	Baud                int
-	FlowControl         bool
-	Scan                hci.ScanConfig
-	AdvertisingInterval time.Duration
-}
 
 // RunRadio needs Linux HCI sockets.
 func (n *Node) RunRadio(ctx context.Context, r Radio) error {
