@@ -51,6 +51,9 @@ type CaptureStats struct {
 	Reports uint64
 	// Malformed records, events or headers counted and skipped.
 	Malformed uint64
+	// BadCRC counts link-layer packets dropped because their CRC is
+	// wrong (ErrBadCRC); they are not among Malformed.
+	BadCRC uint64
 	// SkippedBytes were stepped over to find the next record after a
 	// corrupt header.
 	SkippedBytes int64
@@ -95,7 +98,7 @@ type Capture struct {
 	dec    hci.AdvDecoder
 	ll     hci.AdvReport
 
-	records, events, reports, malformedCount atomic.Uint64
+	records, events, reports, malformedCount, badCRC atomic.Uint64
 	// skippedBytes mirrors the reader's count so Stats can read it while
 	// Reports runs on another goroutine.
 	skippedBytes atomic.Int64
@@ -180,6 +183,7 @@ func (c *Capture) Stats() CaptureStats {
 		Events:       c.events.Load(),
 		Reports:      c.reports.Load(),
 		Malformed:    c.malformedCount.Load(),
+		BadCRC:       c.badCRC.Load(),
 		SkippedBytes: c.skippedBytes.Load(),
 		Truncated:    c.truncated.Load(),
 	}
@@ -250,6 +254,12 @@ func (c *Capture) Reports(ctx context.Context, fn func(*hci.AdvReport) error) er
 			}
 		case kindLELL:
 			ok, err := decodeLELLAdvertising(payload, t, &c.ll)
+			if errors.Is(err, ErrBadCRC) {
+				// Damaged on air, not in the file: counted apart, as a
+				// sniffer in a busy band sees many.
+				c.badCRC.Add(1)
+				continue
+			}
 			if err != nil {
 				c.events.Add(1)
 				c.malformed(fmt.Errorf("record at offset %d: %w", offset, err))

@@ -367,6 +367,7 @@ type captureCases struct {
 		Hex       string `json:"hex"`
 		Reports   uint64 `json:"reports"`
 		Malformed uint64 `json:"malformed"`
+		BadCRC    uint64 `json:"bad_crc"`
 		Truncated bool   `json:"truncated"`
 		Skipped   int64  `json:"skipped"`
 		// BadField and BadOffset are what the first malformed record's
@@ -464,9 +465,9 @@ func TestDamagedCaptures(t *testing.T) {
 			}
 			collectReports(t, c)
 			st := c.Stats()
-			if st.Reports != tc.Reports || st.Malformed != tc.Malformed || st.Truncated != tc.Truncated || st.SkippedBytes != tc.Skipped {
-				t.Errorf("stats %+v, want reports %d malformed %d truncated %v skipped %d\nerrors: %q",
-					st, tc.Reports, tc.Malformed, tc.Truncated, tc.Skipped, errs)
+			if st.Reports != tc.Reports || st.Malformed != tc.Malformed || st.BadCRC != tc.BadCRC || st.Truncated != tc.Truncated || st.SkippedBytes != tc.Skipped {
+				t.Errorf("stats %+v, want reports %d malformed %d bad CRC %d truncated %v skipped %d\nerrors: %q",
+					st, tc.Reports, tc.Malformed, tc.BadCRC, tc.Truncated, tc.Skipped, errs)
 			}
 			if len(errs) == 0 {
 				return

@@ -15,6 +15,12 @@ var ErrUnknownFormat = errors.New("neither btsnoop, pcap nor pcapng")
 // link type carries neither Bluetooth HCI nor the LE link layer.
 var ErrUnsupportedLinkType = errors.New("link type carries no Bluetooth HCI or LE link layer")
 
+// ErrBadCRC is wrapped, with hci.ErrMalformed, by the error for a
+// link-layer packet whose CRC is wrong: the sniffer said so, or it left
+// the check to us and the CRC does not match the PDU (Core spec Vol 6
+// Part B §3.1.1). Such packets are counted in CaptureStats.BadCRC.
+var ErrBadCRC = errors.New("link-layer CRC does not match the packet")
+
 // malformed reports a field of a capture format that does not follow the
 // format. It is an *hci.FormatError, so errors.Is(err, hci.ErrMalformed)
 // tells damaged bytes from an I/O failure in captures and live events

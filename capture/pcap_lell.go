@@ -76,6 +76,28 @@ func llCRC(init uint32, pdu []byte) uint32 {
 	return reg
 }
 
+// checkLLCRC refuses a packet whose CRC the sniffer found wrong, and,
+// when the sniffer did not check it (flag 0x0400 clear, as HackRF and
+// Ubertooth captures have it), checks it as Wireshark does: a bit flipped
+// on air must not become a sighting with a wrong key. crc is the three CRC
+// bytes as received, at offset at in the record.
+func checkLLCRC(flags uint16, pdu, crc []byte, at int) error {
+	if flags&lePhdrCRCChecked != 0 {
+		if flags&lePhdrCRCValid == 0 {
+			return &hci.FormatError{Format: llFormat, Field: "CRC", Offset: int64(at), Problem: "the sniffer found it wrong", Err: ErrBadCRC}
+		}
+		return nil
+	}
+	want := llCRC(llAdvCRCInit, pdu)
+	var onAir [llCRCLen]byte
+	appendLLCRC(onAir[:0], want)
+	if [llCRCLen]byte(crc) != onAir {
+		return &hci.FormatError{Format: llFormat, Field: "CRC", Offset: int64(at),
+			Problem: fmt.Sprintf("%X on air, %X computed over the PDU", crc, onAir), Err: ErrBadCRC}
+	}
+	return nil
+}
+
 // appendLLCRC appends the CRC as it goes on air, position 23 first, with
 // air bits packed into bytes least significant bit first.
 func appendLLCRC(dst []byte, crc uint32) []byte {
@@ -124,8 +146,9 @@ func pduToLL(t hci.PDUType) (byte, bool) {
 // into r, stamped with t. ok is false, with no error, for packets that
 // are no advertising report: data channel traffic, SCAN_REQ, CONNECT_IND,
 // extended advertising pointers. RSSI is the header's signal power when
-// its flag says it is valid, else 127. A packet whose CRC the sniffer
-// found wrong is malformed. Data aliases the record.
+// its flag says it is valid, else 127. A packet whose CRC is wrong, by the
+// sniffer's word or by our own check when the sniffer made none, yields an
+// error wrapping ErrBadCRC. Data aliases the record.
 func decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
 	if len(rec) < lePhdrLen+llAALen+llHeaderLen+llCRCLen {
 		return false, malformed(llFormat, "packet", 0, "%d bytes are fewer than pseudo-header, access address, PDU header and CRC", len(rec))
@@ -138,8 +161,8 @@ func decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, 
 		return false, nil
 	}
 	pdu := rec[lePhdrLen+llAALen : len(rec)-llCRCLen]
-	if flags&lePhdrCRCChecked != 0 && flags&lePhdrCRCValid == 0 {
-		return false, malformed(llFormat, "CRC", len(rec)-llCRCLen, "the sniffer found it wrong")
+	if err := checkLLCRC(flags, pdu, rec[len(rec)-llCRCLen:], len(rec)-llCRCLen); err != nil {
+		return false, err
 	}
 	hdr0, length := pdu[0], int(pdu[1])
 	if length != len(pdu)-llHeaderLen {
