@@ -44,8 +44,10 @@ const ctxCheckEvery = 1024
 type CaptureStats struct {
 	// Records read from the file, of any kind.
 	Records uint64
-	// Events among them: HCI events, or for a link-layer capture the
-	// packets on the advertising channels.
+	// Events are the advertising events among them: LE Advertising and
+	// LE Extended Advertising Report events by their header, or for a
+	// link-layer capture the advertising PDUs that passed the CRC. Other
+	// HCI events (command completes, connections, ...) are not counted.
 	Events uint64
 	// Reports delivered to the callback.
 	Reports uint64
@@ -135,6 +137,9 @@ func NewCapture(r io.Reader, name string) (*Capture, error) {
 		}
 		br = bufio.NewReaderSize(zr, 256<<10)
 		magic, _ = br.Peek(8)
+	}
+	if len(magic) == 0 {
+		return nil, fmt.Errorf("capture %s: %w", name, ErrEmptyCapture)
 	}
 	c := &Capture{Name: name}
 	switch {
@@ -245,7 +250,9 @@ func (c *Capture) Reports(ctx context.Context, fn func(*hci.AdvReport) error) er
 		c.records.Add(1)
 		switch kind {
 		case kindHCIEvent:
-			c.events.Add(1)
+			if hci.IsAdvReportEvent(payload) {
+				c.events.Add(1)
+			}
 			if _, err := c.dec.Decode(payload, t, deliver); err != nil {
 				if fnErr != nil {
 					return fnErr

@@ -495,7 +495,8 @@ func TestUnopenableCaptures(t *testing.T) {
 		field     string // for an *hci.FormatError: the field it names
 		offset    int64
 	}{
-		{name: "empty file", hex: "", want: ErrUnknownFormat},
+		{name: "empty file", hex: "", want: ErrEmptyCapture},
+		{name: "gzip of an empty file", hex: "1F8B08000000000000FF030000000000000000", want: ErrEmptyCapture},
 		{name: "text", hex: "48656C6C6F2C20776F726C640A", want: ErrUnknownFormat},
 		{name: "btsnoop header cut", hex: "6274736E6F6F7000 0000", want: hci.ErrMalformed, field: "file header", offset: 0},
 		{name: "btsnoop version 2", hex: "6274736E6F6F7000 00000002 000003EA", want: hci.ErrMalformed, field: "version number", offset: 8},

@@ -76,3 +76,40 @@ func TestLELLCRC(t *testing.T) {
 		})
 	}
 }
+
+// TestCaptureCountsAdvertisingEvents checks that Events counts the
+// advertising report events only, not command completes and other events.
+func TestCaptureCountsAdvertisingEvents(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewPcapWriter(&buf, LinkTypeBluetoothHCIH4WithPHDR, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adv, err := hci.AppendLEAdvertisingReport(nil, hci.AdvReport{Type: hci.PDUAdvNonconnInd, AddrType: 1, Addr: [6]byte{0xC0, 1, 2, 3, 4, 5}, RSSI: -50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := [][]byte{
+		{0x0E, 0x04, 0x01, 0x0C, 0x20, 0x00}, // Command Complete, LE Set Scan Enable
+		adv,
+		{0x3E, 0x02, 0x14, 0x00}, // an LE Meta event of another subevent
+		{0x13, 0x05, 0x01, 0x40, 0x00, 0x01, 0x00}, // Number Of Completed Packets
+		adv,
+	}
+	for i, e := range events {
+		if err := w.WriteH4Event(scenarioStart.Add(time.Duration(i)*time.Millisecond), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCapture(&buf, "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	collectReports(t, c)
+	if st := c.Stats(); st.Records != 5 || st.Events != 2 || st.Reports != 2 || st.Malformed != 0 {
+		t.Errorf("stats %+v, want 5 records, 2 advertising events, 2 reports", st)
+	}
+}

@@ -11,6 +11,10 @@ import (
 // file whose first bytes are neither btsnoop, pcap nor pcapng.
 var ErrUnknownFormat = errors.New("neither btsnoop, pcap nor pcapng")
 
+// ErrEmptyCapture is wrapped by the error for a file that holds no bytes
+// at all (or a gzip stream that unpacks to none).
+var ErrEmptyCapture = errors.New("file is empty")
+
 // ErrUnsupportedLinkType is wrapped by the error for a pcap file whose
 // link type carries neither Bluetooth HCI nor the LE link layer.
 var ErrUnsupportedLinkType = errors.New("link type carries no Bluetooth HCI or LE link layer")
