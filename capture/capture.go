@@ -1,7 +1,7 @@
 // Package capture reads and writes Bluetooth capture files: btsnoop
 // (Android snoop logs, btmon), pcap and pcapng with HCI H4 records (link
-// type 201) or LE link-layer sniffer records (link type 256), plain or
-// gzip-compressed. OpenCapture tells the formats apart by their first bytes
+// types 187 and 201), LE link-layer sniffer records (251 and 256) or nRF
+// Sniffer for Bluetooth LE records (272), plain or gzip-compressed. OpenCapture tells the formats apart by their first bytes
 // and replays a file's advertising reports as an hci.ReportSource, decoded
 // with the hci package's decoder, so that a capture and a live adapter read
 // the same bytes the same way (docs/captures.md).
@@ -67,9 +67,11 @@ type CaptureStats struct {
 type recordKind uint8
 
 const (
-	kindOther    recordKind = iota
-	kindHCIEvent            // an HCI event packet without H4 indicator
-	kindLELL                // a LinkTypeBluetoothLELLWithPHDR record
+	kindOther     recordKind = iota
+	kindHCIEvent             // an HCI event packet without H4 indicator
+	kindLELL                 // a LinkTypeBluetoothLELLWithPHDR record
+	kindLELLRaw              // a LinkTypeBluetoothLELL record
+	kindNordicBLE            // a LinkTypeNordicBLE record
 )
 
 // recordSource is one file format's record reader, reduced to what the
@@ -108,7 +110,7 @@ type Capture struct {
 }
 
 // OpenCapture opens a btsnoop (Android HCI snoop log, `btmon -w`), pcap
-// (link type 201 or 256, either byte order, micro- or nanosecond) or
+// (link type 187, 201, 251, 256 or 272, either byte order, micro- or nanosecond) or
 // pcapng file, telling them apart by their first bytes; gzip-compressed
 // files are unpacked on the fly.
 func OpenCapture(path string) (*Capture, error) {
@@ -160,9 +162,8 @@ func NewCapture(r io.Reader, name string) (*Capture, error) {
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", name, err)
 		}
-		if lt := pr.LinkType(); lt != LinkTypeBluetoothHCIH4WithPHDR && lt != LinkTypeBluetoothLELLWithPHDR {
-			return nil, fmt.Errorf("capture %s: pcap link type %d: %w (want %d or %d)",
-				name, lt, ErrUnsupportedLinkType, LinkTypeBluetoothHCIH4WithPHDR, LinkTypeBluetoothLELLWithPHDR)
+		if lt := pr.LinkType(); !readableLinkType(lt) {
+			return nil, &LinkTypeError{Format: CapturePcap, LinkType: lt}
 		}
 		c.Format, c.src = CapturePcap, &packetSource{r: pr, skip: pr.Skipped}
 	default:
@@ -259,8 +260,17 @@ func (c *Capture) Reports(ctx context.Context, fn func(*hci.AdvReport) error) er
 				}
 				c.malformed(fmt.Errorf("record at offset %d: %w", offset, err))
 			}
-		case kindLELL:
-			ok, err := decodeLELLAdvertising(payload, t, &c.ll)
+		case kindLELL, kindLELLRaw, kindNordicBLE:
+			var ok bool
+			var err error
+			switch kind {
+			case kindLELL:
+				ok, err = decodeLELLAdvertising(payload, t, &c.ll)
+			case kindLELLRaw:
+				ok, err = decodeLELLRaw(payload, t, &c.ll)
+			default:
+				ok, err = decodeNordicBLE(payload, t, &c.ll)
+			}
 			if errors.Is(err, ErrBadCRC) {
 				// Damaged on air, not in the file: counted apart, as a
 				// sniffer in a busy band sees many.
@@ -347,8 +357,20 @@ func (s *packetSource) next() (time.Time, recordKind, []byte, int64, error) {
 		if ind == hci.H4Event {
 			return rec.Time, kindHCIEvent, pkt, rec.Offset, nil
 		}
+	case LinkTypeBluetoothHCIH4:
+		ind, pkt, err := hci.SplitH4(rec.Data)
+		if err != nil {
+			return time.Time{}, kindOther, nil, rec.Offset, fmt.Errorf("record at offset %d: H4 (link type 187): %w", rec.Offset, err)
+		}
+		if ind == hci.H4Event {
+			return rec.Time, kindHCIEvent, pkt, rec.Offset, nil
+		}
 	case LinkTypeBluetoothLELLWithPHDR:
 		return rec.Time, kindLELL, rec.Data, rec.Offset, nil
+	case LinkTypeBluetoothLELL:
+		return rec.Time, kindLELLRaw, rec.Data, rec.Offset, nil
+	case LinkTypeNordicBLE:
+		return rec.Time, kindNordicBLE, rec.Data, rec.Offset, nil
 	}
 	return time.Time{}, kindOther, nil, rec.Offset, nil
 }

@@ -19,7 +19,27 @@ const (
 	// LinkTypeBluetoothLELLWithPHDR is a 10-byte radio header and an LE
 	// link-layer packet, as sniffers capture it.
 	LinkTypeBluetoothLELLWithPHDR uint32 = 256
+	// LinkTypeBluetoothHCIH4 is an H4 packet (indicator and HCI packet)
+	// with no direction header.
+	LinkTypeBluetoothHCIH4 uint32 = 187
+	// LinkTypeBluetoothLELL is an LE link-layer packet, access address to
+	// CRC, with no radio header.
+	LinkTypeBluetoothLELL uint32 = 251
+	// LinkTypeNordicBLE is the nRF Sniffer for Bluetooth LE's header and
+	// an LE link-layer packet (nordic.go).
+	LinkTypeNordicBLE uint32 = 272
 )
+
+// readableLinkType reports whether the package reads records of link type
+// lt; every other link type is refused with ErrUnsupportedLinkType.
+func readableLinkType(lt uint32) bool {
+	switch lt {
+	case LinkTypeBluetoothHCIH4WithPHDR, LinkTypeBluetoothLELLWithPHDR, LinkTypeBluetoothHCIH4,
+		LinkTypeBluetoothLELL, LinkTypeNordicBLE:
+		return true
+	}
+	return false
+}
 
 // Directions in a LinkTypeBluetoothHCIH4WithPHDR header.
 const (

@@ -201,6 +201,12 @@ func (p *pcapngReader) addInterface(b []byte, start int64) error {
 		return malformed(pcapngFormat, "Interface Description Block", int(start), "body of %d bytes is too short", len(b))
 	}
 	iface := pcapngInterface{linkType: uint32(p.order.Uint16(b)), unitsPerSecond: 1e6}
+	if !readableLinkType(iface.linkType) {
+		// Not malformed: the capture holds traffic this package does
+		// not read, and skipping it would report nothing without a word.
+		p.done = true
+		return &LinkTypeError{Format: CapturePcapng, LinkType: iface.linkType, Offset: start}
+	}
 	opts := b[8:]
 	for len(opts) >= 4 {
 		code, l := p.order.Uint16(opts), int(p.order.Uint16(opts[2:]))
