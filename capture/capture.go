@@ -56,6 +56,10 @@ type CaptureStats struct {
 	// BadCRC counts link-layer packets dropped because their CRC is
 	// wrong (ErrBadCRC); they are not among Malformed.
 	BadCRC uint64
+	// Reassembled counts extended advertising reports delivered whole
+	// after arriving in pieces; FragmentsDropped the partial ones given up
+	// (truncated, too late, too long: hci.ReassemblyStats).
+	Reassembled, FragmentsDropped uint64
 	// SkippedBytes were stepped over to find the next record after a
 	// corrupt header.
 	SkippedBytes int64
@@ -185,13 +189,15 @@ func isPcapMagic(b []byte) bool {
 // runs.
 func (c *Capture) Stats() CaptureStats {
 	return CaptureStats{
-		Records:      c.records.Load(),
-		Events:       c.events.Load(),
-		Reports:      c.reports.Load(),
-		Malformed:    c.malformedCount.Load(),
-		BadCRC:       c.badCRC.Load(),
-		SkippedBytes: c.skippedBytes.Load(),
-		Truncated:    c.truncated.Load(),
+		Records:          c.records.Load(),
+		Events:           c.events.Load(),
+		Reports:          c.reports.Load(),
+		Malformed:        c.malformedCount.Load(),
+		BadCRC:           c.badCRC.Load(),
+		Reassembled:      c.dec.ReassemblyStats().Reassembled,
+		FragmentsDropped: c.dec.ReassemblyStats().Dropped,
+		SkippedBytes:     c.skippedBytes.Load(),
+		Truncated:        c.truncated.Load(),
 	}
 }
 

@@ -52,7 +52,7 @@ func openCapture(path string, log *slog.Logger) (*captureSource, error) {
 func (s *captureSource) stats() []any {
 	st := s.Stats()
 	return []any{"format", s.Format, "records", st.Records, "adv_events", st.Events,
-		"bad_crc", st.BadCRC, "skipped_bytes", st.SkippedBytes, "truncated", st.Truncated}
+		"bad_crc", st.BadCRC, "reassembled", st.Reassembled, "fragments_dropped", st.FragmentsDropped, "skipped_bytes", st.SkippedBytes, "truncated", st.Truncated}
 }
 
 func (s *captureSource) frameErrors() uint64 { return s.Stats().Malformed }
