@@ -104,7 +104,10 @@ type Capture struct {
 	src    recordSource
 	closer io.Closer
 	dec    hci.AdvDecoder
-	ll     hci.AdvReport
+	lld    llDecoder
+	// llJoined and llDropped mirror lld's counts for Stats.
+	llJoined, llDropped atomic.Uint64
+	ll                  hci.AdvReport
 
 	records, events, reports, malformedCount, badCRC atomic.Uint64
 	// skippedBytes mirrors the reader's count so Stats can read it while
@@ -194,8 +197,8 @@ func (c *Capture) Stats() CaptureStats {
 		Reports:          c.reports.Load(),
 		Malformed:        c.malformedCount.Load(),
 		BadCRC:           c.badCRC.Load(),
-		Reassembled:      c.dec.ReassemblyStats().Reassembled,
-		FragmentsDropped: c.dec.ReassemblyStats().Dropped,
+		Reassembled:      c.dec.ReassemblyStats().Reassembled + c.llJoined.Load(),
+		FragmentsDropped: c.dec.ReassemblyStats().Dropped + c.llDropped.Load(),
 		SkippedBytes:     c.skippedBytes.Load(),
 		Truncated:        c.truncated.Load(),
 	}
@@ -271,12 +274,14 @@ func (c *Capture) Reports(ctx context.Context, fn func(*hci.AdvReport) error) er
 			var err error
 			switch kind {
 			case kindLELL:
-				ok, err = decodeLELLAdvertising(payload, t, &c.ll)
+				ok, err = c.lld.decodeLELLAdvertising(payload, t, &c.ll)
 			case kindLELLRaw:
-				ok, err = decodeLELLRaw(payload, t, &c.ll)
+				ok, err = c.lld.decodeLELLRaw(payload, t, &c.ll)
 			default:
-				ok, err = decodeNordicBLE(payload, t, &c.ll)
+				ok, err = c.lld.decodeNordicBLE(payload, t, &c.ll)
 			}
+			c.llJoined.Store(c.lld.joined)
+			c.llDropped.Store(c.lld.dropped)
 			if errors.Is(err, ErrBadCRC) {
 				// Damaged on air, not in the file: counted apart, as a
 				// sniffer in a busy band sees many.

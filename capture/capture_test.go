@@ -697,7 +697,7 @@ func FuzzDecodeLELLAdvertising(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		var r hci.AdvReport
-		ok, err := decodeLELLAdvertising(rec, time.Time{}, &r)
+		ok, err := new(llDecoder).decodeLELLAdvertising(rec, time.Time{}, &r)
 		if err != nil {
 			if !errors.Is(err, hci.ErrMalformed) {
 				t.Fatalf("error %v does not wrap hci.ErrMalformed", err)

@@ -69,7 +69,7 @@ func TestLELLCRC(t *testing.T) {
 				t.Errorf("stats %+v, want reports %d, bad CRC %d, malformed %d", st, tc.reports, tc.badCRC, tc.malformed)
 			}
 			var r hci.AdvReport
-			_, err = decodeLELLAdvertising(rec, time.Time{}, &r)
+			_, err = new(llDecoder).decodeLELLAdvertising(rec, time.Time{}, &r)
 			if (tc.badCRC != 0) != errors.Is(err, ErrBadCRC) || (err != nil && !errors.Is(err, hci.ErrMalformed)) {
 				t.Errorf("decode error %v, want ErrBadCRC: %v", err, tc.badCRC != 0)
 			}

@@ -51,7 +51,7 @@ const (
 // t: advertising PDUs yield reports, with the sniffer's RSSI and its CRC
 // verdict; everything else (data channel packets, other packet IDs) gives
 // ok false and no error.
-func decodeNordicBLE(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
+func (d *llDecoder) decodeNordicBLE(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
 	if len(rec) < nordicHeaderLen+1 {
 		return false, malformed(nordicFormat, "header", 0, "need %d bytes, have %d", nordicHeaderLen+1, len(rec))
 	}
@@ -87,5 +87,5 @@ func decodeNordicBLE(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err er
 	if rec[10] <= 128 {
 		radio.rssi = int8(-int(rec[10]))
 	}
-	return decodeLLAdvertising(radio, rec, pduAt, t, r)
+	return d.decodeLLAdvertising(radio, rec, pduAt, t, r)
 }

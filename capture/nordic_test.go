@@ -289,7 +289,7 @@ func FuzzDecodeNordicBLE(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		var r hci.AdvReport
-		ok, err := decodeNordicBLE(rec, time.Time{}, &r)
+		ok, err := new(llDecoder).decodeNordicBLE(rec, time.Time{}, &r)
 		if err != nil && !errors.Is(err, hci.ErrMalformed) {
 			t.Fatalf("error %v does not wrap hci.ErrMalformed", err)
 		}
@@ -307,7 +307,7 @@ func FuzzDecodeNordicBLE(f *testing.F) {
 		phdr := []byte{37, byte(r.RSSI), 0, 0, 0, 0, 0, 0, 0, 0}
 		binary.LittleEndian.PutUint16(phdr[8:], lePhdrCRCChecked|lePhdrCRCValid|lePhdrSignalValid)
 		var again hci.AdvReport
-		ok2, err2 := decodeLELLAdvertising(append(phdr, rec[nordicHeaderLen+int(rec[7]):]...), time.Time{}, &again)
+		ok2, err2 := new(llDecoder).decodeLELLAdvertising(append(phdr, rec[nordicHeaderLen+int(rec[7]):]...), time.Time{}, &again)
 		if !ok2 || err2 != nil || again.Addr != r.Addr || !bytes.Equal(again.Data, r.Data) || again.Type != r.Type || again.RSSI != r.RSSI {
 			t.Fatalf("nRF read %+v, LE LL read %+v (%v, %v)", r, again, ok2, err2)
 		}

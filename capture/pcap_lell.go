@@ -159,7 +159,7 @@ type llRadio struct {
 // its flag says it is valid, else 127. A packet whose CRC is wrong, by the
 // sniffer's word or by our own check when the sniffer made none, yields an
 // error wrapping ErrBadCRC. Data aliases the record.
-func decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
+func (d *llDecoder) decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
 	if len(rec) < lePhdrLen+llAALen+llHeaderLen+llCRCLen {
 		return false, malformed(llFormat, "packet", 0, "%d bytes are fewer than pseudo-header, access address, PDU header and CRC", len(rec))
 	}
@@ -174,20 +174,20 @@ func decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, 
 	if binary.LittleEndian.Uint32(rec[lePhdrLen:]) != leAdvertisingAccessAddress {
 		return false, nil
 	}
-	return decodeLLAdvertising(radio, rec, lePhdrLen+llAALen, t, r)
+	return d.decodeLLAdvertising(radio, rec, lePhdrLen+llAALen, t, r)
 }
 
 // decodeLELLRaw decodes a LinkTypeBluetoothLELL record (251): the packet
 // as on air, access address to CRC, with no radio header, so no RSSI and
 // a CRC we check ourselves.
-func decodeLELLRaw(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
+func (d *llDecoder) decodeLELLRaw(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
 	if len(rec) < llAALen+llHeaderLen+llCRCLen {
 		return false, malformed(llFormat, "packet", 0, "%d bytes are fewer than access address, PDU header and CRC", len(rec))
 	}
 	if binary.LittleEndian.Uint32(rec) != leAdvertisingAccessAddress {
 		return false, nil
 	}
-	return decodeLLAdvertising(llRadio{rssi: rssiNotAvailable}, rec, llAALen, t, r)
+	return d.decodeLLAdvertising(llRadio{rssi: rssiNotAvailable}, rec, llAALen, t, r)
 }
 
 // decodeLLAdvertising decodes the advertising channel PDU that starts at
@@ -195,7 +195,7 @@ func decodeLELLRaw(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err erro
 // caller has checked that at least header and CRC are there and that the
 // access address is the advertising one. Offsets in errors are from the
 // start of rec.
-func decodeLLAdvertising(radio llRadio, rec []byte, pduAt int, t time.Time, r *hci.AdvReport) (ok bool, err error) {
+func (d *llDecoder) decodeLLAdvertising(radio llRadio, rec []byte, pduAt int, t time.Time, r *hci.AdvReport) (ok bool, err error) {
 	pdu := rec[pduAt : len(rec)-llCRCLen]
 	if err := checkLLCRC(radio, pdu, rec[len(rec)-llCRCLen:], len(rec)-llCRCLen); err != nil {
 		return false, err
@@ -207,6 +207,9 @@ func decodeLLAdvertising(radio llRadio, rec []byte, pduAt int, t time.Time, r *h
 	}
 	pduType, known := llToPDU(hdr0 & 0x0F)
 	if !known {
+		if hdr0&0x0F == llAdvExtInd {
+			return d.extended(radio, hdr0, pdu[llHeaderLen:], pduAt+llHeaderLen, t, r)
+		}
 		return false, nil
 	}
 	payload := pdu[llHeaderLen:]
