@@ -73,3 +73,30 @@ func BenchmarkCrowd(b *testing.B) {
 		})
 	}
 }
+
+// TestCrowdSynthesizer checks the generated crowd workload: full-form
+// frames exactly gap apart, cycling through the keys, about half of them
+// on the curve.
+func TestCrowdSynthesizer(t *testing.T) {
+	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	s := NewCrowdSynthesizer(1, start, time.Millisecond, 256)
+	h := New()
+	var r hci.AdvReport
+	var res Result
+	kinds := map[Kind]int{}
+	seen := map[findmy.Key]bool{}
+	for i := range 512 {
+		s.Next(&r)
+		if !r.Time.Equal(start.Add(time.Duration(i) * time.Millisecond)) {
+			t.Fatalf("report %d at %v", i, r.Time)
+		}
+		kinds[h.Parse(&r, &res)]++
+		seen[findmy.Key(res.Sighting.Chirp)] = true
+	}
+	if len(seen) != 256 || kinds[KindFindMy]+kinds[KindFindMyInvalid] != 512 || kinds[KindFindMy] < 200 || kinds[KindFindMyInvalid] < 200 {
+		t.Errorf("%d distinct keys, kinds %v", len(seen), kinds)
+	}
+	if _, misses := h.ValidatorStats(); misses != 256 {
+		t.Errorf("%d curve checks for 256 keys", misses)
+	}
+}
