@@ -1,7 +1,7 @@
 // Package capture reads and writes Bluetooth capture files: btsnoop
 // (Android snoop logs, btmon), pcap and pcapng with HCI H4 records (link
-// type 201) or LE link-layer sniffer records (link type 256), plain or
-// gzip-compressed. OpenCapture tells the formats apart by their first bytes
+// types 187 and 201), LE link-layer sniffer records (251 and 256) or nRF
+// Sniffer for Bluetooth LE records (272), plain or gzip-compressed. OpenCapture tells the formats apart by their first bytes
 // and replays a file's advertising reports as an hci.ReportSource, decoded
 // with the hci package's decoder, so that a capture and a live adapter read
 // the same bytes the same way (docs/captures.md).
@@ -44,13 +44,22 @@ const ctxCheckEvery = 1024
 type CaptureStats struct {
 	// Records read from the file, of any kind.
 	Records uint64
-	// Events among them: HCI events, or for a link-layer capture the
-	// packets on the advertising channels.
+	// Events are the advertising events among them: LE Advertising and
+	// LE Extended Advertising Report events by their header, or for a
+	// link-layer capture the advertising PDUs that passed the CRC. Other
+	// HCI events (command completes, connections, ...) are not counted.
 	Events uint64
 	// Reports delivered to the callback.
 	Reports uint64
 	// Malformed records, events or headers counted and skipped.
 	Malformed uint64
+	// BadCRC counts link-layer packets dropped because their CRC is
+	// wrong (ErrBadCRC); they are not among Malformed.
+	BadCRC uint64
+	// Reassembled counts extended advertising reports delivered whole
+	// after arriving in pieces; FragmentsDropped the partial ones given up
+	// (truncated, too late, too long: hci.ReassemblyStats).
+	Reassembled, FragmentsDropped uint64
 	// SkippedBytes were stepped over to find the next record after a
 	// corrupt header.
 	SkippedBytes int64
@@ -62,9 +71,11 @@ type CaptureStats struct {
 type recordKind uint8
 
 const (
-	kindOther    recordKind = iota
-	kindHCIEvent            // an HCI event packet without H4 indicator
-	kindLELL                // a LinkTypeBluetoothLELLWithPHDR record
+	kindOther     recordKind = iota
+	kindHCIEvent             // an HCI event packet without H4 indicator
+	kindLELL                 // a LinkTypeBluetoothLELLWithPHDR record
+	kindLELLRaw              // a LinkTypeBluetoothLELL record
+	kindNordicBLE            // a LinkTypeNordicBLE record
 )
 
 // recordSource is one file format's record reader, reduced to what the
@@ -93,9 +104,12 @@ type Capture struct {
 	src    recordSource
 	closer io.Closer
 	dec    hci.AdvDecoder
-	ll     hci.AdvReport
+	lld    llDecoder
+	// llJoined and llDropped mirror lld's counts for Stats.
+	llJoined, llDropped atomic.Uint64
+	ll                  hci.AdvReport
 
-	records, events, reports, malformedCount atomic.Uint64
+	records, events, reports, malformedCount, badCRC atomic.Uint64
 	// skippedBytes mirrors the reader's count so Stats can read it while
 	// Reports runs on another goroutine.
 	skippedBytes atomic.Int64
@@ -103,7 +117,7 @@ type Capture struct {
 }
 
 // OpenCapture opens a btsnoop (Android HCI snoop log, `btmon -w`), pcap
-// (link type 201 or 256, either byte order, micro- or nanosecond) or
+// (link type 187, 201, 251, 256 or 272, either byte order, micro- or nanosecond) or
 // pcapng file, telling them apart by their first bytes; gzip-compressed
 // files are unpacked on the fly.
 func OpenCapture(path string) (*Capture, error) {
@@ -133,6 +147,9 @@ func NewCapture(r io.Reader, name string) (*Capture, error) {
 		br = bufio.NewReaderSize(zr, 256<<10)
 		magic, _ = br.Peek(8)
 	}
+	if len(magic) == 0 {
+		return nil, fmt.Errorf("capture %s: %w", name, ErrEmptyCapture)
+	}
 	c := &Capture{Name: name}
 	switch {
 	case bytes.HasPrefix(magic, btsnoopMagic[:]):
@@ -152,9 +169,8 @@ func NewCapture(r io.Reader, name string) (*Capture, error) {
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", name, err)
 		}
-		if lt := pr.LinkType(); lt != LinkTypeBluetoothHCIH4WithPHDR && lt != LinkTypeBluetoothLELLWithPHDR {
-			return nil, fmt.Errorf("capture %s: pcap link type %d: %w (want %d or %d)",
-				name, lt, ErrUnsupportedLinkType, LinkTypeBluetoothHCIH4WithPHDR, LinkTypeBluetoothLELLWithPHDR)
+		if lt := pr.LinkType(); !readableLinkType(lt) {
+			return nil, &LinkTypeError{Format: CapturePcap, LinkType: lt}
 		}
 		c.Format, c.src = CapturePcap, &packetSource{r: pr, skip: pr.Skipped}
 	default:
@@ -176,12 +192,15 @@ func isPcapMagic(b []byte) bool {
 // runs.
 func (c *Capture) Stats() CaptureStats {
 	return CaptureStats{
-		Records:      c.records.Load(),
-		Events:       c.events.Load(),
-		Reports:      c.reports.Load(),
-		Malformed:    c.malformedCount.Load(),
-		SkippedBytes: c.skippedBytes.Load(),
-		Truncated:    c.truncated.Load(),
+		Records:          c.records.Load(),
+		Events:           c.events.Load(),
+		Reports:          c.reports.Load(),
+		Malformed:        c.malformedCount.Load(),
+		BadCRC:           c.badCRC.Load(),
+		Reassembled:      c.dec.ReassemblyStats().Reassembled + c.llJoined.Load(),
+		FragmentsDropped: c.dec.ReassemblyStats().Dropped + c.llDropped.Load(),
+		SkippedBytes:     c.skippedBytes.Load(),
+		Truncated:        c.truncated.Load(),
 	}
 }
 
@@ -241,15 +260,34 @@ func (c *Capture) Reports(ctx context.Context, fn func(*hci.AdvReport) error) er
 		c.records.Add(1)
 		switch kind {
 		case kindHCIEvent:
-			c.events.Add(1)
+			if hci.IsAdvReportEvent(payload) {
+				c.events.Add(1)
+			}
 			if _, err := c.dec.Decode(payload, t, deliver); err != nil {
 				if fnErr != nil {
 					return fnErr
 				}
 				c.malformed(fmt.Errorf("record at offset %d: %w", offset, err))
 			}
-		case kindLELL:
-			ok, err := decodeLELLAdvertising(payload, t, &c.ll)
+		case kindLELL, kindLELLRaw, kindNordicBLE:
+			var ok bool
+			var err error
+			switch kind {
+			case kindLELL:
+				ok, err = c.lld.decodeLELLAdvertising(payload, t, &c.ll)
+			case kindLELLRaw:
+				ok, err = c.lld.decodeLELLRaw(payload, t, &c.ll)
+			default:
+				ok, err = c.lld.decodeNordicBLE(payload, t, &c.ll)
+			}
+			c.llJoined.Store(c.lld.joined)
+			c.llDropped.Store(c.lld.dropped)
+			if errors.Is(err, ErrBadCRC) {
+				// Damaged on air, not in the file: counted apart, as a
+				// sniffer in a busy band sees many.
+				c.badCRC.Add(1)
+				continue
+			}
 			if err != nil {
 				c.events.Add(1)
 				c.malformed(fmt.Errorf("record at offset %d: %w", offset, err))
@@ -330,8 +368,20 @@ func (s *packetSource) next() (time.Time, recordKind, []byte, int64, error) {
 		if ind == hci.H4Event {
 			return rec.Time, kindHCIEvent, pkt, rec.Offset, nil
 		}
+	case LinkTypeBluetoothHCIH4:
+		ind, pkt, err := hci.SplitH4(rec.Data)
+		if err != nil {
+			return time.Time{}, kindOther, nil, rec.Offset, fmt.Errorf("record at offset %d: H4 (link type 187): %w", rec.Offset, err)
+		}
+		if ind == hci.H4Event {
+			return rec.Time, kindHCIEvent, pkt, rec.Offset, nil
+		}
 	case LinkTypeBluetoothLELLWithPHDR:
 		return rec.Time, kindLELL, rec.Data, rec.Offset, nil
+	case LinkTypeBluetoothLELL:
+		return rec.Time, kindLELLRaw, rec.Data, rec.Offset, nil
+	case LinkTypeNordicBLE:
+		return rec.Time, kindNordicBLE, rec.Data, rec.Offset, nil
 	}
 	return time.Time{}, kindOther, nil, rec.Offset, nil
 }

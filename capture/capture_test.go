@@ -367,6 +367,7 @@ type captureCases struct {
 		Hex       string `json:"hex"`
 		Reports   uint64 `json:"reports"`
 		Malformed uint64 `json:"malformed"`
+		BadCRC    uint64 `json:"bad_crc"`
 		Truncated bool   `json:"truncated"`
 		Skipped   int64  `json:"skipped"`
 		// BadField and BadOffset are what the first malformed record's
@@ -464,9 +465,9 @@ func TestDamagedCaptures(t *testing.T) {
 			}
 			collectReports(t, c)
 			st := c.Stats()
-			if st.Reports != tc.Reports || st.Malformed != tc.Malformed || st.Truncated != tc.Truncated || st.SkippedBytes != tc.Skipped {
-				t.Errorf("stats %+v, want reports %d malformed %d truncated %v skipped %d\nerrors: %q",
-					st, tc.Reports, tc.Malformed, tc.Truncated, tc.Skipped, errs)
+			if st.Reports != tc.Reports || st.Malformed != tc.Malformed || st.BadCRC != tc.BadCRC || st.Truncated != tc.Truncated || st.SkippedBytes != tc.Skipped {
+				t.Errorf("stats %+v, want reports %d malformed %d bad CRC %d truncated %v skipped %d\nerrors: %q",
+					st, tc.Reports, tc.Malformed, tc.BadCRC, tc.Truncated, tc.Skipped, errs)
 			}
 			if len(errs) == 0 {
 				return
@@ -494,7 +495,8 @@ func TestUnopenableCaptures(t *testing.T) {
 		field     string // for an *hci.FormatError: the field it names
 		offset    int64
 	}{
-		{name: "empty file", hex: "", want: ErrUnknownFormat},
+		{name: "empty file", hex: "", want: ErrEmptyCapture},
+		{name: "gzip of an empty file", hex: "1F8B08000000000000FF030000000000000000", want: ErrEmptyCapture},
 		{name: "text", hex: "48656C6C6F2C20776F726C640A", want: ErrUnknownFormat},
 		{name: "btsnoop header cut", hex: "6274736E6F6F7000 0000", want: hci.ErrMalformed, field: "file header", offset: 0},
 		{name: "btsnoop version 2", hex: "6274736E6F6F7000 00000002 000003EA", want: hci.ErrMalformed, field: "version number", offset: 8},
@@ -695,7 +697,7 @@ func FuzzDecodeLELLAdvertising(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		var r hci.AdvReport
-		ok, err := decodeLELLAdvertising(rec, time.Time{}, &r)
+		ok, err := new(llDecoder).decodeLELLAdvertising(rec, time.Time{}, &r)
 		if err != nil {
 			if !errors.Is(err, hci.ErrMalformed) {
 				t.Fatalf("error %v does not wrap hci.ErrMalformed", err)

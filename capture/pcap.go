@@ -19,7 +19,27 @@ const (
 	// LinkTypeBluetoothLELLWithPHDR is a 10-byte radio header and an LE
 	// link-layer packet, as sniffers capture it.
 	LinkTypeBluetoothLELLWithPHDR uint32 = 256
+	// LinkTypeBluetoothHCIH4 is an H4 packet (indicator and HCI packet)
+	// with no direction header.
+	LinkTypeBluetoothHCIH4 uint32 = 187
+	// LinkTypeBluetoothLELL is an LE link-layer packet, access address to
+	// CRC, with no radio header.
+	LinkTypeBluetoothLELL uint32 = 251
+	// LinkTypeNordicBLE is the nRF Sniffer for Bluetooth LE's header and
+	// an LE link-layer packet (nordic.go).
+	LinkTypeNordicBLE uint32 = 272
 )
+
+// readableLinkType reports whether the package reads records of link type
+// lt; every other link type is refused with ErrUnsupportedLinkType.
+func readableLinkType(lt uint32) bool {
+	switch lt {
+	case LinkTypeBluetoothHCIH4WithPHDR, LinkTypeBluetoothLELLWithPHDR, LinkTypeBluetoothHCIH4,
+		LinkTypeBluetoothLELL, LinkTypeNordicBLE:
+		return true
+	}
+	return false
+}
 
 // Directions in a LinkTypeBluetoothHCIH4WithPHDR header.
 const (
@@ -79,8 +99,12 @@ type pcapReader struct {
 	order    binary.ByteOrder
 	nano     bool
 	linkType uint32
+	// snaplen is the file header's limit on a record's captured length;
+	// 0 means none was given.
+	snaplen  uint32
 	offset   int64
 	buf      []byte
+	ahead    lookahead
 	lastSec  uint32
 	haveTime bool
 	skipped  int64
@@ -114,6 +138,8 @@ func newPcapReader(r io.Reader) (*pcapReader, error) {
 	// Only the low 16 bits are the link type; above them sit reserved
 	// bits and the FCS information (libpcap LT_LINKTYPE).
 	p.linkType = p.order.Uint32(hdr[20:]) & 0xFFFF
+	p.snaplen = p.order.Uint32(hdr[16:])
+	p.ahead.r = br
 	return p, nil
 }
 
@@ -152,14 +178,40 @@ func (p *pcapReader) check(h pcapHeader) (field, problem string) {
 	return "", ""
 }
 
-func (p *pcapReader) plausible(h pcapHeader) bool {
+// plausibleAlone reports whether h could be a record header: it passes
+// check, holds data, and stays within the file's snaplen.
+func (p *pcapReader) plausibleAlone(h pcapHeader) bool {
 	if f, _ := p.check(h); f != "" || h.incl == 0 {
 		return false
 	}
-	if !p.haveTime {
-		return true
+	return p.snaplen == 0 || h.incl <= p.snaplen
+}
+
+// plausible reports whether the record header hb, at the start of the
+// reader's buffer, is where to resume. After a good record its time must
+// lie within pcapResyncWindow of that record's. Before any (the first
+// record is the corrupt one), there is no time to compare with, so the
+// header must be followed, right after its data, by another plausible
+// header timed within the window of it, or by the end of the file.
+func (p *pcapReader) plausible(hb []byte) bool {
+	h := p.parseHeader(hb)
+	if !p.plausibleAlone(h) {
+		return false
 	}
-	d := int64(h.sec) - int64(p.lastSec)
+	if p.haveTime {
+		return withinResyncWindow(h.sec, p.lastSec)
+	}
+	end := pcapRecordHeaderLen + int(h.incl)
+	b, ok := p.ahead.peek(end + pcapRecordHeaderLen)
+	if !ok {
+		return len(b) == end
+	}
+	next := p.parseHeader(b[end:])
+	return p.plausibleAlone(next) && withinResyncWindow(next.sec, h.sec)
+}
+
+func withinResyncWindow(sec, ref uint32) bool {
+	d := int64(sec) - int64(ref)
 	return d > -pcapResyncWindow && d < pcapResyncWindow
 }
 
@@ -241,7 +293,7 @@ func endOfCapture(done *bool, offset int64, format string, err error, have int, 
 // the next plausible record header, or to the end of the file.
 func (p *pcapReader) resync(field, problem string) error {
 	at := p.offset
-	n := skipToPlausible(p.r, pcapRecordHeaderLen, func(h []byte) bool { return p.plausible(p.parseHeader(h)) })
+	n := skipToPlausible(p.r, pcapRecordHeaderLen, p.plausible)
 	p.offset += n
 	p.skipped += n
 	return malformed(pcapFormat, "record "+field, int(at), "%s; skipped %d bytes to the next plausible record", problem, n)

@@ -76,6 +76,29 @@ func llCRC(init uint32, pdu []byte) uint32 {
 	return reg
 }
 
+// checkLLCRC refuses a packet whose CRC the sniffer found wrong, and,
+// when the sniffer did not check it (LE LL pseudo-header flag 0x0400
+// clear, as HackRF and Ubertooth captures have it, or no pseudo-header at
+// all), checks it as Wireshark does: a bit flipped
+// on air must not become a sighting with a wrong key. crc is the three CRC
+// bytes as received, at offset at in the record.
+func checkLLCRC(radio llRadio, pdu, crc []byte, at int) error {
+	if radio.crcChecked {
+		if !radio.crcValid {
+			return &hci.FormatError{Format: llFormat, Field: "CRC", Offset: int64(at), Problem: "the sniffer found it wrong", Err: ErrBadCRC}
+		}
+		return nil
+	}
+	want := llCRC(llAdvCRCInit, pdu)
+	var onAir [llCRCLen]byte
+	appendLLCRC(onAir[:0], want)
+	if [llCRCLen]byte(crc) != onAir {
+		return &hci.FormatError{Format: llFormat, Field: "CRC", Offset: int64(at),
+			Problem: fmt.Sprintf("%X on air, %X computed over the PDU", crc, onAir), Err: ErrBadCRC}
+	}
+	return nil
+}
+
 // appendLLCRC appends the CRC as it goes on air, position 23 first, with
 // air bits packed into bytes least significant bit first.
 func appendLLCRC(dst []byte, crc uint32) []byte {
@@ -120,13 +143,23 @@ func pduToLL(t hci.PDUType) (byte, bool) {
 	return 0, false
 }
 
+// llRadio is what a sniffer's pseudo-header says about one link-layer
+// packet, reduced to what decoding needs.
+type llRadio struct {
+	// crcChecked says the sniffer checked the CRC, crcValid what it found.
+	crcChecked, crcValid bool
+	// rssi is the signal power in dBm, or rssiNotAvailable.
+	rssi int8
+}
+
 // decodeLELLAdvertising decodes a LinkTypeBluetoothLELLWithPHDR record
 // into r, stamped with t. ok is false, with no error, for packets that
 // are no advertising report: data channel traffic, SCAN_REQ, CONNECT_IND,
 // extended advertising pointers. RSSI is the header's signal power when
-// its flag says it is valid, else 127. A packet whose CRC the sniffer
-// found wrong is malformed. Data aliases the record.
-func decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
+// its flag says it is valid, else 127. A packet whose CRC is wrong, by the
+// sniffer's word or by our own check when the sniffer made none, yields an
+// error wrapping ErrBadCRC. Data aliases the record.
+func (d *llDecoder) decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
 	if len(rec) < lePhdrLen+llAALen+llHeaderLen+llCRCLen {
 		return false, malformed(llFormat, "packet", 0, "%d bytes are fewer than pseudo-header, access address, PDU header and CRC", len(rec))
 	}
@@ -134,36 +167,61 @@ func decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, 
 	if flags&lePhdrPDUTypeMask != 0 {
 		return false, nil
 	}
-	if aa := binary.LittleEndian.Uint32(rec[lePhdrLen:]); aa != leAdvertisingAccessAddress {
+	radio := llRadio{crcChecked: flags&lePhdrCRCChecked != 0, crcValid: flags&lePhdrCRCValid != 0, rssi: rssiNotAvailable}
+	if flags&lePhdrSignalValid != 0 {
+		radio.rssi = int8(rec[1])
+	}
+	if binary.LittleEndian.Uint32(rec[lePhdrLen:]) != leAdvertisingAccessAddress {
 		return false, nil
 	}
-	pdu := rec[lePhdrLen+llAALen : len(rec)-llCRCLen]
-	if flags&lePhdrCRCChecked != 0 && flags&lePhdrCRCValid == 0 {
-		return false, malformed(llFormat, "CRC", len(rec)-llCRCLen, "the sniffer found it wrong")
+	return d.decodeLLAdvertising(radio, rec, lePhdrLen+llAALen, t, r)
+}
+
+// decodeLELLRaw decodes a LinkTypeBluetoothLELL record (251): the packet
+// as on air, access address to CRC, with no radio header, so no RSSI and
+// a CRC we check ourselves.
+func (d *llDecoder) decodeLELLRaw(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, err error) {
+	if len(rec) < llAALen+llHeaderLen+llCRCLen {
+		return false, malformed(llFormat, "packet", 0, "%d bytes are fewer than access address, PDU header and CRC", len(rec))
+	}
+	if binary.LittleEndian.Uint32(rec) != leAdvertisingAccessAddress {
+		return false, nil
+	}
+	return d.decodeLLAdvertising(llRadio{rssi: rssiNotAvailable}, rec, llAALen, t, r)
+}
+
+// decodeLLAdvertising decodes the advertising channel PDU that starts at
+// pduAt in rec (PDU header, payload, then the CRC to the end of rec); the
+// caller has checked that at least header and CRC are there and that the
+// access address is the advertising one. Offsets in errors are from the
+// start of rec.
+func (d *llDecoder) decodeLLAdvertising(radio llRadio, rec []byte, pduAt int, t time.Time, r *hci.AdvReport) (ok bool, err error) {
+	pdu := rec[pduAt : len(rec)-llCRCLen]
+	if err := checkLLCRC(radio, pdu, rec[len(rec)-llCRCLen:], len(rec)-llCRCLen); err != nil {
+		return false, err
 	}
 	hdr0, length := pdu[0], int(pdu[1])
 	if length != len(pdu)-llHeaderLen {
-		return false, malformed(llFormat, "PDU header Length", lePhdrLen+llAALen+1,
+		return false, malformed(llFormat, "PDU header Length", pduAt+1,
 			"says %d payload bytes but the packet holds %d", length, len(pdu)-llHeaderLen)
 	}
 	pduType, known := llToPDU(hdr0 & 0x0F)
 	if !known {
+		if hdr0&0x0F == llAdvExtInd {
+			return d.extended(radio, hdr0, pdu[llHeaderLen:], pduAt+llHeaderLen, t, r)
+		}
 		return false, nil
 	}
 	payload := pdu[llHeaderLen:]
 	if len(payload) < llAdvAddrLen {
-		return false, malformed(llFormat, "AdvA", lePhdrLen+llAALen+llHeaderLen, "payload of %d bytes has no room for it", len(payload))
-	}
-	rssi := rssiNotAvailable
-	if flags&lePhdrSignalValid != 0 {
-		rssi = int8(rec[1])
+		return false, malformed(llFormat, "AdvA", pduAt+llHeaderLen, "payload of %d bytes has no room for it", len(payload))
 	}
 	*r = hci.AdvReport{
 		Time:       t,
 		Type:       pduType,
 		EventType:  uint16(pduType),
 		AddrType:   hdr0 >> 6 & 1,
-		RSSI:       rssi,
+		RSSI:       radio.rssi,
 		PrimaryPHY: phyLE1M,
 		SID:        sidNone,
 		TxPower:    txPowerNotAvailable,
@@ -172,7 +230,7 @@ func decodeLELLAdvertising(rec []byte, t time.Time, r *hci.AdvReport) (ok bool, 
 	rest := payload[llAdvAddrLen:]
 	if pduType == hci.PDUAdvDirectInd {
 		if len(rest) != llAdvAddrLen {
-			return false, malformed(llFormat, "TargetA", lePhdrLen+llAALen+llHeaderLen+llAdvAddrLen,
+			return false, malformed(llFormat, "TargetA", pduAt+llHeaderLen+llAdvAddrLen,
 				"ADV_DIRECT_IND carries %d bytes after AdvA, want 6", len(rest))
 		}
 		r.DirectAddrType = hdr0 >> 7

@@ -182,8 +182,8 @@ type FrameError struct {
 	Length int
 	// Left is how many bytes were there for it to fit in.
 	Left int
-	// Err is ErrADOverrun, ErrItemTruncated, ErrItemOverrun or
-	// ErrPayloadLength, each of which wraps ErrMalformed.
+	// Err is ErrADOverrun, ErrItemTruncated, ErrItemOverrun,
+	// ErrPayloadLength or ErrDULTLength, each of which wraps ErrMalformed.
 	Err error
 }
 
@@ -198,6 +198,8 @@ func (e *FrameError) Error() string {
 		what = fmt.Sprintf("Apple item length %d overruns the %d byte(s) left", e.Length, e.Left)
 	case ErrPayloadLength:
 		what = fmt.Sprintf("Offline Finding payload length %d, want %d (full) or %d (short)", e.Length, fullPayloadLen, shortPayloadLen)
+	case ErrDULTLength:
+		what = fmt.Sprintf("DULT service data length %d, want %d to %d", e.Length, dultFixedLen, dultFixedLen+DULTMaxProprietary)
 	default:
 		what = fmt.Sprintf("length %d, %d byte(s) left: %v", e.Length, e.Left, e.Err)
 	}

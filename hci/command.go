@@ -226,6 +226,8 @@ const reportQueueLen = 4096
 // runs.
 type ControllerStats struct {
 	Events, AdvEvents, Dropped, Malformed, HardwareErrors uint64
+	// Reassembly counts fragmented extended reports joined or dropped.
+	Reassembly ReassemblyStats
 }
 
 // controller runs commands against an HCI controller and collects its
@@ -255,6 +257,9 @@ type controller struct {
 	}
 
 	events, advEvents, dropped, malformed, hwErrors atomic.Uint64
+	// dec decodes the queued report events; only Reports uses it, but its
+	// reassembly counts are read by Stats.
+	dec AdvDecoder
 
 	done    chan struct{}
 	readErr error
@@ -403,7 +408,7 @@ func (c *controller) Run(ctx context.Context, cmd command) ([]byte, error) {
 func (c *controller) Stats() ControllerStats {
 	return ControllerStats{
 		Events: c.events.Load(), AdvEvents: c.advEvents.Load(), Dropped: c.dropped.Load(),
-		Malformed: c.malformed.Load(), HardwareErrors: c.hwErrors.Load(),
+		Malformed: c.malformed.Load(), HardwareErrors: c.hwErrors.Load(), Reassembly: c.dec.ReassemblyStats(),
 	}
 }
 
@@ -414,9 +419,8 @@ func (c *controller) Stats() ControllerStats {
 // still delivered: the controller has heard them, and a graceful stop
 // must not lose them.
 func (c *controller) Reports(ctx context.Context, fn func(*AdvReport) error) error {
-	var dec AdvDecoder
 	handle := func(ev rxEvent) error {
-		if _, err := dec.Decode(ev.packet, ev.at, fn); err != nil {
+		if _, err := c.dec.Decode(ev.packet, ev.at, fn); err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				return err
 			}

@@ -146,10 +146,22 @@ func IsAdvReportEvent(packet []byte) bool {
 
 // AdvDecoder decodes advertising report events without allocating: the
 // report handed to the callback lives in the decoder and its Data aliases
-// the event bytes. The zero value is ready; it is not safe for concurrent
-// use.
+// the event bytes. It joins the pieces of fragmented LE Extended
+// Advertising Reports ("incomplete, more to come", then the rest) into one
+// report, per advertiser and advertising set, bounded in size
+// (MaxExtendedAdvData), in time and in the advertisers in progress; a
+// joined report's Data lives in the decoder until the next Decode. The
+// zero value is ready; it is not safe for concurrent use, except
+// ReassemblyStats.
 type AdvDecoder struct {
 	report AdvReport
+	chains reassembler
+}
+
+// ReassemblyStats returns the counts of joined and dropped fragmented
+// reports; it is safe to call while another goroutine decodes.
+func (d *AdvDecoder) ReassemblyStats() ReassemblyStats {
+	return ReassemblyStats{Reassembled: d.chains.stats.reassembled.Load(), Dropped: d.chains.stats.dropped.Load()}
 }
 
 // decodeAdvReports is AdvDecoder.Decode with a decoder of its own; it
@@ -162,8 +174,9 @@ func decodeAdvReports(event []byte, t time.Time, fn func(*AdvReport) error) erro
 
 // Decode calls fn for each advertising report in event, an HCI event
 // packet without H4 indicator, stamping each with t. Events that are not
-// advertising reports yield nothing and no error. It returns how many
-// reports fn received. A malformed event yields an error wrapping
+// advertising reports yield nothing and no error, and so does a piece of
+// a fragmented extended report until its last piece comes. It returns how
+// many reports fn received. A malformed event yields an error wrapping
 // ErrMalformed before fn sees any of its reports; an error from fn is
 // returned as is.
 //
@@ -439,6 +452,7 @@ func (d *AdvDecoder) decodeExtended(p []byte, t time.Time, fn func(*AdvReport) e
 		col = extColumnStarts(n)
 	}
 	// First pass validates, second delivers: see decodeLegacy.
+	delivered := 0
 	for pass := range 2 {
 		off := 1
 		dataOff := 1 + n*extReportFixed // array layout: data follows all fixed columns
@@ -479,12 +493,16 @@ func (d *AdvDecoder) decodeExtended(p []byte, t time.Time, fn func(*AdvReport) e
 			}
 			reverseAddr(&r.Addr, p[f.addr:f.addr+6])
 			reverseAddr(&r.DirectAddr, p[f.directAddr:f.directAddr+6])
-			if err := fn(r); err != nil {
-				return i, err
+			if !d.chains.add(r) {
+				continue
 			}
+			if err := fn(r); err != nil {
+				return delivered, err
+			}
+			delivered++
 		}
 	}
-	return n, nil
+	return delivered, nil
 }
 
 func extShift(f extFields, by int) extFields {

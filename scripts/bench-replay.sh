@@ -13,6 +13,9 @@
 #           (chirp, minute) row, the database's worst case
 #   tshark  tshark -T fields with the same fields (time, PDU type, address,
 #           RSSI, company, manufacturer data) > /dev/null
+#   crowd-jsonl, crowd-tshark  the same two on the crowd workload: only
+#           full-form Find My reports 1 ms apart, cycling through 4,096
+#           random keys, about half off the curve (synth --crowd-keys)
 set -euo pipefail
 
 COUNT=${COUNT:-1000000}
@@ -26,6 +29,7 @@ go build -o "$BIN" ./cmd/findmy-harvester
 "$BIN" synth --count "$COUNT" --out "$WORK/crowd.btsnoop" 2>/dev/null
 # One report a minute apart: no two sightings share a (chirp, minute).
 "$BIN" synth --count "$COUNT" --gap 1m --out "$WORK/distinct.btsnoop" 2>/dev/null
+"$BIN" synth --count "$COUNT" --gap 1ms --crowd-keys 4096 --extended 0 --out "$WORK/keys.btsnoop" 2>/dev/null
 
 TIMEFORMAT='%R %U %S'
 # run NAME CMD...: times CMD, keeps its stderr in $WORK/NAME.err.
@@ -45,8 +49,12 @@ run sqlite-distinct "$BIN" replay --stats-interval 0 --db "$WORK/distinct.db" "$
 run tshark tshark -r "$WORK/crowd.btsnoop" -T fields -E separator=, \
 	-e frame.time_epoch -e bthci_evt.le_advts_event_type -e bthci_evt.bd_addr -e bthci_evt.rssi \
 	-e btcommon.eir_ad.entry.company_id -e btcommon.eir_ad.entry.data
+run crowd-jsonl "$BIN" replay --stats-interval 0 --format jsonl "$WORK/keys.btsnoop"
+run crowd-tshark tshark -r "$WORK/keys.btsnoop" -T fields -E separator=, \
+	-e frame.time_epoch -e bthci_evt.le_advts_event_type -e bthci_evt.bd_addr -e bthci_evt.rssi \
+	-e btcommon.eir_ad.entry.company_id -e btcommon.eir_ad.entry.data
 
-for n in parse jsonl sqlite sqlite-distinct; do
+for n in parse jsonl sqlite sqlite-distinct crowd-jsonl; do
 	if [ "$(summary "$n" reports)" != "$COUNT" ]; then
 		echo "bench-replay: $n did not read $COUNT reports:" >&2
 		cat "$WORK/$n.err" >&2
@@ -60,9 +68,9 @@ echo "capture: $COUNT advertising reports, $(stat -c %s "$WORK/crowd.btsnoop") b
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1 /proc/loadavg)"
 echo
 printf '%-16s %9s %9s %14s %16s %14s\n' run wall_s cpu_s reports/s sightings/s rows/s
-for n in parse jsonl sqlite sqlite-distinct tshark; do
+for n in parse jsonl sqlite sqlite-distinct tshark crowd-jsonl crowd-tshark; do
 	read -r real user sys <"$WORK/$n.time"
-	if [ "$n" = tshark ]; then
+	if [ "$n" = tshark ] || [ "$n" = crowd-tshark ]; then
 		s=- r=-
 	else
 		s=$(( $(summary "$n" findmy) + $(summary "$n" pact) ))
@@ -77,3 +85,7 @@ read -r treal _ <"$WORK/tshark.time"
 read -r jreal _ <"$WORK/jsonl.time"
 read -r preal _ <"$WORK/parse.time"
 awk -v t="$treal" -v j="$jreal" -v p="$preal" 'BEGIN{printf "\nspeed-up over tshark: %.1fx (jsonl), %.1fx (parse only)\n", t/j, t/p}'
+read -r ctreal _ <"$WORK/crowd-tshark.time"
+read -r cjreal _ <"$WORK/crowd-jsonl.time"
+awk -v t="$ctreal" -v j="$cjreal" 'BEGIN{printf "crowd workload, speed-up over tshark: %.1fx (jsonl)\n", t/j}'
+echo "crowd workload key checks: $(grep -o ' key_checks_computed=[0-9]*' "$WORK/crowd-jsonl.err" | tail -1)"

@@ -275,6 +275,7 @@ func TestCommandErrors(t *testing.T) {
 		{"synth without output", "synth", nil, cli.ErrRequired, "out", ""},
 		{"synth extended over 100", "synth", []string{"--out", "x.btsnoop", "--extended", "101"}, cli.ErrUsage, "extended", "101"},
 		{"synth zero gap", "synth", []string{"--out", "x.btsnoop", "--gap", "0s"}, cli.ErrUsage, "gap", "0s"},
+		{"synth negative crowd", "synth", []string{"--out", "x.btsnoop", "--crowd-keys", "-1"}, cli.ErrUsage, "crowd-keys", "-1"},
 		{"synth bad format", "synth", []string{"--out", filepath.Join(t.TempDir(), "x"), "--format", "wav"}, cli.ErrUsage, "format", "wav"},
 	}
 	for _, c := range cases {

@@ -30,6 +30,7 @@ func synthCommand(args []string, stdout, stderr io.Writer) error {
 	findMyDevices := fs.Int("findmy-devices", 300, "simulated Find My accessories")
 	pactDevices := fs.Int("pact-devices", 100, "simulated PACT phones")
 	extendedShare := fs.Int("extended", 10, "percentage of reports sent as LE Extended Advertising Reports")
+	crowdKeys := fs.Int("crowd-keys", 0, "instead of the mix: only full-form Find My reports, --gap apart, cycling through this many random keys (about half off the curve)")
 	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
@@ -43,6 +44,8 @@ func synthCommand(args []string, stdout, stderr io.Writer) error {
 		return cli.FlagErrorf("extended", *extendedShare, "want a percentage, 0..100")
 	case *gap <= 0:
 		return cli.FlagErrorf("gap", *gap, "want a positive duration")
+	case *crowdKeys < 0:
+		return cli.FlagErrorf("crowd-keys", *crowdKeys, "want 0 or more")
 	}
 	start, err := time.Parse(time.RFC3339, *startFlag)
 	if err != nil {
@@ -79,7 +82,10 @@ func synthCommand(args []string, stdout, stderr io.Writer) error {
 	default:
 		return cli.FlagErrorf("format", *format, "want btsnoop or pcap")
 	}
-	s := harvest.NewSynthesizer(*seed, start, *gap, harvest.DefaultMix, *findMyDevices, *pactDevices)
+	var s interface{ Next(*hci.AdvReport) } = harvest.NewSynthesizer(*seed, start, *gap, harvest.DefaultMix, *findMyDevices, *pactDevices)
+	if *crowdKeys > 0 {
+		s = harvest.NewCrowdSynthesizer(*seed, start, *gap, *crowdKeys)
+	}
 	var r hci.AdvReport
 	var ev []byte
 	for i := 0; i < *count; i++ {

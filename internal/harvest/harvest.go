@@ -48,6 +48,15 @@ const (
 	// Block has none). Its minute is unknown, so it yields no sighting: a
 	// chirp logged at a made-up minute would be a false record.
 	KindUntimed
+	// KindFindMyDULT: a DULT location-enabled frame of the Apple network
+	// from a key-derived (random static) address, as an AirTag (2nd
+	// generation) sends near its owner: a 46-bit key prefix, logged as a
+	// partial sighting (docs/findmy.md §3.5).
+	KindFindMyDULT
+	// KindDULTOther: a DULT frame of another network, or of the Apple
+	// network from an address that carries no key bits. Counted per
+	// network (Harvester.DULTNetworks), never logged as a key.
+	KindDULTOther
 
 	// NumKinds is the number of kinds, for arrays indexed by Kind.
 	NumKinds
@@ -64,7 +73,13 @@ var kindNames = [NumKinds]string{
 	KindFindMyPartial: "findmy-partial",
 	KindPACT:          "pact",
 	KindUntimed:       "untimed",
+	KindFindMyDULT:    "findmy-dult",
+	KindDULTOther:     "dult-other",
 }
+
+// IsPartial reports whether k yields a partial sighting (Result.Partial)
+// rather than a contact-log one: KindFindMyPartial and KindFindMyDULT.
+func (k Kind) IsPartial() bool { return k == KindFindMyPartial || k == KindFindMyDULT }
 
 // String is the name used in logs, metrics labels and the JSON "source".
 func (k Kind) String() string {
@@ -81,8 +96,13 @@ type Result struct {
 	// KindFindMyInvalid (with the off-curve key as its chirp) so that it
 	// can be reported; only the first two may enter the contact log.
 	Sighting pact.Sighting
-	// Prefix is the key prefix of a Find My frame, full or short.
+	// Prefix is the key prefix of a Find My frame, full or short, or of a
+	// KindFindMyDULT frame (two top bits cleared).
 	Prefix findmy.Prefix
+	// DULTNetwork is the Network ID of a KindFindMyDULT or KindDULTOther
+	// frame, and NearOwner its near-owner bit.
+	DULTNetwork findmy.DULTNetwork
+	NearOwner   bool
 	// Status and Hint are set for the Find My kinds.
 	Status findmy.Status
 	Hint   byte
@@ -114,11 +134,18 @@ func (c *Counts) Total() uint64 {
 type Harvester struct {
 	validator *findmy.Validator
 	counts    [NumKinds]atomic.Uint64
+	// dult counts DULT frames by Network ID.
+	dult [256]atomic.Uint64
 }
 
-// keyCacheSlots covers a few thousand Find My devices in range, each
-// repeating one key for 15 minutes.
-const keyCacheSlots = 8192
+// keyCacheSlots sizes the key-check cache for a crowd: an airport gate
+// or a stadium puts thousands of Find My keys in range at once, each
+// repeated for 15 minutes. The cache is 4-way set-associative; with 8,192
+// slots, 4,096 keys left one set in twenty with more keys than ways, and
+// under a cycling crowd those keys evicted each other on every frame (37
+// checks per key in the workload). At 65,536 slots, 4,096 keys
+// overfill about one set in 150,000, and 16,000 keys one in 300. It holds about 2 MiB (29 bytes a slot), whatever the crowd.
+const keyCacheSlots = 1 << 16
 
 // New returns a Harvester with a cache of recent key validations.
 func New() *Harvester {
@@ -164,7 +191,12 @@ func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 	switch {
 	case err == nil:
 		return h.findMy(&adv, out)
-	case err == findmy.ErrNotApple || err == findmy.ErrNotOfflineFinding:
+	case err == findmy.ErrNotApple:
+		// Not Offline Finding; it may be a DULT frame or a PACT frame.
+		if k, ok := h.dultFrame(r, out); ok {
+			return k
+		}
+	case err == findmy.ErrNotOfflineFinding:
 		// Not a key; it may still be a PACT frame.
 	default:
 		out.Err = err
@@ -182,6 +214,45 @@ func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 		return KindAppleOther
 	}
 	return KindOther
+}
+
+// dultFrame classifies a DULT location-enabled frame; ok is false when r
+// holds none.
+func (h *Harvester) dultFrame(r *hci.AdvReport, out *Result) (Kind, bool) {
+	d, err := findmy.ParseDULT(r.Addr, r.Data)
+	switch {
+	case err == findmy.ErrNotDULT:
+		return 0, false
+	case err != nil:
+		out.Err = err
+		return KindMalformed, true
+	}
+	h.dult[d.Network].Add(1)
+	out.DULTNetwork, out.NearOwner = d.Network, d.NearOwner
+	// Only an Apple accessory's random static address is key material
+	// (docs/findmy.md §3.5); with any other address type the frame names
+	// no key, whatever its network.
+	if d.Network != findmy.DULTNetworkApple || !d.KeyAddress || r.AddrType != addrTypeRandom {
+		return KindDULTOther, true
+	}
+	out.Prefix = d.Prefix
+	return KindFindMyDULT, true
+}
+
+// addrTypeRandom is the random device address type of an advertising
+// report (Core spec Vol 4 Part E §7.7.65.2).
+const addrTypeRandom = 1
+
+// DULTNetworks returns how many DULT frames of each Network ID Parse has
+// seen, by name (findmy.DULTNetwork.String), for the networks seen.
+func (h *Harvester) DULTNetworks() map[string]uint64 {
+	m := map[string]uint64{}
+	for id := range h.dult {
+		if n := h.dult[id].Load(); n != 0 {
+			m[findmy.DULTNetwork(id).String()] = n
+		}
+	}
+	return m
 }
 
 func (h *Harvester) findMy(adv *findmy.Advertisement, out *Result) Kind {

@@ -169,6 +169,12 @@ func FuzzParseReport(f *testing.F) {
 	for _, c := range loadCases(f) {
 		f.Add(eventOf(f, c))
 	}
+	dult, err := hci.AppendLEAdvertisingReport(nil, hci.AdvReport{Type: hci.PDUAdvInd, AddrType: 1,
+		Addr: [6]byte{0xFB, 0x6D, 0x08, 0x3D, 0x25, 0xA4}, Data: []byte{0x07, 0x16, 0xB2, 0xFC, 0x01, 0x01, 0x10, 0x03}, RSSI: -50})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(dult)
 	h := New()
 	f.Fuzz(func(t *testing.T, ev []byte) {
 		var dec hci.AdvDecoder
@@ -177,6 +183,9 @@ func FuzzParseReport(f *testing.F) {
 			k := h.Parse(r, &res)
 			if (k == KindMalformed) != (res.Err != nil) {
 				t.Fatalf("kind %v with error %v", k, res.Err)
+			}
+			if k == KindFindMyDULT && (res.Partial().Bits != DULTBits || res.Prefix[0]&0xC0 != 0) {
+				t.Fatalf("DULT partial %+v", res.Partial())
 			}
 			if (k == KindFindMy || k == KindPACT) && !res.Sighting.Source.Valid() {
 				t.Fatalf("kind %v with sighting source %q", k, res.Sighting.Source)

@@ -10,6 +10,11 @@ import (
 // (docs/findmy.md §3.2).
 const ShortFormBits = 48
 
+// DULTBits is how many key bits a DULT frame of the Apple network carries:
+// the 46 bits of its random static address below the two forced top bits
+// (docs/findmy.md §3.5); its prefix is stored with those two bits cleared.
+const DULTBits = 46
+
 // PartialSighting is a key prefix heard in one minute: what a short-form
 // frame yields (docs/findmy.md §3.2). It never enters the contact log; it
 // is kept apart for Find My prefix matching (docs/findmy.md §7.2).
@@ -22,9 +27,14 @@ type PartialSighting struct {
 	RSSI int8
 }
 
-// Partial returns the partial sighting of a KindFindMyPartial result.
+// Partial returns the partial sighting of a KindFindMyPartial (48 bits)
+// or KindFindMyDULT (46 bits) result.
 func (r *Result) Partial() PartialSighting {
-	return PartialSighting{Minute: r.Minute, Prefix: r.Prefix, Bits: ShortFormBits, RSSI: r.RSSI}
+	bits := uint8(ShortFormBits)
+	if r.Kind == KindFindMyDULT {
+		bits = DULTBits
+	}
+	return PartialSighting{Minute: r.Minute, Prefix: r.Prefix, Bits: bits, RSSI: r.RSSI}
 }
 
 // PartialBatch collects partial sightings, one per (prefix, width, minute)

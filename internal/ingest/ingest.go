@@ -207,7 +207,7 @@ func (p *Pipeline) setEnd() {
 // report is the ReportSource callback.
 func (p *Pipeline) report(r *hci.AdvReport) error {
 	k := p.h.Parse(r, &p.res)
-	if k != harvest.KindFindMy && k != harvest.KindPACT && k != harvest.KindFindMyPartial {
+	if k != harvest.KindFindMy && k != harvest.KindPACT && !k.IsPartial() {
 		return nil
 	}
 	if int(p.res.RSSI) < p.minRSSI && p.res.RSSI != pact.RSSIUnknown {
@@ -227,7 +227,7 @@ func (p *Pipeline) report(r *hci.AdvReport) error {
 	if p.batch != nil {
 		// Partial sightings go to their own table (docs/findmy.md §7),
 		// never to the contact log.
-		if k == harvest.KindFindMyPartial {
+		if k.IsPartial() {
 			p.partials.Add(p.res.Partial())
 		} else {
 			p.batch.Add(p.res.Sighting)

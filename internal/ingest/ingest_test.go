@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/hci"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
 	"github.com/pact-findmy/pact-findmy/internal/harvest"
@@ -318,4 +319,43 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// TestDULTFramesArePartialSightings checks that an AirTag near its owner
+// sending the DULT payload (findmy §3.5) reaches the device database as a
+// 46-bit partial Find My sighting, and that another network's DULT frame
+// is counted but logged as nothing.
+func TestDULTFramesArePartialSightings(t *testing.T) {
+	ctx := context.Background()
+	db, err := devicedb.Open(filepath.Join(t.TempDir(), "device.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 11, 30, 10, 0, 30, 0, time.UTC)
+	prefix := findmy.Prefix{0x3f, 0x11, 0x22, 0x33, 0x44, 0x55}
+	var reports []hci.AdvReport
+	for _, network := range []findmy.DULTNetwork{findmy.DULTNetworkApple, findmy.DULTNetworkGoogle} {
+		addr, ad, err := findmy.EncodeDULT(prefix, network, true, []byte{0x10, 0x03})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports = append(reports, hci.AdvReport{Time: at, Type: hci.PDUAdvNonconnInd, AddrType: 1, Addr: addr, RSSI: -60, Data: ad})
+	}
+	p, err := New(Options{DB: db, MinRSSI: -128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(ctx, &reportSource{name: "dult", reports: reports}); err != nil {
+		t.Fatal(err)
+	}
+	full, partial := storedRows(t, db)
+	want := fmt.Sprintf("%x %d %d", prefix, devicedb.PartialBitsDULT, pact.MinuteOf(at))
+	if len(full) != 0 || len(partial) != 1 || !partial[want] {
+		t.Fatalf("contact log %v, partial sightings %v; want only %q", full, partial, want)
+	}
+	c := p.Snapshot().Counts
+	if c[harvest.KindFindMyDULT] != 1 || c[harvest.KindDULTOther] != 1 {
+		t.Fatalf("counts: Apple DULT %d, other DULT %d; want 1 and 1", c[harvest.KindFindMyDULT], c[harvest.KindDULTOther])
+	}
 }

@@ -18,7 +18,7 @@ func appendJSON(b []byte, r *harvest.Result) []byte {
 	b = append(b, `","source":"`...)
 	b = append(b, r.Kind.String()...)
 	b = append(b, `","chirp":"`...)
-	if r.Kind == harvest.KindFindMyPartial {
+	if r.Kind.IsPartial() {
 		b = appendHex(b, r.Prefix[:])
 	} else {
 		b = appendHex(b, r.Sighting.Chirp[:])
@@ -34,7 +34,9 @@ func appendJSON(b []byte, r *harvest.Result) []byte {
 		b = append(b, upperHex[c>>4], upperHex[c&15])
 	}
 	b = append(b, '"')
-	if r.Kind != harvest.KindPACT {
+	// The status byte is the Offline Finding frame's; PACT and DULT frames
+	// have none.
+	if r.Kind == harvest.KindFindMy || r.Kind == harvest.KindFindMyPartial {
 		b = append(b, `,"battery":"`...)
 		b = append(b, r.Status.Battery().String()...)
 		b = append(b, `","device_type":"`...)

@@ -37,6 +37,7 @@ func (s *captureSource) Close() error { return s.c.Close() }
 func (s *captureSource) Stats() []any {
 	st := s.c.Stats()
 	return []any{"format", s.c.Format, "records", st.Records, "adv_events", st.Events,
+		"bad_crc", st.BadCRC, "reassembled", st.Reassembled, "fragments_dropped", st.FragmentsDropped,
 		"skipped_bytes", st.SkippedBytes, "truncated", st.Truncated}
 }
 

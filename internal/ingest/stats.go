@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/internal/harvest"
@@ -144,6 +146,8 @@ func countArgs(c *harvest.Counts) []any {
 		"other", c[harvest.KindOther],
 		"ignored_pdu", c[harvest.KindIgnoredPDU],
 		"incomplete", c[harvest.KindIncomplete],
+		"findmy_dult", c[harvest.KindFindMyDULT],
+		"dult_other", c[harvest.KindDULTOther],
 	}
 }
 
@@ -161,6 +165,9 @@ func (p *Pipeline) logSummary(src Source, took time.Duration) {
 	}
 	hits, misses := p.h.ValidatorStats()
 	args = append(args, "key_checks_cached", hits, "key_checks_computed", misses)
+	for _, network := range slices.Sorted(maps.Keys(p.h.DULTNetworks())) {
+		args = append(args, "dult_network_"+network, p.h.DULTNetworks()[network])
+	}
 	args = append(args, src.Stats()...)
 	p.log.Info("summary", args...)
 }
