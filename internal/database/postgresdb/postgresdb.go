@@ -225,7 +225,11 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 		id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples, up.FindMy)), blob, fm, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
 		return fmt.Errorf("storing upload for region %s: %w", up.Region, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// A COMMIT cut off by ctx leaves its outcome unknown to us (pgx closes
+	// the connection, the server may have committed), and the answer must
+	// match what is stored, so the commit runs to its end whatever ctx
+	// does. Until here an ended ctx aborts the transaction: not stored.
+	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("committing upload for region %s: %w", up.Region, err)
 	}
 	return nil

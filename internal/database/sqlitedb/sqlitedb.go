@@ -214,6 +214,9 @@ const maxGroup = 64
 // uploads pays for one commit (and, with SyncFull, one fsync) instead of
 // one each. A refused number rolls back only its own savepoint; a failed
 // commit fails every upload of the group, so 2xx still means stored.
+// ctx counts only until the request joins a group: from then on the
+// answer is the group's outcome, so that an error always means "not
+// stored, number unspent" and nil always means "stored, number spent".
 func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, up *database.Upload) error {
 	blob, err := pact.EncodeTuples(up.Tuples)
 	if err != nil {
@@ -235,14 +238,11 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 	case <-s.closed:
 		return errors.New("spending a permission number: store is closed")
 	}
-	select {
-	case err := <-req.done:
-		return err
-	case <-ctx.Done():
-		// The group may still commit it: the caller must not report success,
-		// and does not, since it gets an error.
-		return ctx.Err()
-	}
+	// Once queued, the request belongs to the committer, which may commit
+	// it whatever ctx does now; only its result says whether the upload
+	// is stored, so wait for it. The committer answers every request it
+	// takes, and a group takes one commit, so the wait is bounded.
+	return <-req.done
 }
 
 // groupCommitter runs until Close, committing spend requests in groups.
