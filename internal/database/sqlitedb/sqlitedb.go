@@ -75,7 +75,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// Retention means the deleted uploads and batches are gone from the
 	// file too, not left readable in free pages.
 	q.Set("_secure_delete", "on")
-	w, err := sql.Open("sqlite3", sqlitefile.DSN(path, q))
+	if err := sqlitefile.Create(path); err != nil {
+		return nil, err
+	}
+	dsn, err := sqlitefile.DSN(path, q)
+	if err != nil {
+		return nil, err
+	}
+	w, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
@@ -89,7 +96,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	q.Set("_txlock", "deferred")
 	q.Set("_query_only", "1")
-	r, err := sql.Open("sqlite3", sqlitefile.DSN(path, q))
+	readDSN, err := sqlitefile.DSN(path, q)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite3", readDSN)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("opening %s for reading: %w", path, err)
