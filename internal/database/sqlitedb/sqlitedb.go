@@ -52,6 +52,9 @@ type Store struct {
 	closed        chan struct{}
 	closeOnce     sync.Once
 	committerDone chan struct{}
+
+	checkpointMu  sync.Mutex
+	checkpointErr error // of the last checkpoint after a write
 }
 
 var _ database.Store = (*Store)(nil)
@@ -90,9 +93,21 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetMaxIdleConns(1)
 	s := &Store{w: w}
+	// Savepoints keep their page images in a statement journal, a temp
+	// file; in memory it never reaches the disk.
+	if _, err := w.ExecContext(ctx, `PRAGMA temp_store = MEMORY`); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
+	}
+	// A crash between a commit and its checkpoint leaves that commit in
+	// the WAL: move it into the main file before serving.
+	if err := s.checkpoint(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	q.Set("_txlock", "deferred")
 	q.Set("_query_only", "1")
@@ -120,6 +135,52 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
 	<-s.committerDone
 	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// ErrCheckpointBusy is returned when the WAL could not be emptied because
+// readers held on to it past the busy timeout; the next write retries.
+var ErrCheckpointBusy = errors.New("WAL checkpoint blocked by readers")
+
+// checkpoint copies every committed page of the WAL into the main file and
+// truncates the WAL to zero bytes. It runs after every write transaction.
+//
+// A commit's WAL frames are the pages it changed, side by side: a spend
+// changes the page holding the number's hash and the page receiving the
+// upload, so one commit's frames pair them (for a group, up to maxGroup
+// numbers with as many uploads). In the main file the same pages hold no
+// trace of when they changed together: rows sit in the order of the random
+// hash and the random upload id. Truncating the WAL after each commit
+// keeps the pairing off the disk except while a group commits (and, after
+// a crash, until Open checkpoints). The cost is measured in
+// docs/performance.md.
+func (s *Store) checkpoint(ctx context.Context) error {
+	var busy, walFrames, moved int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &walFrames, &moved); err != nil {
+		return fmt.Errorf("checkpointing the WAL: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpointing the WAL (%d frames, %d moved): %w", walFrames, moved, ErrCheckpointBusy)
+	}
+	return nil
+}
+
+// emptyWAL checkpoints after a committed write. Its failure does not undo
+// the write, so the caller still reports the write's own outcome; the
+// error is kept for CheckpointErr and the next write tries again.
+func (s *Store) emptyWAL(ctx context.Context) {
+	err := s.checkpoint(context.WithoutCancel(ctx))
+	s.checkpointMu.Lock()
+	s.checkpointErr = err
+	s.checkpointMu.Unlock()
+}
+
+// CheckpointErr returns why the WAL was not emptied after the last write,
+// or nil if it was: while it is non-nil, the WAL may pair spent numbers
+// with uploads.
+func (s *Store) CheckpointErr() error {
+	s.checkpointMu.Lock()
+	defer s.checkpointMu.Unlock()
+	return s.checkpointErr
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -163,6 +224,7 @@ func (s *Store) IssuePermissions(ctx context.Context, provider string, hashes []
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("issuing to %s: %w", provider, err)
 	}
+	s.emptyWAL(ctx)
 	return id, nil
 }
 
@@ -172,6 +234,7 @@ func (s *Store) RevokePermissionBatch(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("revoking batch %d: %w", id, err)
 	}
+	s.emptyWAL(ctx)
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("revoking batch %d: %w", id, database.ErrNotFound)
 	}
@@ -329,6 +392,9 @@ func (s *Store) commitGroup(group []*spendRequest) {
 				errs[i] = fmt.Errorf("committing uploads: %w", err)
 			}
 		}
+	} else {
+		// Before answering: an upload answered stored is off the WAL.
+		s.emptyWAL(ctx)
 	}
 	finish(nil)
 }
@@ -434,6 +500,8 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("committing batches: %w", err)
 	}
+	// The WAL would otherwise keep the tuples the cut just emptied.
+	s.emptyWAL(ctx)
 	return out, nil
 }
 
@@ -514,5 +582,9 @@ func (s *Store) Cleanup(ctx context.Context, uploadHorizon, tupleHorizon pact.Mi
 		return r, fmt.Errorf("cleanup of expired permission numbers: %w", err)
 	}
 	r.PermissionNumbers, _ = res.RowsAffected()
-	return r, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return r, fmt.Errorf("cleanup: %w", err)
+	}
+	s.emptyWAL(ctx)
+	return r, nil
 }
