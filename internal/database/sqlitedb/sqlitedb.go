@@ -281,6 +281,11 @@ type spendRequest struct {
 	done   chan error
 }
 
+// paddingBytes is what a group of refused uploads writes so that its
+// commit costs what a stored upload's does: the tuple list of the default
+// bundle (pact.DefaultBundleDays of seed-hours, 37 bytes each).
+const paddingBytes = 8 + pact.DefaultBundleDays*24*37
+
 // maxGroup bounds how many uploads share one commit.
 const maxGroup = 64
 
@@ -382,8 +387,13 @@ func (s *Store) commitGroup(group []*spendRequest) {
 		}
 	}
 	if !stored {
-		finish(nil)
-		return
+		// Nothing to store, but the answer must not come sooner than a
+		// stored upload's would: write as much as an upload of the default
+		// bundle and commit, paying the same fsyncs and checkpoint.
+		if _, err := tx.ExecContext(ctx, `UPDATE commit_padding SET noise = randomblob(?) WHERE id = 1`, paddingBytes); err != nil {
+			finish(fmt.Errorf("spending a permission number: %w", err))
+			return
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		// Nothing of the group is stored: even the uploads that passed.
