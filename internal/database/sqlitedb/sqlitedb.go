@@ -281,11 +281,6 @@ type spendRequest struct {
 	done   chan error
 }
 
-// paddingBytes is what a group of refused uploads writes so that its
-// commit costs what a stored upload's does: the tuple list of the default
-// bundle (pact.DefaultBundleDays of seed-hours, 37 bytes each).
-const paddingBytes = 8 + pact.DefaultBundleDays*24*37
-
 // maxGroup bounds how many uploads share one commit.
 const maxGroup = 64
 
@@ -390,7 +385,7 @@ func (s *Store) commitGroup(group []*spendRequest) {
 		// Nothing to store, but the answer must not come sooner than a
 		// stored upload's would: write as much as an upload of the default
 		// bundle and commit, paying the same fsyncs and checkpoint.
-		if _, err := tx.ExecContext(ctx, `UPDATE commit_padding SET noise = randomblob(?) WHERE id = 1`, paddingBytes); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE commit_padding SET noise = randomblob(?) WHERE id = 1`, database.RefusalPaddingBytes); err != nil {
 			finish(fmt.Errorf("spending a permission number: %w", err))
 			return
 		}

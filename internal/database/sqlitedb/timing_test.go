@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/internal/database"
-	"github.com/pact-findmy/pact-findmy/pact"
+	"github.com/pact-findmy/pact-findmy/internal/database/databasetest"
 )
 
 // TestRefusedUploadCommitsLikeAStoredOne: the answer to an upload must not
@@ -60,53 +60,18 @@ func TestRefusedUploadCommitsLikeAStoredOne(t *testing.T) {
 		}
 	}
 	var padding int
-	if err := s.r.QueryRow(`SELECT length(noise) FROM commit_padding`).Scan(&padding); err != nil || padding != paddingBytes {
-		t.Errorf("the refused groups wrote %d bytes of padding, %v; want %d", padding, err, paddingBytes)
+	if err := s.r.QueryRow(`SELECT length(noise) FROM commit_padding`).Scan(&padding); err != nil || padding != database.RefusalPaddingBytes {
+		t.Errorf("the refused groups wrote %d bytes of padding, %v; want %d", padding, err, database.RefusalPaddingBytes)
 	}
 }
 
 // go test ./internal/database/sqlitedb -run '^$' -bench SpendAnswer -benchtime 200x -count 3
-//
-// The time to answer one upload alone (a group of one, synchronous=FULL)
-// when its number is spent and when it is refused.
 func BenchmarkSpendAnswer(b *testing.B) {
-	for _, refused := range []bool{false, true} {
-		name := "stored"
-		if refused {
-			name = "refused"
+	databasetest.BenchmarkSpendAnswer(b, func(b *testing.B) database.Store {
+		s, err := Open(context.Background(), filepath.Join(b.TempDir(), "pact.db"), Options{Sync: SyncFull})
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.Run(name, func(b *testing.B) {
-			ctx := context.Background()
-			s, err := Open(ctx, filepath.Join(b.TempDir(), "pact.db"), Options{Sync: SyncFull})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			hashes, _, _ := burstFixtures(b.N)
-			now := time.Unix(29_000_000*60, 0)
-			// An upload of the default bundle: three weeks of seed-hours.
-			base := pact.MinuteOf(now).HourStart()
-			up := &database.Upload{Region: "CH", PeriodStart: pact.MinuteOf(now)}
-			for h := range pact.DefaultBundleDays * 24 {
-				var seed pact.Seed
-				seed[0], seed[1] = byte(h), byte(h>>8)
-				start := base - pact.Minute(h+1)*60
-				up.Tuples = append(up.Tuples, pact.Tuple{Seed: seed, Start: start, End: start + 59})
-			}
-			if _, err := s.IssuePermissions(ctx, "Lab", hashes, now, now.Add(time.Hour)); err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for i := range b.N {
-				hash := hashes[i]
-				if refused {
-					hash = []byte("no such number")
-				}
-				err := s.SpendAndStore(ctx, hash, now, up)
-				if refused != (err != nil) {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+		return s
+	})
 }
