@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -28,11 +29,20 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Sync is the SQLite synchronous setting for commits.
+// Sync is the durability asked of a write.
 type Sync string
 
 // Sync settings. SyncFull survives power loss; SyncNormal survives a crash
 // of the process (kill -9) but may lose the last commits on power loss.
+//
+// Since every write is followed by a checkpoint that syncs the WAL and
+// then the main file before the write returns (see checkpoint), the commit
+// itself runs with SQLite's synchronous=NORMAL under both settings: a sync
+// of the commit would be repeated by the checkpoint at once. So both
+// settings survive power loss for every write that returned after a
+// completed checkpoint; when the checkpoint could not complete, SyncFull
+// syncs the WAL file itself before the write returns, and SyncNormal does
+// not.
 const (
 	SyncFull   Sync = "FULL"
 	SyncNormal Sync = "NORMAL"
@@ -53,6 +63,9 @@ type Store struct {
 	closeOnce     sync.Once
 	committerDone chan struct{}
 
+	walPath  string // the -wal file, synced by hand when a checkpoint fails
+	syncFull bool
+
 	checkpointMu  sync.Mutex
 	checkpointErr error // of the last checkpoint after a write
 }
@@ -71,7 +84,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", string(sync))
+	q.Set("_synchronous", string(SyncNormal)) // see Sync
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "1")
 	q.Set("_txlock", "immediate")
@@ -92,7 +105,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetMaxIdleConns(1)
-	s := &Store{w: w}
+	s := &Store{w: w, walPath: path + "-wal", syncFull: sync == SyncFull}
 	// Savepoints keep their page images in a statement journal, a temp
 	// file; in memory it never reaches the disk.
 	if _, err := w.ExecContext(ctx, `PRAGMA temp_store = MEMORY`); err != nil {
@@ -149,7 +162,9 @@ var ErrCheckpointBusy = errors.New("WAL checkpoint blocked by readers")
 // upload, so one commit's frames pair them (for a group, up to maxGroup
 // numbers with as many uploads). In the main file the same pages hold no
 // trace of when they changed together: rows sit in the order of the random
-// hash and the random upload id. Truncating the WAL after each commit
+// hash and the random upload id. The checkpoint syncs the WAL, copies its
+// pages, syncs the main file and only then truncates the WAL, so a write
+// it follows is durable (see Sync). Truncating the WAL after each commit
 // keeps the pairing off the disk except while a group commits (and, after
 // a crash, until Open checkpoints). The cost is measured in
 // docs/performance.md.
@@ -169,9 +184,27 @@ func (s *Store) checkpoint(ctx context.Context) error {
 // error is kept for CheckpointErr and the next write tries again.
 func (s *Store) emptyWAL(ctx context.Context) {
 	err := s.checkpoint(context.WithoutCancel(ctx))
+	if err != nil && s.syncFull {
+		err = errors.Join(err, s.syncWAL())
+	}
 	s.checkpointMu.Lock()
 	s.checkpointErr = err
 	s.checkpointMu.Unlock()
+}
+
+// syncWAL makes the commits in the WAL durable when the checkpoint that
+// would have did not complete: fsync applies to the file, through any
+// descriptor.
+func (s *Store) syncWAL() error {
+	f, err := os.OpenFile(s.walPath, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", s.walPath, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", s.walPath, err)
+	}
+	return nil
 }
 
 // CheckpointErr returns why the WAL was not emptied after the last write,
@@ -286,9 +319,9 @@ const maxGroup = 64
 
 // SpendAndStore implements database.Store. Concurrent calls are grouped
 // into one transaction, each inside its own savepoint, so that a burst of
-// uploads pays for one commit (and, with SyncFull, one fsync) instead of
-// one each. A refused number rolls back only its own savepoint; a failed
-// commit fails every upload of the group, so 2xx still means stored.
+// uploads pays for one commit and one checkpoint instead of one each. A
+// refused number rolls back only its own savepoint; a failed commit fails
+// every upload of the group, so 2xx still means stored.
 // ctx counts only until the request joins a group: from then on the
 // answer is the group's outcome, so that an error always means "not
 // stored, number unspent" and nil always means "stored, number spent".
