@@ -255,3 +255,53 @@ func TestOpenEmptiesALeftoverWAL(t *testing.T) {
 		t.Errorf("the leftover upload: %d rows, %v; want it kept", n, err)
 	}
 }
+
+// TestCheckpointBlockedByAReader: a reader on an older snapshot keeps the
+// WAL from being truncated. The write still succeeds (it is committed, and
+// with SyncFull its WAL is synced by hand), CheckpointErr says why the WAL
+// is not empty, and the next write after the reader ends empties it.
+func TestCheckpointBlockedByAReader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pact-server.db")
+	ctx := context.Background()
+	s, err := Open(ctx, path, Options{Sync: SyncFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The writer is one connection: wait 50 ms for readers, not 10 s.
+	if _, err := s.w.Exec(`PRAGMA busy_timeout = 50`); err != nil {
+		t.Fatal(err)
+	}
+	hashes, _, uploads := burstFixtures(2)
+	now := time.Unix(29_000_000*60, 0)
+	if _, err := s.IssuePermissions(ctx, "Lab", hashes, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := reader.QueryRow(`SELECT count(*) FROM permission_numbers`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SpendAndStore(ctx, hashes[0], now, uploads[0]); err != nil {
+		t.Fatalf("a committed upload whose checkpoint was blocked: %v, want success", err)
+	}
+	if err := s.CheckpointErr(); !errors.Is(err, ErrCheckpointBusy) {
+		t.Fatalf("CheckpointErr with a reader holding the WAL = %v, want ErrCheckpointBusy", err)
+	}
+	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() == 0 {
+		t.Fatalf("the WAL behind a reader: %v, %v; want it still holding the commit", st, err)
+	}
+	reader.Rollback()
+	if err := s.SpendAndStore(ctx, hashes[1], now, uploads[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckpointErr(); err != nil {
+		t.Fatalf("CheckpointErr after the reader ended = %v, want nil", err)
+	}
+	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() != 0 {
+		t.Fatalf("the WAL after the reader ended: %v, %v; want it empty", st, err)
+	}
+}
