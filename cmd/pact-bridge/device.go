@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,13 +46,17 @@ func runMatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cli.FlagErrorf("days", *days, "want 1..%d", pact.DefaultRetention/pact.MinutesPerDay)
 	}
 	log := lf.Logger(stderr)
-	raw, err := readInput(*tuplesPath)
+	raw, err := readTupleFile(*tuplesPath)
 	if err != nil {
 		return err
 	}
 	tuples, err := pact.ParseTupleFile(raw)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *tuplesPath, err)
+	}
+	// The JSON forms carry no count; the binary one is checked on decoding.
+	if len(tuples) > pact.MaxTuplesPerList {
+		return fmt.Errorf("%s: %d tuples exceed the limit %d: %w", *tuplesPath, len(tuples), pact.MaxTuplesPerList, pact.ErrTooManyTuples)
 	}
 	now := pact.MinuteOf(time.Now())
 	limits := pact.LimitsAt(now, pact.DefaultRetention)
@@ -235,9 +240,34 @@ func parseOptionalTime(flagName, s string) (time.Time, error) {
 	return t, nil
 }
 
-func readInput(path string) ([]byte, error) {
-	if path == "-" {
-		return io.ReadAll(os.Stdin)
+// maxTupleFileBytes bounds what match reads: the upload body limit of
+// docs/api.md, which a list of pact.MaxTuplesPerList tuples fits in, in
+// any of the three forms.
+const maxTupleFileBytes = 1 << 20
+
+// errTupleFileTooLarge is wrapped by the error of readTupleFile for a file
+// over maxTupleFileBytes.
+var errTupleFileTooLarge = errors.New("tuple file exceeds the size limit")
+
+// readTupleFile reads path ("-" for stdin), refusing more than
+// maxTupleFileBytes before it holds more than that in memory: the file may
+// be a device or a pipe that never ends.
+func readTupleFile(path string) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
 	}
-	return os.ReadFile(path)
+	raw, err := io.ReadAll(io.LimitReader(r, maxTupleFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(raw) > maxTupleFileBytes {
+		return nil, fmt.Errorf("%s: more than %d bytes: %w", path, maxTupleFileBytes, errTupleFileTooLarge)
+	}
+	return raw, nil
 }

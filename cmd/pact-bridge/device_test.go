@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +96,20 @@ func TestCommandsRejectBadInput(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`[{"seed":"xyz","start":1,"end":2}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// One tuple more than a list holds, each valid on its own.
+	var many bytes.Buffer
+	many.WriteString("[")
+	for i := range pact.MaxTuplesPerList + 1 {
+		if i > 0 {
+			many.WriteString(",")
+		}
+		fmt.Fprintf(&many, `{"seed":"%064x","start":%d,"end":%d}`, i+1, 29_000_000+60*i, 29_000_000+60*i+59)
+	}
+	many.WriteString("]")
+	tooMany := filepath.Join(dir, "too-many.json")
+	if err := os.WriteFile(tooMany, many.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name  string
 		run   func(context.Context, []string, io.Writer, io.Writer) error
@@ -104,6 +120,8 @@ func TestCommandsRejectBadInput(t *testing.T) {
 	}{
 		{"match needs tuples", runMatch, []string{"--db", filepath.Join(dir, "d.db")}, cli.ErrRequired, "tuples", ""},
 		{"match bad tuple file", runMatch, []string{"--db", filepath.Join(dir, "d.db"), "--tuples", bad}, pact.ErrHexLength, "", ""},
+		{"match endless tuple file", runMatch, []string{"--db", filepath.Join(dir, "d.db"), "--tuples", "/dev/zero"}, errTupleFileTooLarge, "", ""},
+		{"match more tuples than a list holds", runMatch, []string{"--db", filepath.Join(dir, "d.db"), "--tuples", tooMany}, pact.ErrTooManyTuples, "", ""},
 		{"match bad format", runMatch, []string{"--tuples", bad, "--format", "xml"}, cli.ErrUsage, "format", "xml"},
 		{"match tolerance over the limit", runMatch, []string{"--tuples", bad, "--tolerance", "31"}, cli.ErrUsage, "tolerance", "31"},
 		{"match tolerance that wraps a minute", runMatch, []string{"--tuples", bad, "--tolerance", "4294967297"}, cli.ErrUsage, "tolerance", "4294967297"},
@@ -126,7 +144,8 @@ func TestCommandsRejectBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			err := tc.run(context.Background(), tc.args, &out, io.Discard)
-			if !errors.Is(err, tc.want) || (tc.want != pact.ErrHexLength) != errors.Is(err, cli.ErrUsage) {
+			inputFault := slices.Contains([]error{pact.ErrHexLength, errTupleFileTooLarge, pact.ErrTooManyTuples}, tc.want)
+			if !errors.Is(err, tc.want) || inputFault == errors.Is(err, cli.ErrUsage) {
 				t.Fatalf("error = %v, want one wrapping %v, a usage error unless the input is at fault", err, tc.want)
 			}
 			if flag, value := cli.FlagOf(err); flag != tc.flag || value != tc.value {

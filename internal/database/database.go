@@ -169,6 +169,12 @@ type Store interface {
 	Close() error
 }
 
+// RefusalPaddingBytes is what a backend writes and commits for a refused
+// upload, so that its answer waits for the same flush as a stored one's:
+// the tuple list of the default bundle (pact.DefaultBundleDays of
+// seed-hours, 37 bytes each, after an 8-byte header; docs/protocol.md §6.1).
+const RefusalPaddingBytes = 8 + pact.DefaultBundleDays*24*37
+
 // MinStart returns the earliest start among ts and fm, or 0 for none.
 func MinStart(ts []pact.Tuple, fm []batch.FindMyKey) pact.Minute {
 	m, any := pact.Minute(0), false

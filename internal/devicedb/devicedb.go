@@ -40,7 +40,14 @@ func Open(path string) (*DB, error) {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_txlock", "immediate")
 	q.Set("_foreign_keys", "on")
-	sqlDB, err := sql.Open("sqlite3", sqlitefile.DSN(path, q))
+	if err := sqlitefile.Create(path); err != nil {
+		return nil, fmt.Errorf("devicedb: %w", err)
+	}
+	dsn, err := sqlitefile.DSN(path, q)
+	if err != nil {
+		return nil, fmt.Errorf("devicedb: opening %s: %w", path, err)
+	}
+	sqlDB, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("devicedb: opening %s: %w", path, err)
 	}

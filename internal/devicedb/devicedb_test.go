@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/pact-findmy/pact-findmy/pact"
@@ -399,5 +400,71 @@ func TestOpenOddPath(t *testing.T) {
 	}
 	if len(names) != 1 || names[0] != filepath.Base(path) {
 		t.Fatalf("files %q, want only %q", names, filepath.Base(path))
+	}
+}
+
+// TestOpenPathIsAFile checks that SQLite URI meanings do not survive in a
+// path: ":memory:" is a file in the working directory that keeps its data,
+// and "//localhost/x" names /localhost/x, not /x.
+func TestOpenPathIsAFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	ctx := context.Background()
+	db, err := Open(":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutSeed(ctx, pact.SeedRecord{Seed: pact.Seed{1}, Start: 60}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := 0
+	err = db.Seeds(ctx, 0, 120, func(pact.SeedRecord) error { seeds++; return nil })
+	db.Close()
+	if err != nil || seeds != 1 {
+		t.Errorf(`reopening ":memory:": %d seeds, %v; want the one stored`, seeds, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ":memory:")); err != nil {
+		t.Errorf(`opening ":memory:" left no file of that name: %v`, err)
+	}
+	authority := "//localhost" + filepath.Join(dir, "x.db")
+	if db, err := Open(authority); err == nil {
+		db.Close()
+		t.Errorf("Open(%q) succeeded, want an error: /localhost does not exist", authority)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Open(%q) touched %s: %v", authority, filepath.Join(dir, "x.db"), err)
+	}
+}
+
+// TestOpenCreatesPrivateFiles opens a database in an existing directory
+// under a umask that allows everyone to read: the file and its -wal and
+// -shm must still be 0600, since they hold the contact log.
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "device.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.PutSeed(context.Background(), pact.SeedRecord{Seed: pact.Seed{1}, Start: 60}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", p, st.Mode().Perm())
+		}
 	}
 }

@@ -63,3 +63,41 @@ func BenchmarkCut(b *testing.B, open func(b *testing.B) database.Store, seedHour
 	}
 	b.ReportMetric(float64(size)/float64(entries), "bytes/seed-hour")
 }
+
+// BenchmarkSpendAnswer measures how long one upload of three weeks (504
+// seed-hours), alone, waits for its answer when its number is spent
+// ("stored") and when it is refused as unknown ("refused"). The two must
+// not differ by more than noise: the delay would tell them apart
+// (docs/api.md, "Timing").
+func BenchmarkSpendAnswer(b *testing.B, open func(b *testing.B) database.Store) {
+	ctx := context.Background()
+	p := pact.MinuteOf(now)
+	up := upload("CH", p, tuples(pact.DefaultBundleDays*24, 1))
+	for _, refused := range []bool{false, true} {
+		name := "stored"
+		if refused {
+			name = "refused"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := open(b)
+			defer s.Close()
+			hashes := make([][]byte, b.N)
+			for i := range hashes {
+				hashes[i] = hashOf(i)
+			}
+			if _, err := s.IssuePermissions(ctx, "Lab", hashes, now, now.Add(time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				hash := hashes[i]
+				if refused {
+					hash = []byte("no such number")
+				}
+				if err := s.SpendAndStore(ctx, hash, now, up); refused != (err != nil) {
+					b.Fatalf("upload %d: %v", i, err)
+				}
+			}
+		})
+	}
+}

@@ -59,6 +59,7 @@ func upload(region string, p pact.Minute, ts []pact.Tuple) *database.Upload {
 func Run(t *testing.T, open Opener) {
 	t.Run("SpendOutcomes", func(t *testing.T) { t.Parallel(); testSpendOutcomes(t, open(t)) })
 	t.Run("ConcurrentSpend", func(t *testing.T) { t.Parallel(); testConcurrentSpend(t, open(t)) })
+	t.Run("CanceledSpendsAnswerWhatIsStored", func(t *testing.T) { t.Parallel(); testCanceledSpends(t, open(t)) })
 	t.Run("CutBatches", func(t *testing.T) { t.Parallel(); testCutBatches(t, open(t)) })
 	t.Run("FailedBuildLeavesUploadsPending", func(t *testing.T) { t.Parallel(); testFailedBuild(t, open(t)) })
 	t.Run("Cleanup", func(t *testing.T) { t.Parallel(); testCleanup(t, open(t)) })
@@ -205,6 +206,77 @@ func testConcurrentSpend(t *testing.T, s database.Store) {
 	if len(got) != 1 || got[0].Uploads != 1 {
 		t.Fatalf("cut after the race: %+v, want one batch of one upload", got)
 	}
+}
+
+// CanceledUploads is how many uploads testCanceledSpends sends, each with
+// a context that ends at a different moment.
+const CanceledUploads = 300
+
+// testCanceledSpends ends the context of concurrent uploads at every moment
+// of their way through the store, as a client that resets its connection
+// does. Whatever the context does, the answer must match what is stored:
+// an upload answered nil is stored and its number spent; one answered with
+// an error is not stored and its number is still unspent.
+func testCanceledSpends(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	hashes := make([][]byte, CanceledUploads)
+	for i := range hashes {
+		hashes[i] = hashOf(1000 + i)
+	}
+	if _, err := s.IssuePermissions(ctx, "Hospital A", hashes, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p := pact.MinuteOf(now)
+	errs := make([]error, CanceledUploads)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			uploadCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			<-start
+			// From already ended (i%50 == 0) to ending after 2.45 ms, so
+			// some end while queued, some while their group commits.
+			delay := time.Duration(i%50) * 50 * time.Microsecond
+			if delay == 0 {
+				cancel()
+			} else {
+				time.AfterFunc(delay, cancel)
+			}
+			errs[i] = s.SpendAndStore(uploadCtx, hashes[i], now, upload("CH", p, tuples(1, byte(i))))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	stored := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			stored++
+		case !errors.Is(err, context.Canceled):
+			t.Errorf("upload %d: %v, want success or context.Canceled", i, err)
+		}
+	}
+	got := mustCut(t, s, p+period)
+	var kept uint32
+	for _, b := range got {
+		kept += b.Uploads
+	}
+	if kept != uint32(stored) {
+		t.Errorf("%d uploads answered stored, %d stored", stored, kept)
+	}
+	for i, err := range errs {
+		again := s.SpendAndStore(ctx, hashes[i], now, upload("CH", p+period, tuples(1, byte(i))))
+		switch {
+		case err == nil && !errors.Is(again, database.ErrPermissionUsed):
+			t.Errorf("upload %d was answered stored, yet spending its number again gives %v, want ErrPermissionUsed", i, again)
+		case err != nil && again != nil:
+			t.Errorf("upload %d was answered %v (not stored), yet spending its number again gives %v, want success", i, err, again)
+		}
+	}
+	t.Logf("%d of %d uploads with ending contexts were stored", stored, CanceledUploads)
 }
 
 func testCutBatches(t *testing.T, s database.Store) {

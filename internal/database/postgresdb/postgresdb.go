@@ -213,7 +213,11 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 		WHERE n.hash = $1 AND b.id = n.batch_id AND NOT n.used AND NOT b.revoked AND b.expires_at > $2
 		RETURNING n.batch_id`, hash, now.Unix()).Scan(&batchID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return s.whyRefused(ctx, tx, hash, now)
+		refusal := s.whyRefused(ctx, tx, hash, now)
+		if isRefusal(refusal) {
+			padRefusal(ctx, tx)
+		}
+		return refusal
 	}
 	if err != nil {
 		return fmt.Errorf("spending a permission number: %w", err)
@@ -225,10 +229,39 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 		id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples, up.FindMy)), blob, fm, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
 		return fmt.Errorf("storing upload for region %s: %w", up.Region, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// A COMMIT cut off by ctx leaves its outcome unknown to us (pgx closes
+	// the connection, the server may have committed), and the answer must
+	// match what is stored, so the commit runs to its end whatever ctx
+	// does. Until here an ended ctx aborts the transaction: not stored.
+	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("committing upload for region %s: %w", up.Region, err)
 	}
 	return nil
+}
+
+// isRefusal tells a refused number from a failure to find out.
+func isRefusal(err error) bool {
+	return errors.Is(err, database.ErrPermissionUnknown) || errors.Is(err, database.ErrPermissionUsed) ||
+		errors.Is(err, database.ErrPermissionExpired) || errors.Is(err, database.ErrPermissionRevoked)
+}
+
+// paddingSlots is the number of rows of commit_padding (migration 0003).
+const paddingSlots = 64
+
+// padRefusal writes database.RefusalPaddingBytes of random bytes over a
+// random commit_padding row and commits, so that a refused upload is
+// answered after a WAL flush as a stored one is. The refusal stands
+// whatever happens here: nothing of the upload is in tx.
+func padRefusal(ctx context.Context, tx pgx.Tx) {
+	noise := make([]byte, database.RefusalPaddingBytes+1)
+	if _, err := rand.Read(noise); err != nil {
+		return
+	}
+	slot := int(noise[0]) % paddingSlots
+	if _, err := tx.Exec(ctx, `UPDATE commit_padding SET noise = $1 WHERE slot = $2`, noise[1:], slot); err != nil {
+		return
+	}
+	tx.Commit(context.WithoutCancel(ctx))
 }
 
 func (s *Store) whyRefused(ctx context.Context, tx pgx.Tx, hash []byte, now time.Time) error {

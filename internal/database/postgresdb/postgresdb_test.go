@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"slices"
 	"sync"
@@ -155,6 +156,31 @@ func BenchmarkCut1M(b *testing.B) {
 	}, 1_000_000)
 }
 
+// PACT_TEST_POSTGRES_URL=... go test ./internal/database/postgresdb -run '^$' -bench SpendAnswer -benchtime 200x -count 3
+func BenchmarkSpendAnswer(b *testing.B) {
+	url := os.Getenv("PACT_TEST_POSTGRES_URL")
+	if url == "" {
+		b.Skip("PACT_TEST_POSTGRES_URL is not set")
+	}
+	databasetest.BenchmarkSpendAnswer(b, func(b *testing.B) database.Store {
+		var r [6]byte
+		rand.Read(r[:])
+		schema := "bench_" + hex.EncodeToString(r[:])
+		ctx := context.Background()
+		s, err := Open(ctx, url, Options{Schema: schema})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			if conn, err := pgx.Connect(ctx, url); err == nil {
+				conn.Exec(ctx, `DROP SCHEMA "`+schema+`" CASCADE`)
+				conn.Close(ctx)
+			}
+		})
+		return s
+	})
+}
+
 // The uploads table must hold nothing that links a row to the permission
 // number that paid for it, nor to the uploader (docs/api.md, "Privacy").
 func TestUploadsCarryNoLink(t *testing.T) {
@@ -301,5 +327,49 @@ func TestCleanupVacuumsUploads(t *testing.T) {
 	}
 	if lastVacuum() == nil {
 		t.Fatal("cleanup did not vacuum the uploads table")
+	}
+}
+
+// TestRefusedUploadCommits: a refused number must be answered after a
+// commit, as a stored upload is, or the answer's delay tells them apart.
+// The padding row a refusal rewrites shows that it committed.
+func TestRefusedUploadCommits(t *testing.T) {
+	s := open(t).(*Store)
+	ctx := context.Background()
+	now := time.Unix(29_000_000*60, 0).UTC()
+	hash := []byte("a number hash of 32 bytes, exactly")
+	if _, err := s.IssuePermissions(ctx, "Lab", [][]byte{hash}, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p := pact.MinuteOf(now)
+	up := &database.Upload{Region: "CH", PeriodStart: p, Tuples: []pact.Tuple{{Seed: pact.Seed{1}, Start: p.HourStart() - 60, End: p.HourStart() - 1}}}
+	padded := func() int {
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM commit_padding WHERE length(noise) = $1`, database.RefusalPaddingBytes).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	cases := []struct {
+		name string
+		hash []byte
+		want error
+	}{
+		{"stored", hash, nil},
+		{"used", hash, database.ErrPermissionUsed},
+		{"unknown", []byte("no such number"), database.ErrPermissionUnknown},
+	}
+	refusals := 0
+	for _, tc := range cases {
+		if err := s.SpendAndStore(ctx, tc.hash, now, up); !errors.Is(err, tc.want) {
+			t.Fatalf("%s: SpendAndStore = %v, want %v", tc.name, err, tc.want)
+		}
+		if tc.want != nil {
+			refusals++
+		}
+	}
+	// Two refusals rewrite one or two of the 64 rows.
+	if got := padded(); got < 1 || got > refusals {
+		t.Errorf("%d padding rows written after %d refusals, want 1..%d", got, refusals, refusals)
 	}
 }

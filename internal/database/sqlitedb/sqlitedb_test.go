@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,9 +106,7 @@ func TestCleanupLeavesNoTraceInFile(t *testing.T) {
 	}
 	// The batch keeps the last 24 bytes of a seed verbatim.
 	trace := seed[8:]
-	if _, err := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		t.Fatal(err)
-	}
+	// The store checkpoints after every write: the cut is in the main file.
 	if raw, _ := os.ReadFile(path); !bytes.Contains(raw, trace) {
 		t.Fatal("the stored seed is not in the file before cleanup; the check below would prove nothing")
 	}
@@ -118,9 +117,7 @@ func TestCleanupLeavesNoTraceInFile(t *testing.T) {
 	if r.Uploads != 1 || r.Batches != 1 {
 		t.Fatalf("cleanup deleted %+v, want the upload and its batch", r)
 	}
-	if _, err := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		t.Fatal(err)
-	}
+	// No checkpoint here: the store's own must leave no copy in the WAL.
 	for _, name := range []string{path, path + "-wal"} {
 		raw, err := os.ReadFile(name)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -174,5 +171,55 @@ func TestOpenUpgradesOldFile(t *testing.T) {
 	}
 	if err := s.r.QueryRow(`SELECT count(*) FROM pragma_table_info('uploads') WHERE name = 'findmy'`).Scan(&findmyColumn); err != nil || findmyColumn != 1 {
 		t.Fatalf("uploads.findmy columns = %d, %v; want migration 0002 applied", findmyColumn, err)
+	}
+}
+
+// TestOpenCreatesPrivateFiles opens the server database in an existing
+// directory under a umask that allows everyone to read: pact-server.db
+// and its -wal and -shm hold uploads and must still be 0600.
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "pact-server.db")
+	ctx := context.Background()
+	s, err := Open(ctx, path, Options{Sync: SyncNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.IssuePermissions(ctx, "Lab", [][]byte{[]byte("number hash")}, time.Unix(0, 0), time.Unix(60, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", p, st.Mode().Perm())
+		}
+	}
+}
+
+// TestOpenMemoryIsAFile: ":memory:" names a file in the working directory
+// that keeps what was stored, not a throwaway database.
+func TestOpenMemoryIsAFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	ctx := context.Background()
+	s, err := Open(ctx, ":memory:", Options{Sync: SyncNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IssuePermissions(ctx, "Lab", [][]byte{[]byte("number hash")}, time.Unix(0, 0), time.Unix(60, 0)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, ":memory:", Options{Sync: SyncNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.PermissionBatches(ctx); err != nil || len(got) != 1 {
+		t.Fatalf("reopened :memory: holds %d permission batches, %v; want the one issued", len(got), err)
 	}
 }
