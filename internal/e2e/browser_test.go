@@ -170,6 +170,7 @@ func TestBrowserShareRedactsOneHour(t *testing.T) {
 	}
 	if err := chromedp.Do(p.Ctx,
 		chromedp.Click(chromedp.CSS(hourBox)),
+		p.Screenshot(filepath.Join(screenshotDir, "node-share-preview-desktop.png")),
 		chromedp.Click(chromedp.CSS(`button[value="confirm"]`)),
 		chromedp.WaitVisible(chromedp.CSS(".notice.ok")),
 	); err != nil {
