@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -222,24 +223,13 @@ func TestBrowserShareRedactsOneHour(t *testing.T) {
 			t.Errorf("hour %v was left out, yet the node's own seed was published", hour)
 		case hour == excluded && !bytes.Equal(tu.Seed[:], redacted[0].Value):
 			t.Errorf("hour %v: published seed %v is not the replacement the node recorded", hour, tu.Seed)
-		case hour == excluded && slices.Contains(slices.Collect(mapValues(own)), tu.Seed):
+		case hour == excluded && slices.Contains(slices.Collect(maps.Values(own)), tu.Seed):
 			t.Errorf("hour %v: its replacement is the seed of another hour", hour)
 		case hour != excluded && tu.Seed != mine:
 			t.Errorf("hour %v: published seed %v, want the node's own %v", hour, tu.Seed, mine)
 		}
 	}
 	t.Logf("took %.1f s", time.Since(began).Seconds())
-}
-
-// mapValues yields m's values.
-func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
-	return func(yield func(V) bool) {
-		for _, v := range m {
-			if !yield(v) {
-				return
-			}
-		}
-	}
 }
 
 // nonLoopbackIP returns an address of one of this machine's interfaces
