@@ -229,6 +229,18 @@ func TestBrowserShareRedactsOneHour(t *testing.T) {
 			t.Errorf("hour %v: published seed %v, want the node's own %v", hour, tu.Seed, mine)
 		}
 	}
+	// The node, syncing, finds its upload, redacted hour included, in the
+	// signed batch (issue 8, "Verified upload").
+	if _, err := tn.node.SyncNow(ctx); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	shares, err := tn.node.DB().Shares(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shares) != 1 || shares[0].Status != devicedb.ShareConfirmed || shares[0].Redacted != 1 {
+		t.Errorf("the node's shares after the sync: %+v; want one, confirmed, with one hour redacted", shares)
+	}
 	t.Logf("took %.1f s", time.Since(began).Seconds())
 }
 
