@@ -195,10 +195,25 @@ func (s *server) securityHeaders(c *gin.Context) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	// Browsers honour the opener policy only from a trustworthy origin
+	// (TLS or loopback) and log an error for it anywhere else, such as
+	// plain HTTP on a LAN address.
+	if c.Request.TLS != nil || isLoopbackHost(requestHost(c.Request)) {
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	}
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	c.Next()
+}
+
+// requestHost is the host name of r's Host header, lower case, without
+// port or brackets.
+func requestHost(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
 }
 
 // checkHost defends the tokenless loopback dashboard against DNS
@@ -209,12 +224,7 @@ func (s *server) checkHost(c *gin.Context) {
 		c.Next()
 		return
 	}
-	host := c.Request.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
-	if !s.hosts[host] {
+	if !s.hosts[requestHost(c.Request)] {
 		c.AbortWithStatusJSON(http.StatusMisdirectedRequest, apiError{Error: "this dashboard answers only to localhost"})
 		return
 	}

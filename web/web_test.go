@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -675,6 +676,39 @@ func TestPagesFailClosed(t *testing.T) {
 		rec := newBrowser(t, h).get(path)
 		if rec.Code != http.StatusInternalServerError || strings.Contains(rec.Body.String(), errBackendDown.Error()) {
 			t.Errorf("%s with a failing backend: %d", path, rec.Code)
+		}
+	}
+}
+
+// TestOpenerPolicyOnlyWhereBrowsersHonourIt checks that the opener policy
+// is sent from loopback and over TLS, and left out over plain HTTP on
+// another address, where Chromium ignores it and logs an error on every
+// page (found by internal/e2e's TestBrowserTokenOffLoopback).
+func TestOpenerPolicyOnlyWhereBrowsersHonourIt(t *testing.T) {
+	h, _ := newTestHandler(t, Config{Addr: "0.0.0.0:8443", Token: "correct-horse-battery-staple"})
+	for _, tc := range []struct {
+		host string
+		tls  bool
+		want string
+	}{
+		{"127.0.0.1:8443", false, "same-origin"},
+		{"localhost:8443", false, "same-origin"},
+		{"[::1]:8443", false, "same-origin"},
+		{"192.168.1.20:8443", true, "same-origin"},
+		{"192.168.1.20:8443", false, ""},
+		{"node.example:8443", false, ""},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/login", nil)
+		req.Host = tc.host
+		if !tc.tls {
+			req.TLS = nil
+		} else if req.TLS == nil {
+			req.TLS = &tls.ConnectionState{}
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Cross-Origin-Opener-Policy"); got != tc.want {
+			t.Errorf("host %s, TLS %v: Cross-Origin-Opener-Policy %q, want %q", tc.host, tc.tls, got, tc.want)
 		}
 	}
 }
