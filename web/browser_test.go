@@ -11,9 +11,9 @@ import (
 	"github.com/pact-findmy/pact-findmy/internal/browsertest"
 )
 
-// screenshotDir is where the screenshots of the pages go (docs/dashboard.md
-// shows them).
-var screenshotDir = filepath.Join("..", "docs", "screenshots")
+// docsScreenshots is where the screenshots of the pages are kept for the
+// docs; browsertest.ScreenshotDir says whether a run writes there.
+var docsScreenshots = filepath.Join("..", "docs", "screenshots")
 
 // TestBrowser loads every page in headless Chromium at desktop and phone
 // widths, fails on any console error, uncaught exception or CSP
@@ -27,6 +27,7 @@ func TestBrowser(t *testing.T) {
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
+	screenshotDir := browsertest.ScreenshotDir(t, docsScreenshots)
 	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
 		t.Fatal(err)
 	}

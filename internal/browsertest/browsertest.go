@@ -172,3 +172,18 @@ func (p *Page) Screenshot(path string) chromedp.Action[chromedp.Void] {
 func (p *Page) OverflowsSideways() (bool, error) {
 	return chromedp.Run(p.Ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth`))
 }
+
+// UpdateScreenshotsEnv names the variable that makes tests write their
+// screenshots into docs/ (PACT_UPDATE_SCREENSHOTS=1 make test); otherwise
+// they go to a temporary directory, so that a test run leaves the work
+// tree as it found it.
+const UpdateScreenshotsEnv = "PACT_UPDATE_SCREENSHOTS"
+
+// ScreenshotDir returns docsDir when UpdateScreenshotsEnv is set, and a
+// directory of t's own otherwise. The screenshots are taken either way.
+func ScreenshotDir(t testing.TB, docsDir string) string {
+	if os.Getenv(UpdateScreenshotsEnv) != "" {
+		return docsDir
+	}
+	return t.TempDir()
+}

@@ -22,9 +22,9 @@ import (
 	"github.com/pact-findmy/pact-findmy/web"
 )
 
-// screenshotDir is where the screenshots of the real node's pages go
-// (README.md shows them).
-var screenshotDir = filepath.Join("..", "..", "docs", "screenshots")
+// docsScreenshots is where the screenshots of the pages are kept for the
+// docs; browsertest.ScreenshotDir says whether a run writes there.
+var docsScreenshots = filepath.Join("..", "..", "docs", "screenshots")
 
 // TestBrowserSeesExposureAfterSync loads every page of a node that heard
 // a neighbour, sees the overview say it is not exposed, has the neighbour
@@ -104,7 +104,7 @@ func TestBrowserSeesExposureAfterSync(t *testing.T) {
 
 	for _, vp := range browsertest.Viewports {
 		t.Run(vp.Name, func(t *testing.T) {
-			loadPages(t, browsertest.NewPage(t, alloc, vp, time.Minute), tn.url, screenshotDir)
+			loadPages(t, browsertest.NewPage(t, alloc, vp, time.Minute), tn.url, browsertest.ScreenshotDir(t, docsScreenshots))
 		})
 	}
 	t.Logf("took %.1f s", time.Since(began).Seconds())
@@ -171,7 +171,7 @@ func TestBrowserShareRedactsOneHour(t *testing.T) {
 	}
 	if err := chromedp.Do(p.Ctx,
 		chromedp.Click(chromedp.CSS(hourBox)),
-		p.Screenshot(filepath.Join(screenshotDir, "node-share-preview-desktop.png")),
+		p.Screenshot(filepath.Join(browsertest.ScreenshotDir(t, docsScreenshots), "node-share-preview-desktop.png")),
 		chromedp.Click(chromedp.CSS(`button[value="confirm"]`)),
 		chromedp.WaitVisible(chromedp.CSS(".notice.ok")),
 	); err != nil {
