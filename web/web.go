@@ -118,6 +118,13 @@ func New(cfg Config) (http.Handler, error) {
 	return s.routes()
 }
 
+// IsLoopbackAddr reports whether addr (host:port) listens on the loopback
+// interface only, where the dashboard needs no token.
+func IsLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && isLoopbackHost(host)
+}
+
 // isLoopbackHost reports whether host names only the loopback interface.
 // An empty host or an unspecified address (0.0.0.0, ::) listens on every
 // interface and is not loopback.

@@ -67,6 +67,8 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	onExposure := fs.String("on-exposure", "", "shell command run with a JSON summary on stdin when a new exposure is found")
 	dashboard := fs.String("dashboard", web.DefaultAddr, `dashboard address; "none" to serve none`)
 	tokenFile := fs.String("token-file", "", "file holding the dashboard token, required off loopback (or $PACT_DASHBOARD_TOKEN)")
+	tlsCert := fs.String("tls-cert", "", "dashboard TLS certificate (PEM), required off loopback so that the token never crosses the network in clear")
+	tlsKey := fs.String("tls-key", "", "dashboard TLS private key (PEM), with --tls-cert")
 	if err := fs.ParseNoArgs(args); err != nil {
 		return err
 	}
@@ -97,6 +99,17 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return cli.Usagef("--tls-cert and --tls-key go together")
+	}
+	if *dashboard != "none" && !web.IsLoopbackAddr(*dashboard) {
+		switch {
+		case token == "":
+			return cli.FlagErrorf("dashboard", *dashboard, "off loopback the dashboard needs a token (--token-file or $PACT_DASHBOARD_TOKEN)")
+		case *tlsCert == "":
+			return cli.FlagErrorf("dashboard", *dashboard, "off loopback the dashboard needs --tls-cert and --tls-key: the token and session cookie must not cross the network in clear")
+		}
+	}
 	log := lf.Logger(stderr)
 	n, err := node.Open(ctx, node.Config{
 		DataDir: *data, Servers: servers, Region: *region, Proxy: *proxy,
@@ -109,7 +122,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer n.Close()
-	return runParts(ctx, log, n, radio, *dashboard, token, stdout)
+	return runParts(ctx, log, n, radio, dashboardConfig{addr: *dashboard, token: token, cert: *tlsCert, key: *tlsKey}, stdout)
 }
 
 // dashboardToken reads the token from a file (0600, as secrets are kept)
@@ -129,20 +142,27 @@ func dashboardToken(path string) (string, error) {
 	return token, nil
 }
 
+// dashboardConfig is where and how the dashboard is served.
+type dashboardConfig struct{ addr, token, cert, key string }
+
 // runParts runs the radio, the sync and retention loops and the dashboard
 // until ctx is done or the radio or dashboard fails.
-func runParts(ctx context.Context, log *slog.Logger, n *node.Node, radio node.Radio, dashboard, token string, stdout io.Writer) error {
+func runParts(ctx context.Context, log *slog.Logger, n *node.Node, radio node.Radio, dash dashboardConfig, stdout io.Writer) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	if dashboard != "none" {
-		ln, err := net.Listen("tcp", dashboard)
+	if dash.addr != "none" {
+		ln, err := net.Listen("tcp", dash.addr)
 		if err != nil {
 			return fmt.Errorf("dashboard: %w", err)
 		}
-		fmt.Fprintf(stdout, "dashboard: http://%s/\n", ln.Addr())
+		scheme := "http"
+		if dash.cert != "" {
+			scheme = "https"
+		}
+		fmt.Fprintf(stdout, "dashboard: %s://%s/\n", scheme, ln.Addr())
 		wg.Go(func() {
-			if err := n.ServeDashboard(ctx, ln, dashboard, token); err != nil {
+			if err := n.ServeDashboardTLS(ctx, ln, dash.addr, dash.token, dash.cert, dash.key); err != nil {
 				cancel(fmt.Errorf("dashboard: %w", err))
 			}
 		})

@@ -349,6 +349,12 @@ func (n *Node) findMyMatches(ctx context.Context, from, to time.Time, fn func(we
 // the address as the owner gave it, which decides whether a token is
 // required (web.Config).
 func (n *Node) ServeDashboard(ctx context.Context, ln net.Listener, addr, token string) error {
+	return n.ServeDashboardTLS(ctx, ln, addr, token, "", "")
+}
+
+// ServeDashboardTLS is ServeDashboard over TLS with the certificate and
+// key in certFile and keyFile; plain HTTP when both are empty.
+func (n *Node) ServeDashboardTLS(ctx context.Context, ln net.Listener, addr, token, certFile, keyFile string) error {
 	h, err := web.New(web.Config{Backend: n, Addr: addr, Token: token, Now: n.clock.Now, Logger: n.log})
 	if err != nil {
 		return err
@@ -363,7 +369,12 @@ func (n *Node) ServeDashboard(ctx context.Context, ln net.Listener, addr, token 
 		defer cancel()
 		srv.Shutdown(shutdown)
 	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if certFile != "" || keyFile != "" {
+		err = srv.ServeTLS(ln, certFile, keyFile)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
