@@ -393,3 +393,41 @@ func matchedReported(n *nodeResult) int {
 	}
 	return total
 }
+
+// TestChirpOf checks the truth the two-node test computes: a chirp counts
+// for the minute it was heard when its own minute lies in the uploaded
+// window and within the matcher's tolerance of that minute.
+func TestChirpOf(t *testing.T) {
+	seed := pact.Seed{1, 2, 3}
+	other := pact.Seed{9}
+	window := []seedEntry{{seed: seed, start: 1000, end: 1005}}
+	hexChirp := func(s pact.Seed, m pact.Minute) string {
+		c := pact.ChirpAt(&s, m)
+		return hex.EncodeToString(c[:])
+	}
+	for _, tc := range []struct {
+		name        string
+		row         contactRow
+		wantOK      bool
+		wantChirped pact.Minute
+	}{
+		{"heard in its minute", contactRow{chirp: hexChirp(seed, 1002), minute: 1002}, true, 1002},
+		{"heard a minute late", contactRow{chirp: hexChirp(seed, 1005), minute: 1006}, true, 1005},
+		{"heard a minute early", contactRow{chirp: hexChirp(seed, 1000), minute: 999}, true, 1000},
+		{"heard two minutes late", contactRow{chirp: hexChirp(seed, 1002), minute: 1004}, false, 0},
+		{"chirped after the window", contactRow{chirp: hexChirp(seed, 1006), minute: 1006}, false, 0},
+		{"chirped before the window", contactRow{chirp: hexChirp(seed, 999), minute: 999}, false, 0},
+		{"another seed", contactRow{chirp: hexChirp(other, 1002), minute: 1002}, false, 0},
+		{"not hex", contactRow{chirp: "zz", minute: 1002}, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := chirpOf(tc.row, window)
+			if ok != tc.wantOK || got.chirped != tc.wantChirped {
+				t.Fatalf("chirpOf = %+v, %v; want chirped %d, %v", got, ok, tc.wantChirped, tc.wantOK)
+			}
+			if ok && (got.heard != tc.row.minute || got.seed != seed) {
+				t.Errorf("chirpOf = %+v; want heard %d and the window's seed", got, tc.row.minute)
+			}
+		})
+	}
+}
