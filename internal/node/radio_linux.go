@@ -44,6 +44,10 @@ func (n *Node) RunRadio(ctx context.Context, r Radio) error {
 	n.mu.Lock()
 	n.chirper = chirper
 	n.mu.Unlock()
+	st := live.State()
+	// One line says that this controller both scans and advertises, and
+	// through which commands: the extended ones carry legacy PDUs here.
+	n.log.Info("chirping and scanning", "adapter", name, "channel", st.Channel.String(), "extended", st.Extended)
 	n.setAdapter(web.Adapter{Name: name, State: "scanning and advertising"})
 	defer n.setAdapter(web.Adapter{Name: name, State: "stopped"})
 

@@ -17,10 +17,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +63,46 @@ var channels = []string{"user", "raw"}
 // scanning the H4 pseudo-terminal controller with --serial.
 const serialRun = "serial"
 
-func TestAdvertiseAndHarvestOnRealKernel(t *testing.T) {
+// guest is a bootable guest: QEMU, the kernel and the initramfs that
+// holds both scenarios of scripts/vm.
+type guest struct {
+	qemu, kernel, initrd, cache string
+}
+
+var (
+	guestOnce  sync.Once
+	guestImage guest
+	guestErr   error
+	// runDir is this test binary's directory under .cache/vm, removed
+	// when the tests end.
+	runDir string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if runDir != "" {
+		os.RemoveAll(runDir)
+	}
+	os.Exit(code)
+}
+
+// removeStale removes what matches pattern in dir and was last modified
+// more than staleInitramfs ago: left by a run that was killed, or an
+// image no run has used for that long.
+func removeStale(dir, pattern string) {
+	old, _ := filepath.Glob(filepath.Join(dir, pattern))
+	for _, o := range old {
+		if fi, err := os.Stat(o); err == nil && time.Since(fi.ModTime()) > staleInitramfs {
+			os.RemoveAll(o)
+		}
+	}
+}
+
+// prepareGuest skips the test when QEMU is missing (fails on CI), and
+// builds the guest once per test binary: both scenarios boot the same
+// initramfs and tell it apart by the kernel command line.
+func prepareGuest(t *testing.T) guest {
+	t.Helper()
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		msg := "qemu-system-x86_64 is not installed: the real-kernel HCI test cannot run. " +
@@ -74,19 +113,56 @@ func TestAdvertiseAndHarvestOnRealKernel(t *testing.T) {
 		fmt.Fprintf(os.Stderr, "\n%s\n!!! SKIPPING %s: %s\n%s\n\n", strings.Repeat("!", 72), t.Name(), msg, strings.Repeat("!", 72))
 		t.Skip(msg)
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
+	guestOnce.Do(func() {
+		guestErr = errors.New("building the guest failed in an earlier test")
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache := filepath.Join(root, ".cache", "vm")
+		prepareBase(t, root, cache)
+		// The binaries and the image this run boots live in a directory
+		// of its own: .cache may be shared by several checkouts testing at
+		// once, and one of them may replace a binary or remove an image
+		// that another has yet to boot. The image is a hard link to the
+		// cached one, which stays readable whatever happens to the cache.
+		removeStale(cache, "run-*")
+		dir, err := os.MkdirTemp(cache, "run-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		runDir = dir
+		bins := buildGuestBinaries(t, root, filepath.Join(dir, "bin"))
+		var initrd string
+		for attempt := 0; ; attempt++ {
+			// A run elsewhere may remove the image between its build and
+			// the link: then it is built again.
+			shared := buildInitramfs(t, root, cache, bins, framesFor(t, loadCases(t)))
+			initrd = filepath.Join(dir, filepath.Base(shared))
+			err := os.Link(shared, initrd)
+			if err == nil {
+				break
+			}
+			if attempt == 2 {
+				t.Fatal(err)
+			}
+		}
+		guestImage = guest{qemu: qemu, kernel: filepath.Join(cache, "base", "vmlinuz"), initrd: initrd, cache: cache}
+		guestErr = nil
+	})
+	if guestErr != nil {
+		t.Fatal(guestErr)
 	}
+	return guestImage
+}
+
+func TestAdvertiseAndHarvestOnRealKernel(t *testing.T) {
+	g := prepareGuest(t)
 	cases := loadCases(t)
 	frames := framesFor(t, cases)
-	cache := filepath.Join(root, ".cache", "vm")
-	prepareBase(t, root, cache)
-	bins := buildGuestBinaries(t, root, filepath.Join(cache, "bin"))
-	initrd := buildInitramfs(t, root, cache, bins, frames)
 
 	start := time.Now()
-	console := bootGuest(t, qemu, filepath.Join(cache, "base", "vmlinuz"), initrd, filepath.Join(cache, "console.log"))
+	console := bootGuest(t, g, "", guestTimeout, filepath.Join(g.cache, "console.log"))
 	end := time.Now()
 	res := parseConsole(console)
 	for _, ch := range channels {
@@ -253,14 +329,22 @@ func buildGuestBinaries(t *testing.T, root, dir string) map[string]string {
 	cmd := exec.CommandContext(t.Context(), goTool, "build", "-o", dir+string(filepath.Separator),
 		"-tags", "netgo,osusergo,sqlite_omit_load_extension",
 		"-ldflags", "-linkmode external -extldflags -static",
-		"./internal/vmtest/vmcheck", "./cmd/findmy-harvester")
+		"./internal/vmtest/vmcheck", "./cmd/findmy-harvester", "./cmd/pact-server", "./cmd/pact-bridge")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS=linux", "GOARCH=amd64")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the guest binaries: %v\n%s", err, out)
 	}
-	return map[string]string{"vmcheck": filepath.Join(dir, "vmcheck"), "findmy-harvester": filepath.Join(dir, "findmy-harvester")}
+	bins := map[string]string{}
+	for _, name := range []string{"vmcheck", "findmy-harvester", "pact-server", "pact-bridge"} {
+		bins[name] = filepath.Join(dir, name)
+	}
+	return bins
 }
+
+// staleInitramfs is the age past which an initramfs or a run directory
+// in the cache is removed: longer than any run of these tests.
+const staleInitramfs = time.Hour
 
 // buildInitramfs assembles the guest's root file system, reusing the last
 // one when nothing that goes into it changed.
@@ -285,6 +369,7 @@ func buildInitramfs(t *testing.T, root, cache string, bins map[string]string, fr
 	}
 	files := []file{
 		{"init", 0o755, read(filepath.Join(root, "scripts", "vm", "init.sh"))},
+		{"nodes.sh", 0o644, read(filepath.Join(root, "scripts", "vm", "nodes.sh"))},
 		{"frames.json", 0o644, framesJSON},
 		{"bin/busybox", 0o755, read(filepath.Join(base, "bin", "busybox"))},
 		{"bin/btvirt", 0o755, read(filepath.Join(base, "bin", "btvirt"))},
@@ -312,6 +397,9 @@ func buildInitramfs(t *testing.T, root, cache string, bins map[string]string, fr
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	path := filepath.Join(cache, "initramfs-"+key+".cpio.gz")
 	if _, err := os.Stat(path); err == nil {
+		// Touched, so that no run takes it for stale.
+		now := time.Now()
+		_ = os.Chtimes(path, now, now)
 		return path
 	}
 
@@ -330,10 +418,7 @@ func buildInitramfs(t *testing.T, root, cache string, bins map[string]string, fr
 	if err := errors.Join(w.Close(), gz.Close()); err != nil {
 		t.Fatal(err)
 	}
-	old, _ := filepath.Glob(filepath.Join(cache, "initramfs-*.cpio.gz"))
-	for _, o := range old {
-		os.Remove(o)
-	}
+	removeStale(cache, "initramfs-*.cpio.gz")
 	if err := os.WriteFile(path+".tmp", buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -343,25 +428,32 @@ func buildInitramfs(t *testing.T, root, cache string, bins map[string]string, fr
 	return path
 }
 
-// guestTimeout bounds one boot. Under TCG on a loaded two-core machine the
-// whole run takes 20-60 s; past this something hangs.
+// guestTimeout bounds one boot of the HCI scenario. Under TCG on a loaded
+// two-core machine the whole run takes 20-60 s; past this something hangs.
 const guestTimeout = 4 * time.Minute
 
 // exitDebugFailure is QEMU's exit status when the guest writes 1 to
 // isa-debug-exit: (1 << 1) | 1.
 const exitDebugFailure = 3
 
-func bootGuest(t *testing.T, qemu, kernel, initrd, logPath string) string {
+// bootGuest boots g with scenario appended to the kernel command line
+// ("" for the HCI scenario of init.sh) and returns the console once the
+// guest printed VMTEST-DONE and powered off within timeout.
+func bootGuest(t *testing.T, g guest, scenario string, timeout time.Duration, logPath string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), guestTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
+	cmdline := "console=ttyS0 quiet panic=-1"
+	if scenario != "" {
+		cmdline += " " + scenario
+	}
 	// KVM is present on the test machines but does not run this guest;
 	// TCG with every CPU feature does.
-	cmd := exec.CommandContext(ctx, qemu,
+	cmd := exec.CommandContext(ctx, g.qemu,
 		"-accel", "tcg", "-cpu", "max", "-m", "512", "-smp", "1",
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-net", "none",
-		"-kernel", kernel, "-initrd", initrd,
-		"-append", "console=ttyS0 quiet panic=-1",
+		"-kernel", g.kernel, "-initrd", g.initrd,
+		"-append", cmdline,
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
 		"-serial", "stdio", "-monitor", "none", "-display", "none")
 	var out bytes.Buffer
@@ -374,7 +466,7 @@ func bootGuest(t *testing.T, qemu, kernel, initrd, logPath string) string {
 	var exitErr *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		t.Fatalf("guest did not finish within %v; console:\n%s", guestTimeout, console)
+		t.Fatalf("guest did not finish within %v; console:\n%s", timeout, console)
 	case errors.As(runErr, &exitErr) && exitErr.ExitCode() == exitDebugFailure:
 		t.Fatalf("guest reported a failure; console:\n%s", console)
 	case runErr != nil:

@@ -9,7 +9,8 @@
 # check. Last, the pseudo-terminal controller is scanned twice: through the
 # hci serial source alone (vmcheck serial), which prints its reports, then
 # by findmy-harvester scan --serial, whose contact log and JSON lines are
-# printed like a channel's.
+# printed like a channel's. With vmtest=nodes on the kernel command line
+# it runs scripts/vm/nodes.sh instead, after the same setup.
 # "VMTEST-DONE" ends a good run; a failure leaves through isa-debug-exit
 # with code 1 (QEMU exits 3).
 
@@ -64,6 +65,17 @@ while [ ! -e /sys/class/bluetooth/hci1 ]; do
 	[ $i -gt 300 ] && fail "btvirt created no hci1: $(cat /tmp/btvirt.log)"
 	sleep 0.1
 done
+
+# The kernel command line picks the scenario: vmtest=nodes runs two
+# pact-bridge nodes and an exposure server instead (scripts/vm/nodes.sh).
+case " $(cat /proc/cmdline) " in
+*" vmtest=nodes "*)
+	. /nodes.sh
+	echo VMTEST-DONE
+	poweroff -f
+	sleep 10
+	;;
+esac
 
 # Without the two capabilities the harvester must be refused the adapter.
 vmcheck asuser --uid 1000 --caps "" -- findmy-harvester scan --hci 1 --db /tmp/nocaps.db >/tmp/nocaps.out 2>&1

@@ -12,6 +12,7 @@
 //	vmcheck serial --tty /dev/pts/0 --duration 5s
 //	vmcheck scan --hci 1 --channel raw --db /tmp/contacts.db --duration 5s
 //	vmcheck dump --db /tmp/contacts.db --tag user
+//	vmcheck seeds --db /tmp/a/device.db --tag a
 //	vmcheck adapter --hci 1 [--up|--down]
 //	vmcheck asuser --uid 1000 --caps net_admin,net_raw -- CMD ARGS...
 package main
@@ -53,7 +54,7 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: vmcheck advertise|scan|dump [flags]; vmcheck CMD --help for flags")
+		fmt.Fprintln(os.Stderr, "usage: vmcheck advertise|serial|scan|dump|seeds|adapter|asuser [flags]; vmcheck CMD --help for flags")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -72,6 +73,8 @@ func main() {
 		err = asUser(os.Args[2:])
 	case "dump":
 		err = dump(ctx, os.Args[2:])
+	case "seeds":
+		err = seeds(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -331,4 +334,55 @@ func dump(ctx context.Context, args []string) error {
 	})
 	fmt.Printf("CONTACTS %s %d\n", *tag, n)
 	return err
+}
+
+// seeds prints a node's seed log and its shares with every entry they
+// sent, so the test can recompute the node's chirps (pact.ChirpAt) and
+// know which of them an upload covered:
+//
+//	SEED tag hour start seedhex
+//	SHARE tag id status tuples redacted
+//	SHARE-ENTRY tag id kind valuehex start end redacted seen_in
+//
+// seen_in is the batch an entry was found in after the upload ("-" for
+// none yet).
+func seeds(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("seeds", flag.ExitOnError)
+	dbPath := fs.String("db", "", "device database (SQLite)")
+	tag := fs.String("tag", "", "label printed on every line")
+	fs.Parse(args)
+	db, err := devicedb.Open(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n := 0
+	err = db.Seeds(ctx, 0, pact.Minute(math.MaxUint32), func(r pact.SeedRecord) error {
+		n++
+		fmt.Printf("SEED %s %d %d %s\n", *tag, r.Hour(), r.Start, hex.EncodeToString(r.Seed[:]))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("SEEDS %s %d\n", *tag, n)
+	shares, err := db.Shares(ctx, 100)
+	if err != nil {
+		return err
+	}
+	for _, s := range shares {
+		fmt.Printf("SHARE %s %d %s %d %d\n", *tag, s.ID, s.Status, s.Tuples, s.Redacted)
+		entries, err := db.ShareEntries(ctx, s.ID)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			seenIn := e.SeenIn
+			if seenIn == "" {
+				seenIn = "-"
+			}
+			fmt.Printf("SHARE-ENTRY %s %d %s %s %d %d %v %s\n", *tag, s.ID, e.Kind, hex.EncodeToString(e.Value), e.Start, e.End, e.Redacted, seenIn)
+		}
+	}
+	return nil
 }
