@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -155,7 +156,7 @@ func (n *Node) configure(st web.Settings) error {
 	for _, s := range st.Servers {
 		spec := s.URL + ",key=" + s.Key
 		if len(s.Regions) > 0 {
-			spec += ",regions=" + joinRegions(s.Regions)
+			spec += ",regions=" + strings.Join(s.Regions, "+")
 		}
 		if s.Name != "" {
 			spec += ",name=" + s.Name
@@ -203,17 +204,6 @@ func (n *Node) configure(st web.Settings) error {
 	n.servers, n.hc, n.syncer, n.sharer = servers, hc, syncer, sharer
 	n.mu.Unlock()
 	return nil
-}
-
-func joinRegions(rs []string) string {
-	out := ""
-	for i, r := range rs {
-		if i > 0 {
-			out += "+"
-		}
-		out += r
-	}
-	return out
 }
 
 // DB is the node's device database.
