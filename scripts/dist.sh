@@ -79,7 +79,7 @@ for arch in $ARCHES; do
 	LIBC_MIN=$(for c in "${commands[@]}"; do readelf -W --dyn-syms "$out/$c"; done |
 		grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
 	[ -n "$LIBC_MIN" ] || fail "no glibc symbol version found in $out"
-	export LIBC_MIN ARCH=$arch DIST=$out
+	export LIBC_MIN ARCH=$arch BIN_DIR=$out
 	echo "== package pact-findmy $VERSION $arch (libc6 >= $LIBC_MIN)"
 	(cd "$DIST_SRC" && GOFLAGS= "$GO" tool -modfile="$root/tools/go.mod" nfpm package \
 		--config deploy/nfpm.yaml --packager deb --target "$DIST_DIR/") >/dev/null
