@@ -117,6 +117,27 @@ for c in "${commands[@]}"; do
 done
 check_simulate "$(cd /tmp && /usr/bin/pact-bridge simulate 2>/dev/null)"
 
+step "pact-server from /usr/bin as pact, with its unit's data directory"
+# What pact-server.service runs (systemd would create the directory).
+install -d -o pact -g pact -m 0700 /var/lib/pact/server
+runuser -u pact -- /usr/bin/pact-server serve --data /var/lib/pact/server --addr 127.0.0.1:18090 \
+	>/tmp/package-test-server.log 2>&1 &
+server_pid=$!
+key=""
+for _ in $(seq 1 50); do
+	if key=$(exec 3<>/dev/tcp/127.0.0.1/18090 && printf 'GET /.well-known/pact/batch-key HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && cat <&3) 2>/dev/null; then
+		break
+	fi
+	sleep 0.2
+done
+kill "$server_pid" && wait "$server_pid" || true
+head -n 1 <<<"$key" | grep -q '^HTTP/1.[01] 200' || fail "pact-server gave no batch key: $key $(cat /tmp/package-test-server.log)"
+for f in $(ls -A /var/lib/pact/server); do
+	[ "$(stat -c '%U %a' "/var/lib/pact/server/$f")" = "pact 600" ] || fail "/var/lib/pact/server/$f is $(stat -c '%U %a' "/var/lib/pact/server/$f"), not pact 600"
+done
+echo "batch key served; /var/lib/pact/server: $(ls -A /var/lib/pact/server | tr '\n' ' ')"
+rm -f /tmp/package-test-server.log
+
 step "systemctl enable offline, then remove: data and settings stay"
 systemctl enable pact-node.service >/dev/null 2>&1 || fail "systemctl enable pact-node.service"
 [ -L /etc/systemd/system/multi-user.target.wants/pact-node.service ] || fail "enable made no link"
