@@ -125,7 +125,7 @@ runuser -u pact -- /usr/bin/pact-server serve --data /var/lib/pact/server --addr
 server_pid=$!
 key=""
 for _ in $(seq 1 50); do
-	if key=$(exec 3<>/dev/tcp/127.0.0.1/18090 && printf 'GET /.well-known/pact/batch-key HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && cat <&3) 2>/dev/null; then
+	if key=$({ exec 3<>/dev/tcp/127.0.0.1/18090 && printf 'GET /.well-known/pact/batch-key HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && cat <&3; } 2>/dev/null); then
 		break
 	fi
 	sleep 0.2
