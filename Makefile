@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet lint build simulate bench bench-replay
+.PHONY: test vet lint build simulate bench bench-replay dist dist-reproducible package-test
 
 ## test: vet, then every test with the race detector (what CI runs).
 test: vet
@@ -34,3 +34,19 @@ bench:
 ## bench-replay: findmy-harvester replay against tshark on one generated capture (needs tshark).
 bench-replay:
 	scripts/bench-replay.sh
+
+## dist: findmy-harvester, pact-bridge and pact-server for linux/amd64 and
+## linux/arm64 and the pact-findmy .deb of each, into dist/ (scripts/dist.sh;
+## needs gcc-aarch64-linux-gnu and libc6-dev-arm64-cross).
+dist:
+	scripts/dist.sh
+
+## dist-reproducible: make dist twice (the second with an empty build cache)
+## and compare every sha256.
+dist-reproducible:
+	scripts/dist-reproducible.sh
+
+## package-test: dist-reproducible, then install, verify, run and purge the
+## amd64 package and run the arm64 binaries under qemu (as root; CI).
+package-test:
+	scripts/package-test.sh
