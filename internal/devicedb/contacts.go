@@ -16,6 +16,43 @@ var _ pact.ContactStore = (*DB)(nil)
 // bound parameters stay well under SQLite's limit of 32766.
 const rowsPerInsert = 256
 
+// chunkInserter runs the multi-row INSERTs of one transaction. A chunk of
+// rowsPerInsert rows, the common case, goes through a statement prepared
+// once per query; a shorter last chunk is executed directly.
+type chunkInserter struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func newChunkInserter(ctx context.Context, tx *sql.Tx) *chunkInserter {
+	return &chunkInserter{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}}
+}
+
+// exec runs query with args; full says the chunk has rowsPerInsert rows.
+func (c *chunkInserter) exec(query string, full bool, args []any) error {
+	if !full {
+		_, err := c.tx.ExecContext(c.ctx, query, args...)
+		return err
+	}
+	st := c.stmts[query]
+	if st == nil {
+		var err error
+		if st, err = c.tx.PrepareContext(c.ctx, query); err != nil {
+			return err
+		}
+		c.stmts[query] = st
+	}
+	_, err := st.ExecContext(c.ctx, args...)
+	return err
+}
+
+func (c *chunkInserter) close() {
+	for _, st := range c.stmts {
+		st.Close()
+	}
+}
+
 // upsertContacts keeps the stronger RSSI, treating 127 (unknown) as weaker
 // than any reading (pact.MergeRSSI), and the first known location.
 const upsertContacts = ` ON CONFLICT (minute, chirp) DO UPDATE SET
@@ -60,14 +97,8 @@ func (d *DB) AddSightings(ctx context.Context, batch []pact.Sighting) error {
 	}
 	total := len(batch)
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		var full [2]*sql.Stmt
-		defer func() {
-			for _, s := range full {
-				if s != nil {
-					s.Close()
-				}
-			}
-		}()
+		ins := newChunkInserter(ctx, tx)
+		defer ins.close()
 		args := make([]any, 0, 6*rowsPerInsert)
 		for len(batch) > 0 {
 			// A chunk is a run of sightings that all have, or all lack, a
@@ -84,22 +115,14 @@ func (d *DB) AddSightings(ctx context.Context, batch []pact.Sighting) error {
 					args = append(args, s.Location.Lat, s.Location.Lon)
 				}
 			}
-			kind := 0
+			query := insertFullChunkSQL[0]
 			if located {
-				kind = 1
+				query = insertFullChunkSQL[1]
 			}
-			var err error
-			if n == rowsPerInsert {
-				if full[kind] == nil {
-					if full[kind], err = tx.PrepareContext(ctx, insertFullChunkSQL[kind]); err != nil {
-						return err
-					}
-				}
-				_, err = full[kind].ExecContext(ctx, args...)
-			} else {
-				_, err = tx.ExecContext(ctx, insertContactsSQL(n, located), args...)
+			if n < rowsPerInsert {
+				query = insertContactsSQL(n, located)
 			}
-			if err != nil {
+			if err := ins.exec(query, n == rowsPerInsert, args); err != nil {
 				return err
 			}
 			batch = batch[n:]

@@ -125,12 +125,8 @@ func (d *DB) AddPartialSightings(ctx context.Context, batch []PartialSighting) e
 	}
 	total := len(batch)
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		var full *sql.Stmt
-		defer func() {
-			if full != nil {
-				full.Close()
-			}
-		}()
+		ins := newChunkInserter(ctx, tx)
+		defer ins.close()
 		args := make([]any, 0, 4*rowsPerInsert)
 		for len(batch) > 0 {
 			n := min(len(batch), rowsPerInsert)
@@ -140,18 +136,11 @@ func (d *DB) AddPartialSightings(ctx context.Context, batch []PartialSighting) e
 				c := p.Canonical()
 				args = append(args, int64(p.Minute), c[:], int64(p.Bits), int64(p.RSSI))
 			}
-			var err error
-			if n == rowsPerInsert {
-				if full == nil {
-					if full, err = tx.PrepareContext(ctx, insertPartialChunkSQL); err != nil {
-						return err
-					}
-				}
-				_, err = full.ExecContext(ctx, args...)
-			} else {
-				_, err = tx.ExecContext(ctx, insertPartialSQL(n), args...)
+			query := insertPartialChunkSQL
+			if n < rowsPerInsert {
+				query = insertPartialSQL(n)
 			}
-			if err != nil {
+			if err := ins.exec(query, n == rowsPerInsert, args); err != nil {
 				return err
 			}
 			batch = batch[n:]
