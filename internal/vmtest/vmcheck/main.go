@@ -316,12 +316,19 @@ func asUser(args []string) error {
 	return err
 }
 
-func dump(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("dump", flag.ExitOnError)
-	dbPath := fs.String("db", "", "contact log database (SQLite)")
+// openTagged reads the --db and --tag flags the dump commands share and
+// opens the database.
+func openTagged(name string, args []string) (*devicedb.DB, *string, error) {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	dbPath := fs.String("db", "", "device database (SQLite)")
 	tag := fs.String("tag", "", "label printed on every line")
 	fs.Parse(args)
 	db, err := devicedb.Open(*dbPath)
+	return db, tag, err
+}
+
+func dump(ctx context.Context, args []string) error {
+	db, tag, err := openTagged("dump", args)
 	if err != nil {
 		return err
 	}
@@ -347,11 +354,7 @@ func dump(ctx context.Context, args []string) error {
 // seen_in is the batch an entry was found in after the upload ("-" for
 // none yet).
 func seeds(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("seeds", flag.ExitOnError)
-	dbPath := fs.String("db", "", "device database (SQLite)")
-	tag := fs.String("tag", "", "label printed on every line")
-	fs.Parse(args)
-	db, err := devicedb.Open(*dbPath)
+	db, tag, err := openTagged("seeds", args)
 	if err != nil {
 		return err
 	}
