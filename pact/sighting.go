@@ -72,9 +72,14 @@ func (l Location) Validate() error {
 // Sighting is one chirp heard at one minute: the unit of the contact log.
 // The log keeps one per (chirp, minute) with the maximum RSSI (spec §5.2).
 type Sighting struct {
-	Chirp    Chirp
-	Minute   Minute
-	RSSI     int8
+	Chirp  Chirp
+	Minute Minute
+	RSSI   int8
+	// TxPower is the radiated power in dBm the sender's frame announced
+	// (native frame version 2, docs/native-frame.md §7.6.1), for an
+	// attenuation of TxPower - RSSI; TxPowerUnknown when the frame carries
+	// none (version 1, Find My) or the sender is not calibrated.
+	TxPower  int8
 	Source   Source
 	Location *Location
 }

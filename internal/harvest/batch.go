@@ -33,6 +33,9 @@ func (b *Batch) Add(s pact.Sighting) {
 		if b.rows[i].Location == nil {
 			b.rows[i].Location = s.Location
 		}
+		if b.rows[i].TxPower == pact.TxPowerUnknown {
+			b.rows[i].TxPower = s.TxPower
+		}
 		return
 	}
 	b.index[k] = len(b.rows)

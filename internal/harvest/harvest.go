@@ -9,6 +9,7 @@ package harvest
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,10 @@ const (
 	// network from an address that carries no key bits. Counted per
 	// network (Harvester.DULTNetworks), never logged as a key.
 	KindDULTOther
+	// KindPACTRepeated: a native frame version 2 that a repeater
+	// re-broadcast (docs/native-frame.md §7.6, spec §9.1). Counted; this
+	// parser logs no sighting for it (Harvester.repeatedFrame).
+	KindPACTRepeated
 
 	// NumKinds is the number of kinds, for arrays indexed by Kind.
 	NumKinds
@@ -75,6 +80,7 @@ var kindNames = [NumKinds]string{
 	KindUntimed:       "untimed",
 	KindFindMyDULT:    "findmy-dult",
 	KindDULTOther:     "dult-other",
+	KindPACTRepeated:  "pact-repeated",
 }
 
 // IsPartial reports whether k yields a partial sighting (Result.Partial)
@@ -113,6 +119,11 @@ type Result struct {
 	Time   time.Time
 	Minute pact.Minute
 	RSSI   int8
+	// Frame is the decoded native frame of a version-2 KindPACT or
+	// KindPACTRepeated report (docs/native-frame.md §7.6), FrameVersion
+	// the native frame version of a KindPACT report: 1 or 2.
+	Frame        pact.Frame
+	FrameVersion uint8
 	// Err says what was wrong for KindMalformed.
 	Err error
 }
@@ -205,7 +216,8 @@ func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 	chirp, perr := pact.ParseAdvert(r.Addr, r.Data)
 	switch {
 	case perr == nil:
-		out.Sighting = pact.Sighting{Chirp: chirp, Minute: out.Minute, RSSI: r.RSSI, Source: pact.SourcePACT}
+		out.FrameVersion = 1
+		out.Sighting = pact.Sighting{Chirp: chirp, Minute: out.Minute, RSSI: r.RSSI, TxPower: pact.TxPowerUnknown, Source: pact.SourcePACT}
 		return KindPACT
 	case errors.Is(perr, pact.ErrAdvertMalformed):
 		out.Err = perr
@@ -213,7 +225,49 @@ func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 	case err == findmy.ErrNotOfflineFinding:
 		return KindAppleOther
 	}
+	if r.Type == hci.PDUExtended {
+		if k, ok := h.nativeFrame(r, out); ok {
+			return k
+		}
+	}
 	return KindOther
+}
+
+// nativeFrame classifies a native frame version 2 (docs/native-frame.md
+// §7.6.3); ok is false when r holds none. Only extended advertising can
+// carry one: its 48 bytes do not fit a legacy PDU. It must come from a
+// non-resolvable private address.
+func (h *Harvester) nativeFrame(r *hci.AdvReport, out *Result) (Kind, bool) {
+	f, err := pact.ParseFrame(r.Data)
+	switch {
+	case err == pact.ErrNotAdvert:
+		return 0, false
+	case err != nil:
+		out.Err = err
+		return KindMalformed, true
+	}
+	if r.AddrType != addrTypeRandom {
+		out.Err = fmt.Errorf("pact frame: address type %d, want %d (random, non-resolvable private): %w", r.AddrType, addrTypeRandom, pact.ErrAdvertMalformed)
+		return KindMalformed, true
+	}
+	if err := pact.CheckFrameAddress(r.Addr); err != nil {
+		out.Err = err
+		return KindMalformed, true
+	}
+	out.Frame, out.FrameVersion = f, pact.FrameVersion
+	if f.Repeated {
+		return h.repeatedFrame(r, &f, out), true
+	}
+	out.Sighting = pact.Sighting{Chirp: f.Chirp, Minute: out.Minute, RSSI: r.RSSI, TxPower: f.TxPower, Source: pact.SourcePACT}
+	return KindPACT, true
+}
+
+// repeatedFrame classifies a well-formed repeated frame f (spec §9.1).
+// Repeated chirps and Find My keys reach the contact log only through a
+// repeater-aware reading, which is not this one: the frame is counted and
+// kept in out.Frame, and nothing is logged.
+func (h *Harvester) repeatedFrame(_ *hci.AdvReport, _ *pact.Frame, _ *Result) Kind {
+	return KindPACTRepeated
 }
 
 // dultFrame classifies a DULT location-enabled frame; ok is false when r
@@ -260,7 +314,7 @@ func (h *Harvester) findMy(adv *findmy.Advertisement, out *Result) Kind {
 	if adv.Form == findmy.FormShort {
 		return KindFindMyPartial
 	}
-	out.Sighting = pact.Sighting{Chirp: pact.Chirp(adv.Key), Minute: out.Minute, RSSI: out.RSSI, Source: pact.SourceFindMy}
+	out.Sighting = pact.Sighting{Chirp: pact.Chirp(adv.Key), Minute: out.Minute, RSSI: out.RSSI, TxPower: pact.TxPowerUnknown, Source: pact.SourceFindMy}
 	if !h.validator.Valid(&adv.Key) {
 		return KindFindMyInvalid
 	}

@@ -175,6 +175,13 @@ func FuzzParseReport(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(dult)
+	v2, err := hci.AppendLEExtendedAdvertisingReport(nil, hci.AdvReport{Type: hci.PDUExtended, AddrType: 1,
+		Addr: [6]byte{0x1A, 0x2B, 0x3C, 0x4D, 0x5E, 0x6F}, Data: pact.Frame{Chirp: pact.Chirp{1}, TxPower: -4}.AppendAD(nil),
+		RSSI: -50, PrimaryPHY: 1, SecondaryPHY: 1, SID: 0, TxPower: 127})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v2)
 	h := New()
 	f.Fuzz(func(t *testing.T, ev []byte) {
 		var dec hci.AdvDecoder

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -357,5 +358,65 @@ func TestDULTFramesArePartialSightings(t *testing.T) {
 	c := p.Snapshot().Counts
 	if c[harvest.KindFindMyDULT] != 1 || c[harvest.KindDULTOther] != 1 {
 		t.Fatalf("counts: Apple DULT %d, other DULT %d; want 1 and 1", c[harvest.KindFindMyDULT], c[harvest.KindDULTOther])
+	}
+}
+
+// TestNativeFrameVersion2Ingest carries a version-2 frame through the
+// pipeline: it reaches the contact log as a PACT sighting and the JSON
+// lines with its frame version and TX power; a version-1 frame next to it
+// says version 1 and TX power unknown.
+func TestNativeFrameVersion2Ingest(t *testing.T) {
+	ctx := context.Background()
+	db, err := devicedb.Open(filepath.Join(t.TempDir(), "device.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 11, 30, 10, 0, 30, 0, time.UTC)
+	m := pact.MinuteOf(at)
+	v2 := pact.ChirpAt(&pact.Seed{2}, m)
+	v1 := pact.ChirpAt(&pact.Seed{1}, m)
+	v1Addr, v1AD := pact.EncodeAdvert(v1)
+	reports := []hci.AdvReport{
+		{Time: at, Type: hci.PDUExtended, Extended: true, AddrType: 1, Addr: [6]byte{0x12, 1, 2, 3, 4, 5}, RSSI: -61,
+			Data: pact.Frame{Chirp: v2, TxPower: -3}.AppendAD(nil), TxPower: 127},
+		{Time: at, Type: hci.PDUAdvNonconnInd, AddrType: 1, Addr: v1Addr, RSSI: -62, Data: v1AD, TxPower: 127},
+	}
+	var lines bytes.Buffer
+	p, err := New(Options{DB: db, JSONL: &lines, MinRSSI: -128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(ctx, &reportSource{name: "v2", reports: reports}); err != nil {
+		t.Fatal(err)
+	}
+	full, _ := storedRows(t, db)
+	for _, c := range []pact.Chirp{v1, v2} {
+		if key := fmt.Sprintf("%s %v %d", pact.SourcePACT, c, m); !full[key] {
+			t.Errorf("contact log %v lacks %s", full, key)
+		}
+	}
+	want := []struct {
+		chirp   pact.Chirp
+		frame   int
+		txPower int
+	}{{v2, 2, -3}, {v1, 1, 127}}
+	got := strings.Split(strings.TrimSpace(lines.String()), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("JSON lines %q, want %d", got, len(want))
+	}
+	for i, w := range want {
+		var line struct {
+			Source  string `json:"source"`
+			Chirp   string `json:"chirp"`
+			Frame   int    `json:"frame"`
+			TxPower int    `json:"tx_power"`
+		}
+		if err := json.Unmarshal([]byte(got[i]), &line); err != nil {
+			t.Fatalf("line %q: %v", got[i], err)
+		}
+		if line.Source != "pact" || line.Chirp != w.chirp.String() || line.Frame != w.frame || line.TxPower != w.txPower {
+			t.Errorf("line %d = %+v, want pact %v frame %d tx_power %d", i, line, w.chirp, w.frame, w.txPower)
+		}
 	}
 }

@@ -34,6 +34,14 @@ func appendJSON(b []byte, r *harvest.Result) []byte {
 		b = append(b, upperHex[c>>4], upperHex[c&15])
 	}
 	b = append(b, '"')
+	// Native frames say their version, and version 2 the sender's TX
+	// power (docs/native-frame.md §7.6.1).
+	if r.Kind == harvest.KindPACT {
+		b = append(b, `,"frame":`...)
+		b = strconv.AppendUint(b, uint64(r.FrameVersion), 10)
+		b = append(b, `,"tx_power":`...)
+		b = strconv.AppendInt(b, int64(r.Sighting.TxPower), 10)
+	}
 	// The status byte is the Offline Finding frame's; PACT and DULT frames
 	// have none.
 	if r.Kind == harvest.KindFindMy || r.Kind == harvest.KindFindMyPartial {
