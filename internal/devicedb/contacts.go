@@ -165,7 +165,7 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 		if len(chirp) != pact.ChirpSize {
 			return &RowError{Row: "sighting", Column: "chirp", Value: int64(len(chirp)), Want: fmt.Sprintf("%d bytes", pact.ChirpSize)}
 		}
-		s := pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, Source: pact.Source(source)}
+		s := pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, TxPower: pact.TxPowerUnknown, Source: pact.Source(source)}
 		if lat.Valid && lon.Valid {
 			s.Location = &pact.Location{Lat: lat.Float64, Lon: lon.Float64}
 		}
