@@ -356,3 +356,48 @@ func TestMemStoreOwnsLocations(t *testing.T) {
 		t.Fatalf("stored location %v changed through a read", got)
 	}
 }
+
+// ChirpFor serves the current minute and the next, whose chirp a sender
+// may switch to up to 30 s early; the next hour's seed then starts at the
+// minute asked for. Other minutes are refused with ErrChirpMinute.
+func TestSeedLogChirpFor(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{}
+	store := NewMemStore()
+	log := NewSeedLog(store, SeedLogOptions{Clock: clock})
+	tests := []struct {
+		now, m  Minute
+		wantErr error
+	}{
+		{at(0, 58), at(0, 58), nil},
+		{at(0, 58), at(0, 59), nil},
+		{at(0, 59), at(1, 0), nil}, // the next hour, 43 s early
+		{at(1, 0), at(1, 0), nil},
+		{at(1, 0), at(1, 2), ErrChirpMinute},
+		{at(1, 0), at(0, 59), ErrChirpMinute},
+	}
+	for _, tt := range tests {
+		clock.set(tt.now)
+		c, ok, err := log.ChirpFor(ctx, tt.m)
+		if !errors.Is(err, tt.wantErr) {
+			t.Fatalf("ChirpFor(%v) at %v: %v, want %v", tt.m, tt.now, err, tt.wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		var rec SeedRecord
+		if err := store.Seeds(ctx, tt.m.HourStart(), tt.m.HourStart(), func(r SeedRecord) error { rec = r; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !ok || ChirpAt(&rec.Seed, tt.m) != c {
+			t.Fatalf("ChirpFor(%v) at %v is not PRF(stored seed, minute)", tt.m, tt.now)
+		}
+	}
+	var starts []Minute
+	if err := store.Seeds(ctx, 0, at(2, 0), func(r SeedRecord) error { starts = append(starts, r.Start); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []Minute{at(0, 58), at(1, 0)}; !slices.Equal(starts, want) {
+		t.Fatalf("seeds start at %v, want %v", starts, want)
+	}
+}

@@ -3,6 +3,7 @@ package pact
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -68,25 +69,45 @@ func (l *SeedLog) Snoozed() (bool, time.Time) {
 // while the log is snoozed. The first call in an hour draws and durably
 // stores that hour's seed before any chirp derived from it is returned.
 func (l *SeedLog) ChirpNow(ctx context.Context) (c Chirp, m Minute, ok bool, err error) {
+	m = MinuteOf(l.clock.Now())
+	c, ok, err = l.ChirpFor(ctx, m)
+	return c, m, ok, err
+}
+
+// ErrChirpMinute is the error of ChirpFor for a minute it does not serve.
+var ErrChirpMinute = errors.New("pact: no chirp for that minute")
+
+// ChirpFor returns the chirp of minute m, which must be the current
+// minute or the next one: a sender switches to the chirp of a minute up
+// to 30 s before the minute begins (docs/native-frame.md §7.6.5). ok is
+// false while the log is snoozed. The first chirp of an hour draws and
+// durably stores that hour's seed, starting at m, before any chirp
+// derived from it is returned.
+func (l *SeedLog) ChirpFor(ctx context.Context, m Minute) (c Chirp, ok bool, err error) {
 	now := l.clock.Now()
-	m = MinuteOf(now)
+	if cur := MinuteOf(now); m != cur && m != cur+1 {
+		return Chirp{}, false, fmt.Errorf("minute %v at %v, want %v or %v: %w", m, now.UTC().Format(time.RFC3339), cur, cur+1, ErrChirpMinute)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Before(l.snoozedUntil) {
-		return Chirp{}, m, false, nil
+		return Chirp{}, false, nil
 	}
 	if !l.haveCurrent || l.current.Hour() != m.HourStart() {
+		if l.haveCurrent && m.HourStart() < l.current.Hour() {
+			return Chirp{}, false, fmt.Errorf("minute %v precedes the hour %v already started: %w", m, l.current.Hour(), ErrChirpMinute)
+		}
 		seed, err := NewSeed(l.rand)
 		if err != nil {
-			return Chirp{}, m, false, err
+			return Chirp{}, false, err
 		}
 		rec, err := l.store.PutSeed(ctx, SeedRecord{Seed: seed, Start: m})
 		if err != nil {
-			return Chirp{}, m, false, fmt.Errorf("pact: starting the seed of hour %v: %w", m.HourStart(), err)
+			return Chirp{}, false, fmt.Errorf("pact: starting the seed of hour %v: %w", m.HourStart(), err)
 		}
 		l.current, l.key, l.haveCurrent = rec, NewChirpKey(&rec.Seed), true
 	}
-	return l.key.Chirp(m), m, true, nil
+	return l.key.Chirp(m), true, nil
 }
 
 // Expire erases every seed older than the retention period (spec §5.3).

@@ -60,7 +60,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	serial := fs.String("serial", "", "tty of an H4 controller to listen through instead of --hci")
 	baud := fs.Int("baud", 115200, "with --serial: line rate")
 	flow := fs.Bool("flow-control", false, "with --serial: RTS/CTS flow control")
-	advInterval := fs.Duration("adv-interval", 0, "advertising interval (0: the controller default of 100 ms)")
+	advInterval := fs.Duration("adv-interval", node.DefaultAdvertisingInterval, "advertising interval; with --frame 2 within 200ms-270ms (docs/native-frame.md §7.6.6)")
+	frame := fs.Int("frame", node.FrameV2, "native frame version to chirp: 2 (extended advertising, needs a Bluetooth 5 controller) or 1 (legacy PDUs, for legacy-only controllers; docs/native-frame.md)")
+	antennaGain := fs.String("antenna-gain", "", "the adapter antenna's gain in dBi, which makes the radiated TX power known to receivers (version-2 frames); empty: unknown")
 	region := fs.String("region", "", "region a share is published in, e.g. CH")
 	proxy := fs.String("proxy", "", "socks5://HOST:PORT every connection to a server goes through (Tor: socks5://127.0.0.1:9050)")
 	syncEvery := fs.Duration("sync-every", node.DefaultSyncEvery, "how often to fetch new exposure batches")
@@ -74,8 +76,27 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	radio := node.Radio{Adapter: -1, Serial: *serial, Baud: *baud, FlowControl: *flow, AdvertisingInterval: *advInterval}
+	radio := node.Radio{Adapter: -1, Serial: *serial, Baud: *baud, FlowControl: *flow, AdvertisingInterval: *advInterval, Frame: *frame}
 	var err error
+	switch *frame {
+	case node.FrameV2:
+		if *advInterval < node.MinAdvertisingInterval || *advInterval > node.MaxAdvertisingInterval {
+			return cli.FlagErrorf("adv-interval", *advInterval, "with --frame 2 want %v to %v", node.MinAdvertisingInterval, node.MaxAdvertisingInterval)
+		}
+	case node.FrameV1:
+		if *advInterval <= 0 {
+			return cli.FlagErrorf("adv-interval", *advInterval, "want a positive interval")
+		}
+	default:
+		return cli.FlagErrorf("frame", *frame, "want 1 or 2")
+	}
+	if *antennaGain != "" {
+		g, err := strconv.Atoi(*antennaGain)
+		if err != nil || g < -30 || g > 30 {
+			return cli.FlagErrorf("antenna-gain", *antennaGain, "want whole dBi in -30..30")
+		}
+		radio.AntennaGain = &g
+	}
 	switch {
 	case *serial != "" && set["hci"] && *adapter != "none":
 		return cli.Usagef("--hci and --serial are mutually exclusive")

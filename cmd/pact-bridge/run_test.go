@@ -44,6 +44,12 @@ func TestRunRefusesAnOpenDashboardWithoutTokenOrTLS(t *testing.T) {
 		{"unreadable token file", []string{"--token-file", filepath.Join(dir, "missing")}, "token-file"},
 		{"bad adapter", []string{"--hci", "zero"}, "hci"},
 		{"sync too often", []string{"--sync-every", "1s"}, "sync-every"},
+		{"frame version 3", []string{"--frame", "3"}, "frame"},
+		{"frame 2 advertising every 100 ms", []string{"--adv-interval", "100ms"}, "adv-interval"},
+		{"frame 2 advertising every second", []string{"--frame", "2", "--adv-interval", "1s"}, "adv-interval"},
+		{"frame 1 with no interval", []string{"--frame", "1", "--adv-interval", "0s"}, "adv-interval"},
+		{"antenna gain not a number", []string{"--antenna-gain", "high"}, "antenna-gain"},
+		{"antenna gain out of range", []string{"--antenna-gain", "31"}, "antenna-gain"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,19 +35,35 @@ func (n *Node) RunRadio(ctx context.Context, r Radio) error {
 		return fmt.Errorf("opening %s: %w", name, err)
 	}
 	defer live.Close()
-	adv, err := live.Advertiser(ctx, r.AdvertisingInterval)
+	interval := r.AdvertisingInterval
+	if interval == 0 {
+		interval = DefaultAdvertisingInterval
+	}
+	var adv *hci.LiveAdvertiser
+	if r.Frame == FrameV1 {
+		adv, err = live.Advertiser(ctx, interval)
+	} else {
+		adv, err = live.ExtendedAdvertiser(ctx, interval)
+	}
 	if err != nil {
 		return fmt.Errorf("advertising on %s: %w", name, err)
 	}
 	defer adv.Close()
-	chirper := NewChirper(n.seeds, adv, n.clock, n.log)
+	selected, known := adv.TxPower()
+	chirper, err := NewChirper(n.seeds, adv, ChirperOptions{Clock: n.clock, Logger: n.log, Frame: r.Frame, TxPower: radiatedPower(selected, known, r.AntennaGain)})
+	if err != nil {
+		return err
+	}
 	n.mu.Lock()
 	n.chirper = chirper
 	n.mu.Unlock()
 	st := live.State()
-	// One line says that this controller both scans and advertises, and
-	// through which commands: the extended ones carry legacy PDUs here.
-	n.log.Info("chirping and scanning", "adapter", name, "channel", st.Channel.String(), "extended", st.Extended)
+	// One line says that this controller both scans and advertises,
+	// through which commands, and what it sends: frame 2 goes out as
+	// extended PDUs, frame 1 as legacy PDUs (through the extended
+	// commands when the scan uses them).
+	n.log.Info("chirping and scanning", "adapter", name, "channel", st.Channel.String(), "extended", st.Extended,
+		"frame", chirper.opts.Frame, "interval", interval, "tx_power", chirper.opts.TxPower)
 	n.setAdapter(web.Adapter{Name: name, State: "scanning and advertising"})
 	defer n.setAdapter(web.Adapter{Name: name, State: "stopped"})
 
