@@ -51,10 +51,33 @@ func TestNativeFrameVersion2(t *testing.T) {
 	h := New()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := hci.AdvReport{Time: at, Type: tt.typ, Extended: tt.typ == hci.PDUExtended, EventType: tt.event,
-				AddrType: tt.addrType, Addr: tt.addr, RSSI: -70, Data: tt.data, TxPower: 127}
+			// Through the HCI event bytes and the decoder, as a controller
+			// would deliver it.
+			r := hci.AdvReport{Type: tt.typ, EventType: tt.event, AddrType: tt.addrType, Addr: tt.addr, RSSI: -70,
+				Data: tt.data, PrimaryPHY: 1, SID: 0xFF, TxPower: 127}
+			var ev []byte
+			var err error
+			if tt.typ == hci.PDUExtended {
+				r.SecondaryPHY = 1
+				ev, err = hci.AppendLEExtendedAdvertisingReport(nil, r)
+			} else {
+				// A legacy PDU in an extended report (legacy bit set).
+				r.EventType, _ = hci.LegacyExtEventType(tt.typ)
+				ev, err = hci.AppendLEExtendedAdvertisingReport(nil, r)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 			var res Result
-			k := h.Parse(&r, &res)
+			var k Kind
+			var dec hci.AdvDecoder
+			n, err := dec.Decode(ev, at, func(r *hci.AdvReport) error {
+				k = h.Parse(r, &res)
+				return nil
+			})
+			if err != nil || n != 1 {
+				t.Fatalf("decoding the event %x: %d reports, %v", ev, n, err)
+			}
 			if k != tt.want {
 				t.Fatalf("kind %v (err %v), want %v", k, res.Err, tt.want)
 			}
