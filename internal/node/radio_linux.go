@@ -45,6 +45,9 @@ func (n *Node) RunRadio(ctx context.Context, r Radio) error {
 	} else {
 		adv, err = live.ExtendedAdvertiser(ctx, interval)
 	}
+	if errors.Is(err, hci.ErrNoExtendedAdvertising) {
+		return fmt.Errorf("advertising the native frame version 2 on %s (a legacy-only controller can chirp version 1: pact-bridge run --frame 1): %w", name, err)
+	}
 	if err != nil {
 		return fmt.Errorf("advertising on %s: %w", name, err)
 	}
