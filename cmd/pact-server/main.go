@@ -103,6 +103,9 @@ type serverFlags struct {
 	regions         string
 	failuresPerHour int
 	trustedProxies  string
+	holdUploads     int
+	maxHold         time.Duration
+	noChaff         bool
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
@@ -113,6 +116,9 @@ func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.regions, "regions", "", "comma-separated regions to accept (default: any valid region name)")
 	fs.IntVar(&f.failuresPerHour, "failures-per-hour", d.FailuresPerHour, "refused permission numbers allowed per client network (IPv4 address or IPv6 /64) per hour")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated proxy addresses whose X-Forwarded-For is used for rate limiting")
+	fs.IntVar(&f.holdUploads, "hold-uploads", d.HoldUploads, "hold a region's uploads until a batch holds at least this many (1 publishes every period's uploads at once)")
+	fs.DurationVar(&f.maxHold, "max-hold", d.MaxHold, "publish held uploads anyway once the oldest has waited this long")
+	fs.BoolVar(&f.noChaff, "no-chaff", false, "do not pad batches with chaff to a bucket size (reveals the upload count; for tests)")
 }
 
 func splitList(s string) []string {
@@ -129,7 +135,16 @@ func (f *serverFlags) config() (server.Config, error) {
 	if f.period < time.Minute || f.period%time.Minute != 0 {
 		return server.Config{}, cli.FlagErrorf("period", f.period, "want whole minutes")
 	}
+	if f.holdUploads < 1 {
+		return server.Config{}, cli.FlagErrorf("hold-uploads", f.holdUploads, "want 1 or more")
+	}
+	if f.maxHold < time.Minute {
+		return server.Config{}, cli.FlagErrorf("max-hold", f.maxHold, "want a minute or more")
+	}
 	return server.Config{
+		HoldUploads:     f.holdUploads,
+		MaxHold:         f.maxHold,
+		NoChaff:         f.noChaff,
 		PeriodMinutes:   uint32(f.period / time.Minute),
 		UploadRetention: f.uploadRetention,
 		ExportDir:       f.exportDir,

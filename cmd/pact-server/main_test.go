@@ -324,15 +324,15 @@ func crashTest(t *testing.T, dir string, extra []string, open func() database.St
 		}
 	}
 	perUpload := map[int]int{}
-	_, err := store.CutBatches(ctx, pact.Minute(^uint32(0)), 10, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
-		for _, tu := range ts {
+	_, err := store.CutBatches(ctx, database.CutPolicy{Cutoff: pact.Minute(^uint32(0)), PeriodMinutes: 10}, func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
+		for _, tu := range b.Tuples {
 			i, ok := bySeed[tu.Seed]
 			if !ok {
 				return nil, fmt.Errorf("stored seed %s belongs to no upload", tu.Seed)
 			}
 			perUpload[i]++
 		}
-		return batch.Encode(h, ts, testSigningKey())
+		return batch.EncodeBatch(b, testSigningKey())
 	})
 	if err != nil {
 		t.Fatal(err)

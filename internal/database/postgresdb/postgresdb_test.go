@@ -96,8 +96,8 @@ func TestReplicasCutOneAtATime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	build := func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
-		return batch.Encode(h, ts, ed25519.NewKeyFromSeed(make([]byte, 32)))
+	build := func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
+		return batch.EncodeBatch(b, ed25519.NewKeyFromSeed(make([]byte, 32)))
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*uploads)
@@ -106,7 +106,7 @@ func TestReplicasCutOneAtATime(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range uploads {
-				if _, err := s.CutBatches(ctx, base+pact.Minute(i)+1, 1, build); err != nil {
+				if _, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + pact.Minute(i) + 1, PeriodMinutes: 1}, build); err != nil {
 					errs <- err
 				}
 			}
@@ -228,18 +228,18 @@ func TestUploadDuringCutIsNotLost(t *testing.T) {
 	}
 	key := ed25519.NewKeyFromSeed(make([]byte, 32))
 	late := false
-	build := func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
+	build := func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
 		if !late {
 			late = true
 			if err := upload(1); err != nil {
 				return nil, err
 			}
 		}
-		return batch.Encode(h, ts, key)
+		return batch.EncodeBatch(b, key)
 	}
 	var entries uint32
 	for range 2 {
-		infos, err := s.CutBatches(ctx, base+1, 1, build)
+		infos, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + 1, PeriodMinutes: 1}, build)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,8 +296,8 @@ func TestCutUploadsShareNoTransactionWithNumbers(t *testing.T) {
 		t.Fatalf("before the cut %d upload rows and %d TOAST chunks share a spend's transaction; want 3 and some, or the check below proves nothing", rows, chunks)
 	}
 	key := ed25519.NewKeyFromSeed(make([]byte, 32))
-	if _, err := s.CutBatches(ctx, base+1, 1, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
-		return batch.Encode(h, ts, key)
+	if _, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + 1, PeriodMinutes: 1}, func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
+		return batch.EncodeBatch(b, key)
 	}); err != nil {
 		t.Fatal(err)
 	}
