@@ -6,6 +6,8 @@
 //	pact-server authority issue  --data DIR --provider NAME --count N
 //	pact-server authority revoke --data DIR --batch ID
 //	pact-server authority list   --data DIR
+//	pact-server authority feed   --data DIR --out FILE
+//	pact-server import-numbers --data DIR --feed FILE --authority-key KEY
 //	pact-server cut-batches --data DIR
 //	pact-server cleanup     --data DIR
 //	pact-server loadtest    --data DIR [--postgres URL]
@@ -40,7 +42,10 @@ var program = &cli.Program{
 			{Name: "issue", Summary: "issue permission numbers to a health provider (printed one per line)", Run: issue},
 			{Name: "revoke", Summary: "revoke a batch of permission numbers", Run: revoke},
 			{Name: "list", Summary: "list issued batches with their counts", Run: list},
+			{Name: "feed", Summary: "write the signed feed of valid number hashes for a separate exposure database", Run: authorityFeed},
+			{Name: "feed-key", Summary: "print the public key that signs the number feed", Run: authorityFeedKey},
 		}},
+		{Name: "import-numbers", Summary: "import a separate testing authority's number feed", Run: importNumbers},
 		{Name: "cut-batches", Summary: "cut pending uploads of closed periods into signed batches now", Run: cutBatches},
 		{Name: "cleanup", Summary: "delete uploads, batches and numbers past retention now", Run: cleanup},
 		{Name: "loadtest", Summary: "measure uploads per second on loopback", Run: loadtest},
