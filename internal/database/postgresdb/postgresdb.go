@@ -369,6 +369,14 @@ func (s *Store) CutBatches(ctx context.Context, p database.CutPolicy, build data
 		}
 		out = append(out, info)
 	}
+	// Uploads left held keep the spending transaction's id in their row
+	// and TOAST chunks until the cut: rewrite each once now, so the id of
+	// this transaction replaces it. A computed value is stored as new
+	// chunks (an UPDATE that left the column alone would keep the old
+	// ones); the old versions go at the next VACUUM (Cleanup).
+	if _, err := tx.Exec(ctx, `UPDATE uploads SET tuples = tuples || ''::bytea, findmy = findmy || ''::bytea, restamped = TRUE WHERE batch_seq IS NULL AND NOT restamped`); err != nil {
+		return nil, fmt.Errorf("rewriting held uploads: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("committing batches: %w", err)
 	}

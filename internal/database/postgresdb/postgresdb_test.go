@@ -296,10 +296,19 @@ func TestCutUploadsShareNoTransactionWithNumbers(t *testing.T) {
 		t.Fatalf("before the cut %d upload rows and %d TOAST chunks share a spend's transaction; want 3 and some, or the check below proves nothing", rows, chunks)
 	}
 	key := ed25519.NewKeyFromSeed(make([]byte, 32))
-	if _, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + 1, PeriodMinutes: 1}, func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
-		return batch.EncodeBatch(b, key)
-	}); err != nil {
-		t.Fatal(err)
+	build := func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) { return batch.EncodeBatch(b, key) }
+	// Held (k = 10): nothing is published, but the held rows are
+	// rewritten under the cutter's transaction.
+	held, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + 1, PeriodMinutes: 1, MinUploads: 10, MaxHold: pact.MinutesPerDay}, build)
+	if err != nil || len(held) != 0 {
+		t.Fatalf("cut with 3 uploads held, k = 10: %+v, %v", held, err)
+	}
+	if rows, chunks := linked(); rows != 0 || chunks != 0 {
+		t.Fatalf("while held %d upload rows and %d TOAST chunks still share a spend's transaction id", rows, chunks)
+	}
+	infos, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + 1, PeriodMinutes: 1}, build)
+	if err != nil || len(infos) != 1 || infos[0].Entries != 3*504 {
+		t.Fatalf("cut of the held uploads: %+v, %v; want one batch of their 1512 tuples intact", infos, err)
 	}
 	if rows, chunks := linked(); rows != 0 || chunks != 0 {
 		t.Fatalf("after the cut %d upload rows and %d TOAST chunks still share a spend's transaction id", rows, chunks)
