@@ -6,6 +6,8 @@
 //	pact-server authority issue  --data DIR --provider NAME --count N
 //	pact-server authority revoke --data DIR --batch ID
 //	pact-server authority list   --data DIR
+//	pact-server authority feed   --data DIR --out FILE
+//	pact-server import-numbers --data DIR --feed FILE --authority-key KEY
 //	pact-server cut-batches --data DIR
 //	pact-server cleanup     --data DIR
 //	pact-server loadtest    --data DIR [--postgres URL]
@@ -40,7 +42,10 @@ var program = &cli.Program{
 			{Name: "issue", Summary: "issue permission numbers to a health provider (printed one per line)", Run: issue},
 			{Name: "revoke", Summary: "revoke a batch of permission numbers", Run: revoke},
 			{Name: "list", Summary: "list issued batches with their counts", Run: list},
+			{Name: "feed", Summary: "write the signed feed of valid number hashes for a separate exposure database", Run: authorityFeed},
+			{Name: "feed-key", Summary: "print the public key that signs the number feed", Run: authorityFeedKey},
 		}},
+		{Name: "import-numbers", Summary: "import a separate testing authority's number feed", Run: importNumbers},
 		{Name: "cut-batches", Summary: "cut pending uploads of closed periods into signed batches now", Run: cutBatches},
 		{Name: "cleanup", Summary: "delete uploads, batches and numbers past retention now", Run: cleanup},
 		{Name: "loadtest", Summary: "measure uploads per second on loopback", Run: loadtest},
@@ -103,6 +108,9 @@ type serverFlags struct {
 	regions         string
 	failuresPerHour int
 	trustedProxies  string
+	holdUploads     int
+	maxHold         time.Duration
+	noChaff         bool
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
@@ -113,6 +121,9 @@ func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.regions, "regions", "", "comma-separated regions to accept (default: any valid region name)")
 	fs.IntVar(&f.failuresPerHour, "failures-per-hour", d.FailuresPerHour, "refused permission numbers allowed per client network (IPv4 address or IPv6 /64) per hour")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated proxy addresses whose X-Forwarded-For is used for rate limiting")
+	fs.IntVar(&f.holdUploads, "hold-uploads", d.HoldUploads, "hold a region's uploads until a batch holds at least this many (1 publishes every period's uploads at once)")
+	fs.DurationVar(&f.maxHold, "max-hold", d.MaxHold, "publish held uploads anyway once the oldest has waited this long")
+	fs.BoolVar(&f.noChaff, "no-chaff", false, "do not pad batches with chaff to a bucket size (reveals the upload count; for tests)")
 }
 
 func splitList(s string) []string {
@@ -129,7 +140,16 @@ func (f *serverFlags) config() (server.Config, error) {
 	if f.period < time.Minute || f.period%time.Minute != 0 {
 		return server.Config{}, cli.FlagErrorf("period", f.period, "want whole minutes")
 	}
+	if f.holdUploads < 1 {
+		return server.Config{}, cli.FlagErrorf("hold-uploads", f.holdUploads, "want 1 or more")
+	}
+	if f.maxHold < time.Minute {
+		return server.Config{}, cli.FlagErrorf("max-hold", f.maxHold, "want a minute or more")
+	}
 	return server.Config{
+		HoldUploads:     f.holdUploads,
+		MaxHold:         f.maxHold,
+		NoChaff:         f.noChaff,
 		PeriodMinutes:   uint32(f.period / time.Minute),
 		UploadRetention: f.uploadRetention,
 		ExportDir:       f.exportDir,

@@ -111,6 +111,14 @@ func TestCommandLineErrors(t *testing.T) {
 		{"loadtest zero uploads", loadtest, []string{"--data", dir, "--uploads", "0"}, cli.ErrUsage, "uploads", "0"},
 		{"loadtest too many tuples", loadtest, []string{"--data", dir, "--tuples", "2161"}, cli.ErrUsage, "tuples", "2161"},
 		{"serve unknown flag", serve, []string{"--data", dir, "--port", "80"}, cli.ErrUsage, "", ""},
+		{"cut-batches holding zero uploads", cutBatches, []string{"--data", dir, "--hold-uploads", "0"}, cli.ErrUsage, "hold-uploads", "0"},
+		{"cut-batches holding under a minute", cutBatches, []string{"--data", dir, "--max-hold", "30s"}, cli.ErrUsage, "max-hold", "30s"},
+		{"feed without output", authorityFeed, []string{"--data", dir}, cli.ErrRequired, "out", ""},
+		{"feed valid for seconds", authorityFeed, []string{"--data", dir, "--out", "x", "--valid-for", "10s"}, cli.ErrUsage, "valid-for", "10s"},
+		{"feed-key without data dir", authorityFeedKey, nil, cli.ErrRequired, "data", ""},
+		{"import without feed", importNumbers, []string{"--data", dir, "--authority-key", "x"}, cli.ErrRequired, "feed", ""},
+		{"import without key", importNumbers, []string{"--data", dir, "--feed", "f"}, cli.ErrRequired, "authority-key", ""},
+		{"import with a short key", importNumbers, []string{"--data", dir, "--feed", "f", "--authority-key", "AAAA"}, cli.ErrUsage, "authority-key", "AAAA"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -324,15 +332,15 @@ func crashTest(t *testing.T, dir string, extra []string, open func() database.St
 		}
 	}
 	perUpload := map[int]int{}
-	_, err := store.CutBatches(ctx, pact.Minute(^uint32(0)), 10, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
-		for _, tu := range ts {
+	_, err := store.CutBatches(ctx, database.CutPolicy{Cutoff: pact.Minute(^uint32(0)), PeriodMinutes: 10}, func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
+		for _, tu := range b.Tuples {
 			i, ok := bySeed[tu.Seed]
 			if !ok {
 				return nil, fmt.Errorf("stored seed %s belongs to no upload", tu.Seed)
 			}
 			perUpload[i]++
 		}
-		return batch.Encode(h, ts, testSigningKey())
+		return batch.EncodeBatch(b, testSigningKey())
 	})
 	if err != nil {
 		t.Fatal(err)

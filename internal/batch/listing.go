@@ -10,11 +10,13 @@ type Ref struct {
 	Sequence      uint64 `json:"sequence"`
 	PeriodStart   uint32 `json:"period_start"`
 	PeriodMinutes uint32 `json:"period_minutes"`
-	Uploads       uint32 `json:"uploads"`
-	Entries       uint32 `json:"entries"`
-	Size          int    `json:"size"`
-	SHA256        string `json:"sha256"`
-	URL           string `json:"url"`
+	// Uploads was the upload count; servers of batch format version 2 do
+	// not publish it (docs/api.md, "Holding and chaff").
+	Uploads uint32 `json:"uploads,omitempty"`
+	Entries uint32 `json:"entries"`
+	Size    int    `json:"size"`
+	SHA256  string `json:"sha256"`
+	URL     string `json:"url"`
 }
 
 // Listing is the body of a batch listing.

@@ -127,7 +127,61 @@ func ParseBatchID(id string) (string, uint64, error) {
 
 // BatchBuilder encodes and signs a batch; the store calls it inside the
 // transaction that claims the uploads, so a failure leaves them pending.
-type BatchBuilder func(h batch.Header, tuples []pact.Tuple, findMy []batch.FindMyKey) ([]byte, error)
+// b holds the claimed uploads' entries one upload after another, with
+// Reverse marked (or nil when no entry is), and b.Uploads their number;
+// shapes says how many entries each upload gave, so that the builder can
+// add chaff shaped like whole uploads (docs/api.md, "Holding and chaff")
+// before it encodes.
+type BatchBuilder func(b *batch.Batch, shapes []UploadShape) ([]byte, error)
+
+// UploadShape is how many tuples and Find My keys one claimed upload
+// gave a batch, in the order of Batch.Tuples and Batch.FindMy.
+type UploadShape struct{ Tuples, FindMy int }
+
+// CutPolicy says which regions CutBatches publishes (docs/api.md,
+// "Holding and chaff"): a region's pending uploads of periods before
+// Cutoff are held until there are at least MinUploads of them, or until
+// the oldest of them arrived in a period that started MaxHold minutes or
+// more before Cutoff.
+type CutPolicy struct {
+	Cutoff        pact.Minute
+	PeriodMinutes uint32
+	// MinUploads is k; 0 or 1 publishes every region with an upload.
+	MinUploads int
+	// MaxHold is the longest an upload waits, in minutes; 0 holds none.
+	MaxHold pact.Minute
+}
+
+// Due reports whether a region holding uploads pending uploads, the
+// oldest from the period starting at oldest, is published now.
+func (p CutPolicy) Due(uploads int, oldest pact.Minute) bool {
+	return uploads >= p.MinUploads || p.MaxHold == 0 || oldest+p.MaxHold <= p.Cutoff
+}
+
+// Span returns the period a region's next batch covers: from where its
+// last batch's span ended (coveredTo, 0 for none) or, for a region's
+// first batch, the period of its oldest held upload, to Cutoff. Batches
+// of a region so tile time, and a span says no more than when the batch
+// was cut.
+func (p CutPolicy) Span(coveredTo, oldest pact.Minute) (start pact.Minute, minutes uint32) {
+	start = oldest
+	if coveredTo > 0 && coveredTo < p.Cutoff {
+		start = coveredTo
+	}
+	if start >= p.Cutoff {
+		return start, p.PeriodMinutes
+	}
+	return start, uint32(p.Cutoff - start)
+}
+
+// ImportResult counts what ImportNumbers changed.
+type ImportResult struct {
+	Added, Removed, Total int64
+}
+
+// ErrFeedStale is an authority feed no newer than the last one imported:
+// importing it could bring back numbers revoked since.
+var ErrFeedStale = errors.New("number feed is not newer than the last one imported")
 
 // CleanupResult counts what Cleanup deleted.
 type CleanupResult struct {
@@ -150,11 +204,23 @@ type Store interface {
 	// concurrency a number is spent at most once.
 	SpendAndStore(ctx context.Context, hash []byte, now time.Time, up *Upload) error
 
-	// CutBatches turns the pending uploads of every (region, period) with
-	// period start before cutoff into one batch each, numbered on from the
-	// region's last sequence. Only one caller cuts at a time, across
-	// processes.
-	CutBatches(ctx context.Context, cutoff pact.Minute, periodMinutes uint32, build BatchBuilder) ([]BatchInfo, error)
+	// CutBatches turns the pending uploads of periods before p.Cutoff of
+	// every region that p says is due into one batch per region, numbered
+	// on from the region's last sequence; the uploads of other regions stay
+	// held. Only one caller cuts at a time, across processes.
+	CutBatches(ctx context.Context, p CutPolicy, build BatchBuilder) ([]BatchInfo, error)
+
+	// ImportNumbers makes hashes the set of permission-number hashes that
+	// the testing authority's feed of this sequence says are valid until
+	// validUntil (docs/deploy.md, "Authority and exposure database
+	// apart"): new hashes become spendable, hashes no longer listed are
+	// forgotten, spent ones stay spent. A sequence at or below the last
+	// imported one is refused with ErrFeedStale.
+	ImportNumbers(ctx context.Context, sequence uint64, hashes [][]byte, validUntil time.Time) (ImportResult, error)
+	// ValidPermissionHashes lists the hashes of the numbers the authority
+	// issued that are neither revoked nor expired at now, in byte order:
+	// the content of its feed.
+	ValidPermissionHashes(ctx context.Context, now time.Time) ([][]byte, error)
 	// Batches lists the batches of region with sequence above after, in
 	// order; region "" lists every region, ordered by region then sequence.
 	Batches(ctx context.Context, region string, after uint64) ([]BatchInfo, error)
@@ -205,7 +271,8 @@ func ValidProvider(p string) error {
 }
 
 // UploadRows is what a backend's query over the uploads of one batch
-// yields: (tuples, findmy) blobs, as *sql.Rows and pgx.Rows both provide.
+// yields: (tuples, findmy, reverse_from, reverse_to) per upload, as
+// *sql.Rows and pgx.Rows both provide.
 type UploadRows interface {
 	Next() bool
 	Scan(dest ...any) error
@@ -213,39 +280,72 @@ type UploadRows interface {
 }
 
 // ReadUploads decodes the stored uploads of one batch of region, for
-// CutBatches of either backend. The caller closes rows.
-func ReadUploads(rows UploadRows, region string) (tuples []pact.Tuple, findMy []batch.FindMyKey, uploads uint32, err error) {
+// CutBatches of either backend, and marks Reverse each tuple and key that
+// lies inside its upload's reverse-tracing range (spec §9.2). The caller
+// closes rows.
+func ReadUploads(rows UploadRows, region string) (*batch.Batch, []UploadShape, error) {
+	b := &batch.Batch{Header: batch.Header{Region: region}}
+	var shapes []UploadShape
+	marked := false
 	for rows.Next() {
 		var blob, fmBlob []byte
-		if err := rows.Scan(&blob, &fmBlob); err != nil {
-			return nil, nil, 0, fmt.Errorf("cutting batch of %s: %w", region, err)
+		var from, to int64
+		if err := rows.Scan(&blob, &fmBlob, &from, &to); err != nil {
+			return nil, nil, fmt.Errorf("cutting batch of %s: %w", region, err)
 		}
 		ts, err := pact.DecodeTuples(blob)
 		if err != nil {
-			return nil, nil, 0, fmt.Errorf("cutting batch of %s: stored upload: %w", region, err)
+			return nil, nil, fmt.Errorf("cutting batch of %s: stored upload: %w", region, err)
 		}
 		fm, err := batch.DecodeFindMyList(fmBlob)
 		if err != nil {
-			return nil, nil, 0, fmt.Errorf("cutting batch of %s: stored upload: %w", region, err)
+			return nil, nil, fmt.Errorf("cutting batch of %s: stored upload: %w", region, err)
 		}
-		tuples = append(tuples, ts...)
-		findMy = append(findMy, fm...)
-		uploads++
+		shapes = append(shapes, UploadShape{Tuples: len(ts), FindMy: len(fm)})
+		r := reverseRange{pact.Minute(from), pact.Minute(to)}
+		for _, t := range ts {
+			in := r.holds(t.Start, t.End)
+			if in && !marked {
+				b.Reverse, marked = make([]bool, len(b.Tuples), len(b.Tuples)+len(ts)), true
+			}
+			b.Tuples = append(b.Tuples, t)
+			if marked {
+				b.Reverse = append(b.Reverse, in)
+			}
+		}
+		for _, k := range fm {
+			k.Reverse = r.holds(k.Start, k.End)
+			b.FindMy = append(b.FindMy, k)
+		}
+		b.Uploads++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, 0, fmt.Errorf("cutting batch of %s: %w", region, err)
+		return nil, nil, fmt.Errorf("cutting batch of %s: %w", region, err)
 	}
-	return tuples, findMy, uploads, nil
+	return b, shapes, nil
 }
 
-// BuildBatch has build encode and sign the batch seq of region for the
-// period starting at period, and describes the result.
-func BuildBatch(region string, seq uint64, period pact.Minute, periodMinutes, uploads uint32, tuples []pact.Tuple, findMy []batch.FindMyKey, build BatchBuilder) (BatchInfo, []byte, error) {
+// reverseRange is an upload's reverse_tracing range, both ends inclusive
+// minutes; {0, 0} is an upload without one.
+type reverseRange struct{ from, to pact.Minute }
+
+// holds reports whether the window start..end lies inside r: a tuple or
+// key is marked for reverse tracing only when every minute of it is
+// covered by the uploader's consent.
+func (r reverseRange) holds(start, end pact.Minute) bool {
+	return r.to > 0 && r.from <= start && end <= r.to
+}
+
+// BuildBatch has build encode and sign b as batch seq of its region
+// covering the given span, and describes the result. Info.Uploads is the
+// real count, for the operator; the batch itself does not publish it.
+func BuildBatch(b *batch.Batch, shapes []UploadShape, seq uint64, period pact.Minute, periodMinutes uint32, build BatchBuilder) (BatchInfo, []byte, error) {
 	info := BatchInfo{
-		Region: region, Sequence: seq, PeriodStart: period,
-		PeriodMinutes: periodMinutes, Uploads: uploads, MinStart: MinStart(tuples, findMy),
+		Region: b.Region, Sequence: seq, PeriodStart: period,
+		PeriodMinutes: periodMinutes, Uploads: b.Uploads, MinStart: MinStart(b.Tuples, b.FindMy),
 	}
-	data, err := build(batch.Header{Region: region, Sequence: seq, PeriodStart: period, PeriodMinutes: periodMinutes, Uploads: uploads}, tuples, findMy)
+	b.Sequence, b.PeriodStart, b.PeriodMinutes = seq, period, periodMinutes
+	data, err := build(b, shapes)
 	if err != nil {
 		return info, nil, fmt.Errorf("cutting batch %s: %w", info.ID(), err)
 	}

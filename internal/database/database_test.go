@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/pact-findmy/pact-findmy/pact"
 )
 
 // batchIDCases are the ids ParseBatchID accepts (region, seq) or refuses
@@ -84,4 +86,45 @@ func FuzzParseBatchID(f *testing.F) {
 			t.Fatalf("%q parsed to %q, %d, which does not round-trip", id, region, seq)
 		}
 	})
+}
+
+// TestCutPolicy: when a region's held uploads are published, and the span
+// their batch covers.
+func TestCutPolicy(t *testing.T) {
+	p := CutPolicy{Cutoff: 10_000, PeriodMinutes: 10, MinUploads: 5, MaxHold: 1440}
+	due := []struct {
+		name    string
+		uploads int
+		oldest  pact.Minute
+		want    bool
+	}{
+		{"k uploads", 5, 9_990, true},
+		{"fewer than k, young", 4, 9_000, false},
+		{"fewer than k, a day old", 1, 10_000 - 1440, true},
+		{"fewer than k, a period short of a day", 1, 10_000 - 1430, false},
+	}
+	for _, tc := range due {
+		if got := p.Due(tc.uploads, tc.oldest); got != tc.want {
+			t.Errorf("%s: Due(%d, %d) = %v, want %v", tc.name, tc.uploads, tc.oldest, got, tc.want)
+		}
+	}
+	if !(CutPolicy{Cutoff: 10, MinUploads: 5}).Due(1, 0) {
+		t.Error("MaxHold 0 must hold nothing")
+	}
+	spans := []struct {
+		name              string
+		coveredTo, oldest pact.Minute
+		wantStart         pact.Minute
+		wantMinutes       uint32
+	}{
+		{"a region's first batch starts at its oldest upload", 0, 9_000, 9_000, 1_000},
+		{"later batches start where the last ended", 9_500, 9_800, 9_500, 500},
+		{"a late upload of a cut period", 9_500, 9_400, 9_500, 500},
+	}
+	for _, tc := range spans {
+		start, minutes := p.Span(tc.coveredTo, tc.oldest)
+		if start != tc.wantStart || minutes != tc.wantMinutes {
+			t.Errorf("%s: Span(%d, %d) = %d, %d; want %d, %d", tc.name, tc.coveredTo, tc.oldest, start, minutes, tc.wantStart, tc.wantMinutes)
+		}
+	}
 }

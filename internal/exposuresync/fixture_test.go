@@ -63,6 +63,8 @@ func newExposureServer(t testing.TB, keySeed byte, clock *testClock, wrap func(h
 	signing := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{keySeed}, ed25519.SeedSize))
 	srv, err := server.New(server.Options{
 		Store: store, Hasher: hasher, SigningKey: signing, Clock: clock,
+		// Each period's uploads at once, unpadded: the tests count entries.
+		Config: server.Config{HoldUploads: 1, NoChaff: true},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

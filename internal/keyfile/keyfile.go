@@ -19,6 +19,9 @@ import (
 const (
 	PermissionSecretFile = "permission-secret"
 	SigningKeyFile       = "batch-signing-key"
+	// FeedSigningKeyFile signs a separate testing authority's number feed
+	// (docs/deploy.md).
+	FeedSigningKeyFile = "feed-signing-key"
 )
 
 // Reasons a key file is refused, wrapped in a *RefusedError.
@@ -120,6 +123,16 @@ func PermissionSecret(dir string) ([]byte, error) {
 // SigningKey returns the batch signing key in dir (stored as its 32-byte seed).
 func SigningKey(dir string) (ed25519.PrivateKey, error) {
 	seed, err := loadOrCreate(filepath.Join(dir, SigningKeyFile), ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// FeedSigningKey returns the number-feed signing key in dir (stored as its
+// 32-byte seed).
+func FeedSigningKey(dir string) (ed25519.PrivateKey, error) {
+	seed, err := loadOrCreate(filepath.Join(dir, FeedSigningKeyFile), ed25519.SeedSize)
 	if err != nil {
 		return nil, err
 	}

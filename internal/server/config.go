@@ -6,6 +6,7 @@ package server
 import (
 	"time"
 
+	"github.com/pact-findmy/pact-findmy/internal/database"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -43,6 +44,17 @@ type Config struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed
 	// (for rate limiting only).
 	TrustedProxies []string
+	// HoldUploads is k of docs/api.md, "Holding and chaff": a region's
+	// uploads are held until there are k of them (or MaxHold passes), so
+	// that a batch links no fewer than k people's seeds. 1 publishes every
+	// period's uploads at once.
+	HoldUploads int
+	// MaxHold is how long an upload may wait for k-1 others before its
+	// batch is published anyway.
+	MaxHold time.Duration
+	// NoChaff turns off padding batches with chaff to a bucket size; for
+	// tests that count entries.
+	NoChaff bool
 }
 
 // DefaultConfig returns the defaults of docs/api.md.
@@ -59,6 +71,8 @@ func DefaultConfig() Config {
 		// machine (docs/performance.md).
 		FindMyStepsPerMinute: MaxUploadDerivationSteps,
 		ResponseBytes:        512,
+		HoldUploads:          5,
+		MaxHold:              24 * time.Hour,
 	}
 }
 
@@ -76,6 +90,8 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.FailuresPerHour, d.FailuresPerHour)
 	orDefault(&c.FindMyStepsPerMinute, d.FindMyStepsPerMinute)
 	orDefault(&c.ResponseBytes, d.ResponseBytes)
+	orDefault(&c.HoldUploads, d.HoldUploads)
+	orDefault(&c.MaxHold, d.MaxHold)
 	return c
 }
 
@@ -90,6 +106,14 @@ func orDefault[T comparable](v *T, d T) {
 // PeriodStart returns the first minute of the period containing m.
 func (c Config) PeriodStart(m pact.Minute) pact.Minute {
 	return m - m%pact.Minute(c.PeriodMinutes)
+}
+
+// CutPolicy is the holding rule for a cut at now.
+func (c Config) CutPolicy(now pact.Minute) database.CutPolicy {
+	return database.CutPolicy{
+		Cutoff: c.PeriodStart(now), PeriodMinutes: c.PeriodMinutes,
+		MinUploads: c.HoldUploads, MaxHold: pact.Minute(c.MaxHold / time.Minute),
+	}
 }
 
 // AcceptHorizon is the oldest tuple start accepted at now.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -13,9 +14,14 @@ import (
 // CutOnce cuts every closed period into batches and exports them.
 func (s *Server) CutOnce(ctx context.Context) ([]database.BatchInfo, error) {
 	start := time.Now()
-	cutoff := s.cfg.PeriodStart(pact.MinuteOf(s.clock.Now()))
-	infos, err := s.store.CutBatches(ctx, cutoff, s.cfg.PeriodMinutes, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
-		return batch.EncodeWithFindMy(h, ts, fm, s.key)
+	pad := chaffer{tupleBase: TupleBucket(s.cfg.HoldUploads), random: rand.Reader}
+	infos, err := s.store.CutBatches(ctx, s.cfg.CutPolicy(pact.MinuteOf(s.clock.Now())), func(b *batch.Batch, shapes []database.UploadShape) ([]byte, error) {
+		if !s.cfg.NoChaff {
+			if err := pad.pad(b, shapes); err != nil {
+				return nil, err
+			}
+		}
+		return batch.EncodeBatch(b, s.key)
 	})
 	if err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ import (
 func toJSON(b database.BatchInfo) batch.Ref {
 	return batch.Ref{
 		ID: b.ID(), Region: b.Region, Sequence: b.Sequence, PeriodStart: uint32(b.PeriodStart),
-		PeriodMinutes: b.PeriodMinutes, Uploads: b.Uploads, Entries: b.Entries, Size: b.Size,
+		PeriodMinutes: b.PeriodMinutes, Entries: b.Entries, Size: b.Size,
 		SHA256: hex.EncodeToString(b.SHA256[:]), URL: "/v1/batches/" + b.ID(),
 	}
 }

@@ -58,6 +58,11 @@ type fixture struct {
 
 func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
+	// Most tests want each period's uploads published at once and
+	// unpadded; the holding tests ask for k themselves.
+	if cfg.HoldUploads == 0 {
+		cfg.HoldUploads, cfg.NoChaff = 1, true
+	}
 	store, err := sqlitedb.Open(context.Background(), filepath.Join(t.TempDir(), "pact.db"), sqlitedb.Options{Sync: sqlitedb.SyncNormal})
 	if err != nil {
 		t.Fatal(err)
@@ -368,6 +373,9 @@ func TestDownloadsVerifyAndCache(t *testing.T) {
 	ch1 := f.uploadN(t, "CH", 3, 1)
 	us1 := f.uploadN(t, "US-CA", 2, 1)
 	f.clock.Add(10 * time.Minute)
+	if _, err := f.srv.CutOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
 	ch2 := f.uploadN(t, "CH", 2, 2)
 	f.clock.Add(10 * time.Minute)
 	if _, err := f.srv.CutOnce(ctx); err != nil {
@@ -488,6 +496,9 @@ func TestClientRefusesDamagedBatches(t *testing.T) {
 	ctx := context.Background()
 	f.uploadN(t, "CH", 3, 1)
 	f.clock.Add(10 * time.Minute)
+	if _, err := f.srv.CutOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
 	f.uploadN(t, "CH", 3, 2)
 	f.clock.Add(10 * time.Minute)
 	if _, err := f.srv.CutOnce(ctx); err != nil {

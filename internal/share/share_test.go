@@ -44,7 +44,14 @@ type exposureServer struct {
 	clock  *pact.ManualClock
 }
 
+// newExposureServer publishes every share at the next cut, unpadded, so
+// that tests can check a batch's exact content.
 func newExposureServer(t *testing.T, clock *pact.ManualClock, signer byte) *exposureServer {
+	t.Helper()
+	return newExposureServerWith(t, clock, signer, server.Config{HoldUploads: 1, NoChaff: true})
+}
+
+func newExposureServerWith(t *testing.T, clock *pact.ManualClock, signer byte, cfg server.Config) *exposureServer {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlitedb.Open(ctx, filepath.Join(t.TempDir(), "pact.db"), sqlitedb.Options{Sync: sqlitedb.SyncNormal})
@@ -55,7 +62,7 @@ func newExposureServer(t *testing.T, clock *pact.ManualClock, signer byte) *expo
 	hasher, _ := model.NewHasher(bytes.Repeat([]byte{signer}, model.SecretSize))
 	srv, err := server.New(server.Options{
 		Store: store, Hasher: hasher, SigningKey: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{signer}, 32)),
-		Clock: clock, Logger: quiet,
+		Config: cfg, Clock: clock, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -640,6 +647,45 @@ func TestTrackerDetectsSuppression(t *testing.T) {
 
 // TestTrackerTimeLimit: a stored share that no batch confirms within the
 // time limit is suspected.
+// TestTrackerConfirmsAmongChaff: held with two other uploads (k = 3) and
+// padded with chaff, the share is confirmed by its own seeds, and the
+// other uploads' batch does not count it as missing before it is cut.
+func TestTrackerConfirmsAmongChaff(t *testing.T) {
+	ctx := context.Background()
+	clock := &pact.ManualClock{}
+	clock.Set(start)
+	es := newExposureServerWith(t, clock, 7, server.Config{HoldUploads: 3})
+	d := newDevice(t, 3)
+	svc := newService(t, d, clock, nil, share.Server{Name: "main", URL: es.http.URL})
+	res, err := svc.Submit(ctx, share.Request{PermissionNumber: es.issue(t), Region: "CH"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracker := share.NewTracker(d.db, share.TrackerOptions{Clock: clock, Logger: quiet})
+	c := es.client(t)
+	if held := es.cut(t, c); len(held) != 0 {
+		t.Fatalf("one upload held with k = 3 was published: %d batches", len(held))
+	}
+	for range 2 {
+		other := newDevice(t, 2)
+		otherSvc := newService(t, other, clock, nil, share.Server{Name: "main", URL: es.http.URL})
+		if _, err := otherSvc.Submit(ctx, share.Request{PermissionNumber: es.issue(t), Region: "CH"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := es.cut(t, c)
+	if len(got) != 1 || got[0].Uploads != 0 || len(got[0].Tuples) != 3*pact.DefaultBundleDays*24 {
+		t.Fatalf("batches %d: want one batch padded to the first bucket of k = 3 without an upload count", len(got))
+	}
+	if err := tracker.Observe(ctx, "main", got[0]); err != nil {
+		t.Fatal(err)
+	}
+	sh, err := d.db.ShareByID(ctx, res.ShareID)
+	if err != nil || sh.Status != devicedb.ShareConfirmed || sh.ConfirmedBy != got[0].ID {
+		t.Fatalf("share %+v, %v; want confirmed by %s", sh, err, got[0].ID)
+	}
+}
+
 func TestTrackerTimeLimit(t *testing.T) {
 	ctx := context.Background()
 	clock := &pact.ManualClock{}

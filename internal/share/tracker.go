@@ -17,14 +17,17 @@ type Record = devicedb.Share
 
 // TrackerOptions tune a Tracker. Zero values take the defaults.
 type TrackerOptions struct {
-	// Batches is how many batches of the share's region, whose periods
+	// Batches is how many batches of the share's region, whose spans
 	// began after the upload, may come without it before the share is
-	// suspected of suppression. Default 2: the upload belongs in the batch
-	// of its own period, or the next one when that was already cut
-	// (docs/api.md, "Downloads").
+	// suspected of suppression. Default 2: the server holds uploads until
+	// a region has enough (docs/api.md, "Holding and chaff") and then
+	// publishes all it holds in one batch, whose span began before the
+	// upload; an upload that committed while that batch was cut goes into
+	// the next one.
 	Batches int
 	// MaxWait is how long a stored share may wait for its batch. Default
-	// 24 hours.
+	// 26 hours: the server holds an upload for up to a day by default,
+	// plus a period and a sync interval.
 	MaxWait time.Duration
 	// Skew is how far the device's and the server's clocks may differ.
 	// Default 2 minutes.
@@ -35,7 +38,9 @@ type TrackerOptions struct {
 
 // Tracker checks signed batches for the entries of earlier shares: PACT
 // relies on the diagnosed user confirming the upload against suppression
-// (issue 8, "Verified upload"). A share is confirmed once every seed and
+// (issue 8, "Verified upload"). Batches do not say how many uploads they
+// hold, and chaff pads them, so the tracker looks for the share's own
+// seeds and keys: a share is confirmed once every seed and
 // key it sent has appeared in verified batches of its server and region,
 // and suspected when later batches or the time limit pass without them.
 // A suspected share still becomes confirmed if its entries appear later.
@@ -50,7 +55,7 @@ func NewTracker(db *devicedb.DB, opts TrackerOptions) *Tracker {
 		opts.Batches = 2
 	}
 	if opts.MaxWait <= 0 {
-		opts.MaxWait = 24 * time.Hour
+		opts.MaxWait = 26 * time.Hour
 	}
 	if opts.Skew <= 0 {
 		opts.Skew = 2 * time.Minute

@@ -47,8 +47,8 @@ func BenchmarkCut(b *testing.B, open func(b *testing.B) database.Store, seedHour
 			}
 		}
 		b.StartTimer()
-		infos, err := s.CutBatches(ctx, p+period, period, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
-			return batch.Encode(h, ts, testKey)
+		infos, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: p + period, PeriodMinutes: period}, func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
+			return batch.EncodeBatch(b, testKey)
 		})
 		if err != nil {
 			b.Fatal(err)

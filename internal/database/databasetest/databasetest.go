@@ -26,8 +26,8 @@ type Opener func(t *testing.T) database.Store
 
 var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))
 
-func build(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
-	return batch.EncodeWithFindMy(h, ts, fm, testKey)
+func build(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
+	return batch.EncodeBatch(b, testKey)
 }
 
 // now is a fixed instant: minute 29 000 000 is 2025-02-20.
@@ -65,6 +65,10 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Cleanup", func(t *testing.T) { t.Parallel(); testCleanup(t, open(t)) })
 	t.Run("PermissionBatches", func(t *testing.T) { t.Parallel(); testPermissionBatches(t, open(t)) })
 	t.Run("FindMyKeys", func(t *testing.T) { t.Parallel(); testFindMyKeys(t, open(t)) })
+	t.Run("Holding", func(t *testing.T) { t.Parallel(); testHolding(t, open(t)) })
+	t.Run("ReverseMarks", func(t *testing.T) { t.Parallel(); testReverseMarks(t, open(t)) })
+	t.Run("NumberFeed", func(t *testing.T) { t.Parallel(); testNumberFeed(t, open(t)) })
+	t.Run("ConcurrentFeedSpend", func(t *testing.T) { t.Parallel(); testConcurrentFeedSpend(t, open(t)) })
 }
 
 func testFindMyKeys(t *testing.T, s database.Store) {
@@ -103,7 +107,7 @@ func testFindMyKeys(t *testing.T, s database.Store) {
 
 func mustCut(t *testing.T, s database.Store, cutoff pact.Minute) []database.BatchInfo {
 	t.Helper()
-	got, err := s.CutBatches(context.Background(), cutoff, period, build)
+	got, err := s.CutBatches(context.Background(), database.CutPolicy{Cutoff: cutoff, PeriodMinutes: period}, build)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,11 +329,17 @@ func testCutBatches(t *testing.T, s database.Store) {
 		t.Fatalf("a second cut of the same periods made %+v", again)
 	}
 	// An upload that committed late into an already cut period goes into
-	// the next batch rather than being lost.
+	// the next batch rather than being lost, with the uploads of the
+	// periods since; that batch's span starts where CH.1's ended.
 	spend(4, "CH", p0, tuples(1, 5))
 	got = mustCut(t, s, p0+2*period)
-	if len(got) != 2 || got[0].ID() != "CH.2" || got[0].PeriodStart != p0 || got[1].ID() != "CH.3" || got[1].PeriodStart != p0+period {
-		t.Fatalf("second cut: %+v, want CH.2 (late upload of the first period) and CH.3", got)
+	if len(got) != 1 || got[0].ID() != "CH.2" || got[0].PeriodStart != p0+period || got[0].PeriodMinutes != period || got[0].Uploads != 2 || got[0].Entries != 3 {
+		t.Fatalf("second cut: %+v, want CH.2 of the late upload and the next period's, spanning [%d, %d)", got, p0+period, p0+2*period)
+	}
+	spend(5, "CH", p0+4*period, tuples(1, 6))
+	got = mustCut(t, s, p0+5*period)
+	if len(got) != 1 || got[0].ID() != "CH.3" || got[0].PeriodStart != p0+2*period || got[0].PeriodMinutes != 3*period {
+		t.Fatalf("third cut: %+v, want CH.3 spanning the quiet periods since CH.2", got)
 	}
 	list, err := s.Batches(ctx, "CH", 1)
 	if err != nil {
@@ -364,7 +374,7 @@ func testFailedBuild(t *testing.T, s database.Store) {
 		t.Fatal(err)
 	}
 	boom := errors.New("signer unavailable")
-	if _, err := s.CutBatches(ctx, p+period, period, func(batch.Header, []pact.Tuple, []batch.FindMyKey) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: p + period, PeriodMinutes: period}, func(*batch.Batch, []database.UploadShape) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("cut with a failing builder: %v, want %v", err, boom)
 	}
 	if got := mustCut(t, s, p+period); len(got) != 1 || got[0].Sequence != 1 {
@@ -458,5 +468,221 @@ func testPermissionBatches(t *testing.T, s database.Store) {
 	want := database.PermissionBatch{ID: id, Provider: "Cantonal Lab", Issued: 500, IssuedAt: now, ExpiresAt: exp}
 	if len(list) != 1 || list[0] != want {
 		t.Fatalf("list %+v, want [%+v]", list, want)
+	}
+}
+
+// testHolding holds a region's uploads until it has MinUploads of them or
+// the oldest has waited MaxHold, and never publishes a region's uploads
+// in two batches when one would do.
+func testHolding(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	var hashes [][]byte
+	for i := range 8 {
+		hashes = append(hashes, hashOf(i))
+	}
+	if _, err := s.IssuePermissions(ctx, "Lab", hashes, now, now.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p0 := pact.MinuteOf(now) / period * period
+	policy := func(cutoff pact.Minute) database.CutPolicy {
+		return database.CutPolicy{Cutoff: cutoff, PeriodMinutes: period, MinUploads: 3, MaxHold: pact.MinutesPerDay}
+	}
+	cut := func(cutoff pact.Minute) []database.BatchInfo {
+		t.Helper()
+		got, err := s.CutBatches(ctx, policy(cutoff), build)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	spend := func(i int, region string, p pact.Minute) {
+		t.Helper()
+		if err := s.SpendAndStore(ctx, hashOf(i), now, upload(region, p, tuples(2, byte(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spend(0, "CH", p0)
+	spend(1, "CH", p0+period)
+	spend(2, "DE", p0)
+	if got := cut(p0 + 2*period); len(got) != 0 {
+		t.Fatalf("cut with 2 and 1 uploads held, k = 3: %+v, want nothing published", got)
+	}
+	spend(3, "CH", p0+2*period)
+	spend(4, "CH", p0+3*period) // in a period still open at the next cut
+	got := cut(p0 + 3*period)
+	if len(got) != 1 || got[0].ID() != "CH.1" || got[0].Uploads != 3 || got[0].PeriodStart != p0 || got[0].PeriodMinutes != 3*period {
+		t.Fatalf("cut with 3 uploads of CH held: %+v, want CH.1 of 3 uploads spanning 3 periods", got)
+	}
+	// DE's single upload waits until it is a day old, then goes alone.
+	if got := cut(p0 + pact.MinutesPerDay - period); len(got) != 0 {
+		t.Fatalf("cut before DE's upload is a day old: %+v", got)
+	}
+	got = cut(p0 + pact.MinutesPerDay)
+	if len(got) != 1 || got[0].ID() != "DE.1" || got[0].Uploads != 1 || got[0].PeriodStart != p0 || got[0].PeriodMinutes != pact.MinutesPerDay {
+		t.Fatalf("cut a day after DE's upload: %+v, want DE.1 of one upload (CH's last is younger)", got)
+	}
+	got = cut(p0 + 3*period + pact.MinutesPerDay)
+	if len(got) != 1 || got[0].ID() != "CH.2" || got[0].Uploads != 1 || got[0].PeriodStart != p0+3*period {
+		t.Fatalf("cut a day after CH's last upload: %+v, want CH.2 of it alone, starting where CH.1 ended", got)
+	}
+}
+
+// testReverseMarks checks the cut marks Reverse exactly the tuples and
+// keys that lie inside their own upload's reverse_tracing range.
+func testReverseMarks(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	if _, err := s.IssuePermissions(ctx, "Lab", [][]byte{hashOf(1), hashOf(2)}, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p := pact.MinuteOf(now) / period * period
+	consenting := tuples(6, 1)
+	keys := []batch.FindMyKey{
+		{Key: findmy.Key{1}, Start: consenting[1].Start, End: consenting[1].Start + 14},
+		{Key: findmy.Key{2}, Start: consenting[4].Start, End: consenting[4].Start + 14},
+	}
+	// Consent covers tuples 1..3 whole, tuple 4 only partly.
+	up := &database.Upload{Region: "CH", PeriodStart: p, Tuples: consenting, FindMy: keys,
+		ReverseFrom: consenting[1].Start, ReverseTo: consenting[4].Start + 10}
+	if err := s.SpendAndStore(ctx, hashOf(1), now, up); err != nil {
+		t.Fatal(err)
+	}
+	// The other upload's tuples cover the same hours but it gave no consent.
+	other := tuples(6, 2)
+	if err := s.SpendAndStore(ctx, hashOf(2), now, upload("CH", p, other)); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustCut(t, s, p+period); len(got) != 1 {
+		t.Fatalf("cut %+v, want one batch", got)
+	}
+	_, data, err := s.Batch(ctx, "CH", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := batch.Decode(data, testKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[pact.Seed]bool{consenting[1].Seed: true, consenting[2].Seed: true, consenting[3].Seed: true}
+	if len(dec.Reverse) != len(dec.Tuples) {
+		t.Fatalf("%d reverse marks for %d tuples", len(dec.Reverse), len(dec.Tuples))
+	}
+	for i, tu := range dec.Tuples {
+		if dec.Reverse[i] != want[tu.Seed] {
+			t.Errorf("tuple %s [%d, %d] marked %v, want %v", tu.Seed, tu.Start, tu.End, dec.Reverse[i], want[tu.Seed])
+		}
+	}
+	if len(dec.FindMy) != 2 || !dec.FindMy[0].Reverse || dec.FindMy[1].Reverse {
+		t.Fatalf("Find My keys %+v: want the first (inside the range) marked, the second (past its end) not", dec.FindMy)
+	}
+}
+
+// testNumberFeed runs the exposure database's side of a separate testing
+// authority: the numbers its feed lists, and only those, are spendable,
+// once; a number the next feed drops can no longer be spent; an old feed
+// is refused.
+func testNumberFeed(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	p := pact.MinuteOf(now)
+	valid := now.Add(time.Hour)
+	r, err := s.ImportNumbers(ctx, 10, [][]byte{hashOf(1), hashOf(2), hashOf(3)}, valid)
+	if err != nil || r.Added != 3 || r.Removed != 0 || r.Total != 3 {
+		t.Fatalf("first import: %+v, %v", r, err)
+	}
+	spend := func(i int) error { return s.SpendAndStore(ctx, hashOf(i), now, upload("CH", p, tuples(1, byte(i)))) }
+	if err := spend(1); err != nil {
+		t.Fatalf("spending a fed number: %v", err)
+	}
+	if err := spend(1); !errors.Is(err, database.ErrPermissionUsed) {
+		t.Fatalf("spending it again: %v, want ErrPermissionUsed", err)
+	}
+	if err := spend(9); !errors.Is(err, database.ErrPermissionUnknown) {
+		t.Fatalf("spending an unfed number: %v, want ErrPermissionUnknown", err)
+	}
+	// The next feed drops 2 (revoked or expired at the authority) and
+	// still lists 1 (the authority does not know it was spent).
+	r, err = s.ImportNumbers(ctx, 11, [][]byte{hashOf(1), hashOf(3), hashOf(4)}, valid)
+	if err != nil || r.Added != 1 || r.Removed != 1 || r.Total != 3 {
+		t.Fatalf("second import: %+v, %v; want 1 added, 1 removed, 3 in all", r, err)
+	}
+	if err := spend(1); !errors.Is(err, database.ErrPermissionUsed) {
+		t.Fatalf("a spent number listed again: %v, want ErrPermissionUsed", err)
+	}
+	if err := spend(2); !errors.Is(err, database.ErrPermissionUnknown) {
+		t.Fatalf("a number the feed dropped: %v, want ErrPermissionUnknown", err)
+	}
+	if _, err := s.ImportNumbers(ctx, 11, [][]byte{hashOf(2)}, valid); !errors.Is(err, database.ErrFeedStale) {
+		t.Fatalf("importing sequence 11 again: %v, want ErrFeedStale", err)
+	}
+	if _, err := s.ImportNumbers(ctx, 5, [][]byte{hashOf(2)}, valid); !errors.Is(err, database.ErrFeedStale) {
+		t.Fatalf("importing an older feed: %v, want ErrFeedStale", err)
+	}
+	if err := spend(2); !errors.Is(err, database.ErrPermissionUnknown) {
+		t.Fatalf("a refused stale feed brought back a dropped number: %v", err)
+	}
+	if err := s.SpendAndStore(ctx, hashOf(3), valid, upload("CH", p, tuples(1, 3))); !errors.Is(err, database.ErrPermissionExpired) {
+		t.Fatalf("spending after the feed's validity: %v, want ErrPermissionExpired", err)
+	}
+	if err := spend(3); err != nil {
+		t.Fatalf("the expired attempt must leave the number unspent: %v", err)
+	}
+	if got := mustCut(t, s, p+period); len(got) != 1 || got[0].Uploads != 2 {
+		t.Fatalf("cut %+v, want one batch of the 2 uploads the feed paid for", got)
+	}
+	// An authority's own store lists what it would feed.
+	if _, err := s.IssuePermissions(ctx, "Lab", [][]byte{hashOf(30), hashOf(20)}, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := s.IssuePermissions(ctx, "Lab", [][]byte{hashOf(40)}, now, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokePermissionBatch(ctx, revoked); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IssuePermissions(ctx, "Lab", [][]byte{hashOf(50)}, now.Add(-2*time.Hour), now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	feed, err := s.ValidPermissionHashes(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFeed := [][]byte{hashOf(20), hashOf(30)}
+	slices.SortFunc(wantFeed, bytes.Compare)
+	if !slices.EqualFunc(feed, wantFeed, bytes.Equal) {
+		t.Fatalf("valid hashes %x, want %x (sorted; no revoked, no expired)", feed, wantFeed)
+	}
+}
+
+// testConcurrentFeedSpend is testConcurrentSpend for a fed number.
+func testConcurrentFeedSpend(t *testing.T, s database.Store) {
+	ctx := context.Background()
+	if _, err := s.ImportNumbers(ctx, 1, [][]byte{hashOf(1)}, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p := pact.MinuteOf(now)
+	var wg sync.WaitGroup
+	errs := make([]error, ConcurrentAttempts)
+	start := make(chan struct{})
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = s.SpendAndStore(ctx, hashOf(1), now, upload("CH", p, tuples(2, byte(i))))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, database.ErrPermissionUsed):
+			t.Errorf("attempt %d: %v, want success or ErrPermissionUsed", i, err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent attempts spent the fed number, want exactly 1", ok, ConcurrentAttempts)
 	}
 }

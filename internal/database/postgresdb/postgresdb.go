@@ -10,6 +10,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -213,6 +214,13 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 		WHERE n.hash = $1 AND b.id = n.batch_id AND NOT n.used AND NOT b.revoked AND b.expires_at > $2
 		RETURNING n.batch_id`, hash, now.Unix()).Scan(&batchID)
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Not issued here, or refused: a number of a separate authority's
+		// feed (docs/deploy.md) is spent under the same row lock rule.
+		var one int
+		err = tx.QueryRow(ctx, `UPDATE feed_numbers SET used = TRUE WHERE hash = $1 AND NOT used AND expires_at > $2 RETURNING 1`, hash, now.Unix()).Scan(&one)
+		batchID = -1
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
 		refusal := s.whyRefused(ctx, tx, hash, now)
 		if isRefusal(refusal) {
 			padRefusal(ctx, tx)
@@ -222,8 +230,10 @@ func (s *Store) SpendAndStore(ctx context.Context, hash []byte, now time.Time, u
 	if err != nil {
 		return fmt.Errorf("spending a permission number: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE permission_batches SET used = used + 1 WHERE id = $1`, batchID); err != nil {
-		return fmt.Errorf("spending a permission number: %w", err)
+	if batchID >= 0 {
+		if _, err := tx.Exec(ctx, `UPDATE permission_batches SET used = used + 1 WHERE id = $1`, batchID); err != nil {
+			return fmt.Errorf("spending a permission number: %w", err)
+		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO uploads (id, region, period_start, tuple_count, min_start, tuples, findmy, reverse_from, reverse_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples, up.FindMy)), blob, fm, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
@@ -267,7 +277,8 @@ func padRefusal(ctx context.Context, tx pgx.Tx) {
 func (s *Store) whyRefused(ctx context.Context, tx pgx.Tx, hash []byte, now time.Time) error {
 	var used, revoked bool
 	var expires int64
-	err := tx.QueryRow(ctx, `SELECT n.used, b.revoked, b.expires_at FROM permission_numbers n JOIN permission_batches b ON b.id = n.batch_id WHERE n.hash = $1`, hash).
+	err := tx.QueryRow(ctx, `SELECT n.used, b.revoked, b.expires_at FROM permission_numbers n JOIN permission_batches b ON b.id = n.batch_id WHERE n.hash = $1
+		UNION ALL SELECT used, FALSE, expires_at FROM feed_numbers WHERE hash = $1 LIMIT 1`, hash).
 		Scan(&used, &revoked, &expires)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -285,7 +296,7 @@ func (s *Store) whyRefused(ctx context.Context, tx pgx.Tx, hash []byte, now time
 }
 
 // CutBatches implements database.Store.
-func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinutes uint32, build database.BatchBuilder) ([]database.BatchInfo, error) {
+func (s *Store) CutBatches(ctx context.Context, p database.CutPolicy, build database.BatchBuilder) ([]database.BatchInfo, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cutting batches: %w", err)
@@ -296,26 +307,29 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':cut'))`); err != nil {
 		return nil, fmt.Errorf("cutting batches: taking the cut lock: %w", err)
 	}
-	type key struct {
-		region string
-		period int64
+	type held struct {
+		region            string
+		uploads           int64
+		oldest, coveredTo int64
+		lastSeq           int64
 	}
-	rows, err := tx.Query(ctx, `SELECT DISTINCT region, period_start FROM uploads WHERE batch_seq IS NULL AND period_start < $1 ORDER BY region, period_start`, int64(cutoff))
+	rows, err := tx.Query(ctx, `SELECT u.region, COUNT(*), MIN(u.period_start), COALESCE(MAX(r.covered_to), 0), COALESCE(MAX(r.last_seq), 0)
+		FROM uploads u LEFT JOIN region_sequences r ON r.region = u.region
+		WHERE u.batch_seq IS NULL AND u.period_start < $1 GROUP BY u.region ORDER BY u.region`, int64(p.Cutoff))
 	if err != nil {
 		return nil, fmt.Errorf("cutting batches: %w", err)
 	}
-	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (key, error) {
-		var k key
-		return k, r.Scan(&k.region, &k.period)
+	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (held, error) {
+		var h held
+		return h, r.Scan(&h.region, &h.uploads, &h.oldest, &h.coveredTo, &h.lastSeq)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cutting batches: %w", err)
 	}
 	var out []database.BatchInfo
-	for _, k := range pending {
-		var last int64
-		if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT last_seq FROM region_sequences WHERE region = $1), 0)`, k.region).Scan(&last); err != nil {
-			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+	for _, h := range pending {
+		if !p.Due(int(h.uploads), pact.Minute(h.oldest)) {
+			continue
 		}
 		// Claim and read in one statement: under READ COMMITTED a separate
 		// UPDATE after the SELECT would also claim an upload committed in
@@ -323,24 +337,25 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		// upload keeps only its counts: its tuples live on in the batch,
 		// and their TOAST chunks, written by the spending transaction,
 		// would keep its id (xmin) next to the spent number's.
-		seq := last + 1
+		seq := h.lastSeq + 1
 		rows, err := tx.Query(ctx, `WITH claimed AS (
-				SELECT id, tuples, findmy FROM uploads WHERE batch_seq IS NULL AND region = $2 AND period_start = $3 FOR UPDATE
+				SELECT id, tuples, findmy, reverse_from, reverse_to FROM uploads WHERE batch_seq IS NULL AND region = $2 AND period_start < $3 FOR UPDATE
 			)
 			UPDATE uploads u SET batch_seq = $1, tuples = ''::bytea, findmy = ''::bytea FROM claimed c WHERE u.id = c.id
-			RETURNING c.tuples, c.findmy`, seq, k.region, k.period)
+			RETURNING c.tuples, c.findmy, c.reverse_from, c.reverse_to`, seq, h.region, int64(p.Cutoff))
 		if err != nil {
-			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+			return nil, fmt.Errorf("cutting batch of %s: %w", h.region, err)
 		}
-		tuples, findMy, uploads, err := database.ReadUploads(rows, k.region)
+		b, shapes, err := database.ReadUploads(rows, h.region)
 		rows.Close()
 		if err != nil {
 			return nil, err
 		}
-		if uploads == 0 {
+		if b.Uploads == 0 {
 			continue // cleaned up since the listing above
 		}
-		info, data, err := database.BuildBatch(k.region, uint64(seq), pact.Minute(k.period), periodMinutes, uploads, tuples, findMy, build)
+		start, minutes := p.Span(pact.Minute(h.coveredTo), pact.Minute(h.oldest))
+		info, data, err := database.BuildBatch(b, shapes, uint64(seq), start, minutes, build)
 		if err != nil {
 			return nil, err
 		}
@@ -348,13 +363,86 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 			info.Region, int64(info.Sequence), int64(info.PeriodStart), int64(info.PeriodMinutes), int64(info.Uploads), int64(info.Entries), int64(info.FindMyEntries), int64(info.MinStart), info.SHA256[:], data); err != nil {
 			return nil, fmt.Errorf("storing batch %s: %w", info.ID(), err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO region_sequences (region, last_seq) VALUES ($1, $2) ON CONFLICT (region) DO UPDATE SET last_seq = excluded.last_seq`, k.region, int64(info.Sequence)); err != nil {
+		end := int64(info.PeriodStart) + int64(info.PeriodMinutes)
+		if _, err := tx.Exec(ctx, `INSERT INTO region_sequences (region, last_seq, covered_to) VALUES ($1, $2, $3) ON CONFLICT (region) DO UPDATE SET last_seq = excluded.last_seq, covered_to = excluded.covered_to`, h.region, int64(info.Sequence), end); err != nil {
 			return nil, fmt.Errorf("numbering batch %s: %w", info.ID(), err)
 		}
 		out = append(out, info)
 	}
+	// Uploads left held keep the spending transaction's id in their row
+	// and TOAST chunks until the cut: rewrite each once now, so the id of
+	// this transaction replaces it. A computed value is stored as new
+	// chunks (an UPDATE that left the column alone would keep the old
+	// ones); the old versions go at the next VACUUM (Cleanup).
+	if _, err := tx.Exec(ctx, `UPDATE uploads SET tuples = tuples || ''::bytea, findmy = findmy || ''::bytea, restamped = TRUE WHERE batch_seq IS NULL AND NOT restamped`); err != nil {
+		return nil, fmt.Errorf("rewriting held uploads: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("committing batches: %w", err)
+	}
+	return out, nil
+}
+
+// ImportNumbers implements database.Store.
+func (s *Store) ImportNumbers(ctx context.Context, sequence uint64, hashes [][]byte, validUntil time.Time) (database.ImportResult, error) {
+	var r database.ImportResult
+	if sequence > math.MaxInt64 {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, database.ErrFeedStale)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	defer tx.Rollback(ctx)
+	// The row lock of feed_state queues concurrent importers; the second
+	// finds the sequence already taken.
+	tag, err := tx.Exec(ctx, `UPDATE feed_state SET sequence = $1 WHERE id = 1 AND sequence < $1`, int64(sequence))
+	if err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, database.ErrFeedStale)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE feed_import (hash BYTEA PRIMARY KEY) ON COMMIT DROP`); err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"feed_import"}, []string{"hash"}, pgx.CopyFromSlice(len(hashes), func(i int) ([]any, error) {
+		return []any{hashes[i]}, nil
+	})); err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	tag, err = tx.Exec(ctx, `DELETE FROM feed_numbers f WHERE NOT EXISTS (SELECT 1 FROM feed_import i WHERE i.hash = f.hash)`)
+	if err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	r.Removed = tag.RowsAffected()
+	tag, err = tx.Exec(ctx, `INSERT INTO feed_numbers (hash, expires_at) SELECT hash, $1 FROM feed_import ON CONFLICT (hash) DO NOTHING`, validUntil.Unix())
+	if err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	r.Added = tag.RowsAffected()
+	if _, err := tx.Exec(ctx, `UPDATE feed_numbers SET expires_at = $1 WHERE expires_at <> $1`, validUntil.Unix()); err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM feed_numbers`).Scan(&r.Total); err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	return r, nil
+}
+
+// ValidPermissionHashes implements database.Store.
+func (s *Store) ValidPermissionHashes(ctx context.Context, now time.Time) ([][]byte, error) {
+	rows, err := s.pool.Query(ctx, `SELECT n.hash FROM permission_numbers n JOIN permission_batches b ON b.id = n.batch_id
+		WHERE NOT b.revoked AND b.expires_at > $1 ORDER BY n.hash`, now.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("listing valid permission hashes: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, fmt.Errorf("listing valid permission hashes: %w", err)
 	}
 	return out, nil
 }
@@ -431,6 +519,11 @@ func (s *Store) Cleanup(ctx context.Context, uploadHorizon, tupleHorizon pact.Mi
 		return r, fmt.Errorf("cleanup of expired permission numbers: %w", err)
 	}
 	r.PermissionNumbers = tag.RowsAffected()
+	tag, err = tx.Exec(ctx, `DELETE FROM feed_numbers WHERE expires_at <= $1`, now.Unix())
+	if err != nil {
+		return r, fmt.Errorf("cleanup of expired feed numbers: %w", err)
+	}
+	r.PermissionNumbers += tag.RowsAffected()
 	if err := tx.Commit(ctx); err != nil {
 		return r, fmt.Errorf("cleanup: %w", err)
 	}

@@ -96,8 +96,8 @@ func TestReplicasCutOneAtATime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	build := func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
-		return batch.Encode(h, ts, ed25519.NewKeyFromSeed(make([]byte, 32)))
+	build := func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
+		return batch.EncodeBatch(b, ed25519.NewKeyFromSeed(make([]byte, 32)))
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*uploads)
@@ -106,7 +106,7 @@ func TestReplicasCutOneAtATime(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range uploads {
-				if _, err := s.CutBatches(ctx, base+pact.Minute(i)+1, 1, build); err != nil {
+				if _, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + pact.Minute(i) + 1, PeriodMinutes: 1}, build); err != nil {
 					errs <- err
 				}
 			}
@@ -194,7 +194,10 @@ func TestUploadsCarryNoLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"id", "region", "period_start", "tuple_count", "min_start", "tuples", "reverse_from", "reverse_to", "batch_seq", "findmy"}
+	// restamped (migration 0004) is one bit, set for every held upload at
+	// the cutter's next pass: it tells apart uploads of the last period or
+	// so, which period_start tells already.
+	want := []string{"id", "region", "period_start", "tuple_count", "min_start", "tuples", "reverse_from", "reverse_to", "batch_seq", "findmy", "restamped"}
 	if !slices.Equal(cols, want) {
 		t.Fatalf("uploads columns %v, want exactly %v; a new column must not link an upload to its number, address or exact time", cols, want)
 	}
@@ -228,18 +231,18 @@ func TestUploadDuringCutIsNotLost(t *testing.T) {
 	}
 	key := ed25519.NewKeyFromSeed(make([]byte, 32))
 	late := false
-	build := func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
+	build := func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
 		if !late {
 			late = true
 			if err := upload(1); err != nil {
 				return nil, err
 			}
 		}
-		return batch.Encode(h, ts, key)
+		return batch.EncodeBatch(b, key)
 	}
 	var entries uint32
 	for range 2 {
-		infos, err := s.CutBatches(ctx, base+1, 1, build)
+		infos, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + 1, PeriodMinutes: 1}, build)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,10 +299,19 @@ func TestCutUploadsShareNoTransactionWithNumbers(t *testing.T) {
 		t.Fatalf("before the cut %d upload rows and %d TOAST chunks share a spend's transaction; want 3 and some, or the check below proves nothing", rows, chunks)
 	}
 	key := ed25519.NewKeyFromSeed(make([]byte, 32))
-	if _, err := s.CutBatches(ctx, base+1, 1, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
-		return batch.Encode(h, ts, key)
-	}); err != nil {
-		t.Fatal(err)
+	build := func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) { return batch.EncodeBatch(b, key) }
+	// Held (k = 10): nothing is published, but the held rows are
+	// rewritten under the cutter's transaction.
+	held, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + 1, PeriodMinutes: 1, MinUploads: 10, MaxHold: pact.MinutesPerDay}, build)
+	if err != nil || len(held) != 0 {
+		t.Fatalf("cut with 3 uploads held, k = 10: %+v, %v", held, err)
+	}
+	if rows, chunks := linked(); rows != 0 || chunks != 0 {
+		t.Fatalf("while held %d upload rows and %d TOAST chunks still share a spend's transaction id", rows, chunks)
+	}
+	infos, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + 1, PeriodMinutes: 1}, build)
+	if err != nil || len(infos) != 1 || infos[0].Entries != 3*504 {
+		t.Fatalf("cut of the held uploads: %+v, %v; want one batch of their 1512 tuples intact", infos, err)
 	}
 	if rows, chunks := linked(); rows != 0 || chunks != 0 {
 		t.Fatalf("after the cut %d upload rows and %d TOAST chunks still share a spend's transaction id", rows, chunks)

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"sync"
@@ -444,7 +445,11 @@ func spendInTx(ctx context.Context, tx *sql.Tx, r *spendRequest) error {
 		Scan(&used, &batchID, &revoked, &expires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return database.ErrPermissionUnknown
+		// Not issued here: a number of a separate authority's feed?
+		if err := spendFeedNumber(ctx, tx, r); err != nil {
+			return err
+		}
+		return storeUpload(ctx, tx, r)
 	case err != nil:
 		return fmt.Errorf("spending a permission number: %w", err)
 	case revoked:
@@ -464,6 +469,36 @@ func spendInTx(ctx context.Context, tx *sql.Tx, r *spendRequest) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE permission_batches SET used = used + 1 WHERE id = ?`, batchID); err != nil {
 		return fmt.Errorf("spending a permission number: %w", err)
 	}
+	return storeUpload(ctx, tx, r)
+}
+
+// spendFeedNumber marks used the feed_numbers row of r's hash, in the
+// transaction that stores the upload.
+func spendFeedNumber(ctx context.Context, tx *sql.Tx, r *spendRequest) error {
+	var used bool
+	var expires int64
+	err := tx.QueryRowContext(ctx, `SELECT used, expires_at FROM feed_numbers WHERE hash = ?`, r.hash).Scan(&used, &expires)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return database.ErrPermissionUnknown
+	case err != nil:
+		return fmt.Errorf("spending a permission number: %w", err)
+	case used:
+		return database.ErrPermissionUsed
+	case r.now.Unix() >= expires:
+		return database.ErrPermissionExpired
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE feed_numbers SET used = 1 WHERE hash = ? AND used = 0`, r.hash)
+	if err != nil {
+		return fmt.Errorf("spending a permission number: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return database.ErrPermissionUsed
+	}
+	return nil
+}
+
+func storeUpload(ctx context.Context, tx *sql.Tx, r *spendRequest) error {
 	up := r.up
 	if _, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, region, period_start, tuple_count, min_start, tuples, findmy, reverse_from, reverse_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.id, up.Region, int64(up.PeriodStart), len(up.Tuples), int64(database.MinStart(up.Tuples, up.FindMy)), r.blob, r.findMy, int64(up.ReverseFrom), int64(up.ReverseTo)); err != nil {
@@ -473,51 +508,55 @@ func spendInTx(ctx context.Context, tx *sql.Tx, r *spendRequest) error {
 }
 
 // CutBatches implements database.Store.
-func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinutes uint32, build database.BatchBuilder) ([]database.BatchInfo, error) {
+func (s *Store) CutBatches(ctx context.Context, p database.CutPolicy, build database.BatchBuilder) ([]database.BatchInfo, error) {
 	// BEGIN IMMEDIATE (the writer's _txlock) holds SQLite's write lock for
-	// the whole cut, so two processes on one file cannot both number a batch.
+	// the whole cut, so two processes on one file cannot both number a
+	// batch, and no upload commits between the count and the claim.
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("cutting batches: %w", err)
 	}
 	defer tx.Rollback()
-	type key struct {
-		region string
-		period int64
+	type held struct {
+		region            string
+		uploads           int
+		oldest, coveredTo int64
+		lastSeq           int64
 	}
-	var pending []key
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT region, period_start FROM uploads WHERE batch_seq IS NULL AND period_start < ? ORDER BY region, period_start`, int64(cutoff))
+	var regions []held
+	rows, err := tx.QueryContext(ctx, `SELECT u.region, COUNT(*), MIN(u.period_start), COALESCE(r.covered_to, 0), COALESCE(r.last_seq, 0)
+		FROM uploads u LEFT JOIN region_sequences r ON r.region = u.region
+		WHERE u.batch_seq IS NULL AND u.period_start < ? GROUP BY u.region ORDER BY u.region`, int64(p.Cutoff))
 	if err != nil {
 		return nil, fmt.Errorf("cutting batches: %w", err)
 	}
 	for rows.Next() {
-		var k key
-		if err := rows.Scan(&k.region, &k.period); err != nil {
+		var h held
+		if err := rows.Scan(&h.region, &h.uploads, &h.oldest, &h.coveredTo, &h.lastSeq); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("cutting batches: %w", err)
 		}
-		pending = append(pending, k)
+		if p.Due(h.uploads, pact.Minute(h.oldest)) {
+			regions = append(regions, h)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cutting batches: %w", err)
 	}
 	var out []database.BatchInfo
-	for _, k := range pending {
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT last_seq FROM region_sequences WHERE region = ?), 0)`, k.region).Scan(&last); err != nil {
-			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT tuples, findmy FROM uploads WHERE batch_seq IS NULL AND region = ? AND period_start = ?`, k.region, k.period)
+	for _, h := range regions {
+		rows, err := tx.QueryContext(ctx, `SELECT tuples, findmy, reverse_from, reverse_to FROM uploads WHERE batch_seq IS NULL AND region = ? AND period_start < ?`, h.region, int64(p.Cutoff))
 		if err != nil {
-			return nil, fmt.Errorf("cutting batch of %s: %w", k.region, err)
+			return nil, fmt.Errorf("cutting batch of %s: %w", h.region, err)
 		}
-		tuples, findMy, uploads, err := database.ReadUploads(rows, k.region)
+		b, shapes, err := database.ReadUploads(rows, h.region)
 		rows.Close()
 		if err != nil {
 			return nil, err
 		}
-		info, data, err := database.BuildBatch(k.region, uint64(last)+1, pact.Minute(k.period), periodMinutes, uploads, tuples, findMy, build)
+		start, minutes := p.Span(pact.Minute(h.coveredTo), pact.Minute(h.oldest))
+		info, data, err := database.BuildBatch(b, shapes, uint64(h.lastSeq)+1, start, minutes, build)
 		if err != nil {
 			return nil, err
 		}
@@ -527,10 +566,11 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 		}
 		// The claimed upload keeps only its counts; its tuples live on in
 		// the batch, in seed order, without a trace of who sent which.
-		if _, err := tx.ExecContext(ctx, `UPDATE uploads SET batch_seq = ?, tuples = x'', findmy = x'' WHERE batch_seq IS NULL AND region = ? AND period_start = ?`, int64(info.Sequence), k.region, k.period); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE uploads SET batch_seq = ?, tuples = x'', findmy = x'' WHERE batch_seq IS NULL AND region = ? AND period_start < ?`, int64(info.Sequence), h.region, int64(p.Cutoff)); err != nil {
 			return nil, fmt.Errorf("claiming uploads for batch %s: %w", info.ID(), err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO region_sequences (region, last_seq) VALUES (?, ?) ON CONFLICT (region) DO UPDATE SET last_seq = excluded.last_seq`, k.region, int64(info.Sequence)); err != nil {
+		end := int64(info.PeriodStart) + int64(info.PeriodMinutes)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO region_sequences (region, last_seq, covered_to) VALUES (?, ?, ?) ON CONFLICT (region) DO UPDATE SET last_seq = excluded.last_seq, covered_to = excluded.covered_to`, h.region, int64(info.Sequence), end); err != nil {
 			return nil, fmt.Errorf("numbering batch %s: %w", info.ID(), err)
 		}
 		out = append(out, info)
@@ -541,6 +581,86 @@ func (s *Store) CutBatches(ctx context.Context, cutoff pact.Minute, periodMinute
 	// The WAL would otherwise keep the tuples the cut just emptied.
 	s.emptyWAL(ctx)
 	return out, nil
+}
+
+// ImportNumbers implements database.Store.
+func (s *Store) ImportNumbers(ctx context.Context, sequence uint64, hashes [][]byte, validUntil time.Time) (database.ImportResult, error) {
+	var r database.ImportResult
+	if sequence > math.MaxInt64 {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, database.ErrFeedStale)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE feed_state SET sequence = ? WHERE id = 1 AND sequence < ?`, int64(sequence), int64(sequence))
+	if err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		var last int64
+		tx.QueryRowContext(ctx, `SELECT sequence FROM feed_state WHERE id = 1`).Scan(&last)
+		return r, fmt.Errorf("importing number feed %d (last imported %d): %w", sequence, last, database.ErrFeedStale)
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE feed_import (hash BLOB PRIMARY KEY) WITHOUT ROWID`); err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	// DDL is transactional in SQLite: a rollback drops the table too.
+	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO temp.feed_import (hash) VALUES (?)`)
+	if err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	for _, h := range hashes {
+		if _, err := stmt.ExecContext(ctx, h); err != nil {
+			stmt.Close()
+			return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+		}
+	}
+	stmt.Close()
+	res, err = tx.ExecContext(ctx, `DELETE FROM feed_numbers WHERE hash NOT IN (SELECT hash FROM temp.feed_import)`)
+	if err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	r.Removed, _ = res.RowsAffected()
+	res, err = tx.ExecContext(ctx, `INSERT INTO feed_numbers (hash, used, expires_at) SELECT hash, 0, ? FROM temp.feed_import WHERE hash NOT IN (SELECT hash FROM feed_numbers)`, validUntil.Unix())
+	if err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	r.Added, _ = res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `UPDATE feed_numbers SET expires_at = ?`, validUntil.Unix()); err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM feed_numbers`).Scan(&r.Total); err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE temp.feed_import`); err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return r, fmt.Errorf("importing number feed %d: %w", sequence, err)
+	}
+	s.emptyWAL(ctx)
+	return r, nil
+}
+
+// ValidPermissionHashes implements database.Store.
+func (s *Store) ValidPermissionHashes(ctx context.Context, now time.Time) ([][]byte, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT n.hash FROM permission_numbers n JOIN permission_batches b ON b.id = n.batch_id
+		WHERE NOT b.revoked AND b.expires_at > ? ORDER BY n.hash`, now.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("listing valid permission hashes: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("listing valid permission hashes: %w", err)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
 }
 
 const batchColumns = `region, seq, period_start, period_minutes, uploads, entries, findmy_entries, min_start, sha256, length(data)`
@@ -620,6 +740,12 @@ func (s *Store) Cleanup(ctx context.Context, uploadHorizon, tupleHorizon pact.Mi
 		return r, fmt.Errorf("cleanup of expired permission numbers: %w", err)
 	}
 	r.PermissionNumbers, _ = res.RowsAffected()
+	res, err = tx.ExecContext(ctx, `DELETE FROM feed_numbers WHERE expires_at <= ?`, now.Unix())
+	if err != nil {
+		return r, fmt.Errorf("cleanup of expired feed numbers: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	r.PermissionNumbers += n
 	if err := tx.Commit(); err != nil {
 		return r, fmt.Errorf("cleanup: %w", err)
 	}

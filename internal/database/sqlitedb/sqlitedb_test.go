@@ -94,8 +94,8 @@ func TestCleanupLeavesNoTraceInFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-	if _, err := s.CutBatches(ctx, base+1, 1, func(h batch.Header, ts []pact.Tuple, fm []batch.FindMyKey) ([]byte, error) {
-		return batch.EncodeWithFindMy(h, ts, fm, key)
+	if _, err := s.CutBatches(ctx, database.CutPolicy{Cutoff: base + 1, PeriodMinutes: 1}, func(b *batch.Batch, _ []database.UploadShape) ([]byte, error) {
+		return batch.EncodeBatch(b, key)
 	}); err != nil {
 		t.Fatal(err)
 	}
