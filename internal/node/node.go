@@ -183,6 +183,7 @@ func (n *Node) configure(st web.Settings) error {
 				if err != nil {
 					return nil, err
 				}
+				exposuresync.MarkReverseFindMy(b, ms)
 				return tx.AddFindMyMatches(ms)
 			},
 			OnBatch: n.tracker.Observe,
