@@ -127,6 +127,9 @@ func (b *testBackend) SharePreview(_ context.Context, req ShareRequest) (SharePr
 	if req.FindMyKeyMaterial != "" {
 		p.FindMyKeys = 96
 	}
+	if req.ReverseTracing {
+		p.ReverseFrom, p.ReverseTo = req.ReverseFrom, req.ReverseTo
+	}
 	return p, b.failAll
 }
 

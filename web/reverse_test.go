@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -214,5 +216,34 @@ func TestShareFormProposesReverseRange(t *testing.T) {
 	}
 	if strings.Contains(body, `name="reverse_tracing" checked`) {
 		t.Error("the reverse-tracing consent is ticked before the owner ticked it")
+	}
+}
+
+// TestSharePreviewShowsReverseRange checks that the preview shows the
+// reverse-tracing range as it will be sent, and only with consent.
+func TestSharePreviewShowsReverseRange(t *testing.T) {
+	for _, consent := range []bool{true, false} {
+		t.Run(fmt.Sprintf("consent %t", consent), func(t *testing.T) {
+			h, _ := newTestHandler(t, Config{})
+			b := newBrowser(t, h)
+			b.get("/share")
+			form := url.Values{"csrf": {b.csrf}, "permission_number": {"ABCD-1234"}, "action": {"preview"},
+				"reverse_from": {"2026-11-01"}, "reverse_to": {"2026-11-02"}}
+			if consent {
+				form.Set("reverse_tracing", "on")
+			}
+			rec := b.post("/share", form)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("preview: %d", rec.Code)
+			}
+			body := rec.Body.String()
+			shown := strings.Contains(body, `id="reverse-sent"`)
+			if shown != consent {
+				t.Errorf("the preview shows the range to be flagged: %t, want %t", shown, consent)
+			}
+			if consent && !strings.Contains(body, "1 Nov 2026 00:00 UTC to 2 Nov 2026 23:59 UTC") {
+				t.Error("the preview does not give the range's first and last minute")
+			}
+		})
 	}
 }
