@@ -55,12 +55,19 @@ type Status struct {
 	// WindowDays is how many days back the exposure status looks (the 21
 	// days an upload covers).
 	WindowDays int `json:"window_days"`
-	// Exposed is true when at least one match (any source) is stored in
-	// the window.
+	// Exposed is true when at least one ordinary match (any source) is
+	// stored in the window; reverse-tracing matches never set it (spec
+	// §9.2).
 	Exposed bool `json:"exposed"`
-	// Days holds one summary per day and source with a match, newest first.
-	Days    []DaySummary   `json:"days"`
-	Servers []ServerStatus `json:"servers"`
+	// Days holds one summary per day and source with an ordinary match,
+	// newest first.
+	Days []DaySummary `json:"days"`
+	// PossibleSource holds one summary per day and source with a
+	// reverse-tracing match, newest first: this device was near someone
+	// who was later diagnosed and asked to reach whoever may have infected
+	// them (spec §9.2). Apart from Days, never counted as an exposure.
+	PossibleSource []DaySummary   `json:"possible_source"`
+	Servers        []ServerStatus `json:"servers"`
 	// Chirping is true while the node advertises; false when snoozed or
 	// without radio.
 	Chirping     bool      `json:"chirping"`
@@ -90,9 +97,10 @@ type ServerStatus struct {
 type DaySummary struct {
 	Day    time.Time `json:"day"` // 00:00 UTC of the day
 	Source string    `json:"source"`
-	// ReverseTracing marks matches against uploads whose owner consented to
-	// reverse tracing (spec §9.2): they say this device may have been
-	// near the source of someone's infection, and are shown apart.
+	// ReverseTracing marks matches of seeds or keys their uploader flagged
+	// for reverse tracing (spec §9.2): this device may have been the
+	// source of the uploader's infection. Such summaries are listed in
+	// PossibleSource, never in Days.
 	ReverseTracing bool `json:"reverse_tracing"`
 	// MatchedMinutes is the number of distinct minutes heard with a match.
 	MatchedMinutes int `json:"matched_minutes"`
@@ -100,7 +108,9 @@ type DaySummary struct {
 	Contacts int `json:"contacts"`
 	// MaxRSSI is the strongest reading, RSSIUnknown when none had one.
 	MaxRSSI int `json:"max_rssi"`
-	// Score is the exposure score (docs/matching.md §8.4).
+	// Score is the exposure score (docs/matching.md §8.4). For a
+	// reverse-tracing summary it is the same sum over its own matches, a
+	// measure of closeness that is never added to an exposure score.
 	Score float64 `json:"score"`
 	// Timeline holds one entry per matched minute, in order; only for
 	// the day Exposures.TimelineDay.
@@ -116,29 +126,36 @@ type MatchedMinute struct {
 
 // Exposures is the exposures page and GET /api/v1/exposures.
 type Exposures struct {
-	Now        time.Time    `json:"now"`
-	WindowDays int          `json:"window_days"`
-	Days       []DaySummary `json:"days"` // newest day first, then by source
+	Now        time.Time `json:"now"`
+	WindowDays int       `json:"window_days"`
+	// Days are the ordinary exposures, newest day first, then by source.
+	Days []DaySummary `json:"days"`
+	// PossibleSource are the reverse-tracing matches (spec §9.2), newest
+	// day first, then by source: apart from Days and never counted in
+	// them.
+	PossibleSource []DaySummary `json:"possible_source"`
 	// TimelineDay is the day whose summaries carry a Timeline; zero when
 	// there is no match.
 	TimelineDay time.Time `json:"timeline_day,omitzero"`
 }
 
 // KeepTimeline resolves timelineDay as Backend.Exposures does (zero means
-// the newest day in days) and drops the timelines of every other day.
-func KeepTimeline(days []DaySummary, timelineDay time.Time) time.Time {
-	if timelineDay.IsZero() && len(days) > 0 {
-		timelineDay = days[0].Day
-		for _, d := range days {
-			if !d.ReverseTracing {
-				timelineDay = d.Day
-				break
-			}
+// the newest day of days, or of possible when days is empty) and drops the
+// timelines of every other day of both.
+func KeepTimeline(days, possible []DaySummary, timelineDay time.Time) time.Time {
+	if timelineDay.IsZero() {
+		switch {
+		case len(days) > 0:
+			timelineDay = days[0].Day
+		case len(possible) > 0:
+			timelineDay = possible[0].Day
 		}
 	}
-	for i := range days {
-		if !days[i].Day.Equal(timelineDay) {
-			days[i].Timeline = nil
+	for _, ds := range [][]DaySummary{days, possible} {
+		for i := range ds {
+			if !ds[i].Day.Equal(timelineDay) {
+				ds[i].Timeline = nil
+			}
 		}
 	}
 	return timelineDay

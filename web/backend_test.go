@@ -38,11 +38,13 @@ func newTestBackend() *testBackend {
 		Match{Heard: day.Add(-24*time.Hour + 18*time.Hour + time.Minute), Source: SourceFindMy, Contact: "k1", RSSI: RSSIUnknown},
 		Match{Heard: day.Add(-48*time.Hour + 9*time.Hour), Source: SourcePACT, Contact: "r", RSSI: -66, ReverseTracing: true},
 	)
-	days := Summarize(ms)
+	days, possible := SplitReverse(Summarize(ms))
 	statusDays := append([]DaySummary(nil), days...)
-	KeepTimeline(statusDays, time.Time{})
-	for i := range statusDays {
-		statusDays[i].Timeline = nil
+	statusPossible := append([]DaySummary(nil), possible...)
+	for _, ds := range [][]DaySummary{statusDays, statusPossible} {
+		for i := range ds {
+			ds[i].Timeline = nil
+		}
 	}
 	hours := []HourCount{}
 	for h := range ContactLogHours {
@@ -54,11 +56,11 @@ func newTestBackend() *testBackend {
 	}
 	return &testBackend{
 		status: Status{
-			Now: testNow, WindowDays: ExposureWindowDays, Exposed: true, Days: statusDays,
+			Now: testNow, WindowDays: ExposureWindowDays, Exposed: true, Days: statusDays, PossibleSource: statusPossible,
 			Servers:  []ServerStatus{{Name: "health-eu", URL: "https://exposures.example.org", LastSync: testNow.Add(-7 * time.Minute)}},
 			Chirping: true, Adapter: Adapter{Name: "hci0", State: "scanning and advertising"}, SightingsLastHour: 1234,
 		},
-		exposures: Exposures{Now: testNow, WindowDays: ExposureWindowDays, Days: days},
+		exposures: Exposures{Now: testNow, WindowDays: ExposureWindowDays, Days: days, PossibleSource: possible},
 		contacts: ContactLog{
 			Now: testNow, RetentionDays: 90, Sightings: 1_500_000,
 			Oldest: testNow.AddDate(0, 0, -89), Newest: testNow.Add(-time.Minute), OldestErasedAt: testNow.AddDate(0, 0, 1),
@@ -86,7 +88,8 @@ func (b *testBackend) Exposures(_ context.Context, day time.Time) (Exposures, er
 	defer b.mu.Unlock()
 	ex := b.exposures
 	ex.Days = append([]DaySummary(nil), ex.Days...)
-	ex.TimelineDay = KeepTimeline(ex.Days, day)
+	ex.PossibleSource = append([]DaySummary(nil), ex.PossibleSource...)
+	ex.TimelineDay = KeepTimeline(ex.Days, ex.PossibleSource, day)
 	return ex, b.failAll
 }
 
@@ -123,6 +126,9 @@ func (b *testBackend) SharePreview(_ context.Context, req ShareRequest) (SharePr
 	}
 	if req.FindMyKeyMaterial != "" {
 		p.FindMyKeys = 96
+	}
+	if req.ReverseTracing {
+		p.ReverseFrom, p.ReverseTo = req.ReverseFrom, req.ReverseTo
 	}
 	return p, b.failAll
 }

@@ -77,17 +77,24 @@ func exposureWindow(now time.Time) (time.Time, time.Time) {
 }
 
 // Matches returns every match heard in [from, to]: PACT matches from the
-// device database and those of MoreMatches.
+// device database, ordinary and reverse-tracing (Match.ReverseTracing),
+// and those of MoreMatches.
 func (d *DeviceStats) Matches(ctx context.Context, from, to time.Time) ([]Match, error) {
 	var ms []Match
-	err := d.DB.Contacts(ctx, minuteOf(from), minuteOf(to), func(c pact.Contact) error {
-		ms = append(ms, Match{
-			Heard: c.Heard.Time(), Source: SourcePACT, Contact: hex.EncodeToString(c.Seed[:]), RSSI: int(c.RSSI),
+	for _, read := range []struct {
+		fn      func(context.Context, pact.Minute, pact.Minute, func(pact.Contact) error) error
+		reverse bool
+	}{{d.DB.Contacts, false}, {d.DB.ReverseContacts, true}} {
+		err := read.fn(ctx, minuteOf(from), minuteOf(to), func(c pact.Contact) error {
+			ms = append(ms, Match{
+				Heard: c.Heard.Time(), Source: SourcePACT, Contact: hex.EncodeToString(c.Seed[:]), RSSI: int(c.RSSI),
+				ReverseTracing: read.reverse,
+			})
+			return nil
 		})
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
 	}
 	for _, read := range d.MoreMatches {
 		if err := read(ctx, from, to, func(m Match) error { ms = append(ms, m); return nil }); err != nil {
@@ -103,44 +110,60 @@ func minuteOf(t time.Time) pact.Minute {
 }
 
 // daySummaries returns the summaries of every day and source in the
-// exposure window, without timelines: PACT days from SQLite's own
-// aggregation (devicedb.ExposureDays), other sources summarised here.
-func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) ([]DaySummary, error) {
+// exposure window, without timelines, the ordinary ones and the
+// reverse-tracing ones apart (spec §9.2): PACT days from SQLite's own
+// aggregation (devicedb.ExposureDays, ReverseExposureDays), other sources
+// summarised here.
+func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) (days, possible []DaySummary, err error) {
 	from, to := exposureWindow(now)
-	pactDays, err := d.DB.ExposureDays(ctx, minuteOf(from), minuteOf(to))
-	if err != nil {
-		return nil, err
-	}
-	var days []DaySummary
-	for _, e := range pactDays {
-		days = append(days, DaySummary{
-			Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: SourcePACT,
-			MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score(),
-		})
+	for _, read := range []struct {
+		fn      func(context.Context, pact.Minute, pact.Minute) ([]devicedb.ExposureDay, error)
+		reverse bool
+	}{{d.DB.ExposureDays, false}, {d.DB.ReverseExposureDays, true}} {
+		pactDays, err := read.fn(ctx, minuteOf(from), minuteOf(to))
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range pactDays {
+			s := DaySummary{
+				Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: SourcePACT, ReverseTracing: read.reverse,
+				MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score(),
+			}
+			if read.reverse {
+				possible = append(possible, s)
+			} else {
+				days = append(days, s)
+			}
+		}
 	}
 	var more []Match
 	for _, read := range d.MoreMatches {
 		if err := read(ctx, from, to, func(m Match) error { more = append(more, m); return nil }); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, s := range Summarize(more) {
 		s.Timeline = nil
-		days = append(days, s)
+		if s.ReverseTracing {
+			possible = append(possible, s)
+		} else {
+			days = append(days, s)
+		}
 	}
 	sortSummaries(days)
-	return days, nil
+	sortSummaries(possible)
+	return days, possible, nil
 }
 
 // Exposures implements Backend.
 func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exposures, error) {
 	now := d.now()
-	days, err := d.daySummaries(ctx, now)
+	days, possible, err := d.daySummaries(ctx, now)
 	if err != nil {
 		return Exposures{}, fmt.Errorf("web: reading exposures: %w", err)
 	}
-	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days}
-	ex.TimelineDay = KeepTimeline(days, timelineDay)
+	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days, PossibleSource: possible}
+	ex.TimelineDay = KeepTimeline(days, possible, timelineDay)
 	if ex.TimelineDay.IsZero() {
 		return ex, nil
 	}
@@ -150,9 +173,13 @@ func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exp
 		return Exposures{}, fmt.Errorf("web: reading the exposures of %s: %w", ex.TimelineDay.Format(time.DateOnly), err)
 	}
 	for _, s := range Summarize(ms) {
-		for i := range ex.Days {
-			if ex.Days[i].Day.Equal(s.Day) && ex.Days[i].Source == s.Source && ex.Days[i].ReverseTracing == s.ReverseTracing {
-				ex.Days[i].Timeline = s.Timeline
+		list := ex.Days
+		if s.ReverseTracing {
+			list = ex.PossibleSource
+		}
+		for i := range list {
+			if list[i].Day.Equal(s.Day) && list[i].Source == s.Source {
+				list[i].Timeline = s.Timeline
 			}
 		}
 	}
@@ -164,7 +191,7 @@ func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exp
 // chirping and adapter.
 func (d *DeviceStats) Status(ctx context.Context) (Status, error) {
 	now := d.now()
-	days, err := d.daySummaries(ctx, now)
+	days, possible, err := d.daySummaries(ctx, now)
 	if err != nil {
 		return Status{}, fmt.Errorf("web: reading status: %w", err)
 	}
@@ -177,7 +204,7 @@ func (d *DeviceStats) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	s := Status{
-		Now: now, WindowDays: ExposureWindowDays, Exposed: len(days) > 0, Days: days,
+		Now: now, WindowDays: ExposureWindowDays, Exposed: len(days) > 0, Days: days, PossibleSource: possible,
 		SightingsLastHour: lastHour, Chirping: true,
 	}
 	if st.SnoozeUntil.After(now) {

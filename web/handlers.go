@@ -37,33 +37,36 @@ var navItems = []struct{ Path, Name, Label string }{
 }
 
 var templateFuncs = template.FuncMap{
-	"nav":          func() any { return navItems },
-	"day":          dayWords,
-	"dayISO":       func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-	"clock":        func(t time.Time) string { return t.UTC().Format("15:04") },
-	"when":         func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04") + " UTC" },
-	"ago":          ago,
-	"rssi":         formatRSSI,
-	"score":        formatScore,
-	"band":         func(r int) string { return rssiBand(r).Name },
-	"bandWords":    func(r int) string { return rssiBand(r).Words },
-	"strength":     strengthWords,
-	"sourceWords":  sourceWords,
-	"daySentence":  daySentence,
-	"unix":         func(t time.Time) int64 { return t.Unix() },
-	"rate":         func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"count":        func(n int64) string { return groupDigits(n) },
-	"timeline":     timelineChart,
-	"hoursChart":   hoursChart,
-	"histogram":    histogramChart,
-	"rssiBins":     rssiBins,
-	"hourSources":  hourSources,
-	"dayTotals":    dayTotals,
-	"sourceColour": func(s string) string { return "swatch-" + sourceClass(s) },
-	"bandClass":    func(name string) string { return "swatch-" + name },
-	"explainScore": func() string { return scoreExplanation },
-	"shareDays":    shareDays,
-	"minuteRuns":   minuteRuns,
+	"nav":                    func() any { return navItems },
+	"day":                    dayWords,
+	"dayISO":                 func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"clock":                  func(t time.Time) string { return t.UTC().Format("15:04") },
+	"when":                   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04") + " UTC" },
+	"ago":                    ago,
+	"rssi":                   formatRSSI,
+	"score":                  formatScore,
+	"band":                   func(r int) string { return rssiBand(r).Name },
+	"bandWords":              func(r int) string { return rssiBand(r).Words },
+	"strength":               strengthWords,
+	"sourceWords":            sourceWords,
+	"daySentence":            summarySentence,
+	"possibleSourceTitle":    func() string { return PossibleSourceTitle },
+	"explainPossibleSource":  func() string { return possibleSourceExplanation },
+	"possibleSourceSentence": possibleSourceSentence,
+	"unix":                   func(t time.Time) int64 { return t.Unix() },
+	"rate":                   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"count":                  func(n int64) string { return groupDigits(n) },
+	"timeline":               timelineChart,
+	"hoursChart":             hoursChart,
+	"histogram":              histogramChart,
+	"rssiBins":               rssiBins,
+	"hourSources":            hourSources,
+	"dayTotals":              dayTotals,
+	"sourceColour":           func(s string) string { return "swatch-" + sourceClass(s) },
+	"bandClass":              func(name string) string { return "swatch-" + name },
+	"explainScore":           func() string { return scoreExplanation },
+	"shareDays":              shareDays,
+	"minuteRuns":             minuteRuns,
 	"seq24": func() []int {
 		r := make([]int, 24)
 		for i := range r {
@@ -179,12 +182,11 @@ func (s *server) overviewPage(c *gin.Context) {
 
 type exposuresView struct {
 	Exposures Exposures
-	Ordinary  []DaySummary
-	Reverse   []DaySummary
 	// Selected is the day shown in detail (chart and minutes): the newest
 	// day with a match unless ?day= chooses another.
 	Selected time.Time
-	Detail   []DaySummary
+	// Detail holds the summaries of Selected, ordinary ones first.
+	Detail []DaySummary
 }
 
 // selectedDay reads ?day=YYYY-MM-DD; ok is false when it does not parse.
@@ -209,14 +211,11 @@ func (s *server) exposuresPage(c *gin.Context) {
 		return
 	}
 	v := exposuresView{Exposures: ex, Selected: ex.TimelineDay}
-	for _, d := range ex.Days {
-		if d.ReverseTracing {
-			v.Reverse = append(v.Reverse, d)
-		} else {
-			v.Ordinary = append(v.Ordinary, d)
-		}
-		if d.Day.Equal(v.Selected) {
-			v.Detail = append(v.Detail, d)
+	for _, ds := range [][]DaySummary{ex.Days, ex.PossibleSource} {
+		for _, d := range ds {
+			if d.Day.Equal(v.Selected) {
+				v.Detail = append(v.Detail, d)
+			}
 		}
 	}
 	s.render(c, http.StatusOK, "exposures", "Exposures", v)
@@ -323,8 +322,30 @@ type shareForm struct {
 // shareWindowDays is how far back an upload reaches (spec §6.2).
 const shareWindowDays = 21
 
+// The reverse-tracing range the share form proposes (spec §9.2): from 14
+// to 3 days before today, the days in which an infection diagnosed today
+// was most likely caught (incubation of 2 to 14 days). The last two days
+// stay out of it: the owner was most likely infectious then, and their
+// contacts of those days get an ordinary exposure. The owner sees the
+// dates, changes them, and consents by ticking the box; nothing is
+// flagged without that.
+const (
+	reverseDefaultFirstDay = 14
+	reverseDefaultLastDay  = 3
+)
+
+// blankShareForm is the share form before the owner typed anything.
+func blankShareForm(now time.Time) shareForm {
+	today := now.UTC().Truncate(24 * time.Hour)
+	return shareForm{
+		ReverseFrom: today.AddDate(0, 0, -reverseDefaultFirstDay).Format(dateLayout),
+		ReverseTo:   today.AddDate(0, 0, -reverseDefaultLastDay).Format(dateLayout),
+		Excluded:    map[int64]bool{},
+	}
+}
+
 func (s *server) sharePage(c *gin.Context) {
-	s.render(c, http.StatusOK, "share", "Share a diagnosis", shareView{Window: shareWindowDays})
+	s.render(c, http.StatusOK, "share", "Share a diagnosis", shareView{Form: blankShareForm(s.now()), Window: shareWindowDays})
 }
 
 var permissionNumberPattern = regexp.MustCompile(`^[A-Za-z0-9-]{4,64}$`)
@@ -440,7 +461,8 @@ func (s *server) shareForm(c *gin.Context) {
 		v.Result = &res
 		if res.Accepted {
 			// Nothing to retry: clear what was typed.
-			v.Form = shareForm{Excluded: form.Excluded}
+			v.Form = blankShareForm(s.now())
+			v.Form.Excluded = form.Excluded
 		}
 	}
 	s.render(c, http.StatusOK, "share", "Share a diagnosis", v)
@@ -499,19 +521,31 @@ func (s *server) apiStatus(c *gin.Context) {
 	if st.Days == nil {
 		st.Days = []DaySummary{}
 	}
-	for i := range st.Days {
-		st.Days[i].Timeline = nil
+	if st.PossibleSource == nil {
+		st.PossibleSource = []DaySummary{}
+	}
+	for _, ds := range [][]DaySummary{st.Days, st.PossibleSource} {
+		for i := range ds {
+			ds[i].Timeline = nil
+		}
 	}
 	if st.Servers == nil {
 		st.Servers = []ServerStatus{}
 	}
 	hl := statusHeadline(st)
-	c.JSON(http.StatusOK, statusJSON{Status: st, Headline: strings.TrimSpace(hl.Title + " " + hl.Detail)})
+	out := statusJSON{Status: st, Headline: strings.TrimSpace(hl.Title + " " + hl.Detail)}
+	if len(st.PossibleSource) > 0 {
+		out.PossibleSourceAdvice = PossibleSourceTitle
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 type statusJSON struct {
 	Status
 	Headline string `json:"headline"`
+	// PossibleSourceAdvice is PossibleSourceTitle when PossibleSource is
+	// not empty (spec §9.2).
+	PossibleSourceAdvice string `json:"possible_source_advice,omitempty"`
 }
 
 // apiExposures lists every day and source, with the per-minute timeline
@@ -529,6 +563,9 @@ func (s *server) apiExposures(c *gin.Context) {
 	}
 	if ex.Days == nil {
 		ex.Days = []DaySummary{}
+	}
+	if ex.PossibleSource == nil {
+		ex.PossibleSource = []DaySummary{}
 	}
 	c.JSON(http.StatusOK, ex)
 }

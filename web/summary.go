@@ -92,6 +92,19 @@ func Summarize(ms []Match) []DaySummary {
 	return out
 }
 
+// SplitReverse returns the ordinary summaries of days and, apart, the
+// reverse-tracing ones (spec §9.2), each in the order of days.
+func SplitReverse(days []DaySummary) (ordinary, possible []DaySummary) {
+	for _, d := range days {
+		if d.ReverseTracing {
+			possible = append(possible, d)
+		} else {
+			ordinary = append(ordinary, d)
+		}
+	}
+	return ordinary, possible
+}
+
 // sortSummaries orders newest day first, then PACT, Find My, partial Find
 // My, then ordinary before reverse tracing.
 func sortSummaries(out []DaySummary) {

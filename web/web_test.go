@@ -164,8 +164,8 @@ func TestAPIShapes(t *testing.T) {
 		path string
 		keys []string // top-level keys with the JSON kind they must have
 	}{
-		{"/api/v1/status", []string{"exposed:bool", "days:array", "servers:array", "chirping:bool", "sightings_last_hour:number", "adapter:object", "headline:string"}},
-		{"/api/v1/exposures", []string{"days:array", "window_days:number"}},
+		{"/api/v1/status", []string{"exposed:bool", "days:array", "possible_source:array", "possible_source_advice:string", "servers:array", "chirping:bool", "sightings_last_hour:number", "adapter:object", "headline:string"}},
+		{"/api/v1/exposures", []string{"days:array", "possible_source:array", "window_days:number"}},
 		{"/api/v1/contacts", []string{"sightings:number", "hours:array", "rssi:array", "oldest_erased_at:string"}},
 		{"/api/v1/harvester", []string{"running:bool", "kinds:array", "invalid_keys:number", "malformed_frames:number"}},
 		{"/api/v1/settings", []string{"min_rssi:number", "retention_days:number", "servers:array"}},

@@ -127,18 +127,9 @@ func detailSentence(d DaySummary) string {
 }
 
 func statusHeadline(st Status) headline {
-	var ordinary []DaySummary
-	for _, d := range st.Days {
-		if !d.ReverseTracing {
-			ordinary = append(ordinary, d)
-		}
-	}
+	ordinary := st.Days
 	if len(ordinary) == 0 {
-		h := headline{Title: fmt.Sprintf("No exposure found in the last %d days.", st.WindowDays)}
-		if n := len(st.Days); n > 0 {
-			h.Lines = []string{fmt.Sprintf("%s of reverse-tracing matches: see Exposures.", plural(n, "day", "days"))}
-		}
-		return h
+		return headline{Title: fmt.Sprintf("No exposure found in the last %d days.", st.WindowDays)}
 	}
 	// The strongest day leads; the others follow newest first.
 	best := 0
@@ -154,6 +145,38 @@ func statusHeadline(st Status) headline {
 		}
 	}
 	return h
+}
+
+// The words of a reverse-tracing match (spec §9.2). They are normative:
+// a device says this, and no exposure words, when its contact log matches
+// a seed or key its uploader flagged for reverse tracing.
+const (
+	// PossibleSourceTitle is what the device tells its owner.
+	PossibleSourceTitle = "You may have been the source: consider a test."
+	// possibleSourceExplanation says what it means and what it does not.
+	possibleSourceExplanation = "Someone who was near this device was later diagnosed and asked to reach whoever may have passed the infection on to them, on the days listed. This is not an exposure notice: it does not say that they exposed you. You may carry the infection without symptoms; a test tells you, and protects the people around you."
+)
+
+// possibleSourceSentence describes one day of reverse-tracing matches of
+// one source, e.g. "On 3 Nov: 12 matched minutes, 1 contact, strongest
+// signal -52 dBm (within 1–2 m), through native PACT chirps."
+func possibleSourceSentence(d DaySummary) string {
+	strongest := "no signal strength recorded"
+	if d.MaxRSSI != RSSIUnknown {
+		strongest = fmt.Sprintf("strongest signal %s (%s)", formatRSSI(d.MaxRSSI), rssiBand(d.MaxRSSI).Words)
+	}
+	return fmt.Sprintf("On %s: %s, %s, %s, through %s.", dayWords(d.Day),
+		plural(d.MatchedMinutes, "matched minute", "matched minutes"), plural(d.Contacts, "contact", "contacts"),
+		strongest, sourceWords(d.Source))
+}
+
+// summarySentence is daySentence for an ordinary day and
+// possibleSourceSentence for a reverse-tracing one.
+func summarySentence(d DaySummary) string {
+	if d.ReverseTracing {
+		return possibleSourceSentence(d)
+	}
+	return daySentence(d)
 }
 
 // scoreExplanation is docs/matching.md §8.4 in a few sentences.

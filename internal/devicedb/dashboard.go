@@ -226,22 +226,34 @@ func (e ExposureDay) Score() float64 {
 	return s
 }
 
-// ExposureDays summarises the match results heard in [from, to] per day,
-// newest day first.
+// ExposureDays summarises the ordinary match results heard in [from, to]
+// per day, newest day first; reverse-tracing matches never count in it
+// (spec §9.2).
 func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute) ([]ExposureDay, error) {
+	return d.exposureDays(ctx, from, to, false)
+}
+
+// ReverseExposureDays summarises the reverse-tracing match results heard
+// in [from, to] per day, newest day first, with the same figures as
+// ExposureDays (spec §9.2).
+func (d *DB) ReverseExposureDays(ctx context.Context, from, to pact.Minute) ([]ExposureDay, error) {
+	return d.exposureDays(ctx, from, to, true)
+}
+
+func (d *DB) exposureDays(ctx context.Context, from, to pact.Minute, reverse bool) ([]ExposureDay, error) {
 	if pact.WeightUnknown != pact.WeightMedium {
 		// Score adds unknown and medium pairs together.
 		return nil, errors.New("devicedb: ExposureDays assumes unknown readings weigh as medium ones")
 	}
 	rows, err := d.db.QueryContext(ctx, `WITH pairs AS (
 			SELECT heard, seed, coalesce(max(CASE WHEN rssi <> 127 THEN rssi END), 127) AS rssi
-			FROM exposure_contacts WHERE heard BETWEEN ? AND ? GROUP BY heard, seed)
+			FROM exposure_contacts WHERE heard BETWEEN ? AND ? AND reverse = ? GROUP BY heard, seed)
 		SELECT heard / 1440, count(DISTINCT heard), count(DISTINCT seed),
 			coalesce(max(CASE WHEN rssi <> 127 THEN rssi END), 127),
 			sum(rssi <> 127 AND rssi >= ?), sum(rssi < ? AND rssi >= ?), sum(rssi < ? AND rssi >= ?),
 			sum(rssi < ?), sum(rssi = 127)
 		FROM pairs GROUP BY heard / 1440 ORDER BY heard / 1440 DESC`,
-		int64(from), int64(to),
+		int64(from), int64(to), reverse,
 		pact.RSSINear, pact.RSSINear, pact.RSSIMedium, pact.RSSIMedium, pact.RSSIFar, pact.RSSIFar)
 	if err != nil {
 		return nil, fmt.Errorf("devicedb: summarising contacts %v..%v: %w", from, to, err)

@@ -8,14 +8,16 @@ import (
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
-// AddContacts stores match results in one transaction and returns how many
-// were new. A sighting already matched by an earlier batch is kept as it
-// was.
+// AddContacts stores ordinary match results in one transaction and returns
+// how many were new. A sighting already matched by an earlier batch is
+// kept as it was, unless it was stored as a reverse-tracing match: an
+// ordinary match turns it into an ordinary exposure (spec §9.2), and
+// counts as new.
 func (d *DB) AddContacts(ctx context.Context, cs []pact.Contact) (int, error) {
 	added := 0
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		added, err = insertContacts(ctx, tx, cs, nil)
+		added, err = insertContacts(ctx, tx, cs, false, nil)
 		return err
 	})
 	if err != nil {
@@ -24,12 +26,18 @@ func (d *DB) AddContacts(ctx context.Context, cs []pact.Contact) (int, error) {
 	return added, nil
 }
 
-// insertContacts stores match results inside tx, calls onNew (if not nil)
-// for each one that was not stored before, and returns how many were new.
-func insertContacts(ctx context.Context, tx *sql.Tx, cs []pact.Contact, onNew func(*pact.Contact)) (int, error) {
+// insertContacts stores match results inside tx, ordinary ones or, when
+// reverse is set, reverse-tracing ones (spec §9.2). It calls onNew (if not
+// nil) for each one that was not stored before, or that turned a stored
+// reverse-tracing row into an ordinary one, and returns how many did.
+func insertContacts(ctx context.Context, tx *sql.Tx, cs []pact.Contact, reverse bool, onNew func(*pact.Contact)) (int, error) {
+	// An ordinary match of a sighting stored as a reverse-tracing match
+	// wins; nothing else changes a stored row. RowsAffected counts the
+	// update and is 0 when the WHERE clause keeps the row.
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO exposure_contacts
-		(heard, chirp, seed, chirp_minute, rssi, source, lat, lon) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (heard, chirp) DO NOTHING`)
+		(heard, chirp, seed, chirp_minute, rssi, source, lat, lon, reverse) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (heard, chirp) DO UPDATE SET reverse = 0
+		WHERE exposure_contacts.reverse = 1 AND excluded.reverse = 0`)
 	if err != nil {
 		return 0, err
 	}
@@ -41,7 +49,7 @@ func insertContacts(ctx context.Context, tx *sql.Tx, cs []pact.Contact, onNew fu
 		if c.Location != nil {
 			lat, lon = c.Location.Lat, c.Location.Lon
 		}
-		res, err := stmt.ExecContext(ctx, int64(c.Heard), c.Chirp[:], c.Seed[:], int64(c.ChirpMinute), int64(c.RSSI), string(c.Source), lat, lon)
+		res, err := stmt.ExecContext(ctx, int64(c.Heard), c.Chirp[:], c.Seed[:], int64(c.ChirpMinute), int64(c.RSSI), string(c.Source), lat, lon, reverse)
 		if err != nil {
 			return added, err
 		}
@@ -55,11 +63,24 @@ func insertContacts(ctx context.Context, tx *sql.Tx, cs []pact.Contact, onNew fu
 	return added, nil
 }
 
-// Contacts calls fn for every stored contact heard in [from, to], in order
-// of the minute heard.
+// Contacts calls fn for every stored ordinary contact heard in [from, to],
+// in order of the minute heard. Reverse-tracing matches are not among
+// them (ReverseContacts reads those).
 func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Contact) error) error {
+	return d.contacts(ctx, from, to, false, fn)
+}
+
+// ReverseContacts calls fn for every stored reverse-tracing match heard in
+// [from, to], in order of the minute heard: sightings of seeds their
+// uploader flagged for reverse tracing and no batch published unflagged
+// (spec §9.2).
+func (d *DB) ReverseContacts(ctx context.Context, from, to pact.Minute, fn func(pact.Contact) error) error {
+	return d.contacts(ctx, from, to, true, fn)
+}
+
+func (d *DB) contacts(ctx context.Context, from, to pact.Minute, reverse bool, fn func(pact.Contact) error) error {
 	rows, err := d.db.QueryContext(ctx, `SELECT heard, chirp, seed, chirp_minute, rssi, source, lat, lon
-		FROM exposure_contacts WHERE heard BETWEEN ? AND ? ORDER BY heard, chirp`, int64(from), int64(to))
+		FROM exposure_contacts WHERE heard BETWEEN ? AND ? AND reverse = ? ORDER BY heard, chirp`, int64(from), int64(to), reverse)
 	if err != nil {
 		return fmt.Errorf("devicedb: reading contacts %v..%v: %w", from, to, err)
 	}
@@ -109,8 +130,9 @@ func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Co
 	return nil
 }
 
-// DaySummaries summarises every stored contact heard in [from, to] per
-// day (spec §8.4).
+// DaySummaries summarises every stored ordinary contact heard in [from,
+// to] per day (spec §8.4); reverse-tracing matches never count in it
+// (spec §9.2).
 func (d *DB) DaySummaries(ctx context.Context, from, to pact.Minute) ([]pact.DaySummary, error) {
 	var cs []pact.Contact
 	if err := d.Contacts(ctx, from, to, func(c pact.Contact) error { cs = append(cs, c); return nil }); err != nil {

@@ -1,7 +1,6 @@
 package devicedb
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -252,6 +251,10 @@ type FindMyMatch struct {
 	RSSI int8
 	// Batch is the ID of the exposure batch that published the key.
 	Batch string
+	// Reverse marks a match of a key its uploader flagged for reverse
+	// tracing (spec §9.2): this device may have been the source of the
+	// uploader's infection. It is not an exposure and never counts as one.
+	Reverse bool
 }
 
 // Validate checks evidence, width and window.
@@ -276,7 +279,9 @@ func (m *FindMyMatch) Validate() error {
 
 // AddFindMyMatches stores match results in one transaction and returns how
 // many were new. A sighting already matched by an earlier batch is kept as
-// it was.
+// it was, unless it was stored as a reverse-tracing match and is matched
+// now as an ordinary one: it becomes ordinary and counts as new (spec
+// §9.2).
 func (d *DB) AddFindMyMatches(ctx context.Context, ms []FindMyMatch) (int, error) {
 	var added int
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
@@ -291,7 +296,9 @@ func (d *DB) AddFindMyMatches(ctx context.Context, ms []FindMyMatch) (int, error
 }
 
 // insertFindMyMatches stores match results inside tx and calls onNew, when
-// set, for each row that was new.
+// set, for each row that was new or turned from reverse-tracing into
+// ordinary. Ordinary matches are stored before reverse-tracing ones, so
+// that a minute, key and evidence matched both ways is ordinary.
 func insertFindMyMatches(ctx context.Context, tx *sql.Tx, ms []FindMyMatch, onNew func(*FindMyMatch)) (int, error) {
 	for i := range ms {
 		if err := ms[i].Validate(); err != nil {
@@ -301,18 +308,27 @@ func insertFindMyMatches(ctx context.Context, tx *sql.Tx, ms []FindMyMatch, onNe
 	if len(ms) == 0 {
 		return 0, nil
 	}
+	ordered := make([]*FindMyMatch, 0, len(ms))
+	for _, reverse := range []bool{false, true} {
+		for i := range ms {
+			if ms[i].Reverse == reverse {
+				ordered = append(ordered, &ms[i])
+			}
+		}
+	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO findmy_matches
-		(heard, key, evidence, bits, window_start, window_end, rssi, batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (heard, key, evidence) DO NOTHING`)
+		(heard, key, evidence, bits, window_start, window_end, rssi, batch, reverse) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (heard, key, evidence) DO UPDATE SET reverse = 0, bits = excluded.bits,
+			window_start = excluded.window_start, window_end = excluded.window_end, rssi = excluded.rssi, batch = excluded.batch
+		WHERE findmy_matches.reverse = 1 AND excluded.reverse = 0`)
 	if err != nil {
 		return 0, fmt.Errorf("devicedb: storing %d Find My matches: %w", len(ms), err)
 	}
 	defer stmt.Close()
 	added := 0
-	for i := range ms {
-		m := &ms[i]
+	for _, m := range ordered {
 		res, err := stmt.ExecContext(ctx, int64(m.Heard), m.Key[:], string(m.Evidence), int64(m.Bits),
-			int64(m.WindowStart), int64(m.WindowEnd), int64(m.RSSI), m.Batch)
+			int64(m.WindowStart), int64(m.WindowEnd), int64(m.RSSI), m.Batch, m.Reverse)
 		if err != nil {
 			return 0, fmt.Errorf("devicedb: storing Find My match of %s at minute %d: %w", m.Key, m.Heard, err)
 		}
@@ -328,26 +344,26 @@ func insertFindMyMatches(ctx context.Context, tx *sql.Tx, ms []FindMyMatch, onNe
 
 // AddFindMyMatches stores Find My match results inside the batch's
 // transaction and returns the days and evidence sources ("findmy",
-// "findmy-partial") that gained a row.
+// "findmy-partial") that gained a row, ordinary or reverse-tracing
+// (DaySource.Reverse, spec §9.2).
 func (t *BatchTx) AddFindMyMatches(ms []FindMyMatch) ([]DaySource, error) {
 	seen := map[DaySource]bool{}
 	_, err := insertFindMyMatches(t.ctx, t.tx, ms, func(m *FindMyMatch) {
-		seen[DaySource{Day: m.Heard.Day(), Source: pact.Source(m.Evidence)}] = true
+		seen[DaySource{Day: m.Heard.Day(), Source: pact.Source(m.Evidence), Reverse: m.Reverse}] = true
 	})
 	if err != nil {
 		return nil, err
 	}
 	days := slices.Collect(maps.Keys(seen))
-	slices.SortFunc(days, func(a, b DaySource) int {
-		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Source, b.Source))
-	})
+	SortDaySources(days)
 	return days, nil
 }
 
 // FindMyMatches calls fn for every stored Find My match heard in [from,
-// to], in order of minute heard, key and evidence.
+// to], ordinary and reverse-tracing alike (FindMyMatch.Reverse tells them
+// apart), in order of minute heard, key and evidence.
 func (d *DB) FindMyMatches(ctx context.Context, from, to pact.Minute, fn func(FindMyMatch) error) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT heard, key, evidence, bits, window_start, window_end, rssi, batch
+	rows, err := d.db.QueryContext(ctx, `SELECT heard, key, evidence, bits, window_start, window_end, rssi, batch, reverse
 		FROM findmy_matches WHERE heard BETWEEN ? AND ? ORDER BY heard, key, evidence`, int64(from), int64(to))
 	if err != nil {
 		return fmt.Errorf("devicedb: reading Find My matches %v..%v: %w", from, to, err)
@@ -358,8 +374,9 @@ func (d *DB) FindMyMatches(ctx context.Context, from, to pact.Minute, fn func(Fi
 			heard, bits, start, end, rssi int64
 			key                           []byte
 			evidence, batch               string
+			reverse                       bool
 		)
-		if err := rows.Scan(&heard, &key, &evidence, &bits, &start, &end, &rssi, &batch); err != nil {
+		if err := rows.Scan(&heard, &key, &evidence, &bits, &start, &end, &rssi, &batch, &reverse); err != nil {
 			return fmt.Errorf("devicedb: reading a Find My match: %w", err)
 		}
 		h, err := storedMinute("Find My match", "heard", heard)
@@ -384,7 +401,7 @@ func (d *DB) FindMyMatches(ctx context.Context, from, to pact.Minute, fn func(Fi
 		}
 		m := FindMyMatch{
 			Heard: h, Key: findmy.Key(key), Evidence: Evidence(evidence), Bits: uint8(bits),
-			WindowStart: ws, WindowEnd: we, RSSI: r, Batch: batch,
+			WindowStart: ws, WindowEnd: we, RSSI: r, Batch: batch, Reverse: reverse,
 		}
 		if err := m.Validate(); err != nil {
 			return fmt.Errorf("devicedb: stored row: %w", err)

@@ -128,6 +128,9 @@ func TestFindMyMatches(t *testing.T) {
 	nextDay.Heard = dayStart + pact.MinutesPerDay
 	fromLater := full
 	fromLater.Batch, fromLater.RSSI = "b2", -40
+	reverse := full
+	reverse.Reverse = true
+	ordinaryLater := fromLater // what a reverse row becomes when a later batch matches it unflagged
 	for _, tc := range []struct {
 		name      string
 		batches   [][]FindMyMatch
@@ -146,6 +149,30 @@ func TestFindMyMatches(t *testing.T) {
 			batches:   [][]FindMyMatch{{full}, {fromLater, full}},
 			wantAdded: []int{1, 0},
 			want:      []FindMyMatch{full},
+		},
+		{
+			name:      "a later ordinary match turns a reverse-tracing row ordinary (spec §9.2)",
+			batches:   [][]FindMyMatch{{reverse}, {ordinaryLater}},
+			wantAdded: []int{1, 1},
+			want:      []FindMyMatch{ordinaryLater},
+		},
+		{
+			name:      "a later reverse-tracing match leaves an ordinary row ordinary",
+			batches:   [][]FindMyMatch{{full}, {reverse}},
+			wantAdded: []int{1, 0},
+			want:      []FindMyMatch{full},
+		},
+		{
+			name:      "matched both ways in one batch, the ordinary match is kept whatever the order",
+			batches:   [][]FindMyMatch{{reverse, full}},
+			wantAdded: []int{1},
+			want:      []FindMyMatch{full},
+		},
+		{
+			name:      "a reverse-tracing match alone is stored as such",
+			batches:   [][]FindMyMatch{{reverse}, {reverse}},
+			wantAdded: []int{1, 0},
+			want:      []FindMyMatch{reverse},
 		},
 		{
 			name:      "the day ends at its last minute",

@@ -1,6 +1,7 @@
 package devicedb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -40,11 +41,31 @@ type AppliedBatch struct {
 }
 
 // DaySource names a UTC day (pact.Minute.Day) and a source of evidence
-// ("pact", "findmy", "findmy-partial") whose stored match rows grew.
+// ("pact", "findmy", "findmy-partial") whose stored match rows grew:
+// ordinary ones, or reverse-tracing ones when Reverse is set (spec §9.2).
 type DaySource struct {
-	Day    uint32
-	Source pact.Source
+	Day     uint32
+	Source  pact.Source
+	Reverse bool
 }
+
+// compareDaySources orders by day, source, then ordinary before reverse.
+func compareDaySources(a, b DaySource) int {
+	return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Source, b.Source), compareBool(a.Reverse, b.Reverse))
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// SortDaySources sorts ds by day, source, then ordinary before reverse.
+func SortDaySources(ds []DaySource) { slices.SortFunc(ds, compareDaySources) }
 
 // BatchTx is the transaction that applies one exposure batch. Match rows
 // stored through it are committed together with the batch record and the
@@ -54,31 +75,54 @@ type BatchTx struct {
 	ctx      context.Context
 	tx       *sql.Tx
 	contacts int
+	reverse  int
 }
 
 // SQL returns the underlying transaction. Do not commit or roll it back.
 func (t *BatchTx) SQL() *sql.Tx { return t.tx }
 
-// Contacts returns how many PACT match rows AddContacts stored so far.
+// Contacts returns how many ordinary PACT match rows AddContacts stored
+// (or turned from reverse-tracing rows into ordinary ones) so far.
 func (t *BatchTx) Contacts() int { return t.contacts }
 
-// AddContacts stores PACT match results (as DB.AddContacts does) inside
-// the batch's transaction and returns the days that gained a match row,
-// with source pact.SourcePACT: a seed tuple matched, whatever frame
-// carried the chirp.
+// ReverseContacts returns how many reverse-tracing PACT match rows
+// AddReverseContacts stored so far.
+func (t *BatchTx) ReverseContacts() int { return t.reverse }
+
+// AddContacts stores ordinary PACT match results (as DB.AddContacts does)
+// inside the batch's transaction and returns the days that gained a match
+// row, with source pact.SourcePACT: a seed tuple matched, whatever frame
+// carried the chirp. Store a batch's ordinary matches before its
+// reverse-tracing ones, so that a sighting matched both ways in one batch
+// is stored as ordinary (spec §9.2).
 func (t *BatchTx) AddContacts(cs []pact.Contact) ([]DaySource, error) {
-	seen := map[uint32]bool{}
-	n, err := insertContacts(t.ctx, t.tx, cs, func(c *pact.Contact) { seen[c.Heard.Day()] = true })
+	days, n, err := t.addContacts(cs, false)
 	t.contacts += n
+	return days, err
+}
+
+// AddReverseContacts stores PACT match results of tuples flagged for
+// reverse tracing (spec §9.2) inside the batch's transaction and returns
+// the days that gained a reverse-tracing row (DaySource.Reverse set). A
+// sighting already stored, ordinary or reverse, is kept as it was.
+func (t *BatchTx) AddReverseContacts(cs []pact.Contact) ([]DaySource, error) {
+	days, n, err := t.addContacts(cs, true)
+	t.reverse += n
+	return days, err
+}
+
+func (t *BatchTx) addContacts(cs []pact.Contact, reverse bool) ([]DaySource, int, error) {
+	seen := map[uint32]bool{}
+	n, err := insertContacts(t.ctx, t.tx, cs, reverse, func(c *pact.Contact) { seen[c.Heard.Day()] = true })
 	if err != nil {
-		return nil, fmt.Errorf("devicedb: storing %d contacts: %w", len(cs), err)
+		return nil, n, fmt.Errorf("devicedb: storing %d contacts (reverse tracing %t): %w", len(cs), reverse, err)
 	}
 	days := make([]DaySource, 0, len(seen))
 	for d := range seen {
-		days = append(days, DaySource{Day: d, Source: pact.SourcePACT})
+		days = append(days, DaySource{Day: d, Source: pact.SourcePACT, Reverse: reverse})
 	}
-	slices.SortFunc(days, func(a, b DaySource) int { return int(a.Day) - int(b.Day) })
-	return days, nil
+	SortDaySources(days)
+	return days, n, nil
 }
 
 // ApplyBatch runs fn in one transaction with recording b as applied and

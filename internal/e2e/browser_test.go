@@ -346,9 +346,12 @@ func TestBrowserTokenOffLoopback(t *testing.T) {
 			t.Errorf("browser reported %s", problem)
 		}
 	}
+	// The login form has a main h1 too: wait for the form to go first, or
+	// a loaded machine finds the heading before the browser navigates.
 	if err := chromedp.Do(p.Ctx,
 		chromedp.SendKeys(chromedp.CSS("#token"), d.token),
 		chromedp.Submit(chromedp.CSS("#token")),
+		chromedp.WaitNotPresent(chromedp.CSS("#token")),
 		chromedp.WaitVisible(chromedp.CSS("main h1")),
 	); err != nil {
 		t.Fatal(err)

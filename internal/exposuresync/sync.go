@@ -14,7 +14,6 @@
 package exposuresync
 
 import (
-	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/exposureclient"
+	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/internal/batch"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
 	"github.com/pact-findmy/pact-findmy/pact"
@@ -163,8 +163,12 @@ type Applied struct {
 	Sequence   uint64
 	Tuples     int
 	FindMyKeys int
-	// Matches is how many PACT match rows the batch added.
+	// Matches is how many ordinary PACT match rows the batch added (or
+	// turned from reverse-tracing into ordinary).
 	Matches int
+	// ReverseMatches is how many reverse-tracing PACT match rows the batch
+	// added (spec §9.2).
+	ReverseMatches int
 }
 
 // Refusal is one batch refused by a sync.
@@ -185,7 +189,9 @@ type Report struct {
 	Applied []Applied
 	Refused []Refusal
 	// NewExposure lists the days and sources whose stored matches grew,
-	// by day then source: each is a day whose exposure summary changed.
+	// by day, source, then ordinary before reverse-tracing: each is a day
+	// whose exposure summary, or whose reverse-tracing summary when
+	// DaySource.Reverse is set (spec §9.2), changed.
 	NewExposure []devicedb.DaySource
 	// IndexedSightings is how many contact-log sightings the matcher
 	// indexed; zero when no batch had tuples to match.
@@ -244,9 +250,7 @@ func (s *Syncer) Sync(ctx context.Context) (Report, error) {
 	for ds := range r.exposed {
 		r.report.NewExposure = append(r.report.NewExposure, ds)
 	}
-	slices.SortFunc(r.report.NewExposure, func(a, b devicedb.DaySource) int {
-		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Source, b.Source))
-	})
+	devicedb.SortDaySources(r.report.NewExposure)
 	return r.report, errors.Join(errs...)
 }
 
@@ -375,6 +379,63 @@ func (s *Syncer) matchTuples(ctx context.Context, r *run, b *exposureclient.Batc
 	return cs, nil
 }
 
+// ErrReverseFlags is returned for a batch whose reverse-tracing flags are
+// not one per tuple.
+var ErrReverseFlags = errors.New("reverse-tracing flags do not match the tuples")
+
+// splitReverse sorts the contacts matched in b into ordinary ones and
+// reverse-tracing ones (spec §9.2): a contact is reverse-tracing when the
+// tuple that found it is flagged. A sighting found by a flagged and an
+// unflagged tuple is in both lists; it is stored as ordinary because
+// apply stores the ordinary list first.
+func splitReverse(b *exposureclient.Batch, cs []pact.Contact) (ordinary, reverse []pact.Contact, err error) {
+	if b.Reverse == nil {
+		return cs, nil, nil
+	}
+	if len(b.Reverse) != len(b.Tuples) {
+		return nil, nil, fmt.Errorf("batch %s: %d flags for %d tuples: %w", b.ID, len(b.Reverse), len(b.Tuples), ErrReverseFlags)
+	}
+	for _, c := range cs {
+		if c.TupleIndex < 0 || c.TupleIndex >= int64(len(b.Reverse)) {
+			return nil, nil, fmt.Errorf("batch %s: a contact of tuple %d, of %d: %w", b.ID, c.TupleIndex, len(b.Tuples), ErrReverseFlags)
+		}
+		if b.Reverse[c.TupleIndex] {
+			reverse = append(reverse, c)
+		} else {
+			ordinary = append(ordinary, c)
+		}
+	}
+	return ordinary, reverse, nil
+}
+
+// MarkReverseFindMy sets FindMyMatch.Reverse of the matches ms of batch b
+// (spec §9.2): a match is reverse-tracing when every key entry of b with
+// its key and window is flagged, so that an entry published both flagged
+// and unflagged gives an ordinary match. A FindMyMatcher calls it before
+// it stores ms.
+func MarkReverseFindMy(b *exposureclient.Batch, ms []devicedb.FindMyMatch) {
+	type entry struct {
+		key        findmy.Key
+		start, end pact.Minute
+	}
+	type flags struct{ ordinary, reverse bool }
+	seen := make(map[entry]flags, len(b.FindMy))
+	for _, k := range b.FindMy {
+		e := entry{k.Key, k.Start, k.End}
+		f := seen[e]
+		if k.Reverse {
+			f.reverse = true
+		} else {
+			f.ordinary = true
+		}
+		seen[e] = f
+	}
+	for i := range ms {
+		f := seen[entry{ms[i].Key, ms[i].WindowStart, ms[i].WindowEnd}]
+		ms[i].Reverse = f.reverse && !f.ordinary
+	}
+}
+
 func (s *Syncer) apply(ctx context.Context, r *run, srv Server, b *exposureclient.Batch) error {
 	if s.opts.OnBatch != nil {
 		if err := s.opts.OnBatch(ctx, srv.Name, b); err != nil {
@@ -387,17 +448,26 @@ func (s *Syncer) apply(ctx context.Context, r *run, srv Server, b *exposureclien
 	if err != nil {
 		return err
 	}
+	ordinary, reverse, err := splitReverse(b, contacts)
+	if err != nil {
+		return err
+	}
 	rec := devicedb.AppliedBatch{
 		Server: srv.Name, Region: b.Region, Sequence: b.Sequence, ID: b.ID,
 		PeriodStart: b.PeriodStart, PeriodMinutes: b.PeriodMinutes, Uploads: b.Uploads,
 		Tuples: len(b.Tuples), FindMyKeys: len(b.FindMy), Applied: s.clock.Now(),
 	}
 	var exposed []devicedb.DaySource
-	var matches int
+	var matches, reverseMatches int
 	err = s.db.ApplyBatch(ctx, rec, func(tx *devicedb.BatchTx) error {
 		exposed = exposed[:0]
-		days, err := tx.AddContacts(contacts)
+		// Ordinary first: a sighting matched both ways is ordinary.
+		days, err := tx.AddContacts(ordinary)
 		if err != nil {
+			return err
+		}
+		exposed = append(exposed, days...)
+		if days, err = tx.AddReverseContacts(reverse); err != nil {
 			return err
 		}
 		exposed = append(exposed, days...)
@@ -408,7 +478,7 @@ func (s *Syncer) apply(ctx context.Context, r *run, srv Server, b *exposureclien
 			}
 			exposed = append(exposed, fm...)
 		}
-		matches = tx.Contacts()
+		matches, reverseMatches = tx.Contacts(), tx.ReverseContacts()
 		return nil
 	})
 	if errors.Is(err, devicedb.ErrBatchApplied) {
@@ -424,10 +494,10 @@ func (s *Syncer) apply(ctx context.Context, r *run, srv Server, b *exposureclien
 	}
 	r.report.Applied = append(r.report.Applied, Applied{
 		Server: srv.Name, ID: b.ID, Region: b.Region, Sequence: b.Sequence,
-		Tuples: len(b.Tuples), FindMyKeys: len(b.FindMy), Matches: matches,
+		Tuples: len(b.Tuples), FindMyKeys: len(b.FindMy), Matches: matches, ReverseMatches: reverseMatches,
 	})
 	s.log.Info("exposure batch applied", "server", srv.Name, "batch", b.ID, "tuples", len(b.Tuples),
-		"findmy_keys", len(b.FindMy), "new_matches", matches)
+		"findmy_keys", len(b.FindMy), "new_matches", matches, "new_reverse_matches", reverseMatches)
 	return nil
 }
 

@@ -183,6 +183,7 @@ func (n *Node) configure(st web.Settings) error {
 				if err != nil {
 					return nil, err
 				}
+				exposuresync.MarkReverseFindMy(b, ms)
 				return tx.AddFindMyMatches(ms)
 			},
 			OnBatch: n.tracker.Observe,
@@ -258,19 +259,35 @@ func (n *Node) SyncNow(ctx context.Context) (exposuresync.Report, error) {
 }
 
 // notify builds the notice for the days that changed from the stored
-// summaries, so that it carries the day's totals, not only this sync's.
+// summaries, so that it carries the day's totals, not only this sync's:
+// ordinary exposures and reverse-tracing matches apart (spec §9.2).
 func (n *Node) notify(ctx context.Context, changed []devicedb.DaySource) error {
 	ex, err := n.stats.Exposures(ctx, time.Time{})
 	if err != nil {
 		return err
 	}
-	notice := ExposureNotice{Exposed: true, Found: n.clock.Now().UTC()}
-	for _, d := range ex.Days {
-		day := pact.MinuteOf(d.Day).Day()
-		if !slices.ContainsFunc(changed, func(c devicedb.DaySource) bool { return c.Day == day && string(c.Source) == d.Source }) {
-			continue
+	notice := ExposureNotice{Found: n.clock.Now().UTC()}
+	pick := func(days []web.DaySummary, reverse bool) []NoticeDay {
+		var out []NoticeDay
+		for _, d := range days {
+			day := pact.MinuteOf(d.Day).Day()
+			if !slices.ContainsFunc(changed, func(c devicedb.DaySource) bool {
+				return c.Day == day && string(c.Source) == d.Source && c.Reverse == reverse
+			}) {
+				continue
+			}
+			out = append(out, NoticeDay{Date: d.Day.Format(time.DateOnly), Source: d.Source, Minutes: d.MatchedMinutes, Score: d.Score})
 		}
-		notice.Days = append(notice.Days, NoticeDay{Date: d.Day.Format(time.DateOnly), Source: d.Source, Minutes: d.MatchedMinutes, Score: d.Score})
+		return out
+	}
+	notice.Days = pick(ex.Days, false)
+	notice.PossibleSourceDays = pick(ex.PossibleSource, true)
+	notice.Exposed, notice.PossibleSource = len(notice.Days) > 0, len(notice.PossibleSourceDays) > 0
+	if !notice.Exposed && !notice.PossibleSource {
+		return nil
+	}
+	if notice.PossibleSource {
+		notice.Advice = web.PossibleSourceTitle
 	}
 	return n.notifier.Notify(ctx, notice)
 }
@@ -331,7 +348,7 @@ func (n *Node) RunLoops(ctx context.Context) {
 // findMyMatches reads the stored Find My matches for the dashboard.
 func (n *Node) findMyMatches(ctx context.Context, from, to time.Time, fn func(web.Match) error) error {
 	return n.db.FindMyMatches(ctx, pact.MinuteOf(from), pact.MinuteOf(to), func(m devicedb.FindMyMatch) error {
-		return fn(web.Match{Heard: m.Heard.Time(), Source: string(m.Evidence), Contact: m.Key.String(), RSSI: int(m.RSSI)})
+		return fn(web.Match{Heard: m.Heard.Time(), Source: string(m.Evidence), Contact: m.Key.String(), RSSI: int(m.RSSI), ReverseTracing: m.Reverse})
 	})
 }
 

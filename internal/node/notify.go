@@ -11,17 +11,33 @@ import (
 )
 
 // ExposureNotice is what the node tells its owner, the log and the
-// --on-exposure hook when a sync finds a new exposure. It holds days,
-// sources and amounts only: nothing that identifies a contact (no chirp,
-// seed, key, minute or place), so that a hook forwarding it elsewhere
-// leaks no more than "this device was exposed on these days".
+// --on-exposure hook when a sync finds a new exposure or a new
+// reverse-tracing match. It holds days, sources and amounts only: nothing
+// that identifies a contact (no chirp, seed, key, minute or place), so
+// that a hook forwarding it elsewhere leaks no more than "this device was
+// exposed, or may have been a source, on these days".
+//
+// The two kinds never mix (spec §9.2): Exposed and Days speak of ordinary
+// exposures only, so that a hook written for exposures does not take a
+// reverse-tracing match for one; PossibleSource, PossibleSourceDays and
+// Advice speak of reverse-tracing matches.
 type ExposureNotice struct {
+	// Exposed is true when Days is not empty.
 	Exposed bool        `json:"exposed"`
 	Days    []NoticeDay `json:"days"`
-	Found   time.Time   `json:"found"`
+	// PossibleSource is true when PossibleSourceDays is not empty: this
+	// device was near someone later diagnosed who asked to reach whoever
+	// may have infected them.
+	PossibleSource     bool        `json:"possible_source"`
+	PossibleSourceDays []NoticeDay `json:"possible_source_days"`
+	// Advice is web.PossibleSourceTitle when PossibleSource is true.
+	Advice string    `json:"advice,omitempty"`
+	Found  time.Time `json:"found"`
 }
 
-// NoticeDay is one UTC day and source of exposure.
+// NoticeDay is one UTC day and source of exposure or of reverse-tracing
+// matches. For the latter, Score is the same closeness measure, which
+// never counts in an exposure score.
 type NoticeDay struct {
 	Date    string  `json:"date"`
 	Source  string  `json:"source"`
@@ -50,6 +66,9 @@ func (nt *Notifier) Notify(ctx context.Context, n ExposureNotice) error {
 	}
 	for _, d := range n.Days {
 		log.Warn("new exposure", "date", d.Date, "source", d.Source, "minutes", d.Minutes, "score", d.Score)
+	}
+	for _, d := range n.PossibleSourceDays {
+		log.Warn("possible source of an infection (reverse tracing): consider a test", "date", d.Date, "source", d.Source, "minutes", d.Minutes)
 	}
 	if nt.Hook == "" {
 		return nil

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/web"
 )
 
 func TestNotifierHookReceivesTheNoticeOnStdin(t *testing.T) {
@@ -30,6 +32,37 @@ func TestNotifierHookReceivesTheNoticeOnStdin(t *testing.T) {
 	}
 	if got.Exposed != n.Exposed || len(got.Days) != 1 || got.Days[0] != n.Days[0] || !got.Found.Equal(n.Found) {
 		t.Fatalf("hook got %+v, want %+v", got, n)
+	}
+}
+
+// TestNotifierKeepsPossibleSourceApart checks the hook's input for a
+// reverse-tracing match alone: not an exposure, the days in their own
+// list, and the advice of spec §9.2.
+func TestNotifierKeepsPossibleSourceApart(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "notice.json")
+	n := ExposureNotice{
+		PossibleSource:     true,
+		PossibleSourceDays: []NoticeDay{{Date: "2026-11-20", Source: "pact", Minutes: 9, Score: 4.5}},
+		Advice:             web.PossibleSourceTitle,
+		Found:              time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC),
+	}
+	nt := &Notifier{Hook: "cat > " + out}
+	if err := nt.Notify(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw["exposed"] != false || raw["days"] != nil || raw["possible_source"] != true || raw["advice"] != web.PossibleSourceTitle {
+		t.Errorf("hook input %s: want exposed false, no days, possible_source true and the advice", b)
+	}
+	if days, _ := raw["possible_source_days"].([]any); len(days) != 1 {
+		t.Errorf("hook input %s: want one possible-source day", b)
 	}
 }
 

@@ -150,7 +150,10 @@ type Request struct {
 	// with a fresh random seed in place of the device's (spec §6.4).
 	Exclude []pact.Minute
 	// ReverseTracing, when set, is the owner's consent to reverse tracing
-	// (spec §9.2) over these minutes, inside the shared window.
+	// (spec §9.2) over these minutes. What is sent is clipped to the
+	// shared window and rounded inward to whole hours (Preview shows it);
+	// a range outside the window, or without a whole hour in it, is
+	// refused.
 	ReverseTracing *exposureclient.MinuteRange
 	// FindMy are the owner's Find My devices whose keys are added.
 	FindMy []FindMyDevice
@@ -286,15 +289,11 @@ func (s *Service) plan(ctx context.Context, r Request, needNumber bool) (*plan, 
 	p.bundle.Exclude = func(h pact.Minute) bool { return p.excluded[h] }
 
 	if rt := r.ReverseTracing; rt != nil {
-		switch {
-		case rt.From > rt.To:
-			return nil, fieldError("reverse_tracing", ErrReverseTracing, "from %v is after to %v", rt.From, rt.To)
-		case rt.From < p.From:
-			return nil, fieldError("reverse_tracing.from", ErrReverseTracing, "%v is before the window's start %v", rt.From, p.From)
-		case rt.To > p.To:
-			return nil, fieldError("reverse_tracing.to", ErrReverseTracing, "%v is after the window's end %v", rt.To, p.To)
+		sent, err := reverseRange(*rt, p.From, p.To)
+		if err != nil {
+			return nil, err
 		}
-		p.ReverseTracing = &exposureclient.MinuteRange{From: rt.From, To: rt.To}
+		p.ReverseTracing = &sent
 	}
 
 	for i, d := range r.FindMy {
@@ -317,6 +316,39 @@ func (s *Service) plan(ctx context.Context, r Request, needNumber bool) (*plan, 
 		return nil, fieldError("window", ErrNothingToShare, "no seed and no Find My key in %v..%v", p.From, p.To)
 	}
 	return p, nil
+}
+
+// reverseRange returns the reverse-tracing range sent for the owner's
+// range rt over the shared window [from, to] (spec §9.2): rt clipped to
+// the window and, inside it, rounded inward to whole hours, the tuples'
+// granularity. The flags the server derives from it then cover whole
+// tuples, and reveal no time finer than the tuples' own windows. Only
+// shrinking keeps to what the owner consented to: minutes outside the
+// window have no seed anyway, and a part of an hour is left out rather
+// than the whole hour put in.
+func reverseRange(rt exposureclient.MinuteRange, from, to pact.Minute) (exposureclient.MinuteRange, error) {
+	switch {
+	case rt.From > rt.To:
+		return rt, fieldError("reverse_tracing", ErrReverseTracing, "from %v is after to %v", rt.From, rt.To)
+	case rt.To < from:
+		return rt, fieldError("reverse_tracing.to", ErrReverseTracing, "%v is before the window's start %v", rt.To, from)
+	case rt.From > to:
+		return rt, fieldError("reverse_tracing.from", ErrReverseTracing, "%v is after the window's end %v", rt.From, to)
+	}
+	lo, hi := max(rt.From, from), min(rt.To, to)
+	if lo > from && lo != lo.HourStart() {
+		lo = lo.HourStart() + pact.MinutesPerHour
+	}
+	if hi < to && hi%pact.MinutesPerHour != pact.MinutesPerHour-1 {
+		if hi < pact.MinutesPerHour {
+			return rt, fieldError("reverse_tracing", ErrReverseTracing, "%v..%v covers no whole hour of the window", rt.From, rt.To)
+		}
+		hi = hi.HourStart() - 1
+	}
+	if lo > hi {
+		return rt, fieldError("reverse_tracing", ErrReverseTracing, "%v..%v covers no whole hour of the window", rt.From, rt.To)
+	}
+	return exposureclient.MinuteRange{From: lo, To: hi}, nil
 }
 
 // Result is the outcome of Submit.

@@ -286,9 +286,12 @@ func TestRequestValidation(t *testing.T) {
 		{"reverse tracing backwards", func(r *share.Request) { r.ReverseTracing = &exposureclient.MinuteRange{From: now - 10, To: now - 20} }, share.ErrReverseTracing, "reverse_tracing"},
 		{"reverse tracing before the window", func(r *share.Request) {
 			r.From = start.Add(-2 * time.Hour)
-			r.ReverseTracing = &exposureclient.MinuteRange{From: now - 200, To: now - 20}
-		}, share.ErrReverseTracing, "reverse_tracing.from"},
-		{"reverse tracing in the future", func(r *share.Request) { r.ReverseTracing = &exposureclient.MinuteRange{From: now - 10, To: now + 5} }, share.ErrReverseTracing, "reverse_tracing.to"},
+			r.ReverseTracing = &exposureclient.MinuteRange{From: now - 300, To: now - 200}
+		}, share.ErrReverseTracing, "reverse_tracing.to"},
+		{"reverse tracing in the future", func(r *share.Request) { r.ReverseTracing = &exposureclient.MinuteRange{From: now + 5, To: now + 65} }, share.ErrReverseTracing, "reverse_tracing.from"},
+		{"reverse tracing within one hour", func(r *share.Request) {
+			r.ReverseTracing = &exposureclient.MinuteRange{From: now.HourStart() - 50, To: now.HourStart() - 10}
+		}, share.ErrReverseTracing, "reverse_tracing"},
 		{"secret not hex", func(r *share.Request) {
 			r.FindMy = device(func(d *share.FindMyDevice) { d.Secret = "zz" + d.Secret[2:] })
 		}, share.ErrFindMyDevice, "findmy[0].secret"},
@@ -743,5 +746,40 @@ func TestTwoDevicesRedactedAgain(t *testing.T) {
 	batches := es.cut(t, es.client(t))
 	if len(batches) != 1 || len(batches[0].FindMy) != 18 {
 		t.Fatalf("batches %+v: want one holding 18 distinct keys", batches)
+	}
+}
+
+// TestReverseTracingRange checks the reverse-tracing range a preview (and
+// so the upload) carries for the owner's range (spec §9.2): clipped to the
+// shared window, rounded inward to whole hours inside it.
+func TestReverseTracingRange(t *testing.T) {
+	d := newDevice(t, 5)
+	clock := &pact.ManualClock{}
+	clock.Set(start)
+	svc := newService(t, d, clock, &http.Client{Transport: failingTransport{t}}, share.Server{Name: "main", URL: "http://192.0.2.1"})
+	now := pact.MinuteOf(start)
+	hour := now.HourStart()
+	windowFrom := pact.MinuteOf(start.Add(-pact.DefaultBundleDays * 24 * time.Hour)).HourStart()
+	for _, tc := range []struct {
+		name    string
+		in, out exposureclient.MinuteRange
+	}{
+		{"whole hours are sent as they are", exposureclient.MinuteRange{From: hour - 180, To: hour - 61}, exposureclient.MinuteRange{From: hour - 180, To: hour - 61}},
+		{"parts of hours are left out", exposureclient.MinuteRange{From: hour - 170, To: hour - 10}, exposureclient.MinuteRange{From: hour - 120, To: hour - 61}},
+		{"a range reaching into the future ends at the window's end", exposureclient.MinuteRange{From: hour - 120, To: now + 1440}, exposureclient.MinuteRange{From: hour - 120, To: now}},
+		{"a range before the window starts at the window's start", exposureclient.MinuteRange{From: 0, To: hour - 1}, exposureclient.MinuteRange{From: windowFrom, To: hour - 1}},
+		{"the day picked in the dashboard, today included", exposureclient.MinuteRange{From: now - now%pact.MinutesPerDay, To: now - now%pact.MinutesPerDay + pact.MinutesPerDay - 1},
+			exposureclient.MinuteRange{From: now - now%pact.MinutesPerDay, To: now}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			p, err := svc.Preview(context.Background(), share.Request{Region: "CH", ReverseTracing: &in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ReverseTracing == nil || *p.ReverseTracing != tc.out {
+				t.Fatalf("range %v..%v is sent as %+v, want %v..%v", tc.in.From, tc.in.To, p.ReverseTracing, tc.out.From, tc.out.To)
+			}
+		})
 	}
 }
