@@ -162,8 +162,9 @@ type city struct {
 // slotMinutes is the Find My key rotation period.
 const slotMinutes = 15
 
-// keyEpoch is the slot at which every simulated Find My device was paired.
-const keyEpoch = 0
+// pairedDaysBefore is how long before the start every simulated Find My
+// device was paired: its key index counts slots from then (findmy §5).
+const pairedDaysBefore = 60
 
 func (c *city) isolation(i int, day uint32) int {
 	d := c.diag[i]
@@ -260,7 +261,8 @@ func (c *city) deriveKeys(i int32) ([]findmy.Key, error) {
 	first := d.from / slotMinutes
 	last := d.upload / slotMinutes
 	keys := make([]findmy.Key, 0, last-first+1)
-	err = findmy.ScheduleFromPrivateKey(sk0, d0, uint64(first-keyEpoch), uint64(last-first+1), func(rk findmy.RollingKey) error {
+	paired := (c.start - pairedDaysBefore*pact.MinutesPerDay) / slotMinutes
+	err = findmy.ScheduleFromPrivateKey(sk0, d0, uint64(first-paired), uint64(last-first+1), func(rk findmy.RollingKey) error {
 		keys = append(keys, rk.Public.Key())
 		return nil
 	})
