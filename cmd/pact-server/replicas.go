@@ -41,7 +41,7 @@ var (
 	// a seed nobody stored.
 	ErrUploadLost = errors.New("a stored upload is missing from the batches")
 	// ErrSequenceGap: a region's batch sequence skips or repeats a number.
-	ErrSequenceGap = errors.New("batch sequence is not 1, 2, 3, ...")
+	ErrSequenceGap = errors.New("batch sequence is not consecutive from 1")
 )
 
 // replicaOptions configure one scale-out run.
