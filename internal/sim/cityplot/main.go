@@ -96,7 +96,8 @@ func run(in, out string) error {
 		}},
 		{"anchors.svg", "Download per device per day, same diagnosis rate", "bytes", []series{
 			{"PACT (measured)", col(func(r *sim.CityReport) float64 { return r.Download.AllRegionsBytesPerDay })},
-			{"PACT natives only", col(func(r *sim.CityReport) float64 { return anchors(r, enc).pactNative })},
+			{"PACT natives, 21 d", col(func(r *sim.CityReport) float64 { return anchors(r, enc).pactNative })},
+			{"PACT natives, 14 d", col(func(r *sim.CityReport) float64 { return anchors(r, enc).pactNative14 })},
 			{"GAEN", col(func(r *sim.CityReport) float64 { return anchors(r, enc).gaen })},
 			{"DP-3T low-cost", col(func(r *sim.CityReport) float64 { return anchors(r, enc).dp3tLow })},
 			{"DP-3T unlinkable", col(func(r *sim.CityReport) float64 { return anchors(r, enc).dp3tUnlinkable })},
@@ -230,7 +231,7 @@ const (
 )
 
 type anchorFigures struct {
-	uploadsPerDay, pactNative, gaen, dp3tLow, dp3tUnlinkable float64
+	uploadsPerDay, pactNative, pactNative14, gaen, dp3tLow, dp3tUnlinkable float64
 }
 
 // anchors prices the run's daily uploads in each design: the uploads of a
@@ -243,6 +244,7 @@ func anchors(r *sim.CityReport, e *encoder) anchorFigures {
 	return anchorFigures{
 		uploadsPerDay:  up,
 		pactNative:     up * seedHours * e.bytesPerSeedHour(max(perBatch, 1)),
+		pactNative14:   up * 14 * 24 * (1 - c.RedactionRate) * e.bytesPerSeedHour(max(perBatch, 1)),
 		gaen:           up * gaenKeysPerDiagnosis * gaenBytesPerKey,
 		dp3tLow:        up * dp3tLowBytes,
 		dp3tUnlinkable: up * dp3tDays * dp3tEpochsPerDay * cuckooBitsPerEntry / 8,
@@ -262,12 +264,12 @@ func anchorTable(w io.Writer, reps []*sim.CityReport, e *encoder) error {
 		fmt.Fprintf(w, "| %d | %.2f | %.2f |\n", k, e.seedHour[i], bound)
 	}
 	fmt.Fprintf(w, "\nA Find My key costs %.1f bytes in a batch of 2016 keys.\n\n", e.findMyKey)
-	fmt.Fprintln(w, "| devices | uploads/day | PACT measured (natives + Find My) | PACT natives only | GAEN | DP-3T low-cost | DP-3T unlinkable |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| devices | uploads/day | PACT measured (natives + Find My, 21 days) | PACT natives only, 21 days | PACT natives only, 14 days | GAEN (14 days) | DP-3T low-cost | DP-3T unlinkable (14 days) |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range reps {
 		a := anchors(r, e)
-		fmt.Fprintf(w, "| %d | %.1f | %s | %s | %s | %s | %s |\n", r.Config.Devices, a.uploadsPerDay,
-			human(r.Download.AllRegionsBytesPerDay), human(a.pactNative), human(a.gaen), human(a.dp3tLow), human(a.dp3tUnlinkable))
+		fmt.Fprintf(w, "| %d | %.1f | %s | %s | %s | %s | %s | %s |\n", r.Config.Devices, a.uploadsPerDay,
+			human(r.Download.AllRegionsBytesPerDay), human(a.pactNative), human(a.pactNative14), human(a.gaen), human(a.dp3tLow), human(a.dp3tUnlinkable))
 	}
 	return nil
 }
@@ -277,7 +279,7 @@ type series struct {
 	ys   []float64
 }
 
-var colours = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"}
+var colours = []string{"#1f77b4", "#d62728", "#8c564b", "#2ca02c", "#ff7f0e", "#9467bd"}
 
 // plot draws series against xs on log-log axes.
 func plot(w io.Writer, title, unit string, xs []float64, ss []series) error {
