@@ -19,8 +19,9 @@ for n in $sizes; do
 	# keep a run within about half an hour on two cores
 	# (docs/simulation.md, "Streaming and sampling").
 	obs=$OBSERVERS
-	[ "$n" -ge 300000 ] && obs=$((OBSERVERS / 2))
-	[ "$n" -ge 1000000 ] && obs=$((OBSERVERS / 8))
+	[ "$n" -ge 100000 ] && obs=$((OBSERVERS / 2))
+	[ "$n" -ge 300000 ] && obs=$((OBSERVERS / 4))
+	[ "$n" -ge 1000000 ] && obs=$((OBSERVERS / 10))
 	echo "city of $n devices, $DAYS days, $obs observers" >&2
 	/tmp/pact-bridge-city simulate --devices "$n" --days "$DAYS" --seed "$SEED" --observers "$obs" --json \
 		>"docs/simulation/city-$n.json.tmp"

@@ -2,21 +2,23 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"math"
 	"testing"
 	"time"
 )
 
-// smallCity is a city small enough for go test: 300 people, two days, a
+// smallCity is a city small enough for go test: 200 people, two days, a
 // high diagnosis rate so that both native and Find My uploads happen, and
-// two days of history per upload so that deriving real Find My keys is
+// one day of history per upload so that deriving real Find My keys is
 // quick.
 func smallCity() CityConfig {
 	cfg := DefaultCityConfig()
-	cfg.Devices, cfg.Days, cfg.Seed = 300, 2, 5
-	cfg.DiagnosisRate, cfg.ConsentRate, cfg.CarrierShare = 0.03, 0.8, 0.3
-	cfg.UploadDays = 2
-	cfg.RegionSize = 150
+	cfg.Devices, cfg.Days, cfg.Seed = 200, 2, 5
+	cfg.DiagnosisRate, cfg.ConsentRate, cfg.CarrierShare = 0.03, 0.8, 0.4
+	cfg.UploadDays = 1
+	cfg.RegionSize = 100
 	cfg.Workers = 2
 	return cfg
 }
@@ -64,7 +66,7 @@ func TestCityMatchesRadio(t *testing.T) {
 	}
 	// Looser rules notify at least as often: recall falls as the RSSI
 	// threshold rises.
-	prev := 2.0
+	prev := Ratio(2)
 	for _, r := range GridRSSI {
 		cell, _ := a.Cell(r, 15)
 		if cell.TP+cell.FN != a.TrulyExposed {
@@ -81,7 +83,7 @@ func TestCityMatchesRadio(t *testing.T) {
 // the number of workers.
 func TestCityDeterministic(t *testing.T) {
 	cfg := smallCity()
-	cfg.Devices, cfg.Days, cfg.CarrierShare = 150, 1, 0 // no key derivation: faster
+	cfg.Devices, cfg.Days, cfg.CarrierShare = 100, 1, 0 // no key derivation: faster
 	a, err := RunCity(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -127,5 +129,38 @@ func TestCityConfigRejects(t *testing.T) {
 				t.Errorf("error names %s %d, want %s %d", ce.Field, ce.Value, tc.field, tc.value)
 			}
 		})
+	}
+}
+
+// TestRatioJSON checks that an undefined ratio (no cases) survives JSON as
+// null, which encoding/json cannot write for NaN.
+func TestRatioJSON(t *testing.T) {
+	cases := []struct {
+		in   Ratio
+		want string
+	}{
+		{Ratio(math.NaN()), "null"},
+		{Ratio(math.Inf(1)), "null"},
+		{0.25, "0.25"},
+		{0, "0"},
+	}
+	for _, tc := range cases {
+		b, err := json.Marshal(ThresholdCell{Precision: tc.in})
+		if err != nil {
+			t.Fatalf("marshal %v: %v", tc.in, err)
+		}
+		var back struct {
+			Precision json.RawMessage `json:"precision"`
+		}
+		if err := json.Unmarshal(b, &back); err != nil || string(back.Precision) != tc.want {
+			t.Errorf("precision %v encodes as %s (%v), want %s", tc.in, back.Precision, err, tc.want)
+		}
+		var cell ThresholdCell
+		if err := json.Unmarshal(b, &cell); err != nil {
+			t.Fatalf("unmarshal %s: %v", b, err)
+		}
+		if got := float64(cell.Precision); (got != float64(tc.in)) && !(math.IsNaN(got) && tc.want == "null") {
+			t.Errorf("precision %v reads back as %v", tc.in, got)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -123,12 +124,39 @@ type ThresholdCell struct {
 	// Precision = TP/(TP+FP); Recall = TP/(TP+FN) against everyone
 	// diagnosed; RecallUploaders against those who uploaded. SE are
 	// standard errors from sampling observers.
-	Precision         float64 `json:"precision"`
-	PrecisionSE       float64 `json:"precision_se"`
-	Recall            float64 `json:"recall"`
-	RecallSE          float64 `json:"recall_se"`
-	RecallUploaders   float64 `json:"recall_uploaders"`
-	RecallUploadersSE float64 `json:"recall_uploaders_se"`
+	// A ratio without cases is NaN, and null in JSON.
+	Precision         Ratio `json:"precision"`
+	PrecisionSE       Ratio `json:"precision_se"`
+	Recall            Ratio `json:"recall"`
+	RecallSE          Ratio `json:"recall_se"`
+	RecallUploaders   Ratio `json:"recall_uploaders"`
+	RecallUploadersSE Ratio `json:"recall_uploaders_se"`
+}
+
+// Ratio is a float that is NaN when undefined (no cases), which JSON
+// cannot hold: it is written and read as null.
+type Ratio float64
+
+// MarshalJSON writes NaN as null.
+func (r Ratio) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(r)) || math.IsInf(float64(r), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(r))
+}
+
+// UnmarshalJSON reads null as NaN.
+func (r *Ratio) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*r = Ratio(math.NaN())
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*r = Ratio(f)
+	return nil
 }
 
 // DelayFigures summarise delays in minutes.
@@ -244,17 +272,17 @@ func (a *accuracy) finish(rep *CityReport, observers, natives int) {
 		a.fig.SamplingFraction = float64(observers) / float64(natives)
 		fpc = 1 - a.fig.SamplingFraction
 	}
-	se := func(p float64, n int) float64 {
+	se := func(p Ratio, n int) Ratio {
 		if n == 0 {
-			return math.NaN()
+			return Ratio(math.NaN())
 		}
-		return math.Sqrt(p * (1 - p) / float64(n) * fpc)
+		return Ratio(math.Sqrt(float64(p) * (1 - float64(p)) / float64(n) * fpc))
 	}
-	ratio := func(a, b int) float64 {
+	ratio := func(a, b int) Ratio {
 		if b == 0 {
-			return math.NaN()
+			return Ratio(math.NaN())
 		}
-		return float64(a) / float64(b)
+		return Ratio(float64(a) / float64(b))
 	}
 	for k := range a.cells {
 		c := &a.cells[k]
@@ -287,15 +315,15 @@ func (f *AccuracyFigures) Cell(rssi, minutes int) (ThresholdCell, bool) {
 	return ThresholdCell{}, false
 }
 
-func pct(v float64) string {
-	if math.IsNaN(v) {
+func pct(v Ratio) string {
+	if math.IsNaN(float64(v)) {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f%%", 100*v)
 }
 
-func pctSE(v, se float64) string {
-	if math.IsNaN(v) {
+func pctSE(v, se Ratio) string {
+	if math.IsNaN(float64(v)) {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f±%.1f", 100*v, 100*se)
