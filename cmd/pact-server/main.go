@@ -11,6 +11,7 @@
 //	pact-server cut-batches --data DIR
 //	pact-server cleanup     --data DIR
 //	pact-server loadtest    --data DIR [--postgres URL]
+//	pact-server scale-out   --postgres URL [--replicas 2]
 package main
 
 import (
@@ -49,6 +50,7 @@ var program = &cli.Program{
 		{Name: "cut-batches", Summary: "cut pending uploads of closed periods into signed batches now", Run: cutBatches},
 		{Name: "cleanup", Summary: "delete uploads, batches and numbers past retention now", Run: cleanup},
 		{Name: "loadtest", Summary: "measure uploads per second on loopback", Run: loadtest},
+		{Name: "scale-out", Summary: "one replica, then two, on one PostgreSQL under concurrent uploads and cuts: checks and throughput", Run: scaleOut},
 	},
 }
 
