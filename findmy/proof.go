@@ -73,7 +73,7 @@ var (
 	ErrProofInvalid = errors.New("proof does not verify for the statement")
 	// ErrStatement: a statement that cannot be signed or verified: a key
 	// off the curve, a window that ends before it starts, a kind other
-	// than primary or secondary, or a region longer than
+	// than primary or secondary, or a region empty or longer than
 	// MaxStatementRegion bytes.
 	ErrStatement = errors.New("statement is not well-formed")
 )
@@ -83,11 +83,11 @@ var (
 //	label (34) || 0x00 || kind (1) || key (28) || start (4) || end (4) || len(region) (1) || region
 //
 // with integers big-endian. It fails with ErrStatement when the region is
-// longer than MaxStatementRegion, the kind unknown or end < start.
+// empty or longer than MaxStatementRegion, the kind unknown or end < start.
 func (s Statement) Digest() ([sha256.Size]byte, error) {
 	switch {
-	case len(s.Region) > MaxStatementRegion:
-		return [sha256.Size]byte{}, fmt.Errorf("statement region of %d bytes, limit %d: %w", len(s.Region), MaxStatementRegion, ErrStatement)
+	case len(s.Region) == 0 || len(s.Region) > MaxStatementRegion:
+		return [sha256.Size]byte{}, fmt.Errorf("statement region of %d bytes, want 1..%d: %w", len(s.Region), MaxStatementRegion, ErrStatement)
 	case s.Kind != PrimaryKey && s.Kind != SecondaryKey:
 		return [sha256.Size]byte{}, fmt.Errorf("statement kind %d: %w", s.Kind, ErrStatement)
 	case s.End < s.Start:

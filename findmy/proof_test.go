@@ -111,6 +111,7 @@ func TestSignProofRefusals(t *testing.T) {
 		{"window ends before it starts", d, func(s *Statement) { s.End = s.Start - 1 }, ErrStatement},
 		{"unknown kind", d, func(s *Statement) { s.Kind = 2 }, ErrStatement},
 		{"region too long", d, func(s *Statement) { s.Region = strings.Repeat("a", MaxStatementRegion+1) }, ErrStatement},
+		{"no region", d, func(s *Statement) { s.Region = "" }, ErrStatement},
 		{"zero private key", PrivateKey{}, func(*Statement) {}, ErrStatement},
 	}
 	for _, tt := range tests {
