@@ -60,9 +60,15 @@ type Batch struct {
 	Sequence      uint64
 	PeriodStart   pact.Minute
 	PeriodMinutes uint32
-	Uploads       uint32
+	// Uploads is the upload count of a version 1 batch; version 2 batches
+	// do not publish it (docs/api.md, "Holding and chaff") and read 0.
+	Uploads uint32
 	// Tuples are sorted by seed.
 	Tuples []pact.Tuple
+	// Reverse is nil, or parallel to Tuples: Reverse[i] says tuple i lies
+	// inside its uploader's reverse-tracing range (spec §9.2). It is nil
+	// when no tuple is marked.
+	Reverse []bool
 	// FindMy are diagnosed owners' advertised Find My keys, sorted by key:
 	// chirps that match a contact-log sighting of Source findmy inside
 	// their window.
@@ -73,6 +79,14 @@ type Batch struct {
 type FindMyKey struct {
 	Key        findmy.Key
 	Start, End pact.Minute
+	// Reverse says the window lies inside the uploader's reverse-tracing
+	// range (spec §9.2).
+	Reverse bool
+	// Secondary marks a secondary (daily) key (docs/findmy.md).
+	Secondary bool
+	// Proof is the key's proof of possession (docs/findmy.md); all zero
+	// from a version 1 batch.
+	Proof [batch.FindMyProofSize]byte
 }
 
 // Ref is a listing entry.
@@ -230,11 +244,11 @@ func (c *Client) Verify(data []byte, ref Ref) (*Batch, error) {
 	}
 	fm := make([]FindMyKey, len(b.FindMy))
 	for i, k := range b.FindMy {
-		fm[i] = FindMyKey{Key: k.Key, Start: k.Start, End: k.End}
+		fm[i] = FindMyKey{Key: k.Key, Start: k.Start, End: k.End, Reverse: k.Reverse, Secondary: k.Secondary, Proof: k.Proof}
 	}
 	return &Batch{
 		ID: id, Region: b.Region, Sequence: b.Sequence, PeriodStart: b.PeriodStart,
-		PeriodMinutes: b.PeriodMinutes, Uploads: b.Uploads, Tuples: b.Tuples, FindMy: fm,
+		PeriodMinutes: b.PeriodMinutes, Uploads: b.Uploads, Tuples: b.Tuples, Reverse: b.Reverse, FindMy: fm,
 	}, nil
 }
 

@@ -22,7 +22,7 @@ var key = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
 func signed(t *testing.T) []byte {
 	t.Helper()
 	ts := []pact.Tuple{{Seed: pact.Seed{1}, Start: 600, End: 659}, {Seed: pact.Seed{2}, Start: 660, End: 700}}
-	b, err := batch.Encode(batch.Header{Region: "CH", Sequence: 3, PeriodMinutes: 10, Uploads: 1}, ts, key)
+	b, err := batch.Encode(batch.Header{Region: "CH", Sequence: 3, PeriodMinutes: 10}, ts, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestVerifyAgainstRef(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || b.ID != "CH.3" || len(b.Tuples) != 2 || b.Uploads != 1 {
+			if err != nil || b.ID != "CH.3" || len(b.Tuples) != 2 || b.Uploads != 0 {
 				t.Fatalf("Verify = %+v, %v", b, err)
 			}
 		})
@@ -126,5 +126,37 @@ func TestFetchStopsAtTheListedSize(t *testing.T) {
 	_, err = c.Fetch(context.Background(), Ref{Region: "CH", Sequence: 3, Size: len(data)})
 	if !errors.Is(err, ErrTruncated) || !errors.Is(err, errTooLong) {
 		t.Fatalf("Fetch of a batch followed by %d bytes of garbage = %v, want ErrTruncated for passing the listed size", garbage, err)
+	}
+}
+
+// The fields batch format version 2 adds reach the client's Batch.
+func TestVerifyCarriesVersion2Fields(t *testing.T) {
+	var fk batch.FindMyKey
+	fk.Key[0], fk.Start, fk.End, fk.Secondary, fk.Reverse = 7, 900, 914, true, true
+	fk.Proof[55] = 0x5a
+	data, err := batch.EncodeBatch(&batch.Batch{
+		Header:  batch.Header{Region: "CH", Sequence: 5, PeriodMinutes: 10},
+		Tuples:  []pact.Tuple{{Seed: pact.Seed{2}, Start: 660, End: 700}, {Seed: pact.Seed{1}, Start: 600, End: 659}},
+		Reverse: []bool{true, false},
+		FindMy:  []batch.FindMyKey{fk},
+	}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New("http://127.0.0.1:1", key.Public().(ed25519.PublicKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Verify(data, Ref{Region: "CH", Sequence: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sorted by seed, {1} comes first; its mark stays with it.
+	if len(b.Reverse) != 2 || b.Reverse[0] || !b.Reverse[1] || b.Tuples[1].Seed != (pact.Seed{2}) {
+		t.Fatalf("reverse marks %v for tuples %v; want only seed 02.. marked", b.Reverse, b.Tuples)
+	}
+	want := FindMyKey{Key: fk.Key, Start: 900, End: 914, Reverse: true, Secondary: true, Proof: fk.Proof}
+	if len(b.FindMy) != 1 || b.FindMy[0] != want {
+		t.Fatalf("Find My keys %+v, want %+v", b.FindMy, want)
 	}
 }

@@ -1,20 +1,26 @@
 // Package batch is the exposure batch format of docs/api.md ("Batch
-// format"): the tuples one region accepted during one period, sorted by
-// seed so that upload order is lost, compressed, and signed with Ed25519
-// over the exact bytes.
+// format"): the tuples one region accepted, sorted by seed so that upload
+// order is lost, compressed, and signed with Ed25519 over the exact bytes.
 //
-// Layout (all integers big-endian):
+// Layout of version 2 (all integers big-endian, bits most significant
+// first):
 //
-//	magic "PCTB" | version 1 | region length (1) | region
+//	magic "PCTB" | version 2 | region length (1) | region
 //	key id (8) | sequence (8) | period start minute (4) | period minutes (4)
-//	uploads (4) | entries (4) | base hour (4) | rice k (1)
+//	reserved, zero (4) | entries (4) | base hour (4) | rice k (1)
 //	prefix section length (4) | time section length (4) | Find My entries (4)
 //	prefix section: Rice-coded gaps between the first 8 bytes of successive seeds
 //	suffix section: the other 24 bytes of each seed, entries * 24 bytes
-//	time section:   DEFLATE (Huffman only) of four columns of one byte per entry:
-//	                hour offset high, hour offset low, start minute in hour, end - start
-//	Find My section: per Find My entry, sorted by key: key (28) | start (4) | end - start (2)
+//	time section:   DEFLATE (Huffman only) of five columns of one byte per entry:
+//	                hour offset high, hour offset low, start minute in hour,
+//	                end - start, flags (bit 0: reverse tracing, spec §9.2)
+//	Find My section: per Find My entry, in byte order: key (28) | start (4) |
+//	                end - start (2) | flags (1) | proof of possession (56)
 //	signature (64): Ed25519 over every byte before it
+//
+// Version 1, which Decode still reads, carries the upload count where
+// version 2 has zeros, four time columns (no flags) and 34-byte Find My
+// entries (no flags, no proof).
 //
 // Seeds are uniformly random, so nothing compresses them except the order:
 // N sorted 256-bit values carry about log2(N) - 1.44 fewer bits each than
@@ -42,8 +48,17 @@ import (
 // Magic opens every batch.
 var Magic = [4]byte{'P', 'C', 'T', 'B'}
 
-// Version is the only format version this package writes and reads.
-const Version = 1
+// Format versions. Encode writes Version; Decode reads both.
+const (
+	// Version1 has the upload count, four time columns and 34-byte Find
+	// My entries.
+	Version1 = 1
+	// Version2 drops the upload count and adds the flags column and the
+	// Find My flags and proof (docs/api.md, "Batch format").
+	Version2 = 2
+	// Version is what Encode writes.
+	Version = Version2
+)
 
 // MaxRegionLength bounds the region name; see ValidRegion.
 const MaxRegionLength = 32
@@ -56,7 +71,13 @@ const MaxEntries = 1 << 24
 const (
 	prefixBytes = 8
 	suffixBytes = pact.SeedSize - prefixBytes
-	timeColumns = 4
+	// timeColumnsV1 and timeColumnsV2 count the one-byte columns of the
+	// time section; version 2 adds the flags column.
+	timeColumnsV1 = 4
+	timeColumnsV2 = 5
+	// tupleReverse is bit 0 of a tuple's flags byte; the other bits are
+	// zero in a canonical batch.
+	tupleReverse = 1 << 0
 	// fixedHeader is the header length after the region.
 	fixedHeader = 8 + 8 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4 + 4
 	// SignatureSize is the length of the trailing signature.
@@ -74,16 +95,22 @@ func KeyIDOf(pub ed25519.PublicKey) KeyID {
 
 // Header is what a batch says about itself.
 type Header struct {
-	Region string
-	KeyID  KeyID
+	// Version is the format version Decode read; Encode ignores it and
+	// writes Version.
+	Version uint8
+	Region  string
+	KeyID   KeyID
 	// Sequence numbers the batches of one region from 1 without gaps.
 	Sequence uint64
 	// PeriodStart and PeriodMinutes delimit the period whose uploads the
 	// batch holds.
 	PeriodStart   pact.Minute
 	PeriodMinutes uint32
-	Uploads       uint32
-	Entries       uint32
+	// Uploads is the upload count of a version 1 batch. Version 2 does not
+	// publish it (docs/api.md, "Holding and chaff"): Encode ignores it
+	// and Decode reads 0.
+	Uploads uint32
+	Entries uint32
 	// FindMyEntries counts the Find My keys (docs/findmy.md) after the tuples.
 	FindMyEntries uint32
 }
@@ -93,7 +120,12 @@ type Batch struct {
 	Header
 	// Tuples are sorted by seed, then start, then end, without duplicates.
 	Tuples []pact.Tuple
-	// FindMy are sorted by key, then start, then end, without duplicates.
+	// Reverse is nil, or has len(Tuples) entries: Reverse[i] says tuple i
+	// lies inside its uploader's reverse-tracing range (spec §9.2). Decode
+	// returns nil when no tuple is marked (always for version 1).
+	Reverse []bool
+	// FindMy are sorted by their encoded bytes (key, then start, then end,
+	// then flags, then proof), without duplicates.
 	FindMy []FindMyKey
 }
 
@@ -109,6 +141,9 @@ var (
 	// ErrTimeSpan is a batch whose hours span more than the 16-bit hour
 	// offset of the time section holds (65535 hours).
 	ErrTimeSpan = errors.New("tuples span more than 65535 hours")
+	// ErrReverseLength is a Batch whose Reverse is neither nil nor as long
+	// as its Tuples.
+	ErrReverseLength = errors.New("reverse flags are not parallel to the tuples")
 )
 
 // ValidRegion reports whether r is a region name: 1 to 32 characters from
@@ -148,27 +183,48 @@ func compareTuples(a, b pact.Tuple) int {
 // Encode sorts tuples in place, drops exact duplicates, and returns the
 // signed batch. h.Entries and h.KeyID are filled in from the tuples and key.
 func Encode(h Header, tuples []pact.Tuple, key ed25519.PrivateKey) ([]byte, error) {
-	return EncodeWithFindMy(h, tuples, nil, key)
+	return EncodeBatch(&Batch{Header: h, Tuples: tuples}, key)
 }
 
 // EncodeWithFindMy is Encode for a batch that also carries Find My keys,
 // which it sorts in place and deduplicates too.
 func EncodeWithFindMy(h Header, tuples []pact.Tuple, findMy []FindMyKey, key ed25519.PrivateKey) ([]byte, error) {
+	return EncodeBatch(&Batch{Header: h, Tuples: tuples, FindMy: findMy}, key)
+}
+
+// markedTuple is a tuple with its flags, sorted and deduplicated together.
+type markedTuple struct {
+	pact.Tuple
+	reverse bool
+}
+
+// EncodeBatch returns b signed with key in format Version. It sorts b's
+// Tuples (with Reverse) and FindMy in place and sets b's header fields
+// Version, KeyID, Entries and FindMyEntries from what it wrote, leaving
+// b.Tuples and b.Reverse sorted but of their old length. Tuples that
+// repeat a seed and window are written once, marked reverse if any of
+// them was; Find My entries that repeat every byte are written once.
+func EncodeBatch(b *Batch, key ed25519.PrivateKey) ([]byte, error) {
+	h := b.Header
 	if err := ValidRegion(h.Region); err != nil {
 		return nil, fmt.Errorf("encoding batch: %w", err)
 	}
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("encoding batch: signing key has %d bytes, want %d", len(key), ed25519.PrivateKeySize)
 	}
-	slices.SortFunc(tuples, compareTuples)
-	tuples = slices.Compact(tuples)
-	if len(tuples) > MaxEntries {
-		return nil, fmt.Errorf("encoding batch for region %s: %d entries: %w", h.Region, len(tuples), ErrTooMany)
+	if b.Reverse != nil && len(b.Reverse) != len(b.Tuples) {
+		return nil, fmt.Errorf("encoding batch for region %s: %d reverse flags for %d tuples: %w", h.Region, len(b.Reverse), len(b.Tuples), ErrReverseLength)
 	}
+	if len(b.Tuples) > MaxEntries {
+		return nil, fmt.Errorf("encoding batch for region %s: %d entries: %w", h.Region, len(b.Tuples), ErrTooMany)
+	}
+	tuples := sortTuples(b.Tuples, b.Reverse)
+	h.Version = Version
+	h.Uploads = 0
 	h.Entries = uint32(len(tuples))
 	h.KeyID = KeyIDOf(key.Public().(ed25519.PublicKey))
-	slices.SortFunc(findMy, compareFindMy)
-	findMy = slices.Compact(findMy)
+	slices.SortFunc(b.FindMy, compareFindMy)
+	findMy := slices.Compact(slices.Clone(b.FindMy))
 	if len(findMy) > MaxEntries {
 		return nil, fmt.Errorf("encoding batch for region %s: %d findmy entries: %w", h.Region, len(findMy), ErrTooMany)
 	}
@@ -187,7 +243,7 @@ func EncodeWithFindMy(h Header, tuples []pact.Tuple, findMy []FindMyKey, key ed2
 			baseHour = min(baseHour, uint32(t.Start)/pact.MinutesPerHour)
 		}
 	}
-	cols := make([]byte, timeColumns*n)
+	cols := make([]byte, timeColumnsV2*n)
 	for i, t := range tuples {
 		if t.End < t.Start || t.End-t.Start >= pact.MinutesPerHour {
 			return nil, fmt.Errorf("encoding batch: tuple %s start %d end %d: %w", t.Seed, t.Start, t.End, ErrTupleWindow)
@@ -200,6 +256,9 @@ func EncodeWithFindMy(h Header, tuples []pact.Tuple, findMy []FindMyKey, key ed2
 		cols[n+i] = byte(off)
 		cols[2*n+i] = byte(uint32(t.Start) % pact.MinutesPerHour)
 		cols[3*n+i] = byte(t.End - t.Start)
+		if t.reverse {
+			cols[4*n+i] = tupleReverse
+		}
 	}
 	var timeSection bytes.Buffer
 	fw, err := flate.NewWriter(&timeSection, flate.HuffmanOnly)
@@ -226,13 +285,13 @@ func EncodeWithFindMy(h Header, tuples []pact.Tuple, findMy []FindMyKey, key ed2
 
 	out := make([]byte, 0, 6+len(h.Region)+fixedHeader+len(prefix)+suffixBytes*n+timeSection.Len()+FindMyEntrySize*len(findMy)+SignatureSize)
 	out = append(out, Magic[:]...)
-	out = append(out, Version, byte(len(h.Region)))
+	out = append(out, h.Version, byte(len(h.Region)))
 	out = append(out, h.Region...)
 	out = append(out, h.KeyID[:]...)
 	out = binary.BigEndian.AppendUint64(out, h.Sequence)
 	out = binary.BigEndian.AppendUint32(out, uint32(h.PeriodStart))
 	out = binary.BigEndian.AppendUint32(out, h.PeriodMinutes)
-	out = binary.BigEndian.AppendUint32(out, h.Uploads)
+	out = binary.BigEndian.AppendUint32(out, 0) // no upload count in version 2
 	out = binary.BigEndian.AppendUint32(out, h.Entries)
 	out = binary.BigEndian.AppendUint32(out, baseHour)
 	out = append(out, k)
@@ -247,14 +306,41 @@ func EncodeWithFindMy(h Header, tuples []pact.Tuple, findMy []FindMyKey, key ed2
 	for _, k := range findMy {
 		out = k.append(out)
 	}
+	b.Header = h
 	return append(out, ed25519.Sign(key, out)...), nil
+}
+
+// sortTuples sorts tuples and reverse (nil, or parallel to tuples) in
+// place in the batch order and returns the deduplicated list to encode.
+func sortTuples(tuples []pact.Tuple, reverse []bool) []markedTuple {
+	marked := make([]markedTuple, len(tuples))
+	for i, t := range tuples {
+		marked[i].Tuple = t
+		marked[i].reverse = reverse != nil && reverse[i]
+	}
+	slices.SortFunc(marked, func(a, b markedTuple) int { return compareTuples(a.Tuple, b.Tuple) })
+	for i, m := range marked {
+		tuples[i] = m.Tuple
+		if reverse != nil {
+			reverse[i] = m.reverse
+		}
+	}
+	out := marked[:0]
+	for _, m := range marked {
+		if len(out) > 0 && out[len(out)-1].Tuple == m.Tuple {
+			out[len(out)-1].reverse = out[len(out)-1].reverse || m.reverse
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // riceParameter picks k near log2 of the mean gap between sorted prefixes,
 // which is close to optimal for the geometric gaps of random seeds. It also
 // bounds the unary part: the quotients sum to at most about 2N, whatever
 // seeds an uploader chose.
-func riceParameter(sorted []pact.Tuple) uint8 {
+func riceParameter(sorted []markedTuple) uint8 {
 	if len(sorted) == 0 {
 		return 0
 	}
@@ -301,9 +387,10 @@ func parseHeader(b []byte) (Header, layout, error) {
 	if [4]byte(b[:4]) != Magic {
 		return h, l, fmt.Errorf("%w: magic %x, want %x (%q)", ErrFormat, b[:4], Magic, Magic[:])
 	}
-	if b[4] != Version {
-		return h, l, fmt.Errorf("%w: version %d, want %d", ErrFormat, b[4], Version)
+	if b[4] != Version1 && b[4] != Version2 {
+		return h, l, fmt.Errorf("%w: version %d, want %d or %d", ErrFormat, b[4], Version1, Version2)
 	}
+	h.Version = b[4]
 	rl := int(b[5])
 	if len(b) < 6+rl+fixedHeader+SignatureSize {
 		return h, l, fmt.Errorf("%w: %w: %d bytes is shorter than the header and signature (%d)", ErrFormat, ErrTruncated, len(b), 6+rl+fixedHeader+SignatureSize)
@@ -324,6 +411,9 @@ func parseHeader(b []byte) (Header, layout, error) {
 	prefixLen := uint64(binary.BigEndian.Uint32(p[37:]))
 	timeLen := uint64(binary.BigEndian.Uint32(p[41:]))
 	h.FindMyEntries = binary.BigEndian.Uint32(p[45:])
+	if h.Version == Version2 && h.Uploads != 0 {
+		return h, l, fmt.Errorf("%w: reserved field %d in version 2, want 0", ErrFormat, h.Uploads)
+	}
 	if h.Entries > MaxEntries || h.FindMyEntries > MaxEntries {
 		return h, l, fmt.Errorf("%w: entries %d and Find My entries %d: limit %d", ErrFormat, h.Entries, h.FindMyEntries, MaxEntries)
 	}
@@ -332,7 +422,7 @@ func parseHeader(b []byte) (Header, layout, error) {
 	}
 	body := p[fixedHeader : len(p)-SignatureSize]
 	suffixLen := uint64(h.Entries) * suffixBytes
-	findMyLen := uint64(h.FindMyEntries) * FindMyEntrySize
+	findMyLen := uint64(h.FindMyEntries) * uint64(findMyEntrySize(h.Version))
 	if want := prefixLen + suffixLen + timeLen + findMyLen; uint64(len(body)) != want {
 		return h, l, fmt.Errorf("%w: %w: sections of %d+%d+%d+%d bytes, body has %d", ErrFormat, ErrTruncated, prefixLen, suffixLen, timeLen, findMyLen, len(body))
 	}
@@ -376,7 +466,11 @@ func decodeUnverified(b []byte) (*Batch, error) {
 		return nil, err
 	}
 	n := int(h.Entries)
-	cols := make([]byte, timeColumns*n+1)
+	columns := timeColumnsV1
+	if h.Version == Version2 {
+		columns = timeColumnsV2
+	}
+	cols := make([]byte, columns*n+1)
 	fr := flate.NewReader(bytes.NewReader(l.tim))
 	got, err := io.ReadFull(fr, cols)
 	if err != io.ErrUnexpectedEOF && err != io.EOF {
@@ -385,10 +479,11 @@ func decodeUnverified(b []byte) (*Batch, error) {
 		}
 		return nil, fmt.Errorf("%w: time section: %w", ErrFormat, err)
 	}
-	if got != timeColumns*n {
-		return nil, fmt.Errorf("%w: time section holds %d bytes, want %d", ErrFormat, got, timeColumns*n)
+	if got != columns*n {
+		return nil, fmt.Errorf("%w: time section holds %d bytes, want %d", ErrFormat, got, columns*n)
 	}
-	cols = cols[:timeColumns*n]
+	cols = cols[:columns*n]
+	var reverse []bool
 
 	tuples := make([]pact.Tuple, n)
 	br := bitReader{buf: l.prefix}
@@ -419,18 +514,31 @@ func decodeUnverified(b []byte) (*Batch, error) {
 		if i > 0 && compareTuples(tuples[i-1], *t) >= 0 {
 			return nil, fmt.Errorf("%w: %w: entry %d is not after entry %d", ErrFormat, ErrOrder, i, i-1)
 		}
+		if columns == timeColumnsV2 {
+			switch flags := cols[4*n+i]; flags {
+			case 0:
+			case tupleReverse:
+				if reverse == nil {
+					reverse = make([]bool, n)
+				}
+				reverse[i] = true
+			default:
+				return nil, fmt.Errorf("%w: entry %d has flags %#02x; only bit 0 is defined", ErrFormat, i, flags)
+			}
+		}
 	}
 	if err := br.finish(); err != nil {
 		return nil, fmt.Errorf("%w: prefix section: %w", ErrFormat, err)
 	}
 	findMy := make([]FindMyKey, h.FindMyEntries)
+	size := findMyEntrySize(h.Version)
 	for i := range findMy {
-		if err := findMy[i].decode(l.findMy[i*FindMyEntrySize:]); err != nil {
+		if err := findMy[i].decode(l.findMy[i*size : (i+1)*size]); err != nil {
 			return nil, fmt.Errorf("%w: Find My entry %d: %w", ErrFormat, i, err)
 		}
 		if i > 0 && compareFindMy(findMy[i-1], findMy[i]) >= 0 {
 			return nil, fmt.Errorf("%w: %w: Find My entry %d is not after entry %d", ErrFormat, ErrOrder, i, i-1)
 		}
 	}
-	return &Batch{Header: h, Tuples: tuples, FindMy: findMy}, nil
+	return &Batch{Header: h, Tuples: tuples, Reverse: reverse, FindMy: findMy}, nil
 }
