@@ -252,6 +252,24 @@ type FindMyMatch struct {
 	RSSI int8
 	// Batch is the ID of the exposure batch that published the key.
 	Batch string
+	// Secondary is set for a match of a secondary key, which a separated
+	// accessory advertises away from its owner (docs/findmy.md §7.6);
+	// only full-key evidence can be secondary.
+	Secondary bool
+}
+
+// SourceFindMySeparated is the source of a full match of a secondary key:
+// the device was near a diagnosed person's item, away from its owner
+// (docs/findmy.md §7.6).
+const SourceFindMySeparated pact.Source = "findmy-separated"
+
+// Source is the source the match is counted and shown under: its
+// evidence, or SourceFindMySeparated for a secondary key.
+func (m *FindMyMatch) Source() pact.Source {
+	if m.Secondary {
+		return SourceFindMySeparated
+	}
+	return pact.Source(m.Evidence)
 }
 
 // Validate checks evidence, width and window.
@@ -270,6 +288,10 @@ func (m *FindMyMatch) Validate() error {
 	if m.WindowEnd < m.WindowStart {
 		return fmt.Errorf("devicedb: Find My match of %s: window %v..%v ends before it starts: %w",
 			m.Key, m.WindowStart, m.WindowEnd, ErrInvalidFindMyMatch)
+	}
+	if m.Secondary && m.Evidence != EvidenceFindMy {
+		return fmt.Errorf("devicedb: Find My match of %s at minute %d: a secondary key with evidence %q: %w",
+			m.Key, m.Heard, m.Evidence, ErrInvalidFindMyMatch)
 	}
 	return nil
 }
@@ -302,7 +324,7 @@ func insertFindMyMatches(ctx context.Context, tx *sql.Tx, ms []FindMyMatch, onNe
 		return 0, nil
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO findmy_matches
-		(heard, key, evidence, bits, window_start, window_end, rssi, batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		(heard, key, evidence, bits, window_start, window_end, rssi, batch, secondary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (heard, key, evidence) DO NOTHING`)
 	if err != nil {
 		return 0, fmt.Errorf("devicedb: storing %d Find My matches: %w", len(ms), err)
@@ -312,7 +334,7 @@ func insertFindMyMatches(ctx context.Context, tx *sql.Tx, ms []FindMyMatch, onNe
 	for i := range ms {
 		m := &ms[i]
 		res, err := stmt.ExecContext(ctx, int64(m.Heard), m.Key[:], string(m.Evidence), int64(m.Bits),
-			int64(m.WindowStart), int64(m.WindowEnd), int64(m.RSSI), m.Batch)
+			int64(m.WindowStart), int64(m.WindowEnd), int64(m.RSSI), m.Batch, m.Secondary)
 		if err != nil {
 			return 0, fmt.Errorf("devicedb: storing Find My match of %s at minute %d: %w", m.Key, m.Heard, err)
 		}
@@ -327,12 +349,12 @@ func insertFindMyMatches(ctx context.Context, tx *sql.Tx, ms []FindMyMatch, onNe
 }
 
 // AddFindMyMatches stores Find My match results inside the batch's
-// transaction and returns the days and evidence sources ("findmy",
-// "findmy-partial") that gained a row.
+// transaction and returns the days and sources ("findmy",
+// "findmy-partial", "findmy-separated") that gained a row.
 func (t *BatchTx) AddFindMyMatches(ms []FindMyMatch) ([]DaySource, error) {
 	seen := map[DaySource]bool{}
 	_, err := insertFindMyMatches(t.ctx, t.tx, ms, func(m *FindMyMatch) {
-		seen[DaySource{Day: m.Heard.Day(), Source: pact.Source(m.Evidence)}] = true
+		seen[DaySource{Day: m.Heard.Day(), Source: m.Source()}] = true
 	})
 	if err != nil {
 		return nil, err
@@ -347,7 +369,7 @@ func (t *BatchTx) AddFindMyMatches(ms []FindMyMatch) ([]DaySource, error) {
 // FindMyMatches calls fn for every stored Find My match heard in [from,
 // to], in order of minute heard, key and evidence.
 func (d *DB) FindMyMatches(ctx context.Context, from, to pact.Minute, fn func(FindMyMatch) error) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT heard, key, evidence, bits, window_start, window_end, rssi, batch
+	rows, err := d.db.QueryContext(ctx, `SELECT heard, key, evidence, bits, window_start, window_end, rssi, batch, secondary
 		FROM findmy_matches WHERE heard BETWEEN ? AND ? ORDER BY heard, key, evidence`, int64(from), int64(to))
 	if err != nil {
 		return fmt.Errorf("devicedb: reading Find My matches %v..%v: %w", from, to, err)
@@ -358,8 +380,9 @@ func (d *DB) FindMyMatches(ctx context.Context, from, to pact.Minute, fn func(Fi
 			heard, bits, start, end, rssi int64
 			key                           []byte
 			evidence, batch               string
+			secondary                     bool
 		)
-		if err := rows.Scan(&heard, &key, &evidence, &bits, &start, &end, &rssi, &batch); err != nil {
+		if err := rows.Scan(&heard, &key, &evidence, &bits, &start, &end, &rssi, &batch, &secondary); err != nil {
 			return fmt.Errorf("devicedb: reading a Find My match: %w", err)
 		}
 		h, err := storedMinute("Find My match", "heard", heard)
@@ -384,7 +407,7 @@ func (d *DB) FindMyMatches(ctx context.Context, from, to pact.Minute, fn func(Fi
 		}
 		m := FindMyMatch{
 			Heard: h, Key: findmy.Key(key), Evidence: Evidence(evidence), Bits: uint8(bits),
-			WindowStart: ws, WindowEnd: we, RSSI: r, Batch: batch,
+			WindowStart: ws, WindowEnd: we, RSSI: r, Batch: batch, Secondary: secondary,
 		}
 		if err := m.Validate(); err != nil {
 			return fmt.Errorf("devicedb: stored row: %w", err)

@@ -31,11 +31,11 @@ type Config struct {
 	// FailuresPerHour is how many refused permission numbers one client
 	// network (IPv4 address or IPv6 /64) may send per hour before it gets 429.
 	FailuresPerHour int
-	// FindMyStepsPerMinute bounds the Find My key derivation one client
-	// network may cause, in KDF steps per minute (a key costs
-	// 1,300): its schedule uploads get 429 past it. Each network may
-	// start with at least MaxUploadDerivationSteps.
-	FindMyStepsPerMinute int
+	// FindMyProofsPerMinute bounds the Find My proofs of possession one
+	// client network may make the server verify per minute (about 0.66 ms
+	// each, docs/findmy.md §8.3): its uploads with keys get 429 past it.
+	// Each network may start with at least MaxFindMyKeys.
+	FindMyProofsPerMinute int
 	// ResponseBytes is the size every upload response is padded to.
 	ResponseBytes int
 	// ExportDir, when set, receives every batch and index as static files.
@@ -55,10 +55,10 @@ func DefaultConfig() Config {
 		MaxBodyBytes:    1 << 20,
 		MaxTuples:       2160,
 		FailuresPerHour: 20,
-		// One largest upload per minute: 2.7 s of CPU on the reference
-		// machine (docs/performance.md).
-		FindMyStepsPerMinute: MaxUploadDerivationSteps,
-		ResponseBytes:        512,
+		// One largest upload per minute: 2.7 s of CPU on a loaded
+		// two-core machine (docs/performance.md).
+		FindMyProofsPerMinute: MaxFindMyKeys,
+		ResponseBytes:         512,
 	}
 }
 
@@ -74,7 +74,7 @@ func (c Config) withDefaults() Config {
 	// decoded again (spec §6.1).
 	c.MaxTuples = min(c.MaxTuples, pact.MaxTuplesPerList)
 	orDefault(&c.FailuresPerHour, d.FailuresPerHour)
-	orDefault(&c.FindMyStepsPerMinute, d.FindMyStepsPerMinute)
+	orDefault(&c.FindMyProofsPerMinute, d.FindMyProofsPerMinute)
 	orDefault(&c.ResponseBytes, d.ResponseBytes)
 	return c
 }
