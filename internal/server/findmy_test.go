@@ -6,12 +6,14 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/pact-findmy/pact-findmy/exposureclient"
 	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/internal/authority/model"
 	"github.com/pact-findmy/pact-findmy/internal/batch"
@@ -160,5 +162,28 @@ func TestStoredKeysKeepTheirProofs(t *testing.T) {
 		if err := findmy.VerifyProof(st, k.Proof); err != nil {
 			t.Errorf("key %s: %v", k.Key, err)
 		}
+	}
+}
+
+// The largest upload a device may send, the most tuples and the most
+// Find My keys with proofs, fits the default body limit, as JSON with
+// every minute at its widest.
+func TestLargestUploadFitsTheBodyLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	up := exposureclient.Upload{PermissionNumber: "5MT6T-2BKGN-9HP89-MD0V9", Region: strings.Repeat("x", batch.MaxRegionLength),
+		ReverseTracing: &exposureclient.MinuteRange{From: 4_000_000_000, To: 4_000_000_000}}
+	for i := range cfg.MaxTuples {
+		up.Tuples = append(up.Tuples, pact.Tuple{Seed: pact.Seed{byte(i), byte(i >> 8)}, Start: 4_000_000_000, End: 4_000_000_059})
+	}
+	for i := range MaxFindMyKeys {
+		up.FindMyKeys = append(up.FindMyKeys, exposureclient.FindMyKey{Key: findmy.Key{byte(i), byte(i >> 8)}, Start: 4_000_000_000, End: 4_000_001_439, Secondary: true})
+	}
+	body, err := json.Marshal(up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("largest upload: %d bytes of JSON", len(body))
+	if int64(len(body)) > cfg.MaxBodyBytes {
+		t.Fatalf("largest upload is %d bytes, over the limit of %d", len(body), cfg.MaxBodyBytes)
 	}
 }
