@@ -25,7 +25,7 @@ func signedUploadKeys(tb testing.TB, devices int, region string) []exposureclien
 	keys := make([]exposureclient.FindMyKey, 0, devices*keysPerDevice)
 	for dev := range devices {
 		for i := range keysPerDevice {
-			d, err := findmy.NewPrivateKey(big.NewInt(int64(1+dev*keysPerDevice+i)).FillBytes(make([]byte, findmy.KeySize)))
+			d, err := findmy.NewPrivateKey(big.NewInt(int64(1 + dev*keysPerDevice + i)).FillBytes(make([]byte, findmy.KeySize)))
 			if err != nil {
 				tb.Fatal(err)
 			}
