@@ -3,6 +3,7 @@ package exposureclient
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,8 +65,9 @@ type Upload struct {
 	// ReverseTracing, when set, is the minute range for which the uploader
 	// consents to reverse tracing (spec §9.2).
 	ReverseTracing *MinuteRange
-	// FindMyKeys are advertised keys with the minutes each was current;
-	// never the key material they were derived from (docs/findmy.md §5).
+	// FindMyKeys are advertised keys with the minutes each was current,
+	// their kind and their proof of possession (docs/findmy.md §8); never
+	// the key material they were derived from (docs/findmy.md §5).
 	FindMyKeys []FindMyKey
 }
 
@@ -113,9 +115,11 @@ func (e *RefusedError) Unwrap() []error {
 }
 
 type uploadKeyJSON struct {
-	Key   string `json:"key"`
-	Start uint32 `json:"start"`
-	End   uint32 `json:"end"`
+	Key       string `json:"key"`
+	Start     uint32 `json:"start"`
+	End       uint32 `json:"end"`
+	Secondary bool   `json:"secondary,omitempty"`
+	Proof     string `json:"proof"`
 }
 
 type uploadRangeJSON struct {
@@ -141,7 +145,8 @@ func (u Upload) MarshalJSON() ([]byte, error) {
 		j.ReverseTracing = &uploadRangeJSON{From: uint32(r.From), To: uint32(r.To)}
 	}
 	for _, k := range u.FindMyKeys {
-		j.FindMyKeys = append(j.FindMyKeys, uploadKeyJSON{Key: k.Key.String(), Start: uint32(k.Start), End: uint32(k.End)})
+		j.FindMyKeys = append(j.FindMyKeys, uploadKeyJSON{Key: k.Key.String(), Start: uint32(k.Start), End: uint32(k.End),
+			Secondary: k.Secondary, Proof: hex.EncodeToString(k.Proof[:])})
 	}
 	return json.Marshal(j)
 }

@@ -112,3 +112,31 @@ func BenchmarkParseFull(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProof measures what a proof of possession costs to make and to
+// check (findmy §8): the server and every device verify one per key.
+func BenchmarkProof(b *testing.B) {
+	var doc struct{ Cases []proofCase }
+	loadJSON(b, "proofs.json", &doc)
+	c := doc.Cases[0]
+	d, err := ParsePrivateKey(c.PrivateKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := c.statement(b)
+	p := Proof(mustHex(b, c.Proof))
+	b.Run("sign", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := SignProof(d, st); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			if err := VerifyProof(st, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

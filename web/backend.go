@@ -44,6 +44,10 @@ const (
 	SourcePACT          = "pact"           // native chirp matched by a seed tuple
 	SourceFindMy        = "findmy"         // full Find My key matched inside its slot
 	SourceFindMyPartial = "findmy-partial" // Find My key prefix matched inside its slot
+	// SourceFindMySeparated is a full secondary key of a separated
+	// accessory: near a diagnosed person's item, not the person
+	// (docs/findmy.md §7.6).
+	SourceFindMySeparated = "findmy-separated"
 )
 
 // RSSIUnknown is the reading of a sighting without RSSI (pact.RSSIUnknown).

@@ -12,7 +12,7 @@ import (
 // entry found in an exposure batch.
 type Match struct {
 	Heard  time.Time // minute heard
-	Source string    // SourcePACT, SourceFindMy or SourceFindMyPartial
+	Source string    // SourcePACT, SourceFindMy, SourceFindMyPartial or SourceFindMySeparated
 	// Contact identifies the exposed device-hour: the seed (pact) or the
 	// key (findmy), in any stable encoding. Only equality is used.
 	Contact        string
@@ -133,8 +133,10 @@ func sourceOrder(s string) int {
 		return 1
 	case SourceFindMyPartial:
 		return 2
+	case SourceFindMySeparated:
+		return 3
 	}
-	return 3
+	return 4
 }
 
 // strongerRSSI reports whether reading a is stronger than b, an unknown

@@ -54,6 +54,8 @@ func sourceWords(s string) string {
 		return "a Find My key"
 	case SourceFindMyPartial:
 		return "a partial Find My key (prefix only)"
+	case SourceFindMySeparated:
+		return "a separated Find My accessory (near a diagnosed person's item, not the person)"
 	}
 	return s
 }

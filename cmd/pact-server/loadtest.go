@@ -37,7 +37,7 @@ func loadtest(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	binary := fs.Bool("binary", false, "send the binary tuple encoding instead of JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	target := fs.String("url", "", "server to load (default: start one in this process on a loopback port); it must share --data and allow more than --concurrency attempts per network (serve --failures-per-hour)")
-	attack := fs.String("findmy-attack", "", "instead of uploads, send costly Find My schedule uploads from this one address for --duration and report the CPU they cost: "+findMyAttackKinds)
+	attack := fs.String("findmy-attack", "", "instead of uploads, send uploads of the most Find My keys with proofs of possession from this one address for --duration and report the CPU their verification costs: "+findMyAttackKinds)
 	duration := fs.Duration("duration", 20*time.Second, "how long --findmy-attack runs")
 	if err := fs.ParseNoArgs(args); err != nil {
 		return err

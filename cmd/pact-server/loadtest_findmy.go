@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,44 +19,39 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/findmy"
+	"github.com/pact-findmy/pact-findmy/internal/server"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
-const findMyAttackKinds = `"bad-window" (keys outside the accepted window, the number unspent) or "unknown-number" (keys in the window, numbers never issued)`
-
-// Schedule material of docs/findmy.md's vectors; any SK_0 and P_0 cost the same.
-const (
-	attackSecret    = "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba"
-	attackPublicKey = "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201"
-	// attackFrom and attackCount are the most one upload may ask for:
-	// two entries of (2^20 + 2016) steps each.
-	attackFrom  = 1 << 20
-	attackCount = 21 * 24 * 4
-)
+const findMyAttackKinds = `"bad-window" (keys outside the accepted window, the number unspent) or "unknown-number" (keys in the window with valid proofs of possession, numbers never issued)`
 
 // findMyAttack measures what one client network can make the server spend
-// on Find My key derivation: --concurrency workers on one loopback address
-// post uploads of two schedule entries of the largest allowed cost for
-// --duration, against a server in this process with the configured limits
-// (serve's --failures-per-hour). It reports the process CPU time, which
-// the derivations dominate (a worker's request costs microseconds), and
-// that time per minute.
+// on Find My proofs of possession: --concurrency workers on one loopback
+// address post uploads of the most keys allowed, each with a proof that
+// verifies (an attacker signs for keys of its own making), for
+// --duration, against a server in this process with the configured
+// limits (serve's --failures-per-hour). It reports the process CPU time,
+// which the verifications dominate (a worker's request costs
+// microseconds), and that time per minute.
 func findMyAttack(ctx context.Context, sf *storeFlags, vf *serverFlags, kind string, duration time.Duration, concurrency int, stdout io.Writer) error {
 	if duration <= 0 {
 		return fmt.Errorf("--duration %v: want a positive duration", duration)
 	}
 	now := pact.MinuteOf(time.Now())
-	var epoch pact.Minute
+	var first pact.Minute
 	switch kind {
 	case "bad-window":
-		// Key from 2^20 starts 2^20 * 15 minutes after minute 0, in 1999:
-		// past retention.
-		epoch = 0
+		// Minute 15 is in 1970: past retention.
+		first = 15
 	case "unknown-number":
-		// The last key ends now and the first starts three weeks ago.
-		epoch = now - (attackFrom+attackCount)*15
+		// The keys of the last three weeks, ending an hour ago.
+		first = now - 60 - server.MaxFindMyKeys*15
 	default:
 		return fmt.Errorf("--findmy-attack %q: want %s", kind, findMyAttackKinds)
+	}
+	keys, err := attackKeys(first, "LOAD")
+	if err != nil {
+		return err
 	}
 	srv, store, err := newServer(ctx, sf, vf, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -71,10 +67,9 @@ func findMyAttack(ctx context.Context, sf *storeFlags, vf *serverFlags, kind str
 	if err != nil {
 		return err
 	}
-	entry := map[string]any{"secret": attackSecret, "public_key": attackPublicKey, "epoch": epoch, "from": attackFrom, "count": attackCount}
 	bodies := make([][]byte, len(numbers))
 	for i, n := range numbers {
-		bodies[i], _ = json.Marshal(map[string]any{"permission_number": n, "region": "LOAD", "tuples": []any{}, "findmy_schedule": []any{entry, entry}})
+		bodies[i], _ = json.Marshal(map[string]any{"permission_number": n, "region": "LOAD", "tuples": []any{}, "findmy_keys": keys})
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,7 +107,7 @@ func findMyAttack(ctx context.Context, sf *storeFlags, vf *serverFlags, kind str
 		}()
 	}
 	wg.Wait()
-	// Requests cut off at the deadline stop deriving at once or not; wait
+	// Requests cut off at the deadline stop verifying at once or not; wait
 	// for the handlers so their CPU is counted.
 	hs.Shutdown(context.Background())
 	elapsed := time.Since(start)
@@ -127,20 +122,19 @@ func findMyAttack(ctx context.Context, sf *storeFlags, vf *serverFlags, kind str
 		fmt.Fprintf(stdout, " %d=%d", c, statuses[c])
 	}
 	fmt.Fprintf(stdout, "\nprocess cpu=%.2fs cpu-per-minute=%.1fs (HTTP handling of every request included)\n", cpu.Seconds(), cpu.Seconds()*float64(time.Minute)/float64(elapsed))
-	// The derivation's share: the work the server counted, at the cost
-	// per unit timed in this run.
+	// The verifications' share: the proofs the server counted, at the
+	// cost per proof timed in this run.
 	rec := httptest.NewRecorder()
 	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	updates, okU := metricValue(rec.Body.String(), "pact_findmy_secret_updates_total")
-	keys, okK := metricValue(rec.Body.String(), "pact_findmy_keys_derived_total")
-	if !okU || !okK {
-		fmt.Fprintln(stdout, "derivation: this server counts no derivation work")
+	verified, ok := metricValue(rec.Body.String(), "pact_findmy_proofs_verified_total")
+	if !ok {
+		fmt.Fprintln(stdout, "verification: this server counts no proofs")
 		return nil
 	}
-	perUpdate, perKey := derivationCosts()
-	derivation := time.Duration(updates*float64(perUpdate) + keys*float64(perKey))
-	fmt.Fprintf(stdout, "derivation: secret-updates=%.0f keys=%.0f at %v and %v each: cpu=%.2fs cpu-per-minute=%.1fs\n",
-		updates, keys, perUpdate, perKey.Round(time.Microsecond), derivation.Seconds(), derivation.Seconds()*float64(time.Minute)/float64(elapsed))
+	perProof := verificationCost(keys)
+	total := time.Duration(verified * float64(perProof))
+	fmt.Fprintf(stdout, "verification: proofs=%.0f at %v each: cpu=%.2fs cpu-per-minute=%.1fs\n",
+		verified, perProof.Round(time.Microsecond), total.Seconds(), total.Seconds()*float64(time.Minute)/float64(elapsed))
 	return nil
 }
 
@@ -155,22 +149,43 @@ func metricValue(text, name string) (float64, bool) {
 	return 0, false
 }
 
-// derivationCosts times a secret update and a key derivation in CPU time.
-func derivationCosts() (perUpdate, perKey time.Duration) {
-	p0, err := findmy.ParsePublicKey(attackPublicKey)
-	if err != nil {
-		panic(err)
+// attackKeys returns server.MaxFindMyKeys primary keys of consecutive
+// 15-minute slots from first, each with a valid proof for region: the
+// attacker draws the private keys itself.
+func attackKeys(first pact.Minute, region string) ([]map[string]any, error) {
+	out := make([]map[string]any, 0, server.MaxFindMyKeys)
+	for i := range server.MaxFindMyKeys {
+		d, err := findmy.NewPrivateKey(new(big.Int).SetInt64(int64(1_000_003 + i)).FillBytes(make([]byte, findmy.KeySize)))
+		if err != nil {
+			return nil, err
+		}
+		start := first + pact.Minute(i)*15
+		st := findmy.Statement{Key: d.Public().Key(), Start: uint32(start), End: uint32(start + 14), Region: region}
+		p, err := findmy.SignProof(d, st)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, map[string]any{"key": st.Key.String(), "start": st.Start, "end": st.End, "proof": p.String()})
 	}
-	var sk findmy.Secret
-	const updates, keys = 100_000, 50
+	return out, nil
+}
+
+// verificationCost times one proof verification in CPU time.
+func verificationCost(keys []map[string]any) time.Duration {
+	const n = 50
+	sts := make([]findmy.Statement, 0, n)
+	proofs := make([]findmy.Proof, 0, n)
+	for _, k := range keys[:n] {
+		key, _ := findmy.ParseKey(k["key"].(string))
+		p, _ := findmy.ParseProof(k["proof"].(string))
+		sts = append(sts, findmy.Statement{Key: key, Start: k["start"].(uint32), End: k["end"].(uint32), Region: "LOAD"})
+		proofs = append(proofs, p)
+	}
 	t0 := processCPU()
-	sk = sk.Advance(updates)
-	t1 := processCPU()
-	for range keys {
-		p0.Derive(sk)
+	for i := range sts {
+		findmy.VerifyProof(sts[i], proofs[i])
 	}
-	t2 := processCPU()
-	return (t1 - t0) / updates, (t2 - t1) / keys
+	return (processCPU() - t0) / n
 }
 
 // processCPU is the user and system CPU time of this process so far.

@@ -201,7 +201,7 @@ func (d *Demo) diagnose(ctx context.Context, alex *Neighbour, tag *Accessory, no
 		PermissionNumber: number, Region: Region,
 		FindMy: []share.FindMyDevice{{
 			Name: "AirTag", Secret: hex.EncodeToString(tag.Secret[:]),
-			PublicKey: hex.EncodeToString(tag.Private.Public().Bytes()), Epoch: tag.Epoch,
+			PrivateKey: hex.EncodeToString(tag.Private.Bytes()), Epoch: tag.Epoch,
 		}},
 	})
 	d.Diagnosed = res

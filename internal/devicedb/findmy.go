@@ -255,6 +255,24 @@ type FindMyMatch struct {
 	// tracing (spec §9.2): this device may have been the source of the
 	// uploader's infection. It is not an exposure and never counts as one.
 	Reverse bool
+	// Secondary is set for a match of a secondary key, which a separated
+	// accessory advertises away from its owner (docs/findmy.md §7.6);
+	// only full-key evidence can be secondary.
+	Secondary bool
+}
+
+// SourceFindMySeparated is the source of a full match of a secondary key:
+// the device was near a diagnosed person's item, away from its owner
+// (docs/findmy.md §7.6).
+const SourceFindMySeparated pact.Source = "findmy-separated"
+
+// Source is the source the match is counted and shown under: its
+// evidence, or SourceFindMySeparated for a secondary key.
+func (m *FindMyMatch) Source() pact.Source {
+	if m.Secondary {
+		return SourceFindMySeparated
+	}
+	return pact.Source(m.Evidence)
 }
 
 // Validate checks evidence, width and window.
@@ -273,6 +291,10 @@ func (m *FindMyMatch) Validate() error {
 	if m.WindowEnd < m.WindowStart {
 		return fmt.Errorf("devicedb: Find My match of %s: window %v..%v ends before it starts: %w",
 			m.Key, m.WindowStart, m.WindowEnd, ErrInvalidFindMyMatch)
+	}
+	if m.Secondary && m.Evidence != EvidenceFindMy {
+		return fmt.Errorf("devicedb: Find My match of %s at minute %d: a secondary key with evidence %q: %w",
+			m.Key, m.Heard, m.Evidence, ErrInvalidFindMyMatch)
 	}
 	return nil
 }
@@ -317,9 +339,10 @@ func insertFindMyMatches(ctx context.Context, tx *sql.Tx, ms []FindMyMatch, onNe
 		}
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO findmy_matches
-		(heard, key, evidence, bits, window_start, window_end, rssi, batch, reverse) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(heard, key, evidence, bits, window_start, window_end, rssi, batch, reverse, secondary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (heard, key, evidence) DO UPDATE SET reverse = 0, bits = excluded.bits,
-			window_start = excluded.window_start, window_end = excluded.window_end, rssi = excluded.rssi, batch = excluded.batch
+			window_start = excluded.window_start, window_end = excluded.window_end, rssi = excluded.rssi, batch = excluded.batch,
+			secondary = excluded.secondary
 		WHERE findmy_matches.reverse = 1 AND excluded.reverse = 0`)
 	if err != nil {
 		return 0, fmt.Errorf("devicedb: storing %d Find My matches: %w", len(ms), err)
@@ -328,7 +351,7 @@ func insertFindMyMatches(ctx context.Context, tx *sql.Tx, ms []FindMyMatch, onNe
 	added := 0
 	for _, m := range ordered {
 		res, err := stmt.ExecContext(ctx, int64(m.Heard), m.Key[:], string(m.Evidence), int64(m.Bits),
-			int64(m.WindowStart), int64(m.WindowEnd), int64(m.RSSI), m.Batch, m.Reverse)
+			int64(m.WindowStart), int64(m.WindowEnd), int64(m.RSSI), m.Batch, m.Reverse, m.Secondary)
 		if err != nil {
 			return 0, fmt.Errorf("devicedb: storing Find My match of %s at minute %d: %w", m.Key, m.Heard, err)
 		}
@@ -343,13 +366,13 @@ func insertFindMyMatches(ctx context.Context, tx *sql.Tx, ms []FindMyMatch, onNe
 }
 
 // AddFindMyMatches stores Find My match results inside the batch's
-// transaction and returns the days and evidence sources ("findmy",
-// "findmy-partial") that gained a row, ordinary or reverse-tracing
-// (DaySource.Reverse, spec §9.2).
+// transaction and returns the days and sources ("findmy",
+// "findmy-partial", "findmy-separated") that gained a row, ordinary or
+// reverse-tracing (DaySource.Reverse, spec §9.2).
 func (t *BatchTx) AddFindMyMatches(ms []FindMyMatch) ([]DaySource, error) {
 	seen := map[DaySource]bool{}
 	_, err := insertFindMyMatches(t.ctx, t.tx, ms, func(m *FindMyMatch) {
-		seen[DaySource{Day: m.Heard.Day(), Source: pact.Source(m.Evidence), Reverse: m.Reverse}] = true
+		seen[DaySource{Day: m.Heard.Day(), Source: m.Source(), Reverse: m.Reverse}] = true
 	})
 	if err != nil {
 		return nil, err
@@ -363,7 +386,7 @@ func (t *BatchTx) AddFindMyMatches(ms []FindMyMatch) ([]DaySource, error) {
 // to], ordinary and reverse-tracing alike (FindMyMatch.Reverse tells them
 // apart), in order of minute heard, key and evidence.
 func (d *DB) FindMyMatches(ctx context.Context, from, to pact.Minute, fn func(FindMyMatch) error) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT heard, key, evidence, bits, window_start, window_end, rssi, batch, reverse
+	rows, err := d.db.QueryContext(ctx, `SELECT heard, key, evidence, bits, window_start, window_end, rssi, batch, reverse, secondary
 		FROM findmy_matches WHERE heard BETWEEN ? AND ? ORDER BY heard, key, evidence`, int64(from), int64(to))
 	if err != nil {
 		return fmt.Errorf("devicedb: reading Find My matches %v..%v: %w", from, to, err)
@@ -374,9 +397,9 @@ func (d *DB) FindMyMatches(ctx context.Context, from, to pact.Minute, fn func(Fi
 			heard, bits, start, end, rssi int64
 			key                           []byte
 			evidence, batch               string
-			reverse                       bool
+			reverse, secondary            bool
 		)
-		if err := rows.Scan(&heard, &key, &evidence, &bits, &start, &end, &rssi, &batch, &reverse); err != nil {
+		if err := rows.Scan(&heard, &key, &evidence, &bits, &start, &end, &rssi, &batch, &reverse, &secondary); err != nil {
 			return fmt.Errorf("devicedb: reading a Find My match: %w", err)
 		}
 		h, err := storedMinute("Find My match", "heard", heard)
@@ -401,7 +424,7 @@ func (d *DB) FindMyMatches(ctx context.Context, from, to pact.Minute, fn func(Fi
 		}
 		m := FindMyMatch{
 			Heard: h, Key: findmy.Key(key), Evidence: Evidence(evidence), Bits: uint8(bits),
-			WindowStart: ws, WindowEnd: we, RSSI: r, Batch: batch, Reverse: reverse,
+			WindowStart: ws, WindowEnd: we, RSSI: r, Batch: batch, Reverse: reverse, Secondary: secondary,
 		}
 		if err := m.Validate(); err != nil {
 			return fmt.Errorf("devicedb: stored row: %w", err)

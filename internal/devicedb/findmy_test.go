@@ -131,6 +131,11 @@ func TestFindMyMatches(t *testing.T) {
 	reverse := full
 	reverse.Reverse = true
 	ordinaryLater := fromLater // what a reverse row becomes when a later batch matches it unflagged
+
+	separated := full
+	separated.Key, separated.Secondary, separated.WindowEnd = findmy.Key{0xBB}, true, dayStart+pact.MinutesPerDay-1
+	separatedPartial := partial
+	separatedPartial.Secondary = true
 	for _, tc := range []struct {
 		name      string
 		batches   [][]FindMyMatch
@@ -188,6 +193,17 @@ func TestFindMyMatches(t *testing.T) {
 		{
 			name:    "an unknown evidence is refused",
 			batches: [][]FindMyMatch{{{Heard: dayStart, Key: key, Evidence: "pact", Bits: FullKeyBits, WindowStart: dayStart, WindowEnd: dayStart}}},
+			wantErr: ErrInvalidFindMyMatch,
+		},
+		{
+			name:      "a secondary key's match reads back as secondary",
+			batches:   [][]FindMyMatch{{full, separated}},
+			wantAdded: []int{2},
+			want:      []FindMyMatch{full, separated},
+		},
+		{
+			name:    "partial evidence of a secondary key is refused",
+			batches: [][]FindMyMatch{{separatedPartial}},
 			wantErr: ErrInvalidFindMyMatch,
 		},
 		{

@@ -34,7 +34,7 @@ func TestCarriedAirTag(t *testing.T) {
 	var published []exposureclient.FindMyKey
 	if err := findmy.ScheduleFromPrivateKey(sk0, d0, 98, 5, func(rk findmy.RollingKey) error {
 		start := epoch + pact.Minute(rk.Index)*15
-		published = append(published, exposureclient.FindMyKey{Key: rk.Public.Key(), Start: start, End: start + 14})
+		published = append(published, signed(t, *rk.Private, start, start+14, false, "CH"))
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestCarriedAirTag(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ms, err := New(db).MatchBatch(ctx, &exposureclient.Batch{ID: "region-1", FindMy: published})
+	ms, err := New(db).MatchBatch(ctx, &exposureclient.Batch{ID: "region-1", Region: "CH", FindMy: published})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,5 +105,142 @@ func TestCarriedAirTag(t *testing.T) {
 	ms, err = Match(ctx, db, published[2:3], Options{BatchID: "region-1"})
 	if err != nil || len(ms) != 0 {
 		t.Fatalf("single published key: %d matches, %v; want none", len(ms), err)
+	}
+}
+
+// signed returns the published entry of d's key with window start..end and
+// its proof of possession for region (docs/findmy.md §8).
+func signed(t testing.TB, d findmy.PrivateKey, start, end pact.Minute, secondary bool, region string) exposureclient.FindMyKey {
+	t.Helper()
+	k := exposureclient.FindMyKey{Key: d.Public().Key(), Start: start, End: end, Secondary: secondary}
+	p, err := findmy.SignProof(d, findmy.Statement{Key: k.Key, Kind: KindOf(&k), Start: uint32(start), End: uint32(end), Region: region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Proof = p
+	return k
+}
+
+// testAccessory returns the test key pair of findmy/testdata/vectors and
+// its primary and secondary secrets.
+func testAccessory(t testing.TB) (d0 findmy.PrivateKey, sk0, sks0 findmy.Secret) {
+	t.Helper()
+	if _, err := hex.Decode(sk0[:], []byte("93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba")); err != nil {
+		t.Fatal(err)
+	}
+	sks0 = findmy.Secret(findmy.KDF(sk0[:], []byte("test secondary secret"), findmy.SecretSize))
+	d0, err := findmy.ParsePrivateKey("4a28f17c3ca9f90f49894f5b3ff8cf4a74e66475f0c121d592a2bd2d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d0, sk0, sks0
+}
+
+// TestVerified checks that only keys whose proof verifies for the batch's
+// region take part, and that the others are counted (docs/findmy.md §7.0).
+func TestVerified(t *testing.T) {
+	d0, sk0, _ := testAccessory(t)
+	var ds []findmy.PrivateKey
+	if err := findmy.ScheduleFromPrivateKey(sk0, d0, 0, 2, func(k findmy.RollingKey) error {
+		ds = append(ds, *k.Private)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	good := signed(t, ds[0], t0, t0+14, false, "CH")
+	widened := good
+	widened.End = t0 + 29 // a window the owner did not sign
+	promoted := good
+	promoted.Secondary = true // a kind the owner did not sign
+	otherRegion := signed(t, ds[1], t0, t0+14, false, "DE")
+	unsigned := exposureclient.FindMyKey{Key: ds[1].Public().Key(), Start: t0, End: t0 + 14}
+	forged := signed(t, ds[1], t0, t0+14, false, "CH")
+	forged.Key = good.Key // another key's proof
+	for _, tc := range []struct {
+		name        string
+		keys        []exposureclient.FindMyKey
+		wantKept    int
+		wantDropped int
+	}{
+		{"a signed key", []exposureclient.FindMyKey{good}, 1, 0},
+		{"a widened window", []exposureclient.FindMyKey{good, widened}, 1, 1},
+		{"a primary key turned secondary", []exposureclient.FindMyKey{promoted}, 0, 1},
+		{"a proof for another region", []exposureclient.FindMyKey{otherRegion}, 0, 1},
+		{"no proof, as in a version-1 batch", []exposureclient.FindMyKey{unsigned}, 0, 1},
+		{"another key's proof", []exposureclient.FindMyKey{forged}, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kept, dropped := Verified(tc.keys, "CH")
+			if len(kept) != tc.wantKept || dropped != tc.wantDropped {
+				t.Fatalf("kept %d, dropped %d; want %d and %d", len(kept), dropped, tc.wantKept, tc.wantDropped)
+			}
+			m := New(openDB(t))
+			if _, err := m.MatchBatch(context.Background(), &exposureclient.Batch{ID: "b", Region: "CH", FindMy: tc.keys}); err != nil {
+				t.Fatal(err)
+			}
+			if st := m.Stats(); st.Keys != uint64(len(tc.keys)) || st.Dropped != uint64(tc.wantDropped) {
+				t.Fatalf("stats %+v, want %d keys and %d dropped", st, len(tc.keys), tc.wantDropped)
+			}
+		})
+	}
+}
+
+// TestIndexDrift follows an accessory whose key index runs one period
+// ahead of or behind its nominal schedule (docs/findmy.md §5.4): its
+// owner publishes the nominal windows, and the key still counts when
+// heard one period off, but not two. The same holds for a secondary key a
+// day off (§9.2).
+func TestIndexDrift(t *testing.T) {
+	d0, sk0, sks0 := testAccessory(t)
+	epoch := t0 - 100*15
+	var primary []exposureclient.FindMyKey
+	if err := findmy.ScheduleFromPrivateKey(sk0, d0, 100, 1, func(k findmy.RollingKey) error {
+		primary = append(primary, signed(t, *k.Private, epoch+100*15, epoch+100*15+14, false, "CH"))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var secondary []exposureclient.FindMyKey
+	dayStart := t0 - 240
+	if err := findmy.SecondaryKeysFromPrivateKey(sks0, d0, 5, 1, func(k findmy.RollingKey) error {
+		secondary = append(secondary, signed(t, *k.Private, dayStart, dayStart+pact.MinutesPerDay-1, true, "CH"))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, s := primary[0], secondary[0]
+	for _, tc := range []struct {
+		name  string
+		key   exposureclient.FindMyKey
+		heard pact.Minute
+		want  bool
+	}{
+		{"primary, in its slot", p, p.Start + 7, true},
+		{"primary, one index late: heard through the next slot", p, p.End + 15, true},
+		{"primary, one index early: heard through the slot before", p, p.Start - 15, true},
+		{"primary, two indices late", p, p.End + 16, false},
+		{"primary, two indices early", p, p.Start - 16, false},
+		{"secondary, one day late", s, s.End + pact.MinutesPerDay, true},
+		{"secondary, one day early", s, s.Start - pact.MinutesPerDay, true},
+		{"secondary, two days late", s, s.End + pact.MinutesPerDay + 1, false},
+		{"secondary, two days early", s, s.Start - pact.MinutesPerDay - 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openDB(t)
+			ctx := context.Background()
+			if err := db.AddSightings(ctx, []pact.Sighting{{Chirp: pact.Chirp(tc.key.Key), Minute: tc.heard, RSSI: -70, Source: pact.SourceFindMy}}); err != nil {
+				t.Fatal(err)
+			}
+			ms, err := New(db).MatchBatch(ctx, &exposureclient.Batch{ID: "b", Region: "CH", FindMy: []exposureclient.FindMyKey{p, s}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(ms) == 1 && ms[0].Heard == tc.heard && ms[0].Key == tc.key.Key; got != tc.want {
+				t.Fatalf("matches %+v: matched = %v, want %v", ms, got, tc.want)
+			}
+			if tc.want && ms[0].Secondary != tc.key.Secondary {
+				t.Fatalf("match %+v: secondary %v, want %v", ms[0], ms[0].Secondary, tc.key.Secondary)
+			}
+		})
 	}
 }

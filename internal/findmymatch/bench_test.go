@@ -163,7 +163,7 @@ func BenchmarkMatchPerKeyQuery(b *testing.B) {
 	for b.Loop() {
 		found := 0
 		for _, k := range keys {
-			lo, hi := Span(k.Start, k.End)
+			lo, hi := Span(k.Start, k.End, KindOf(&k))
 			if err := db.FindMySightings(ctx, lo, hi, func(s pact.Sighting) error {
 				if findmy.Key(s.Chirp) == k.Key {
 					found++
@@ -194,7 +194,7 @@ func BenchmarkReadSpans(b *testing.B) {
 	ctx := context.Background()
 	entries := make([]entry, len(keys))
 	for i, k := range keys {
-		entries[i].lo, entries[i].hi = Span(k.Start, k.End)
+		entries[i].lo, entries[i].hi = Span(k.Start, k.End, KindOf(&k))
 	}
 	b.ResetTimer()
 	for b.Loop() {

@@ -2,10 +2,12 @@
 // device's logs: full keys in the contact log (source findmy) and key
 // prefixes in the partial sightings, each only inside the key's own
 // rotation slot widened by a tolerance, as docs/findmy.md §7 specifies.
+// Only keys whose proof of possession verifies take part (§7.0).
 //
 // It sits where exposure batches meet the logs:
-// exposureclient.Batch.FindMy -> Match <- devicedb (contact log, partial
-// sightings) -> []devicedb.FindMyMatch -> devicedb.BatchTx.AddFindMyMatches.
+// exposureclient.Batch.FindMy -> Verified -> Match <- devicedb (contact
+// log, partial sightings) -> []devicedb.FindMyMatch ->
+// devicedb.BatchTx.AddFindMyMatches.
 package findmymatch
 
 import (
@@ -14,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/pact-findmy/pact-findmy/exposureclient"
 	"github.com/pact-findmy/pact-findmy/findmy"
@@ -21,17 +24,15 @@ import (
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
-// Tolerances around a key's slot (docs/findmy.md §7.1).
+// Tolerances around a key's slot (docs/findmy.md §7.1): one rotation
+// period of the key's kind, for a key index that drifts by one.
 const (
-	// NearOwnerMaxWindow is the longest window, in minutes, of a key
-	// matched as a near-owner (primary, 15-minute) key.
-	NearOwnerMaxWindow = 60
-	// NearOwnerTolerance widens the slot of a near-owner key on each
-	// side: one 15-minute rotation period, for a key index that drifts.
-	NearOwnerTolerance pact.Minute = 15
-	// SeparatedTolerance widens the slot of any longer key, a secondary
-	// key of a separated accessory rotating daily, on each side: one day.
-	SeparatedTolerance pact.Minute = pact.MinutesPerDay
+	// PrimaryTolerance widens the slot of a primary (near-owner) key on
+	// each side: one 15-minute rotation period.
+	PrimaryTolerance pact.Minute = 15
+	// SecondaryTolerance widens the slot of a secondary key of a separated
+	// accessory, rotating daily, on each side: one day.
+	SecondaryTolerance pact.Minute = pact.MinutesPerDay
 )
 
 // ErrWindow is wrapped by Match when a key's window ends before it starts.
@@ -56,20 +57,28 @@ type Options struct {
 	BatchID string
 }
 
-// Tolerance returns how far before its start and after its end a key
-// published with window [start, end] may be heard (docs/findmy.md §7.1).
-func Tolerance(start, end pact.Minute) pact.Minute {
-	if end-start+1 <= NearOwnerMaxWindow {
-		return NearOwnerTolerance
+// KindOf returns the kind of a published key (docs/findmy.md §8.1).
+func KindOf(k *exposureclient.FindMyKey) findmy.KeyKind {
+	if k.Secondary {
+		return findmy.SecondaryKey
 	}
-	return SeparatedTolerance
+	return findmy.PrimaryKey
 }
 
-// Span returns the minutes in which a key published with window
-// [start, end] counts: the window widened by its tolerance, clamped to
-// the range of pact.Minute.
-func Span(start, end pact.Minute) (lo, hi pact.Minute) {
-	t := Tolerance(start, end)
+// Tolerance returns how far before its start and after its end a key of
+// the kind may be heard: one rotation period (docs/findmy.md §7.1).
+func Tolerance(kind findmy.KeyKind) pact.Minute {
+	if kind == findmy.SecondaryKey {
+		return SecondaryTolerance
+	}
+	return PrimaryTolerance
+}
+
+// Span returns the minutes in which a key of the kind published with
+// window [start, end] counts: the window widened by its tolerance, clamped
+// to the range of pact.Minute.
+func Span(start, end pact.Minute, kind findmy.KeyKind) (lo, hi pact.Minute) {
+	t := Tolerance(kind)
 	lo, hi = start-t, end+t
 	if start < t {
 		lo = 0
@@ -105,6 +114,7 @@ type entry struct {
 	key        findmy.Key
 	start, end pact.Minute
 	lo, hi     pact.Minute
+	secondary  bool
 }
 
 // hit is the evidence gathered for one (minute heard, key entry).
@@ -116,10 +126,11 @@ type hit struct {
 }
 
 // Match returns the minutes in which the device heard one of keys inside
-// the key's slot and tolerance (docs/findmy.md §7): every contact-log
+// the key's slot and tolerance (docs/findmy.md §7). It does not look at
+// proofs: keys come from Verified, as MatchBatch does it. Every contact-log
 // sighting of source findmy whose chirp is the key, as EvidenceFindMy, and
-// every partial sighting whose significant bits agree with the key, as
-// EvidenceFindMyPartial, but a key's partial evidence only if the key
+// every partial sighting whose significant bits agree with a primary key,
+// as EvidenceFindMyPartial, but a key's partial evidence only if the key
 // whose slot starts right after its slot ends, or ends right before it
 // starts, was heard too (the two-slot rule, §7.3). Results are ordered by
 // minute heard, key and evidence, one per (minute, key, evidence) with the
@@ -139,12 +150,16 @@ func Match(ctx context.Context, src Sightings, keys []exposureclient.FindMyKey, 
 		if k.End < k.Start {
 			return nil, fmt.Errorf("findmymatch: key %d (%s): window %v..%v: %w", i, k.Key, k.Start, k.End, ErrWindow)
 		}
-		e := entry{key: k.Key, start: k.Start, end: k.End}
-		e.lo, e.hi = Span(k.Start, k.End)
+		e := entry{key: k.Key, start: k.Start, end: k.End, secondary: k.Secondary}
+		e.lo, e.hi = Span(k.Start, k.End, KindOf(&k))
 		entries[i] = e
 		full[k.Key] = append(full[k.Key], int32(i))
-		p := prefix46(k.Key[:])
-		byPrefix[p] = append(byPrefix[p], int32(i))
+		// An accessory sends its prefix only near its owner, with its
+		// primary key (§7.2).
+		if !k.Secondary {
+			p := prefix46(k.Key[:])
+			byPrefix[p] = append(byPrefix[p], int32(i))
+		}
 	}
 
 	var fullHits, partialHits []hit
@@ -198,7 +213,7 @@ func Match(ctx context.Context, src Sightings, keys []exposureclient.FindMyKey, 
 func result(e *entry, h hit, ev devicedb.Evidence, batch string) devicedb.FindMyMatch {
 	return devicedb.FindMyMatch{
 		Heard: h.heard, Key: e.key, Evidence: ev, Bits: h.bits,
-		WindowStart: e.start, WindowEnd: e.end, RSSI: h.rssi, Batch: batch,
+		WindowStart: e.start, WindowEnd: e.end, RSSI: h.rssi, Batch: batch, Secondary: e.secondary,
 	}
 }
 
@@ -285,19 +300,50 @@ func spans(entries []entry) []minuteRange {
 	return out
 }
 
+// Verified returns the keys of a batch of region whose proof of possession
+// verifies (docs/findmy.md §7.0, §8.3), in their order, and how many were
+// dropped. A version-1 batch's keys carry no proof and are all dropped.
+func Verified(keys []exposureclient.FindMyKey, region string) (kept []exposureclient.FindMyKey, dropped int) {
+	kept = make([]exposureclient.FindMyKey, 0, len(keys))
+	for i := range keys {
+		k := &keys[i]
+		st := findmy.Statement{Key: k.Key, Kind: KindOf(k), Start: uint32(k.Start), End: uint32(k.End), Region: region}
+		if findmy.VerifyProof(st, findmy.Proof(k.Proof)) != nil {
+			dropped++
+			continue
+		}
+		kept = append(kept, *k)
+	}
+	return kept, dropped
+}
+
+// Stats counts what a Matcher has seen since it was made.
+type Stats struct {
+	// Keys is the Find My keys of the batches matched; Dropped of them
+	// failed their proof of possession and took no part (§7.0).
+	Keys, Dropped uint64
+}
+
 // Matcher binds Match to a device's logs, for a sync that hands it each
 // batch it applies.
 type Matcher struct {
-	src Sightings
+	src           Sightings
+	keys, dropped atomic.Uint64
 }
 
 // New returns a Matcher over src.
 func New(src Sightings) *Matcher { return &Matcher{src: src} }
 
-// MatchBatch matches the Find My keys of b (docs/findmy.md §7), naming b.ID
-// in the results.
+// Stats returns the counts so far.
+func (m *Matcher) Stats() Stats { return Stats{Keys: m.keys.Load(), Dropped: m.dropped.Load()} }
+
+// MatchBatch verifies the proofs of the Find My keys of b and matches the
+// keys that pass (docs/findmy.md §7), naming b.ID in the results.
 func (m *Matcher) MatchBatch(ctx context.Context, b *exposureclient.Batch) ([]devicedb.FindMyMatch, error) {
-	ms, err := Match(ctx, m.src, b.FindMy, Options{BatchID: b.ID})
+	keys, dropped := Verified(b.FindMy, b.Region)
+	m.keys.Add(uint64(len(b.FindMy)))
+	m.dropped.Add(uint64(dropped))
+	ms, err := Match(ctx, m.src, keys, Options{BatchID: b.ID})
 	if err != nil {
 		return nil, fmt.Errorf("findmymatch: batch %s: %w", b.ID, err)
 	}

@@ -48,7 +48,7 @@ var (
 		{Key: keyA2, Start: t0 + 15, End: t0 + 29},
 		{Key: keyA3, Start: t0 + 30, End: t0 + 44},
 		{Key: keyL, Start: t0 + 120, End: t0 + 134},
-		{Key: keyS, Start: t0 - 240, End: t0 - 240 + pact.MinutesPerDay - 1},
+		{Key: keyS, Start: t0 - 240, End: t0 - 240 + pact.MinutesPerDay - 1, Secondary: true},
 	}
 	names = map[findmy.Key]string{keyA1: "A1", keyA2: "A2", keyA3: "A3", keyL: "L", keyS: "S"}
 )
@@ -83,9 +83,14 @@ func flipBit45(s devicedb.PartialSighting) devicedb.PartialSighting {
 	return s
 }
 
-// row renders a result as "key minute-offset evidence bits".
+// row renders a result as "key minute-offset evidence bits", and
+// "secondary" for a secondary key's.
 func row(m devicedb.FindMyMatch) string {
-	return fmt.Sprintf("%s %+d %s %d", names[m.Key], int64(m.Heard)-int64(t0), m.Evidence, m.Bits)
+	s := fmt.Sprintf("%s %+d %s %d", names[m.Key], int64(m.Heard)-int64(t0), m.Evidence, m.Bits)
+	if m.Secondary {
+		s += " secondary"
+	}
+	return s
 }
 
 func TestMatch(t *testing.T) {
@@ -108,7 +113,10 @@ func TestMatch(t *testing.T) {
 			full: []pact.Sighting{{Chirp: pact.Chirp(keyA1), Minute: t0 + 3, RSSI: -60, Source: pact.SourcePACT}}},
 		{name: "secondary daily key within a day of its window",
 			full: []pact.Sighting{full(keyS, t0-240-pact.MinutesPerDay), full(keyS, t0+600), full(keyS, t0-241+2*pact.MinutesPerDay)},
-			want: []string{"S -1680 findmy 224", "S +600 findmy 224", "S +2639 findmy 224"}},
+			want: []string{"S -1680 findmy 224 secondary", "S +600 findmy 224 secondary", "S +2639 findmy 224 secondary"}},
+		{name: "a secondary key is not matched by its prefix",
+			partial: []devicedb.PartialSighting{short(keyS, t0+600), short(keyA1, t0+14), short(keyA2, t0+15)},
+			want:    []string{"A1 +14 findmy-partial 48", "A2 +15 findmy-partial 48"}},
 		{name: "secondary daily key more than a day from its window",
 			full: []pact.Sighting{full(keyS, t0-241-pact.MinutesPerDay), full(keyS, t0-240+2*pact.MinutesPerDay)}},
 		{name: "48-bit prefixes in two consecutive slots",
@@ -197,16 +205,19 @@ func TestMatchRejectsBadWindow(t *testing.T) {
 func TestSpan(t *testing.T) {
 	for _, tc := range []struct {
 		start, end, lo, hi pact.Minute
+		kind               findmy.KeyKind
 	}{
-		{start: 1000, end: 1014, lo: 985, hi: 1029},
-		{start: 1000, end: 1059, lo: 985, hi: 1074},
-		{start: 10000, end: 10060, lo: 10000 - pact.MinutesPerDay, hi: 10060 + pact.MinutesPerDay},
-		{start: 5, end: 19, lo: 0, hi: 34},
-		{start: ^pact.Minute(0) - 14, end: ^pact.Minute(0), lo: ^pact.Minute(0) - 29, hi: ^pact.Minute(0)},
+		{start: 1000, end: 1014, lo: 985, hi: 1029, kind: findmy.PrimaryKey},
+		{start: 1000, end: 1059, lo: 985, hi: 1074, kind: findmy.PrimaryKey},
+		{start: 10000, end: 10014, lo: 10000 - pact.MinutesPerDay, hi: 10014 + pact.MinutesPerDay, kind: findmy.SecondaryKey},
+		{start: 10000, end: 11439, lo: 10000 - pact.MinutesPerDay, hi: 11439 + pact.MinutesPerDay, kind: findmy.SecondaryKey},
+		{start: 5, end: 19, lo: 0, hi: 34, kind: findmy.PrimaryKey},
+		{start: 5, end: 19, lo: 0, hi: 19 + pact.MinutesPerDay, kind: findmy.SecondaryKey},
+		{start: ^pact.Minute(0) - 14, end: ^pact.Minute(0), lo: ^pact.Minute(0) - 29, hi: ^pact.Minute(0), kind: findmy.PrimaryKey},
 	} {
-		lo, hi := Span(tc.start, tc.end)
+		lo, hi := Span(tc.start, tc.end, tc.kind)
 		if lo != tc.lo || hi != tc.hi {
-			t.Errorf("Span(%d, %d) = %d, %d; want %d, %d", tc.start, tc.end, lo, hi, tc.lo, tc.hi)
+			t.Errorf("Span(%d, %d, kind %d) = %d, %d; want %d, %d", tc.start, tc.end, tc.kind, lo, hi, tc.lo, tc.hi)
 		}
 	}
 }

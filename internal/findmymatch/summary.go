@@ -15,6 +15,9 @@ type DaySummary struct {
 	// Day counts days since 1970-01-01 (pact.Minute.Day of the minute heard).
 	Day      uint32
 	Evidence devicedb.Evidence
+	// Secondary is set for full matches of secondary keys, counted apart
+	// as findmy-separated (docs/findmy.md §7.6).
+	Secondary bool
 	// Minutes is the number of distinct minutes heard.
 	Minutes int
 	// Contacts is the number of distinct keys: device-slots.
@@ -31,12 +34,13 @@ type keyMinute struct {
 	minute pact.Minute
 }
 
-// Summarize returns one summary per day and evidence of ms, ordered by
-// day, then evidence (docs/findmy.md §7.4).
+// Summarize returns one summary per day, evidence and kind of ms, ordered
+// by day, evidence, then primary before secondary (docs/findmy.md §7.4).
 func Summarize(ms []devicedb.FindMyMatch) []DaySummary {
 	type group struct {
-		day uint32
-		ev  devicedb.Evidence
+		day       uint32
+		ev        devicedb.Evidence
+		secondary bool
 	}
 	type acc struct {
 		minutes map[pact.Minute]struct{}
@@ -45,7 +49,7 @@ func Summarize(ms []devicedb.FindMyMatch) []DaySummary {
 	}
 	groups := map[group]*acc{}
 	for _, m := range ms {
-		g := group{m.Heard.Day(), m.Evidence}
+		g := group{m.Heard.Day(), m.Evidence, m.Secondary}
 		a := groups[g]
 		if a == nil {
 			a = &acc{minutes: map[pact.Minute]struct{}{}, keys: map[findmy.Key]struct{}{}, best: map[keyMinute]int8{}}
@@ -62,7 +66,7 @@ func Summarize(ms []devicedb.FindMyMatch) []DaySummary {
 	}
 	out := make([]DaySummary, 0, len(groups))
 	for g, a := range groups {
-		s := DaySummary{Day: g.day, Evidence: g.ev, Minutes: len(a.minutes), Contacts: len(a.keys), MaxRSSI: pact.RSSIUnknown}
+		s := DaySummary{Day: g.day, Evidence: g.ev, Secondary: g.secondary, Minutes: len(a.minutes), Contacts: len(a.keys), MaxRSSI: pact.RSSIUnknown}
 		// Summed in sorted order, so that the score does not depend on
 		// the order of the map.
 		weights := make([]float64, 0, len(a.best))
@@ -80,7 +84,16 @@ func Summarize(ms []devicedb.FindMyMatch) []DaySummary {
 		if c := cmp.Compare(a.Day, b.Day); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Evidence, b.Evidence)
+		if c := cmp.Compare(a.Evidence, b.Evidence); c != 0 {
+			return c
+		}
+		if a.Secondary != b.Secondary {
+			if a.Secondary {
+				return 1
+			}
+			return -1
+		}
+		return 0
 	})
 	return out
 }

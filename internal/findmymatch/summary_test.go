@@ -16,12 +16,26 @@ func TestSummarize(t *testing.T) {
 	partialRow := func(k byte, m pact.Minute, rssi int8) devicedb.FindMyMatch {
 		return devicedb.FindMyMatch{Heard: m, Key: key(k), Evidence: devicedb.EvidenceFindMyPartial, Bits: devicedb.PartialBitsShort, RSSI: rssi}
 	}
+	separatedRow := func(k byte, m pact.Minute, rssi int8) devicedb.FindMyMatch {
+		r := fullRow(k, m, rssi)
+		r.Secondary = true
+		return r
+	}
 	for _, tc := range []struct {
 		name string
 		in   []devicedb.FindMyMatch
 		want []DaySummary
 	}{
 		{name: "nothing", in: nil, want: []DaySummary{}},
+		{
+			name: "a secondary key's full matches are counted apart from a primary key's",
+			in:   []devicedb.FindMyMatch{separatedRow(5, t0, -55), fullRow(1, t0, -75), separatedRow(5, t0+1, -60)},
+			want: []DaySummary{
+				{Day: day, Evidence: devicedb.EvidenceFindMy, Minutes: 1, Contacts: 1, MaxRSSI: -75, Score: pact.ExposureWeight(-75)},
+				{Day: day, Evidence: devicedb.EvidenceFindMy, Secondary: true, Minutes: 2, Contacts: 1, MaxRSSI: -55,
+					Score: pact.ExposureWeight(-55) + pact.ExposureWeight(-60)},
+			},
+		},
 		{
 			name: "days and evidence apart; minutes, keys, strongest reading and score",
 			in: []devicedb.FindMyMatch{

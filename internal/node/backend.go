@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/exposureclient"
+	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
 	"github.com/pact-findmy/pact-findmy/internal/harvest"
 	"github.com/pact-findmy/pact-findmy/internal/share"
@@ -251,13 +252,17 @@ func webFieldError(err error) error {
 // ParseKeyMaterial reads the owner's Find My accessories from the share
 // form, one per line:
 //
-//	NAME SK0 P0 PAIRED
+//	NAME SK0 D0 PAIRED [SKS0]
 //
-// SK0 is the accessory's 32-byte pairing secret and P0 its public key
-// (SEC 1) in hex, as `findmy-harvester derive` takes them, and PAIRED the
-// RFC 3339 time its key 0 became current (findmy §5). Blank lines and
-// lines starting with # are skipped. The material stays on the device:
-// the share flow derives the window's keys from it and uploads only those.
+// SK0 is the accessory's 32-byte pairing secret, D0 its 28-byte private
+// key and SKS0, optional, its 32-byte secondary secret, all in hex, and
+// PAIRED the RFC 3339 time its key 0 became current, whose UTC offset
+// places the secondary keys' 04:00 rollover (findmy §5, §9). The private
+// key is needed because every uploaded key carries a proof of possession
+// signed by it (findmy §8); a public key P0 in its place is refused with
+// a message that says so. Blank lines and lines starting with # are
+// skipped. The material stays on the device: the share flow derives the
+// window's keys from it and uploads only those.
 func ParseKeyMaterial(s string) ([]share.FindMyDevice, error) {
 	var out []share.FindMyDevice
 	for i, line := range strings.Split(s, "\n") {
@@ -266,14 +271,26 @@ func ParseKeyMaterial(s string) ([]share.FindMyDevice, error) {
 			continue
 		}
 		f := strings.Fields(line)
-		if len(f) != 4 {
-			return nil, fmt.Errorf("line %d: want NAME SK0 P0 PAIRED (4 fields), got %d", i+1, len(f))
+		if len(f) != 4 && len(f) != 5 {
+			return nil, fmt.Errorf("line %d: want NAME SK0 D0 PAIRED [SKS0] (4 or 5 fields), got %d: %w", i+1, len(f), ErrKeyMaterial)
+		}
+		// A SEC 1 public key is 29 or 57 bytes: 58 or 114 hex digits.
+		if n := len(f[2]); n == 2*findmy.CompressedSize || n == 2*findmy.UncompressedSize {
+			return nil, fmt.Errorf("line %d: the third field is a public key P0; proofs of possession need the private key D0 (28 bytes, 56 hex digits): %w", i+1, ErrKeyMaterial)
 		}
 		epoch, err := time.Parse(time.RFC3339, f[3])
 		if err != nil {
-			return nil, fmt.Errorf("line %d: pairing time %q: want RFC 3339, such as 2026-01-02T15:04:05Z", i+1, f[3])
+			return nil, fmt.Errorf("line %d: pairing time %q: want RFC 3339, such as 2026-01-02T15:04:05+01:00: %w", i+1, f[3], ErrKeyMaterial)
 		}
-		out = append(out, share.FindMyDevice{Name: f[0], Secret: f[1], PublicKey: f[2], Epoch: epoch})
+		d := share.FindMyDevice{Name: f[0], Secret: f[1], PrivateKey: f[2], Epoch: epoch}
+		if len(f) == 5 {
+			d.SecondarySecret = f[4]
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }
+
+// ErrKeyMaterial is Find My key material that does not read as
+// ParseKeyMaterial's lines.
+var ErrKeyMaterial = errors.New("key material is not NAME SK0 D0 PAIRED [SKS0]")

@@ -179,11 +179,17 @@ func (n *Node) configure(st web.Settings) error {
 		syncer, err = exposuresync.New(n.db, servers, exposuresync.Options{
 			HTTPClient: hc, Clock: n.clock, Logger: n.log, Retention: retentionMinutes(st),
 			FindMy: func(ctx context.Context, tx *devicedb.BatchTx, b *exposureclient.Batch) ([]devicedb.DaySource, error) {
+				// A sync applies batches one at a time, so the difference
+				// is this batch's.
+				before := n.findMy.Stats().Dropped
 				ms, err := n.findMy.MatchBatch(ctx, b)
 				if err != nil {
 					return nil, err
 				}
 				exposuresync.MarkReverseFindMy(b, ms)
+				if dropped := n.findMy.Stats().Dropped - before; dropped > 0 {
+					n.log.Warn("Find My keys dropped: their proof of possession does not verify", "batch", b.ID, "dropped", dropped, "keys", len(b.FindMy))
+				}
 				return tx.AddFindMyMatches(ms)
 			},
 			OnBatch: n.tracker.Observe,
@@ -348,7 +354,7 @@ func (n *Node) RunLoops(ctx context.Context) {
 // findMyMatches reads the stored Find My matches for the dashboard.
 func (n *Node) findMyMatches(ctx context.Context, from, to time.Time, fn func(web.Match) error) error {
 	return n.db.FindMyMatches(ctx, pact.MinuteOf(from), pact.MinuteOf(to), func(m devicedb.FindMyMatch) error {
-		return fn(web.Match{Heard: m.Heard.Time(), Source: string(m.Evidence), Contact: m.Key.String(), RSSI: int(m.RSSI), ReverseTracing: m.Reverse})
+		return fn(web.Match{Heard: m.Heard.Time(), Source: string(m.Source()), Contact: m.Key.String(), RSSI: int(m.RSSI), ReverseTracing: m.Reverse})
 	})
 }
 

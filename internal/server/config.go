@@ -32,11 +32,11 @@ type Config struct {
 	// FailuresPerHour is how many refused permission numbers one client
 	// network (IPv4 address or IPv6 /64) may send per hour before it gets 429.
 	FailuresPerHour int
-	// FindMyStepsPerMinute bounds the Find My key derivation one client
-	// network may cause, in KDF steps per minute (a key costs
-	// 1,300): its schedule uploads get 429 past it. Each network may
-	// start with at least MaxUploadDerivationSteps.
-	FindMyStepsPerMinute int
+	// FindMyProofsPerMinute bounds the Find My proofs of possession one
+	// client network may make the server verify per minute (0.66 to 2 ms
+	// each, docs/findmy.md §8.3): its uploads with keys get 429 past it.
+	// Each network may start with at least MaxFindMyKeys.
+	FindMyProofsPerMinute int
 	// ResponseBytes is the size every upload response is padded to.
 	ResponseBytes int
 	// ExportDir, when set, receives every batch and index as static files.
@@ -64,15 +64,18 @@ func DefaultConfig() Config {
 		UploadRetention: 21 * 24 * time.Hour,
 		TupleRetention:  time.Duration(pact.DefaultRetention) * time.Minute,
 		Skew:            2 * time.Minute,
-		MaxBodyBytes:    1 << 20,
+		// The largest upload a device sends, 2160 tuples and 4076 Find My
+		// keys with their proofs, is about 1.2 MB of JSON
+		// (TestLargestUploadFitsTheBodyLimit).
+		MaxBodyBytes:    2 << 20,
 		MaxTuples:       2160,
 		FailuresPerHour: 20,
-		// One largest upload per minute: 2.7 s of CPU on the reference
-		// machine (docs/performance.md).
-		FindMyStepsPerMinute: MaxUploadDerivationSteps,
-		ResponseBytes:        512,
-		HoldUploads:          5,
-		MaxHold:              24 * time.Hour,
+		// One largest upload per minute: 3.4 s of CPU on a loaded
+		// two-core machine (docs/performance.md).
+		FindMyProofsPerMinute: MaxFindMyKeys,
+		ResponseBytes:         512,
+		HoldUploads:           5,
+		MaxHold:               24 * time.Hour,
 	}
 }
 
@@ -88,7 +91,7 @@ func (c Config) withDefaults() Config {
 	// decoded again (spec §6.1).
 	c.MaxTuples = min(c.MaxTuples, pact.MaxTuplesPerList)
 	orDefault(&c.FailuresPerHour, d.FailuresPerHour)
-	orDefault(&c.FindMyStepsPerMinute, d.FindMyStepsPerMinute)
+	orDefault(&c.FindMyProofsPerMinute, d.FindMyProofsPerMinute)
 	orDefault(&c.ResponseBytes, d.ResponseBytes)
 	orDefault(&c.HoldUploads, d.HoldUploads)
 	orDefault(&c.MaxHold, d.MaxHold)

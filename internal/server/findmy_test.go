@@ -1,34 +1,24 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/pact-findmy/pact-findmy/exposureclient"
+	"github.com/pact-findmy/pact-findmy/findmy"
 	"github.com/pact-findmy/pact-findmy/internal/authority/model"
+	"github.com/pact-findmy/pact-findmy/internal/batch"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
-
-const (
-	testScheduleSecret    = "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba"
-	testSchedulePublicKey = "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201"
-)
-
-func scheduleEntryJSON(epoch pact.Minute, from, count uint64) map[string]any {
-	return map[string]any{"secret": testScheduleSecret, "public_key": testSchedulePublicKey, "epoch": epoch, "from": from, "count": count}
-}
-
-func scheduleUpload(number model.PermissionNumber, entries ...map[string]any) []byte {
-	b, _ := json.Marshal(map[string]any{"permission_number": number, "region": "CH", "tuples": []any{}, "findmy_schedule": entries})
-	return b
-}
 
 func counterValue(c prometheus.Counter) float64 {
 	var m dto.Metric
@@ -38,53 +28,6 @@ func counterValue(c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-// derivedSoFar is the derivation work the server has done.
-func (f *fixture) derivedSoFar() (updates, keys float64) {
-	return counterValue(f.srv.metrics.secretUpdates), counterValue(f.srv.metrics.keysDerived)
-}
-
-// A schedule whose key windows arithmetic can refuse is refused before any
-// key is derived, whichever entry is at fault: refusing it after deriving
-// cost a second of CPU per request.
-func TestScheduleWindowsRefusedBeforeDeriving(t *testing.T) {
-	now := pact.MinuteOf(testNow)
-	fine := scheduleEntryJSON(now-24*60, 0, 8)
-	cases := []struct {
-		name    string
-		entries []map[string]any
-		field   string
-		want    error
-	}{
-		{"second entry ends in the future", []map[string]any{fine, scheduleEntryJSON(now-60, 0, 8)}, "findmy_schedule[1]", pact.ErrFuture},
-		{"past retention after a long walk", []map[string]any{fine, scheduleEntryJSON(0, 1<<20, 2016)}, "findmy_schedule[1]", pact.ErrExpired},
-		{"last key of a long entry in the future", []map[string]any{scheduleEntryJSON(now-2015*15, 0, 2016), fine}, "findmy_schedule[0]", pact.ErrFuture},
-		{"second entry lacks its secret", []map[string]any{fine, {"public_key": testSchedulePublicKey, "epoch": now - 24*60, "from": 0, "count": 8}}, "findmy_schedule[1].secret", ErrFieldMissing},
-		{"second entry asks too many keys", []map[string]any{fine, scheduleEntryJSON(now-24*60, 0, keysPerSchedule+1)}, "findmy_schedule[1].count", ErrFieldValue},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			p := &parsedUpload{region: "CH"}
-			f := newFixture(t, Config{})
-			raw, _ := json.Marshal(tc.entries)
-			if err := json.Unmarshal(raw, &p.schedules); err != nil {
-				t.Fatal(err)
-			}
-			perr := f.srv.check(p, now)
-			if perr == nil || perr.field != tc.field || !errors.Is(perr, tc.want) {
-				t.Fatalf("check = %v (field %q), want %v naming %s", perr, fieldOf(perr), tc.want, tc.field)
-			}
-			nums, _ := f.issue(t, 1, time.Hour)
-			status, r, _ := f.post(t, "application/json", scheduleUpload(nums[0], tc.entries...), nil)
-			if status != http.StatusBadRequest || r.Field != tc.field {
-				t.Fatalf("upload: %d %+v, want 400 naming %s", status, r, tc.field)
-			}
-			if updates, keys := f.derivedSoFar(); updates != 0 || keys != 0 {
-				t.Fatalf("the server ran %v secret updates and derived %v keys for an upload arithmetic refuses", updates, keys)
-			}
-		})
-	}
-}
-
 func fieldOf(e *uploadError) string {
 	if e == nil {
 		return ""
@@ -92,62 +35,88 @@ func fieldOf(e *uploadError) string {
 	return e.field
 }
 
-// A client that hangs up while its keys are derived stops the derivation,
-// and keeps its charge: a refund would let it start another at once.
-func TestScheduleDerivationStopsWithTheRequest(t *testing.T) {
-	f := newFixture(t, Config{FailuresPerHour: 1})
-	nums, _ := f.issue(t, 1, time.Hour)
+// signedKeys returns n primary keys of consecutive 15-minute slots ending
+// before now, each with its proof for region, as findmy_keys entries.
+func signedKeys(t testing.TB, n int, now pact.Minute, region string) []map[string]any {
+	t.Helper()
+	out := make([]map[string]any, 0, n)
+	first := now - pact.Minute(n+1)*15
+	for i := range n {
+		d, err := findmy.NewPrivateKey(big.NewInt(int64(1000 + i)).FillBytes(make([]byte, findmy.KeySize)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := first + pact.Minute(i)*15
+		st := findmy.Statement{Key: d.Public().Key(), Start: uint32(start), End: uint32(start + 14), Region: region}
+		p, err := findmy.SignProof(d, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, map[string]any{"key": st.Key.String(), "start": st.Start, "end": st.End, "proof": p.String()})
+	}
+	return out
+}
+
+func keysUpload(number model.PermissionNumber, region string, keys []map[string]any) []byte {
+	b, _ := json.Marshal(map[string]any{"permission_number": number, "region": region, "tuples": []any{}, "findmy_keys": keys})
+	return b
+}
+
+// A key refused by the cheap checks costs no verification, and neither
+// does a key after the first whose proof fails.
+func TestProofsVerifiedOnlyAfterTheCheapChecks(t *testing.T) {
 	now := pact.MinuteOf(testNow)
-	// 2^20 secret updates take a third of a second at least.
-	body := scheduleUpload(nums[0], scheduleEntryJSON(now-(1<<20+8)*15, 1<<20, 8))
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.http.URL+PathUploads, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	go func() {
-		for updates, _ := f.derivedSoFar(); updates == 0; updates, _ = f.derivedSoFar() {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatalf("upload answered %d before the client hung up", resp.StatusCode)
+	cases := []struct {
+		name     string
+		edit     func([]map[string]any)
+		field    string
+		want     error
+		verified float64
+	}{
+		{"a later key in the future", func(k []map[string]any) { k[2]["start"], k[2]["end"] = now+10, now+24 }, "findmy_keys[2]", pact.ErrFuture, 0},
+		{"a later key's proof not hex", func(k []map[string]any) { k[2]["proof"] = "xx" }, "findmy_keys[2].proof", findmy.ErrProofEncoding, 0},
+		{"a later key's proof missing", func(k []map[string]any) { delete(k[2], "proof") }, "findmy_keys[2].proof", ErrFieldMissing, 0},
+		{"the second key's proof swapped with the first's", func(k []map[string]any) { k[1]["proof"] = k[0]["proof"] }, "findmy_keys[1].proof", findmy.ErrProofInvalid, 2},
 	}
-	unavailable := f.srv.metrics.uploads.WithLabelValues("unavailable")
-	for deadline := time.Now().Add(30 * time.Second); counterValue(unavailable) == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the handler did not give up after the client hung up")
-		}
-	}
-	if updates, keys := f.derivedSoFar(); updates >= 1<<20 || keys != 0 {
-		t.Fatalf("after the client hung up the server went on: %v secret updates and %v keys", updates, keys)
-	}
-	// The one guess of the hour stays spent.
-	unknown, _ := model.NewPermissionNumber(nil)
-	if status, r, _ := f.post(t, "application/json", uploadBody(string(unknown), "CH", []pact.Tuple{{Start: 28999920, End: 28999979}}), nil); status != http.StatusTooManyRequests {
-		t.Fatalf("next upload: %d %+v, want 429: the charge of an abandoned derivation was refunded", status, r)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Config{})
+			keys := signedKeys(t, 4, now, "CH")
+			tc.edit(keys)
+			nums, _ := f.issue(t, 1, time.Hour)
+			status, r, _ := f.post(t, "application/json", keysUpload(nums[0], "CH", keys), nil)
+			if status != http.StatusBadRequest || r.Field != tc.field {
+				t.Fatalf("upload: %d %+v, want 400 naming %s", status, r, tc.field)
+			}
+			if got := counterValue(f.srv.metrics.proofsVerified); got != tc.verified {
+				t.Fatalf("the server verified %v proofs, want %v", got, tc.verified)
+			}
+			if perr := decideBeforeStore(f.srv, keysUpload(nums[0], "CH", keys)); perr == nil || perr.field != tc.field || !errors.Is(perr, tc.want) || !errors.Is(perr, ErrFindMyProof) && tc.want != pact.ErrFuture {
+				t.Fatalf("decided %v (field %q), want %v naming %s", perr, fieldOf(perr), tc.want, tc.field)
+			}
+		})
 	}
 }
 
-// One network may cause at most Config.FindMyStepsPerMinute of derivation;
-// past it, schedule uploads get 429 before deriving, and the guess they
-// were charged comes back.
-func TestScheduleDerivationBudgetPerNetwork(t *testing.T) {
+// One network may make the server verify at most
+// Config.FindMyProofsPerMinute proofs; past it, uploads with keys get 429
+// before verifying, and the guess they were charged comes back.
+func TestProofBudgetPerNetwork(t *testing.T) {
 	f := newFixture(t, Config{FailuresPerHour: 2})
 	now := pact.MinuteOf(testNow)
 	nums, _ := f.issue(t, 3, time.Hour)
-	body := func(i int) []byte { return scheduleUpload(nums[i], scheduleEntryJSON(now-24*60, 0, 8)) }
-	if !f.srv.derivations.take("127.0.0.1", f.clock.Now(), MaxUploadDerivationSteps-4*keyDerivationSteps) {
-		t.Fatal("a fresh network cannot spend one upload's derivation")
+	body := func(i int) []byte { return keysUpload(nums[i], "CH", signedKeys(t, 8, now, "CH")) }
+	if !f.srv.proofChecks.take("127.0.0.1", f.clock.Now(), MaxFindMyKeys-4) {
+		t.Fatal("a fresh network cannot verify one largest upload")
 	}
 	for range 3 {
 		status, r, _ := f.post(t, "application/json", body(0), nil)
-		if status != http.StatusTooManyRequests || r.Code != "rate_limited" || r.Field != "findmy_schedule" {
-			t.Fatalf("past the budget: %d %+v, want 429 naming findmy_schedule", status, r)
+		if status != http.StatusTooManyRequests || r.Code != "rate_limited" || r.Field != "findmy_keys" {
+			t.Fatalf("past the budget: %d %+v, want 429 naming findmy_keys", status, r)
 		}
 	}
-	if updates, keys := f.derivedSoFar(); updates != 0 || keys != 0 {
-		t.Fatalf("refused uploads cost %v secret updates and %v keys", updates, keys)
+	if got := counterValue(f.srv.metrics.proofsVerified); got != 0 {
+		t.Fatalf("refused uploads cost %v verifications", got)
 	}
 	// Three refusals did not use up the two guesses: a minute later the
 	// budget is back and both go through.
@@ -157,8 +126,64 @@ func TestScheduleDerivationBudgetPerNetwork(t *testing.T) {
 			t.Fatalf("a minute later, upload %d: %d %+v, want 201", i, status, r)
 		}
 	}
-	// Each derivation kept its guess: the hour's two are spent.
+	// Each verification kept its guess: the hour's two are spent.
 	if status, r, _ := f.post(t, "application/json", body(0), nil); status != http.StatusTooManyRequests || r.Field != "permission_number" {
-		t.Fatalf("third schedule upload in the hour: %d %+v, want 429 naming permission_number", status, r)
+		t.Fatalf("third upload with keys in the hour: %d %+v, want 429 naming permission_number", status, r)
+	}
+}
+
+// The stored upload keeps each key's kind and proof, which the batch then
+// carries.
+func TestStoredKeysKeepTheirProofs(t *testing.T) {
+	f := newFixture(t, Config{})
+	now := pact.MinuteOf(testNow)
+	keys := signedKeys(t, 3, now, "CH")
+	nums, _ := f.issue(t, 1, time.Hour)
+	if status, r, _ := f.post(t, "application/json", keysUpload(nums[0], "CH", keys), nil); status != http.StatusCreated {
+		t.Fatalf("upload: %d %+v", status, r)
+	}
+	f.clock.Add(10 * time.Minute)
+	if _, err := f.srv.CutOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, data, err := f.store.Batch(context.Background(), "CH", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := batch.Decode(data, f.srv.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.FindMy) != len(keys) {
+		t.Fatalf("batch holds %d keys, want %d", len(b.FindMy), len(keys))
+	}
+	for _, k := range b.FindMy {
+		st := findmy.Statement{Key: k.Key, Kind: kindOf(k), Start: uint32(k.Start), End: uint32(k.End), Region: b.Region}
+		if err := findmy.VerifyProof(st, k.Proof); err != nil {
+			t.Errorf("key %s: %v", k.Key, err)
+		}
+	}
+}
+
+// The largest upload a device may send, the most tuples and the most
+// Find My keys with proofs, fits the default body limit, as JSON with
+// every minute at its widest.
+func TestLargestUploadFitsTheBodyLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	up := exposureclient.Upload{PermissionNumber: "5MT6T-2BKGN-9HP89-MD0V9", Region: strings.Repeat("x", batch.MaxRegionLength),
+		ReverseTracing: &exposureclient.MinuteRange{From: 4_000_000_000, To: 4_000_000_000}}
+	for i := range cfg.MaxTuples {
+		up.Tuples = append(up.Tuples, pact.Tuple{Seed: pact.Seed{byte(i), byte(i >> 8)}, Start: 4_000_000_000, End: 4_000_000_059})
+	}
+	for i := range MaxFindMyKeys {
+		up.FindMyKeys = append(up.FindMyKeys, exposureclient.FindMyKey{Key: findmy.Key{byte(i), byte(i >> 8)}, Start: 4_000_000_000, End: 4_000_001_439, Secondary: true})
+	}
+	body, err := json.Marshal(up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("largest upload: %d bytes of JSON", len(body))
+	if int64(len(body)) > cfg.MaxBodyBytes {
+		t.Fatalf("largest upload is %d bytes, over the limit of %d", len(body), cfg.MaxBodyBytes)
 	}
 }

@@ -15,8 +15,8 @@ type metrics struct {
 	batchesCut     prometheus.Counter
 	cutSeconds     prometheus.Histogram
 	requests       *prometheus.CounterVec
-	secretUpdates  prometheus.Counter
-	keysDerived    prometheus.Counter
+	proofsVerified prometheus.Counter
+	proofsRefused  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -41,14 +41,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pact_http_requests_total", Help: "HTTP requests by route and status.",
 		}, []string{"route", "status"}),
-		secretUpdates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "pact_findmy_secret_updates_total", Help: "KDF steps run to reach the first key of Find My schedule entries.",
+		proofsVerified: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pact_findmy_proofs_verified_total", Help: "Find My proofs of possession verified (docs/findmy.md §8.3).",
 		}),
-		keysDerived: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "pact_findmy_keys_derived_total", Help: "Find My keys derived from schedule entries.",
+		proofsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pact_findmy_proofs_refused_total", Help: "Find My proofs of possession that did not verify.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.uploads, m.uploadSeconds, m.uploadedTuples, m.batchesCut, m.cutSeconds, m.requests, m.secretUpdates, m.keysDerived} {
+	for _, c := range []prometheus.Collector{m.uploads, m.uploadSeconds, m.uploadedTuples, m.batchesCut, m.cutSeconds, m.requests, m.proofsVerified, m.proofsRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/pact-findmy/pact-findmy/findmy"
+	"github.com/pact-findmy/pact-findmy/internal/batch"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -88,57 +91,29 @@ func FuzzParseUploadJSON(f *testing.F) {
 	})
 }
 
-// BenchmarkExpandSchedule3Weeks derives the 2016 keys of three weeks from
-// one device's schedule material, what a schedule upload costs the server.
-func BenchmarkExpandSchedule3Weeks(b *testing.B) {
+// BenchmarkVerifyProofs3Weeks verifies the proofs of the 2016 keys of
+// three weeks of one device, what such an upload costs the server
+// (docs/findmy.md §8.3).
+func BenchmarkVerifyProofs3Weeks(b *testing.B) {
 	srv := newFixture(b, Config{}).srv
-	entries := benchScheduleEntries(b, 0, keysPerSchedule)
+	const n = 21 * 24 * 4
+	keys := make([]batch.FindMyKey, 0, n)
+	for i := range n {
+		d, err := findmy.NewPrivateKey(big.NewInt(int64(7000 + i)).FillBytes(make([]byte, findmy.KeySize)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		k := batch.FindMyKey{Key: d.Public().Key(), Start: pact.Minute(28_000_000 + 15*i), End: pact.Minute(28_000_014 + 15*i)}
+		p, err := findmy.SignProof(d, findmy.Statement{Key: k.Key, Start: uint32(k.Start), End: uint32(k.End), Region: "CH"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		k.Proof = p
+		keys = append(keys, k)
+	}
 	for b.Loop() {
-		keys, err := srv.deriveSchedules(context.Background(), entries)
-		if err != nil || len(keys) != keysPerSchedule {
-			b.Fatalf("%d keys, %v", len(keys), err)
+		if perr := srv.verifyFindMyProofs(context.Background(), keys, "CH"); perr != nil {
+			b.Fatal(perr)
 		}
 	}
-}
-
-func benchScheduleEntries(tb testing.TB, from, count uint64) []scheduleEntry {
-	secret := "93445416ec078a5bea5a04a66bceb5140194b0e94c889928f8ab3f4fe95588ba"
-	pub := "04ecd8e89e5f76b78f597d9414a953e65ce2509910110a06bf48d1a249d910342aea4450becc5a1fdc7bb7390663fabda1b3365a1406637201"
-	epoch := int64(28_000_000)
-	in := []findMyScheduleJSON{{Secret: &secret, PublicKey: &pub, Epoch: &epoch, From: &from, Count: &count}}
-	entries, perr := parseSchedules(in, MaxFindMyKeys, pact.Limits{Now: ^pact.Minute(0)})
-	if perr != nil {
-		tb.Fatal(perr)
-	}
-	return entries
-}
-
-// BenchmarkScheduleCosts times the two units of derivation work, a secret
-// update (a KDF step) and a key (its KDF, two P-224 scalar
-// multiplications and the next update), and reports their ratio, which
-// keyDerivationSteps rounds.
-func BenchmarkScheduleCosts(b *testing.B) {
-	srv := newFixture(b, Config{}).srv
-	var perUpdate, perKey float64
-	b.Run("secret-update", func(b *testing.B) {
-		entries := benchScheduleEntries(b, 0, 1)
-		entries[0].from = uint64(b.N)
-		b.ResetTimer()
-		if _, err := srv.deriveSchedules(context.Background(), entries); err != nil {
-			b.Fatal(err)
-		}
-		perUpdate = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-	})
-	b.Run("key", func(b *testing.B) {
-		entries := benchScheduleEntries(b, 0, 1)
-		entries[0].count = uint64(b.N)
-		b.ResetTimer()
-		if _, err := srv.deriveSchedules(context.Background(), entries); err != nil {
-			b.Fatal(err)
-		}
-		perKey = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-		if perUpdate > 0 {
-			b.ReportMetric(perKey/perUpdate, "updates/key")
-		}
-	})
 }

@@ -39,9 +39,9 @@ type Server struct {
 	log    *slog.Logger
 	clock  pact.Clock
 	// limiter counts refused permission numbers per client network;
-	// derivations, the Find My derivation steps of its uploads.
+	// proofChecks, the Find My proofs of possession it makes us verify.
 	limiter     *networkLimiter
-	derivations *networkLimiter
+	proofChecks *networkLimiter
 	regions     map[string]bool
 	metrics     *metrics
 	gather      prometheus.Gatherer
@@ -78,7 +78,7 @@ func New(o Options) (*Server, error) {
 		limiter: newNetworkLimiter(float64(cfg.FailuresPerHour), float64(cfg.FailuresPerHour), time.Hour),
 		// A budget below one upload's cost would refuse the largest
 		// uploads for ever; the rate is still the configured one.
-		derivations: newNetworkLimiter(float64(max(cfg.FindMyStepsPerMinute, MaxUploadDerivationSteps)), float64(cfg.FindMyStepsPerMinute), time.Minute),
+		proofChecks: newNetworkLimiter(float64(max(cfg.FindMyProofsPerMinute, MaxFindMyKeys)), float64(cfg.FindMyProofsPerMinute), time.Minute),
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -118,12 +118,8 @@ type parsedUpload struct {
 	region  string
 	tuples  []pact.Tuple
 	reverse [2]pact.Minute
-	// findMy are the listed keys; schedules are expanded only after the
-	// rate limiter, into findMy too.
-	findMy    []batch.FindMyKey
-	schedules []findMyScheduleJSON
-	// entries are the schedules once check has checked them.
-	entries []scheduleEntry
+	// findMy are the listed keys, their proofs not yet verified.
+	findMy []batch.FindMyKey
 }
 
 func parseUploadBinary(c *gin.Context, body []byte) (*parsedUpload, *uploadError) {
@@ -142,7 +138,7 @@ func (s *Server) check(p *parsedUpload, now pact.Minute) *uploadError {
 	if s.regions != nil && !s.regions[p.region] {
 		return badField("region", fmt.Errorf("region %q: %w", p.region, ErrRegion))
 	}
-	if len(p.tuples) == 0 && len(p.findMy) == 0 && len(p.schedules) == 0 {
+	if len(p.tuples) == 0 && len(p.findMy) == 0 {
 		return badField("tuples", ErrEmptyUpload)
 	}
 	if len(p.tuples) > s.cfg.MaxTuples {
@@ -159,12 +155,7 @@ func (s *Server) check(p *parsedUpload, now pact.Minute) *uploadError {
 		}
 		seen[t.Seed] = i
 	}
-	if perr := checkFindMy(p.findMy, "findmy_keys", limits); perr != nil {
-		return perr
-	}
-	var perr *uploadError
-	p.entries, perr = parseSchedules(p.schedules, MaxFindMyKeys-len(p.findMy), limits)
-	return perr
+	return checkFindMy(p.findMy, "findmy_keys", limits)
 }
 
 func (s *Server) limits(now pact.Minute) pact.Limits {
@@ -220,8 +211,8 @@ func (s *Server) upload(c *gin.Context) string {
 			fmt.Errorf("too many refused permission numbers from this network; try again later: %w", ErrRateLimited)})
 	}
 	// The guess is given back unless the number was refused or the
-	// upload cost a derivation: a refund after deriving would let a
-	// client that fails later (or hangs up) make the server derive for
+	// upload cost proof verifications: a refund after verifying would let
+	// a client that fails later (or hangs up) make the server verify for
 	// ever.
 	keepCharge := false
 	defer func() {
@@ -229,24 +220,15 @@ func (s *Server) upload(c *gin.Context) string {
 			s.limiter.refund(addr, now, 1)
 		}
 	}()
-	if len(p.entries) > 0 {
-		if !s.derivations.take(addr, now, float64(derivationSteps(p.entries))) {
-			return fail(&uploadError{http.StatusTooManyRequests, "rate_limited", "findmy_schedule",
-				fmt.Errorf("schedules from this network need more Find My key derivation than allowed per minute; try again later: %w", ErrRateLimited)})
+	if len(p.findMy) > 0 {
+		if !s.proofChecks.take(addr, now, float64(len(p.findMy))) {
+			return fail(&uploadError{http.StatusTooManyRequests, "rate_limited", "findmy_keys",
+				fmt.Errorf("uploads from this network need more Find My proof verifications than allowed per minute; try again later: %w", ErrRateLimited)})
 		}
 		keepCharge = true
-		expanded, err := s.deriveSchedules(c.Request.Context(), p.entries)
-		if err != nil {
-			return fail(&uploadError{http.StatusServiceUnavailable, "unavailable", "", fmt.Errorf("the request ended before its Find My keys were derived; nothing was kept: %w", ErrUnavailable)})
-		}
-		// The arithmetic of parseSchedules decided these windows; a key
-		// that fails here is a bug, not the client's fault, but it must
-		// not be published either.
-		if perr := checkFindMy(expanded, "findmy_schedule", s.limits(pact.MinuteOf(now))); perr != nil {
-			s.log.Error("a derived Find My key failed its check", "err", perr)
+		if perr := s.verifyFindMyProofs(c.Request.Context(), p.findMy, p.region); perr != nil {
 			return fail(perr)
 		}
-		p.findMy = append(p.findMy, expanded...)
 	}
 	up := &database.Upload{
 		Region: p.region, PeriodStart: s.cfg.PeriodStart(pact.MinuteOf(now)), Tuples: p.tuples, FindMy: p.findMy,

@@ -100,37 +100,20 @@ func parseUploadStrict(body []byte) (*parsedUpload, *uploadError) {
 						return d.int64(field+".start", &jp.Start)
 					case "end":
 						return d.int64(field+".end", &jp.End)
+					case "secondary":
+						return d.bool(field+".secondary", &jp.Secondary)
+					case "proof":
+						var perr *uploadError
+						jp.Proof, perr = d.string(field + ".proof")
+						return perr
 					}
 					return unknownField(field+"."+k, k)
 				})
 			})
 		case "findmy_schedule":
-			perr = d.array(key, func(i int) *uploadError {
-				if len(p.schedules) == maxScheduleEntries {
-					return badField(key, fmt.Errorf("more than %d entries: %w", maxScheduleEntries, ErrTooMany))
-				}
-				field := fmt.Sprintf("%s[%d]", key, i)
-				p.schedules = append(p.schedules, findMyScheduleJSON{})
-				j := &p.schedules[len(p.schedules)-1]
-				return d.object(field, func(k string) *uploadError {
-					var perr *uploadError
-					switch k {
-					case "secret":
-						j.Secret, perr = d.string(field + ".secret")
-					case "public_key":
-						j.PublicKey, perr = d.string(field + ".public_key")
-					case "epoch":
-						perr = d.int64(field+".epoch", &j.Epoch)
-					case "from":
-						perr = d.uint64(field+".from", &j.From)
-					case "count":
-						perr = d.uint64(field+".count", &j.Count)
-					default:
-						perr = unknownField(field+"."+k, k)
-					}
-					return perr
-				})
-			})
+			// Refused before its value is read: it would carry the
+			// secrets of an accessory's whole life (docs/api.md).
+			perr = badField(key, ErrScheduleRetired)
 		default:
 			perr = unknownField(key, key)
 		}
@@ -288,6 +271,19 @@ func (d *strictDecoder) number(field string) (json.Number, *uploadError) {
 	return n, nil
 }
 
+func (d *strictDecoder) bool(field string, v **bool) *uploadError {
+	tok, perr := d.token(field)
+	if perr != nil {
+		return perr
+	}
+	b, ok := tok.(bool)
+	if !ok {
+		return wrongType(field, "a boolean", tok)
+	}
+	*v = &b
+	return nil
+}
+
 func (d *strictDecoder) int64(field string, v **int64) *uploadError {
 	n, perr := d.number(field)
 	if perr != nil {
@@ -296,19 +292,6 @@ func (d *strictDecoder) int64(field string, v **int64) *uploadError {
 	i, err := strconv.ParseInt(string(n), 10, 64)
 	if err != nil {
 		return badField(field, fmt.Errorf("%s is not an integer in range: %w", n, ErrFieldValue))
-	}
-	*v = &i
-	return nil
-}
-
-func (d *strictDecoder) uint64(field string, v **uint64) *uploadError {
-	n, perr := d.number(field)
-	if perr != nil {
-		return perr
-	}
-	i, err := strconv.ParseUint(string(n), 10, 64)
-	if err != nil {
-		return badField(field, fmt.Errorf("%s is not a non-negative integer in range: %w", n, ErrFieldValue))
 	}
 	*v = &i
 	return nil

@@ -34,12 +34,13 @@ func TestUploadJSONIsReadAsTheSpecSays(t *testing.T) {
 		{"REGION", `{"permission_number": "x", "REGION": "CH", "tuples": [` + tuple + `]}`, "REGION", ErrUnknownField},
 		{"reverse_tracing from twice", `{"permission_number": "x", "region": "CH", "tuples": [], "reverse_tracing": {"from": 1, "from": 2, "to": 3}}`, "reverse_tracing.from", ErrDuplicateField},
 		{"Find My key start twice", `{"permission_number": "x", "region": "CH", "tuples": [], "findmy_keys": [{"key": "00", "start": 1, "start": 2, "end": 3}]}`, "findmy_keys[0].start", ErrDuplicateField},
-		{"Find My schedule Secret", `{"permission_number": "x", "region": "CH", "tuples": [], "findmy_schedule": [{"Secret": "00"}]}`, "findmy_schedule[0].Secret", ErrUnknownField},
+		{"Find My key proof twice", `{"permission_number": "x", "region": "CH", "tuples": [], "findmy_keys": [{"key": "00", "start": 1, "end": 3, "proof": "", "proof": ""}]}`, "findmy_keys[0].proof", ErrDuplicateField},
+		{"Find My key Proof", `{"permission_number": "x", "region": "CH", "tuples": [], "findmy_keys": [{"key": "00", "start": 1, "end": 3, "Proof": ""}]}`, "findmy_keys[0].Proof", ErrUnknownField},
+		{"Find My schedule", `{"permission_number": "x", "region": "CH", "tuples": [], "findmy_schedule": [{"Secret": "00"}]}`, "findmy_schedule", ErrScheduleRetired},
 		{"null region", `{"permission_number": "x", "region": null, "tuples": []}`, "region", ErrMalformed},
 		{"missing tuples", `{"permission_number": "x", "region": "CH"}`, "tuples", ErrFieldMissing},
 		{"trailing data", `{"permission_number": "x", "region": "CH", "tuples": []} {}`, "body", ErrMalformed},
 		{"not JSON", `hello`, "body", ErrMalformed},
-		{"too many schedule entries", `{"permission_number": "x", "region": "CH", "tuples": [], "findmy_schedule": [` + strings.Repeat(`{}, `, maxScheduleEntries) + `{}]}`, "findmy_schedule", ErrTooMany},
 		{"minute with a fraction", `{"permission_number": "x", "region": "CH", "tuples": [], "reverse_tracing": {"from": 1.5, "to": 3}}`, "reverse_tracing.from", ErrFieldValue},
 	}
 	for _, tc := range cases {

@@ -2,14 +2,16 @@
 // (spec §6, issue 8 "The diagnosed flow"): it shows what an upload would
 // contain, builds it from the device's seed log with the hours the owner
 // redacts replaced by fresh seeds (spec §6.4), adds the keys of the owner's
-// Find My devices derived on the device (docs/findmy.md §5), uploads it
+// Find My devices derived and signed on the device (docs/findmy.md §5, §8,
+// §9), uploads it
 // with a permission number (docs/api.md, "Upload"), records the attempt in
 // the device database, and checks later signed batches for the upload
 // (Tracker), so that a server that suppresses it is noticed.
 //
 // Nothing leaves the device before Submit: Preview opens no connection.
 // The permission number is never stored, and the Find My key material
-// (SK_0, P_0) is never sent: only the keys it yields for the shared window.
+// (SK_0, SKS_0, d_0) is never sent: only the keys it yields for the shared
+// window, each with its proof of possession.
 package share
 
 import (
@@ -47,7 +49,8 @@ var (
 // FieldError is a request that failed validation: Field names the request
 // field (permission_number, server, region, window, exclude[i],
 // reverse_tracing, reverse_tracing.from, reverse_tracing.to,
-// findmy[i].secret, findmy[i].public_key, findmy[i].epoch, findmy) and Err
+// findmy[i].secret, findmy[i].private_key, findmy[i].secondary_secret,
+// findmy[i].epoch, findmy) and Err
 // wraps one of the sentinel errors above.
 type FieldError struct {
 	Field string
@@ -64,8 +67,9 @@ func fieldError(field string, sentinel error, format string, args ...any) *Field
 }
 
 // MaxFindMyKeys is the most keys one upload may carry (docs/api.md, "Find
-// My keys": three weeks of 15-minute keys for two devices).
-const MaxFindMyKeys = 2 * 21 * 24 * 4
+// My keys": three weeks of 15-minute primary keys and 22 daily secondary
+// keys for two devices).
+const MaxFindMyKeys = 2 * (21*24*4 + 22)
 
 // Server is an exposure server the owner may share with.
 type Server struct {
@@ -166,9 +170,15 @@ type FindMyDevice struct {
 	Name string
 	// Secret is SK_0, 32 bytes in hex (docs/findmy.md §5).
 	Secret string
-	// PublicKey is P_0 in SEC 1 form, hex.
-	PublicKey string
+	// PrivateKey is d_0, 28 bytes in hex: it signs every key's proof of
+	// possession (docs/findmy.md §8.4); P_0 alone cannot.
+	PrivateKey string
+	// SecondarySecret is SKS_0, 32 bytes in hex, or empty when the
+	// device's secondary keys are not shared (docs/findmy.md §9).
+	SecondarySecret string
 	// Epoch is the pairing time: key i is current from Epoch + 15 min * i.
+	// Its UTC offset is the accessory's local time, which places the
+	// secondary keys' 04:00 rollover (docs/findmy.md §9.2).
 	Epoch time.Time
 }
 
@@ -398,7 +408,7 @@ func (s *Service) Submit(ctx context.Context, r Request) (Result, error) {
 	}
 	var keys []exposureclient.FindMyKey
 	for _, d := range p.devices {
-		ks, err := d.derive(s.rand, reuse)
+		ks, err := d.derive(p.Region)
 		if err != nil {
 			return Result{}, err
 		}

@@ -171,9 +171,10 @@ func newService(t *testing.T, d *device, clock pact.Clock, hc *http.Client, serv
 }
 
 type testDevice struct {
-	Secret     string `json:"secret"`
-	PrivateKey string `json:"private_key"`
-	PublicKey  string `json:"public_key"`
+	Secret          string `json:"secret"`
+	PrivateKey      string `json:"private_key"`
+	PublicKey       string `json:"public_key"`
+	SecondarySecret string `json:"secondary_secret"`
 }
 
 func loadTestDevice(t *testing.T) testDevice {
@@ -230,7 +231,7 @@ func TestPreviewOpensNoConnection(t *testing.T) {
 		PermissionNumber: "", Region: "CH", Exclude: []pact.Minute{excluded},
 		ReverseTracing: &exposureclient.MinuteRange{From: now - 300, To: now - 10},
 		// Paired 48 hours ago: 192 whole slots and the one that began now.
-		FindMy: []share.FindMyDevice{{Name: "keys", Secret: fm.Secret, PublicKey: fm.PublicKey, Epoch: start.Add(-48 * time.Hour)}},
+		FindMy: []share.FindMyDevice{{Name: "keys", Secret: fm.Secret, PrivateKey: fm.PrivateKey, Epoch: start.Add(-48 * time.Hour)}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +262,7 @@ func TestRequestValidation(t *testing.T) {
 		return share.Request{PermissionNumber: "5MT6T-2BKGN-9HP89-MD0V9", Region: "CH"}
 	}
 	device := func(mod func(*share.FindMyDevice)) []share.FindMyDevice {
-		fd := share.FindMyDevice{Secret: fm.Secret, PublicKey: fm.PublicKey, Epoch: start.Add(-time.Hour)}
+		fd := share.FindMyDevice{Secret: fm.Secret, PrivateKey: fm.PrivateKey, Epoch: start.Add(-time.Hour)}
 		mod(&fd)
 		return []share.FindMyDevice{fd}
 	}
@@ -296,12 +297,15 @@ func TestRequestValidation(t *testing.T) {
 			r.FindMy = device(func(d *share.FindMyDevice) { d.Secret = "zz" + d.Secret[2:] })
 		}, share.ErrFindMyDevice, "findmy[0].secret"},
 		{"secret short", func(r *share.Request) { r.FindMy = device(func(d *share.FindMyDevice) { d.Secret = d.Secret[:62] }) }, share.ErrFindMyDevice, "findmy[0].secret"},
-		{"public key off the curve", func(r *share.Request) {
-			r.FindMy = device(func(d *share.FindMyDevice) { d.PublicKey = d.PublicKey[:len(d.PublicKey)-2] + "00" })
-		}, share.ErrFindMyDevice, "findmy[0].public_key"},
-		{"bare x as public key", func(r *share.Request) {
-			r.FindMy = device(func(d *share.FindMyDevice) { d.PublicKey = d.PublicKey[2:58] })
-		}, share.ErrFindMyDevice, "findmy[0].public_key"},
+		{"private key zero", func(r *share.Request) {
+			r.FindMy = device(func(d *share.FindMyDevice) { d.PrivateKey = strings.Repeat("0", 56) })
+		}, findmy.ErrScalarRange, "findmy[0].private_key"},
+		{"public key in place of the private key", func(r *share.Request) {
+			r.FindMy = device(func(d *share.FindMyDevice) { d.PrivateKey = fm.PublicKey })
+		}, findmy.ErrKeyLength, "findmy[0].private_key"},
+		{"secondary secret short", func(r *share.Request) {
+			r.FindMy = device(func(d *share.FindMyDevice) { d.SecondarySecret = fm.SecondarySecret[:62] })
+		}, share.ErrFindMyDevice, "findmy[0].secondary_secret"},
 		{"same device twice", func(r *share.Request) {
 			r.FindMy = append(device(func(*share.FindMyDevice) {}), device(func(*share.FindMyDevice) {})...)
 		}, share.ErrFindMyDevice, "findmy[1].secret"},
@@ -371,7 +375,7 @@ func TestSubmitRedactsAndIsConfirmed(t *testing.T) {
 	res, err := svc.Submit(ctx, share.Request{
 		PermissionNumber: es.issue(t), Region: "CH", Exclude: []pact.Minute{excluded},
 		ReverseTracing: &exposureclient.MinuteRange{From: now - 240, To: now},
-		FindMy:         []share.FindMyDevice{{Name: "tag", Secret: fm.Secret, PublicKey: fm.PublicKey, Epoch: epoch}},
+		FindMy:         []share.FindMyDevice{{Name: "tag", Secret: fm.Secret, PrivateKey: fm.PrivateKey, Epoch: epoch}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -441,12 +445,22 @@ func TestSubmitRedactsAndIsConfirmed(t *testing.T) {
 	}
 	body := strings.ToLower(string(rec.bodies[0]))
 	p0x := strings.ToLower(fm.PublicKey[2:58])
-	for name, secret := range map[string]string{"SK_0": fm.Secret, "P_0": fm.PublicKey, "x(P_0)": p0x} {
+	for name, secret := range map[string]string{"SK_0": fm.Secret, "d_0": fm.PrivateKey, "P_0": fm.PublicKey, "x(P_0)": p0x} {
 		if strings.Contains(body, strings.ToLower(secret)) {
 			t.Errorf("upload body holds %s", name)
 		}
 	}
-	for _, raw := range [][]byte{mustHex(t, fm.Secret), mustHex(t, fm.PublicKey)} {
+	// Every key, stand-ins included, carries a proof that verifies.
+	for _, k := range b.FindMy {
+		st := findmy.Statement{Key: k.Key, Start: uint32(k.Start), End: uint32(k.End), Region: b.Region}
+		if k.Secondary {
+			t.Errorf("key %s is secondary; the device has no secondary secret", k.Key)
+		}
+		if err := findmy.VerifyProof(st, k.Proof); err != nil {
+			t.Errorf("key %s: %v", k.Key, err)
+		}
+	}
+	for _, raw := range [][]byte{mustHex(t, fm.Secret), mustHex(t, fm.PrivateKey), mustHex(t, fm.PublicKey)} {
 		if bytes.Contains(rec.bodies[0], raw) {
 			t.Errorf("upload body holds key material in binary")
 		}
@@ -731,8 +745,8 @@ func TestTwoDevicesRedactedAgain(t *testing.T) {
 	now := pact.MinuteOf(start)
 	req := share.Request{Server: "down", Region: "CH", PermissionNumber: es.issue(t), Exclude: []pact.Minute{now.HourStart() - 60},
 		FindMy: []share.FindMyDevice{
-			{Name: "a", Secret: fm.Secret, PublicKey: fm.PublicKey, Epoch: epoch},
-			{Name: "b", Secret: strings.Repeat("ab", 32), PublicKey: fmt.Sprintf("%x", second.Public().Bytes()), Epoch: epoch},
+			{Name: "a", Secret: fm.Secret, PrivateKey: fm.PrivateKey, Epoch: epoch},
+			{Name: "b", Secret: strings.Repeat("ab", 32), PrivateKey: fmt.Sprintf("%x", second.Bytes()), Epoch: epoch},
 		}}
 	first, err := svc.Submit(ctx, req)
 	if !errors.Is(err, exposureclient.ErrUnreachable) || first.Status != devicedb.ShareUnanswered {
@@ -781,5 +795,85 @@ func TestReverseTracingRange(t *testing.T) {
 				t.Fatalf("range %v..%v is sent as %+v, want %v..%v", tc.in.From, tc.in.To, p.ReverseTracing, tc.out.From, tc.out.To)
 			}
 		})
+	}
+}
+
+// TestSubmitSecondaryKeys shares an accessory with a secondary secret,
+// paired 50 hours ago in UTC+01:00: besides its primary keys the upload
+// holds the secondary key of every day of the window, rolling over at
+// 04:00 local time, each flagged secondary with a proof that verifies,
+// and the one whose day holds the excluded hour replaced by a stand-in
+// (docs/findmy.md §9.3).
+func TestSubmitSecondaryKeys(t *testing.T) {
+	ctx := context.Background()
+	clock := &pact.ManualClock{}
+	clock.Set(start)
+	es := newExposureServer(t, clock, 7)
+	d := newDevice(t, 5)
+	svc := newService(t, d, clock, nil, share.Server{Name: "main", URL: es.http.URL})
+	fm := loadTestDevice(t)
+	epoch := start.Add(-50 * time.Hour).In(time.FixedZone("", 3600))
+	now := pact.MinuteOf(start)
+	excluded := now.HourStart() - 120
+	res, err := svc.Submit(ctx, share.Request{
+		PermissionNumber: es.issue(t), Region: "CH", Exclude: []pact.Minute{excluded},
+		FindMy: []share.FindMyDevice{{Name: "tag", Secret: fm.Secret, PrivateKey: fm.PrivateKey, SecondarySecret: fm.SecondarySecret, Epoch: epoch}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d0, err := findmy.ParsePrivateKey(fm.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// start is 21:25 UTC, 22:25 local: paired at 20:25 local two days
+	// before, so secondary keys 1 (to 04:00 the next day), 2 and 3 are
+	// current in the window.
+	type window struct{ start, end pact.Minute }
+	want := map[findmy.Key]window{}
+	if err := findmy.SecondaryKeysFromPrivateKey(findmy.Secret(mustHex(t, fm.SecondarySecret)), d0, 1, 3, func(k findmy.RollingKey) error {
+		from, to, err := findmy.SecondaryWindow(epoch, k.Index)
+		if err != nil {
+			return err
+		}
+		w := window{pact.MinuteOf(from), min(pact.MinuteOf(to)-1, now)}
+		if w.start <= excluded && excluded <= w.end {
+			return nil // redacted
+		}
+		want[k.Public.Key()] = w
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 2 {
+		t.Fatalf("fixture: %d secondary keys outside the excluded hour, want 2", len(want))
+	}
+	batches := es.cut(t, es.client(t))
+	if len(batches) != 1 {
+		t.Fatalf("cut gave %d batches, want 1", len(batches))
+	}
+	b := batches[0]
+	secondary, primary := 0, 0
+	for _, k := range b.FindMy {
+		kind := findmy.PrimaryKey
+		if k.Secondary {
+			kind = findmy.SecondaryKey
+			secondary++
+			if w, ok := want[k.Key]; ok && (k.Start != w.start || k.End != w.end) {
+				t.Errorf("secondary key %s: window %d..%d, want %d..%d", k.Key, k.Start, k.End, w.start, w.end)
+			}
+			delete(want, k.Key)
+		} else {
+			primary++
+		}
+		if err := findmy.VerifyProof(findmy.Statement{Key: k.Key, Kind: kind, Start: uint32(k.Start), End: uint32(k.End), Region: "CH"}, k.Proof); err != nil {
+			t.Errorf("key %s: %v", k.Key, err)
+		}
+	}
+	if secondary != 3 || len(want) != 0 {
+		t.Errorf("batch holds %d secondary keys, want 3; missing %v", secondary, want)
+	}
+	if primary != 201 || res.FindMyKeys != primary+secondary {
+		t.Errorf("batch holds %d primary keys, result says %d in all; want 201 primary", primary, res.FindMyKeys)
 	}
 }
