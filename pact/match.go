@@ -44,6 +44,9 @@ type MatchOptions struct {
 	// Workers is how many goroutines match at once; zero means
 	// GOMAXPROCS. The output does not depend on it.
 	Workers int
+	// Score calibrates the exposure score of the report's days (spec
+	// §8.4).
+	Score ScoreOptions
 	// From and To restrict matching to sightings heard in [From, To].
 	// Both zero means the whole contact log. Choosing the exposure period
 	// here (for example the last 21 days) keeps the index small; contacts
@@ -90,7 +93,9 @@ type Contact struct {
 	Heard Minute
 	Chirp Chirp
 	// RSSI is the strongest reading in that minute, or RSSIUnknown.
-	RSSI     int8
+	RSSI int8
+	// TxPower is the sighting's TX power, or TxPowerUnknown (spec §5.2).
+	TxPower  int8
 	Source   Source
 	Location *Location
 }
@@ -129,7 +134,8 @@ func (s *MatchStats) Add(o MatchStats) {
 // MatchReport is the outcome of one pass over an exposure stream.
 type MatchReport struct {
 	// Days summarises the contacts per UTC day of the minute heard, in day
-	// order; days without contacts are absent.
+	// order, with the exposure score and its rolling 24-hour peak (spec
+	// §8.4); days without contacts are absent.
 	Days  []DaySummary
 	Stats MatchStats
 }
@@ -141,6 +147,7 @@ type MatchReport struct {
 type Matcher struct {
 	tol     Minute
 	workers int
+	score   ScoreOptions
 
 	// base is the first minute the need bitset covers; bit i of need is
 	// set when some sighting lies within tol of minute base+i, that is
@@ -177,6 +184,7 @@ type indexEntry struct {
 	chirp Chirp
 	heard Minute
 	rssi  int8
+	tx    int8 // TX power, or TxPowerUnknown
 	src   uint8
 	loc   int32 // index into locations, or -1
 }
@@ -233,6 +241,9 @@ func newMatcherBuilder(opts MatchOptions) (*matcherBuilder, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := opts.Score.Validate(); err != nil {
+		return nil, fmt.Errorf("match options: %w", err)
+	}
 	workers := opts.Workers
 	switch {
 	case workers < 0:
@@ -241,7 +252,7 @@ func newMatcherBuilder(opts MatchOptions) (*matcherBuilder, error) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	return &matcherBuilder{
-		m:        &Matcher{tol: tol, workers: workers},
+		m:        &Matcher{tol: tol, workers: workers, score: opts.Score},
 		from:     from,
 		to:       to,
 		srcIndex: map[Source]uint8{},
@@ -267,7 +278,7 @@ func (b *matcherBuilder) add(s Sighting) error {
 		loc = int32(len(m.locations))
 		m.locations = append(m.locations, *s.Location)
 	}
-	m.entries = append(m.entries, indexEntry{chirp: s.Chirp, heard: s.Minute, rssi: s.RSSI, src: src, loc: loc})
+	m.entries = append(m.entries, indexEntry{chirp: s.Chirp, heard: s.Minute, rssi: s.RSSI, tx: s.TxPower, src: src, loc: loc})
 	return nil
 }
 
@@ -284,6 +295,7 @@ func (b *matcherBuilder) build() (*Matcher, error) {
 	for _, e := range m.entries {
 		if n := len(out); n > 0 && out[n-1].chirp == e.chirp && out[n-1].heard == e.heard {
 			out[n-1].rssi = MergeRSSI(out[n-1].rssi, e.rssi)
+			out[n-1].tx = MergeTxPower(out[n-1].tx, e.tx)
 			if out[n-1].loc < 0 {
 				out[n-1].loc = e.loc
 			}
@@ -549,7 +561,7 @@ func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) 
 	for i := range workers {
 		workers[i] = newMatchWorker(m, naive)
 	}
-	sum := newDayAccumulator(len(m.entries))
+	sum := newDayAccumulator(len(m.entries), m.score)
 	var delivered int64
 	var read MatchStats
 	report := func() MatchReport {
@@ -819,6 +831,7 @@ func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, c []byte, 
 				Heard:       e.heard,
 				Chirp:       e.chirp,
 				RSSI:        e.rssi,
+				TxPower:     e.tx,
 				Source:      m.sources[e.src],
 			}
 			if e.loc >= 0 {

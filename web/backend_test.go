@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/pact"
 )
 
 // testNow is the clock of the HTTP tests: 2026-11-05 12:00 UTC.
@@ -38,7 +40,7 @@ func newTestBackend() *testBackend {
 		Match{Heard: day.Add(-24*time.Hour + 18*time.Hour + time.Minute), Source: SourceFindMy, Contact: "k1", RSSI: RSSIUnknown},
 		Match{Heard: day.Add(-48*time.Hour + 9*time.Hour), Source: SourcePACT, Contact: "r", RSSI: -66, ReverseTracing: true},
 	)
-	days := Summarize(ms)
+	days := Summarize(ms, pact.ScoreOptions{})
 	statusDays := append([]DaySummary(nil), days...)
 	KeepTimeline(statusDays, time.Time{})
 	for i := range statusDays {

@@ -36,8 +36,13 @@ type DeviceStats struct {
 type MatchReader func(ctx context.Context, from, to time.Time, fn func(Match) error) error
 
 // DefaultSettings are the settings of a new node: keep everything heard,
-// PACT's 90-day retention (spec §5.3), no snooze, no server.
-var DefaultSettings = Settings{MinRSSI: MinRSSIFloor, RetentionDays: 90}
+// PACT's 90-day retention (spec §5.3), no snooze, no server, an
+// uncalibrated receiver, the close-contact notification threshold
+// (docs/matching.md §8.4) and no location logging (spec §5.2).
+var DefaultSettings = Settings{
+	MinRSSI: MinRSSIFloor, RetentionDays: MaxRetentionDays,
+	NotifyThreshold: pact.DefaultNotifyThreshold,
+}
 
 // ExposureWindowDays is how far back the exposure status looks: the 21
 // days an upload covers (spec §6.2).
@@ -52,6 +57,9 @@ const (
 	settingRetention = "retention_days"
 	settingSnooze    = "snooze_until"
 	settingServers   = "servers"
+	settingRxCorr    = "rx_correction_db"
+	settingThreshold = "notify_threshold"
+	settingLocation  = "log_location"
 )
 
 // ErrBadStoredSetting is returned when a stored setting does not parse.
@@ -103,43 +111,77 @@ func minuteOf(t time.Time) pact.Minute {
 }
 
 // daySummaries returns the summaries of every day and source in the
-// exposure window, without timelines: PACT days from SQLite's own
-// aggregation (devicedb.ExposureDays), other sources summarised here.
-func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) ([]DaySummary, error) {
-	from, to := exposureWindow(now)
-	pactDays, err := d.DB.ExposureDays(ctx, minuteOf(from), minuteOf(to))
+// exposure window, without timelines (PACT days from
+// devicedb.ExposureDays, other sources summarised here), and where the
+// exposure stands against the notification threshold.
+func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) ([]DaySummary, Notification, error) {
+	st, err := d.Settings(ctx)
 	if err != nil {
-		return nil, err
+		return nil, Notification{}, err
+	}
+	opts := pact.ScoreOptions{RxCorrection: st.RxCorrectionDB}
+	from, to := exposureWindow(now)
+	pactDays, err := d.DB.ExposureDays(ctx, minuteOf(from), minuteOf(to), opts)
+	if err != nil {
+		return nil, Notification{}, err
 	}
 	var days []DaySummary
 	for _, e := range pactDays {
 		days = append(days, DaySummary{
 			Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: SourcePACT,
-			MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score(),
+			MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score, Peak24h: e.Peak24h,
 		})
 	}
 	var more []Match
 	for _, read := range d.MoreMatches {
 		if err := read(ctx, from, to, func(m Match) error { more = append(more, m); return nil }); err != nil {
-			return nil, err
+			return nil, Notification{}, err
 		}
 	}
-	for _, s := range Summarize(more) {
+	for _, s := range Summarize(more, opts) {
 		s.Timeline = nil
 		days = append(days, s)
 	}
 	sortSummaries(days)
-	return days, nil
+	n, err := d.notification(ctx, from, to, more, st.NotifyThreshold, opts)
+	return days, n, err
+}
+
+// notification scores PACT contacts and the other matches together, so
+// that a minute with a person's phone and AirTag counts once
+// (docs/matching.md §8.4), and compares the best rolling 24 hours of the
+// window with the threshold. Reverse-tracing matches say nothing about
+// this device's exposure and are left out.
+func (d *DeviceStats) notification(ctx context.Context, from, to time.Time, more []Match, threshold float64, opts pact.ScoreOptions) (Notification, error) {
+	var obs []pact.Observation
+	err := d.DB.Contacts(ctx, minuteOf(from), minuteOf(to), func(c pact.Contact) error {
+		obs = append(obs, pact.ObservationOf(&c))
+		return nil
+	})
+	if err != nil {
+		return Notification{}, err
+	}
+	for i := range more {
+		if !more[i].ReverseTracing {
+			obs = append(obs, more[i].observation())
+		}
+	}
+	peak, end := pact.PeakScore(pact.ScoreDays(obs, opts))
+	n := Notification{Threshold: threshold, Peak24h: peak, Reached: peak > 0 && peak >= threshold}
+	if peak > 0 {
+		n.PeakEnd = end.Time()
+	}
+	return n, nil
 }
 
 // Exposures implements Backend.
 func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exposures, error) {
 	now := d.now()
-	days, err := d.daySummaries(ctx, now)
+	days, note, err := d.daySummaries(ctx, now)
 	if err != nil {
 		return Exposures{}, fmt.Errorf("web: reading exposures: %w", err)
 	}
-	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days}
+	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days, Notification: note}
 	ex.TimelineDay = KeepTimeline(days, timelineDay)
 	if ex.TimelineDay.IsZero() {
 		return ex, nil
@@ -149,7 +191,7 @@ func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exp
 	if err != nil {
 		return Exposures{}, fmt.Errorf("web: reading the exposures of %s: %w", ex.TimelineDay.Format(time.DateOnly), err)
 	}
-	for _, s := range Summarize(ms) {
+	for _, s := range Summarize(ms, pact.ScoreOptions{}) {
 		for i := range ex.Days {
 			if ex.Days[i].Day.Equal(s.Day) && ex.Days[i].Source == s.Source && ex.Days[i].ReverseTracing == s.ReverseTracing {
 				ex.Days[i].Timeline = s.Timeline
@@ -164,7 +206,7 @@ func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exp
 // chirping and adapter.
 func (d *DeviceStats) Status(ctx context.Context) (Status, error) {
 	now := d.now()
-	days, err := d.daySummaries(ctx, now)
+	days, note, err := d.daySummaries(ctx, now)
 	if err != nil {
 		return Status{}, fmt.Errorf("web: reading status: %w", err)
 	}
@@ -178,7 +220,7 @@ func (d *DeviceStats) Status(ctx context.Context) (Status, error) {
 	}
 	s := Status{
 		Now: now, WindowDays: ExposureWindowDays, Exposed: len(days) > 0, Days: days,
-		SightingsLastHour: lastHour, Chirping: true,
+		SightingsLastHour: lastHour, Chirping: true, Notification: note,
 	}
 	if st.SnoozeUntil.After(now) {
 		s.Chirping, s.SnoozedUntil = false, st.SnoozeUntil
@@ -259,6 +301,21 @@ func (d *DeviceStats) Settings(ctx context.Context) (Settings, error) {
 			return Settings{}, bad(settingServers, err)
 		}
 	}
+	if v, ok := kv[settingRxCorr]; ok {
+		if s.RxCorrectionDB, err = strconv.Atoi(v); err != nil {
+			return Settings{}, bad(settingRxCorr, err)
+		}
+	}
+	if v, ok := kv[settingThreshold]; ok {
+		if s.NotifyThreshold, err = strconv.ParseFloat(v, 64); err != nil {
+			return Settings{}, bad(settingThreshold, err)
+		}
+	}
+	if v, ok := kv[settingLocation]; ok {
+		if s.LogLocation, err = strconv.ParseBool(v); err != nil {
+			return Settings{}, bad(settingLocation, err)
+		}
+	}
 	return s, nil
 }
 
@@ -282,5 +339,8 @@ func (d *DeviceStats) SaveSettings(ctx context.Context, s Settings) error {
 		settingRetention: strconv.Itoa(s.RetentionDays),
 		settingSnooze:    snooze,
 		settingServers:   string(servers),
+		settingRxCorr:    strconv.Itoa(s.RxCorrectionDB),
+		settingThreshold: strconv.FormatFloat(s.NotifyThreshold, 'g', -1, 64),
+		settingLocation:  strconv.FormatBool(s.LogLocation),
 	}, d.now())
 }

@@ -28,7 +28,7 @@ func (d *DB) AddContacts(ctx context.Context, cs []pact.Contact) (int, error) {
 // for each one that was not stored before, and returns how many were new.
 func insertContacts(ctx context.Context, tx *sql.Tx, cs []pact.Contact, onNew func(*pact.Contact)) (int, error) {
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO exposure_contacts
-		(heard, chirp, seed, chirp_minute, rssi, source, lat, lon) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		(heard, chirp, seed, chirp_minute, rssi, tx_power, source, lat, lon) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (heard, chirp) DO NOTHING`)
 	if err != nil {
 		return 0, err
@@ -41,7 +41,7 @@ func insertContacts(ctx context.Context, tx *sql.Tx, cs []pact.Contact, onNew fu
 		if c.Location != nil {
 			lat, lon = c.Location.Lat, c.Location.Lon
 		}
-		res, err := stmt.ExecContext(ctx, int64(c.Heard), c.Chirp[:], c.Seed[:], int64(c.ChirpMinute), int64(c.RSSI), string(c.Source), lat, lon)
+		res, err := stmt.ExecContext(ctx, int64(c.Heard), c.Chirp[:], c.Seed[:], int64(c.ChirpMinute), int64(c.RSSI), int64(c.TxPower), string(c.Source), lat, lon)
 		if err != nil {
 			return added, err
 		}
@@ -58,7 +58,7 @@ func insertContacts(ctx context.Context, tx *sql.Tx, cs []pact.Contact, onNew fu
 // Contacts calls fn for every stored contact heard in [from, to], in order
 // of the minute heard.
 func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Contact) error) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT heard, chirp, seed, chirp_minute, rssi, source, lat, lon
+	rows, err := d.db.QueryContext(ctx, `SELECT heard, chirp, seed, chirp_minute, rssi, tx_power, source, lat, lon
 		FROM exposure_contacts WHERE heard BETWEEN ? AND ? ORDER BY heard, chirp`, int64(from), int64(to))
 	if err != nil {
 		return fmt.Errorf("devicedb: reading contacts %v..%v: %w", from, to, err)
@@ -66,12 +66,12 @@ func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Co
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			heard, chirpMinute, rssi int64
-			chirp, seed              []byte
-			source                   string
-			lat, lon                 sql.NullFloat64
+			heard, chirpMinute, rssi, tx int64
+			chirp, seed                  []byte
+			source                       string
+			lat, lon                     sql.NullFloat64
 		)
-		if err := rows.Scan(&heard, &chirp, &seed, &chirpMinute, &rssi, &source, &lat, &lon); err != nil {
+		if err := rows.Scan(&heard, &chirp, &seed, &chirpMinute, &rssi, &tx, &source, &lat, &lon); err != nil {
 			return fmt.Errorf("devicedb: reading a contact: %w", err)
 		}
 		h, err := storedMinute("contact", "heard", heard)
@@ -86,6 +86,10 @@ func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Co
 		if err != nil {
 			return err
 		}
+		txPower, err := storedTxPower("contact", tx)
+		if err != nil {
+			return err
+		}
 		if len(chirp) != pact.ChirpSize {
 			return &RowError{Row: "contact", Column: "chirp", Value: int64(len(chirp)), Want: fmt.Sprintf("%d bytes", pact.ChirpSize)}
 		}
@@ -94,7 +98,7 @@ func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Co
 		}
 		c := pact.Contact{
 			Heard: h, Chirp: pact.Chirp(chirp), Seed: pact.Seed(seed),
-			ChirpMinute: cm, RSSI: r, Source: pact.Source(source),
+			ChirpMinute: cm, RSSI: r, TxPower: txPower, Source: pact.Source(source),
 		}
 		if lat.Valid && lon.Valid {
 			c.Location = &pact.Location{Lat: lat.Float64, Lon: lon.Float64}
@@ -110,11 +114,11 @@ func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Co
 }
 
 // DaySummaries summarises every stored contact heard in [from, to] per
-// day (spec §8.4).
-func (d *DB) DaySummaries(ctx context.Context, from, to pact.Minute) ([]pact.DaySummary, error) {
+// day, scored with the receiver calibration opts (spec §8.4).
+func (d *DB) DaySummaries(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions) ([]pact.DaySummary, error) {
 	var cs []pact.Contact
 	if err := d.Contacts(ctx, from, to, func(c pact.Contact) error { cs = append(cs, c); return nil }); err != nil {
 		return nil, err
 	}
-	return pact.SummarizeContacts(cs), nil
+	return pact.SummarizeContacts(cs, opts), nil
 }

@@ -223,7 +223,7 @@ func (d *DB) FindMySightings(ctx context.Context, from, to pact.Minute, fn func(
 		if len(chirp) != pact.ChirpSize {
 			return fmt.Errorf("devicedb: stored sighting at minute %d has a chirp of %d bytes, want %d", minute, len(chirp), pact.ChirpSize)
 		}
-		if err := fn(pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, Source: pact.SourceFindMy}); err != nil {
+		if err := fn(pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, TxPower: pact.TxPowerUnknown, Source: pact.SourceFindMy}); err != nil {
 			return err
 		}
 	}

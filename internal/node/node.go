@@ -138,7 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	retention := retentionMinutes(st)
 	n.seeds = pact.NewSeedLog(db, pact.SeedLogOptions{Clock: n.clock, Retention: retention})
 	n.seeds.Snooze(st.SnoozeUntil)
-	n.contacts = pact.NewContactLog(db, pact.ContactLogOptions{Clock: n.clock, Retention: retention})
+	n.contacts = pact.NewContactLog(db, pact.ContactLogOptions{Clock: n.clock, Retention: retention, KeepLocations: st.LogLocation})
 	if err := n.configure(st); err != nil {
 		db.Close()
 		return nil, err
@@ -258,21 +258,38 @@ func (n *Node) SyncNow(ctx context.Context) (exposuresync.Report, error) {
 }
 
 // notify builds the notice for the days that changed from the stored
-// summaries, so that it carries the day's totals, not only this sync's.
+// summaries, so that it carries the day's totals, not only this sync's,
+// and sends it when the exposure reaches the owner's threshold. Matches
+// below it are on the dashboard and in the log, but tell no one.
 func (n *Node) notify(ctx context.Context, changed []devicedb.DaySource) error {
 	ex, err := n.stats.Exposures(ctx, time.Time{})
 	if err != nil {
 		return err
 	}
-	notice := ExposureNotice{Exposed: true, Found: n.clock.Now().UTC()}
+	notice, ok := noticeFor(ex, changed, n.clock.Now().UTC())
+	if !ok {
+		n.log.Info("new matches below the notification threshold", "peak_24h", ex.Notification.Peak24h, "threshold", ex.Notification.Threshold)
+		return nil
+	}
+	return n.notifier.Notify(ctx, notice)
+}
+
+// noticeFor returns the notice for the changed days of ex, and false when
+// the exposure stays below the notification threshold (docs/matching.md
+// §8.4).
+func noticeFor(ex web.Exposures, changed []devicedb.DaySource, found time.Time) (ExposureNotice, bool) {
+	if !ex.Notification.Reached {
+		return ExposureNotice{}, false
+	}
+	notice := ExposureNotice{Exposed: true, Found: found, Peak24h: ex.Notification.Peak24h, Threshold: ex.Notification.Threshold}
 	for _, d := range ex.Days {
 		day := pact.MinuteOf(d.Day).Day()
 		if !slices.ContainsFunc(changed, func(c devicedb.DaySource) bool { return c.Day == day && string(c.Source) == d.Source }) {
 			continue
 		}
-		notice.Days = append(notice.Days, NoticeDay{Date: d.Day.Format(time.DateOnly), Source: d.Source, Minutes: d.MatchedMinutes, Score: d.Score})
+		notice.Days = append(notice.Days, NoticeDay{Date: d.Day.Format(time.DateOnly), Source: d.Source, Minutes: d.MatchedMinutes, Score: d.Score, Peak24h: d.Peak24h})
 	}
-	return n.notifier.Notify(ctx, notice)
+	return notice, true
 }
 
 // Expire erases seeds, sightings, match results and share records past
