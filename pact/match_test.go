@@ -65,7 +65,7 @@ type matchCase struct {
 }
 
 // matchErrors are the sentinels the want_error of testdata/match names.
-var matchErrors = map[string]error{"order": ErrTimeOrder, "window": ErrWindow, "span": ErrMatchSpan, "options": ErrMatchOptions}
+var matchErrors = map[string]error{"order": ErrTimeOrder, "window": ErrWindow, "hour": ErrHourBoundary, "span": ErrMatchSpan, "options": ErrMatchOptions}
 
 type wantContact struct {
 	Tuple       int64       `json:"tuple"`
@@ -160,7 +160,7 @@ func TestMatchCases(t *testing.T) {
 					t.Fatalf("%s: error %v, want %v", mode, err, want)
 				}
 				var te *ExposureTupleError
-				if errors.As(err, &te) != (want == ErrTimeOrder || want == ErrWindow) {
+				if errors.As(err, &te) != (want == ErrTimeOrder || want == ErrWindow || want == ErrHourBoundary) {
 					t.Fatalf("%s: error %v: an *ExposureTupleError is %v", mode, err, te != nil)
 				}
 				if te != nil && te.Index != tc.WantErrorTuple {

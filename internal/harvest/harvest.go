@@ -9,6 +9,7 @@ package harvest
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -204,6 +205,11 @@ func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 	}
 	chirp, perr := pact.ParseAdvert(r.Addr, r.Data)
 	switch {
+	case perr == nil && r.AddrType != addrTypeRandom:
+		// The address carries chirp bits, so it is a random address by
+		// construction; a public one is no PACT sender (spec §12).
+		out.Err = fmt.Errorf("pact advert: address type %d, want %d (random): %w", r.AddrType, addrTypeRandom, pact.ErrAdvertMalformed)
+		return KindMalformed
 	case perr == nil:
 		out.Sighting = pact.Sighting{Chirp: chirp, Minute: out.Minute, RSSI: r.RSSI, Source: pact.SourcePACT}
 		return KindPACT
