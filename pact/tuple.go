@@ -54,8 +54,8 @@ var (
 	// ErrHourBoundary is a window whose start and end lie in different
 	// UTC hours: a seed is used only in its own hour (spec §3, §6.3).
 	ErrHourBoundary = errors.New("window crosses an hour boundary")
-	ErrFuture    = errors.New("ends in the future")
-	ErrExpired   = errors.New("starts before the retention horizon")
+	ErrFuture       = errors.New("ends in the future")
+	ErrExpired      = errors.New("starts before the retention horizon")
 )
 
 // Errors of decoding a tuple (spec §6.1, §6.2), each wrapped with the
