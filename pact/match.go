@@ -19,8 +19,10 @@ import (
 
 // DefaultMatchTolerance is how far, in minutes either side, the minute a
 // chirp was heard may lie from the minute it belongs to (spec §8.1). One
-// minute absorbs clock skew and a chirp heard across a minute boundary; a
-// replay at any other time does not match.
+// minute is what spec §2's clock rule needs: clocks within MaxClockError
+// and a switch within 30 s of the minute boundary keep the minute heard
+// within one of the chirp's minute. A replay at any other time does not
+// match.
 const DefaultMatchTolerance Minute = 1
 
 // MaxMatchTolerance bounds MatchOptions.Tolerance: a wider window would

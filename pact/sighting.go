@@ -59,7 +59,7 @@ const LocationPrecision = 0.01
 // locationCells is 1 / LocationPrecision, the grid cells per degree.
 const locationCells = 100
 
-// Coarsen rounds l to the LocationPrecision grid as spec §12 fixes it:
+// Coarsen rounds l to the LocationPrecision grid as spec §11 fixes it:
 // each coordinate v becomes k / 100 with k = v × 100 rounded half away
 // from zero, both operations in IEEE 754 double precision, and -0 becomes
 // 0. Two implementations therefore store the same bits for the same

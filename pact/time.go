@@ -30,6 +30,12 @@ const MaxRetention = DefaultRetention
 // of the last day when it matches or uploads.
 const MinRetention = MinutesPerDay
 
+// MaxClockError is how far a device's clock may be from UTC (spec §2).
+// With a sender that switches chirps within 30 s of the minute boundary
+// (native-frame.md §7.6.5), it keeps the minute heard within
+// DefaultMatchTolerance of the chirp's minute: 30 s + 2 × 15 s = 60 s.
+const MaxClockError = 15 * time.Second
+
 // MinuteOf returns the minute that contains t. Times before 1970 map to 0 and
 // times past 2^32 minutes (year 10136) saturate.
 func MinuteOf(t time.Time) Minute {

@@ -9,7 +9,7 @@ import (
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
-// TestPACTv1AddressType checks the answer of spec §12 to "do receivers
+// TestPACTv1AddressType checks the answer of spec §11 to "do receivers
 // check the address type": a version-1 frame counts only from a random
 // device address, in a legacy or an undirected, non-scannable extended
 // report; from a public or identity address it is malformed.

@@ -207,7 +207,7 @@ func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 	switch {
 	case perr == nil && r.AddrType != addrTypeRandom:
 		// The address carries chirp bits, so it is a random address by
-		// construction; a public one is no PACT sender (spec §12).
+		// construction; a public one is no PACT sender (spec §11).
 		out.Err = fmt.Errorf("pact advert: address type %d, want %d (random): %w", r.AddrType, addrTypeRandom, pact.ErrAdvertMalformed)
 		return KindMalformed
 	case perr == nil:
