@@ -726,3 +726,35 @@ func TestOpenerPolicyOnlyWhereBrowsersHonourIt(t *testing.T) {
 		}
 	}
 }
+
+// TestNotificationShown checks that the overview and the exposures page
+// show the threshold and the best 24 hours against it, reached or not.
+func TestNotificationShown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		note Notification
+		want []string
+	}{
+		{"reached", Notification{Threshold: 15, Peak24h: 20.5, PeakEnd: testNow.Add(-30 * time.Hour), Reached: true},
+			[]string{`id="notify-title"`, `<span class="pill bad">reached</span>`, "<strong>20.5</strong>", "<strong>15</strong>", "4 Nov 2026 06:00 UTC"}},
+		{"not reached", Notification{Threshold: 7.5, Peak24h: 2},
+			[]string{`<span class="pill ok">not reached</span>`, "<strong>2</strong>", "<strong>7.5</strong>"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, be := newTestHandler(t, Config{})
+			be.status.Notification, be.exposures.Notification = tc.note, tc.note
+			b := newBrowser(t, h)
+			for _, path := range []string{"/", "/exposures"} {
+				rec := b.get(path)
+				if rec.Code != http.StatusOK {
+					t.Fatalf("%s: status %d", path, rec.Code)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(rec.Body.String(), w) {
+						t.Errorf("%s does not show %q", path, w)
+					}
+				}
+			}
+		})
+	}
+}
