@@ -1,6 +1,7 @@
 package pact
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -267,92 +268,100 @@ func ScoreDays(obs []Observation, o ScoreOptions) []DayScore {
 	if len(obs) == 0 {
 		return nil
 	}
-	type deviceKey struct {
+	// Sort a copy by evidence kind, device and minute, so that each
+	// device's minutes are one run in order: no map, and the work is a
+	// sort and two linear passes.
+	type reading struct {
 		device [32]byte
 		findMy bool
+		heard  Minute
+		band   Band
 	}
-	type deviceMinute struct {
-		deviceKey
-		heard Minute
-	}
-	best := make(map[deviceMinute]Band, len(obs))
+	rs := make([]reading, len(obs))
 	for i := range obs {
 		ob := &obs[i]
-		k := deviceMinute{deviceKey{ob.Device, ob.FindMy}, ob.Heard}
-		b := SightingBand(ob.TxPower, ob.RSSI, o)
-		if old, ok := best[k]; !ok || nearer(b, old) {
-			best[k] = b
-		}
+		rs[i] = reading{ob.Device, ob.FindMy, ob.Heard, SightingBand(ob.TxPower, ob.RSSI, o)}
 	}
-	pairs := make([]deviceMinute, 0, len(best))
-	for k := range best {
-		pairs = append(pairs, k)
-	}
-	slices.SortFunc(pairs, func(x, y deviceMinute) int {
-		if c := cmp.Compare(boolInt(x.findMy), boolInt(y.findMy)); c != 0 {
-			return c
+	slices.SortFunc(rs, func(x, y reading) int {
+		if x.findMy != y.findMy {
+			return cmp.Compare(boolInt(x.findMy), boolInt(y.findMy))
 		}
-		if c := slicesCompare32(&x.device, &y.device); c != 0 {
+		if c := bytes.Compare(x.device[:], y.device[:]); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.heard, y.heard)
 	})
-	// Quarters of weighted minutes per minute heard, chirp and Find My
-	// evidence apart.
-	type minuteSums struct{ chirp, findMy int64 }
-	perMinute := map[Minute]*minuteSums{}
-	days := map[uint32]*DayScore{}
-	for i, p := range pairs {
-		credit := Minute(1)
-		if i > 0 && pairs[i-1].deviceKey == p.deviceKey {
-			if gap := p.heard - pairs[i-1].heard; gap <= MaxScanGap {
-				credit = gap
+	// One term per (device, minute): its best band, credited with the
+	// scan gap; quarters of weighted minutes, chirp and Find My apart.
+	type term struct {
+		heard  Minute
+		findMy bool
+		band   Band
+		q      int64
+	}
+	terms := make([]term, 0, len(rs))
+	for i := 0; i < len(rs); {
+		r := rs[i]
+		b := r.band
+		j := i + 1
+		for ; j < len(rs) && rs[j].heard == r.heard && rs[j].device == r.device && rs[j].findMy == r.findMy; j++ {
+			if nearer(rs[j].band, b) {
+				b = rs[j].band
 			}
 		}
-		b := best[p]
-		q := b.quarters() * int64(credit)
-		s := perMinute[p.heard]
-		if s == nil {
-			s = &minuteSums{}
-			perMinute[p.heard] = s
+		credit := Minute(1)
+		if i > 0 {
+			if p := rs[i-1]; p.device == r.device && p.findMy == r.findMy && r.heard-p.heard <= MaxScanGap {
+				credit = r.heard - p.heard
+			}
 		}
-		if p.findMy {
-			s.findMy += q
-		} else {
-			s.chirp += q
-		}
-		d := days[p.heard.Day()]
-		if d == nil {
-			d = &DayScore{Day: p.heard.Day()}
-			days[p.heard.Day()] = d
-		}
-		switch b {
-		case BandNear:
-			d.Near++
-		case BandMedium:
-			d.Medium++
-		case BandFar:
-			d.Far++
-		case BandDistant:
-			d.Distant++
-		default:
-			d.Unknown++
-		}
+		terms = append(terms, term{r.heard, r.findMy, b, b.quarters() * int64(credit)})
+		i = j
 	}
+	slices.SortFunc(terms, func(x, y term) int { return cmp.Compare(x.heard, y.heard) })
+	// The timeline: one score per minute heard, the larger of its chirp
+	// and Find My sums, and the days with their band counts.
 	type scored struct {
 		at Minute
 		q  int64
 	}
-	timeline := make([]scored, 0, len(perMinute))
-	for m, s := range perMinute {
-		timeline = append(timeline, scored{m, max(s.chirp, s.findMy)})
+	var timeline []scored
+	var out []DayScore
+	for i := 0; i < len(terms); {
+		at := terms[i].heard
+		if n := len(out); n == 0 || out[n-1].Day != at.Day() {
+			out = append(out, DayScore{Day: at.Day()})
+		}
+		d := &out[len(out)-1]
+		var chirp, findMy int64
+		for ; i < len(terms) && terms[i].heard == at; i++ {
+			t := &terms[i]
+			if t.findMy {
+				findMy += t.q
+			} else {
+				chirp += t.q
+			}
+			switch t.band {
+			case BandNear:
+				d.Near++
+			case BandMedium:
+				d.Medium++
+			case BandFar:
+				d.Far++
+			case BandDistant:
+				d.Distant++
+			default:
+				d.Unknown++
+			}
+		}
+		q := max(chirp, findMy)
+		timeline = append(timeline, scored{at, q})
+		d.Score += float64(q) / 4
 	}
-	slices.SortFunc(timeline, func(x, y scored) int { return cmp.Compare(x.at, y.at) })
 	// prefix[i] is the sum of timeline[:i].
 	prefix := make([]int64, len(timeline)+1)
 	for i, s := range timeline {
 		prefix[i+1] = prefix[i] + s.q
-		days[s.at.Day()].Score += float64(s.q) / 4
 	}
 	// window returns the quarters of the rolling window ending at e.
 	window := func(e Minute) int64 {
@@ -364,22 +373,21 @@ func ScoreDays(obs []Observation, o ScoreOptions) []DayScore {
 		lo := sort.Search(len(timeline), func(i int) bool { return timeline[i].at >= from })
 		return prefix[hi] - prefix[lo]
 	}
-	out := make([]DayScore, 0, len(days))
-	for _, d := range days {
+	next := 0 // first timeline entry of the day at hand
+	for k := range out {
+		d := &out[k]
 		// The window's sum only grows at a minute with a score, and the
 		// first window of the day carries the previous day's tail: those
 		// are the only ends that can be the day's peak.
 		start := Minute(d.Day) * MinutesPerDay
 		bestQ, bestEnd := window(start), start
-		for i := sort.Search(len(timeline), func(i int) bool { return timeline[i].at >= start }); i < len(timeline) && timeline[i].at.Day() == d.Day; i++ {
-			if w := window(timeline[i].at); w > bestQ {
-				bestQ, bestEnd = w, timeline[i].at
+		for ; next < len(timeline) && timeline[next].at.Day() == d.Day; next++ {
+			if w := window(timeline[next].at); w > bestQ {
+				bestQ, bestEnd = w, timeline[next].at
 			}
 		}
 		d.Peak24h, d.PeakEnd = float64(bestQ)/4, bestEnd
-		out = append(out, *d)
 	}
-	slices.SortFunc(out, func(x, y DayScore) int { return cmp.Compare(x.Day, y.Day) })
 	return out
 }
 
@@ -413,8 +421,6 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
-
-func slicesCompare32(a, b *[32]byte) int { return slices.Compare(a[:], b[:]) }
 
 // DaySummary condenses one UTC day of contacts (spec §8.4). The day of a
 // contact is the day of the minute it was heard.

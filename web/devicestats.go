@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -121,10 +122,13 @@ func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) ([]DaySum
 	}
 	opts := pact.ScoreOptions{RxCorrection: st.RxCorrectionDB}
 	from, to := exposureWindow(now)
-	pactDays, err := d.DB.ExposureDays(ctx, minuteOf(from), minuteOf(to), opts)
+	// One read of the window's PACT match results (and the day before it,
+	// for the rolling window) serves the days and the notification.
+	pactObs, err := d.DB.ExposureObservations(ctx, devicedb.ScoreLead(minuteOf(from)), minuteOf(to))
 	if err != nil {
 		return nil, Notification{}, err
 	}
+	pactDays := devicedb.SummarizeExposureDays(pactObs, minuteOf(from), opts)
 	var days []DaySummary
 	for _, e := range pactDays {
 		days = append(days, DaySummary{
@@ -143,35 +147,33 @@ func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) ([]DaySum
 		days = append(days, s)
 	}
 	sortSummaries(days)
-	n, err := d.notification(ctx, from, to, more, st.NotifyThreshold, opts)
-	return days, n, err
+	return days, notification(pactObs, minuteOf(from), more, st.NotifyThreshold, opts), nil
 }
 
-// notification scores PACT contacts and the other matches together, so
-// that a minute with a person's phone and AirTag counts once
-// (docs/matching.md §8.4), and compares the best rolling 24 hours of the
-// window with the threshold. Reverse-tracing matches say nothing about
-// this device's exposure and are left out.
-func (d *DeviceStats) notification(ctx context.Context, from, to time.Time, more []Match, threshold float64, opts pact.ScoreOptions) (Notification, error) {
-	var obs []pact.Observation
-	err := d.DB.Contacts(ctx, minuteOf(from), minuteOf(to), func(c pact.Contact) error {
-		obs = append(obs, pact.ObservationOf(&c))
-		return nil
-	})
-	if err != nil {
-		return Notification{}, err
-	}
+// notification scores PACT observations and the other matches together,
+// so that a minute with a person's phone and AirTag counts once
+// (docs/matching.md §8.4), and compares the best rolling 24 hours whose
+// end lies in the window with the threshold. Reverse-tracing matches say
+// nothing about this device's exposure and are left out.
+func notification(pactObs []pact.Observation, from pact.Minute, more []Match, threshold float64, opts pact.ScoreOptions) Notification {
+	obs := slices.Clone(pactObs)
 	for i := range more {
 		if !more[i].ReverseTracing {
 			obs = append(obs, more[i].observation())
 		}
 	}
-	peak, end := pact.PeakScore(pact.ScoreDays(obs, opts))
+	var inWindow []pact.DayScore
+	for _, d := range pact.ScoreDays(obs, opts) {
+		if d.Day >= from.Day() {
+			inWindow = append(inWindow, d)
+		}
+	}
+	peak, end := pact.PeakScore(inWindow)
 	n := Notification{Threshold: threshold, Peak24h: peak, Reached: peak > 0 && peak >= threshold}
 	if peak > 0 {
 		n.PeakEnd = end.Time()
 	}
-	return n, nil
+	return n
 }
 
 // Exposures implements Backend.

@@ -218,25 +218,35 @@ type ExposureDay struct {
 // the 24 hours before from are read as well, so that the first day's
 // rolling peak and scan-gap credits are those of the whole log.
 func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions) ([]ExposureDay, error) {
-	lead := from - min(from, pact.ScoreWindow-1)
-	rows, err := d.db.QueryContext(ctx, `SELECT heard, seed, rssi, tx_power FROM exposure_contacts
-		WHERE heard BETWEEN ? AND ?`, int64(lead), int64(to))
+	obs, err := d.ExposureObservations(ctx, ScoreLead(from), to)
 	if err != nil {
-		return nil, fmt.Errorf("devicedb: summarising contacts %v..%v: %w", from, to, err)
+		return nil, err
+	}
+	return SummarizeExposureDays(obs, from, opts), nil
+}
+
+// ScoreLead is the first minute whose match results a score of the days
+// from `from` on depends on: a rolling window (pact.ScoreWindow) back.
+func ScoreLead(from pact.Minute) pact.Minute {
+	return from - min(from, pact.ScoreWindow-1)
+}
+
+// ExposureObservations returns the PACT match results heard in [from, to]
+// as inputs of the exposure score (spec §8.4), in the order of the
+// primary key. It reads four columns, not the whole row.
+func (d *DB) ExposureObservations(ctx context.Context, from, to pact.Minute) ([]pact.Observation, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT heard, seed, rssi, tx_power FROM exposure_contacts
+		WHERE heard BETWEEN ? AND ?`, int64(from), int64(to))
+	if err != nil {
+		return nil, fmt.Errorf("devicedb: reading contacts %v..%v: %w", from, to, err)
 	}
 	defer rows.Close()
-	type totals struct {
-		minutes map[pact.Minute]bool
-		seeds   map[[32]byte]bool
-		maxRSSI int8
-	}
-	byDay := map[uint32]*totals{}
 	var obs []pact.Observation
+	var seed []byte
 	for rows.Next() {
 		var heard, rssi, tx int64
-		var seed []byte
 		if err := rows.Scan(&heard, &seed, &rssi, &tx); err != nil {
-			return nil, fmt.Errorf("devicedb: summarising contacts: %w", err)
+			return nil, fmt.Errorf("devicedb: reading a contact: %w", err)
 		}
 		h, err := storedMinute("contact", "heard", heard)
 		if err != nil {
@@ -253,21 +263,36 @@ func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute, opts pact.S
 		if len(seed) != pact.SeedSize {
 			return nil, &RowError{Row: "contact", Column: "seed", Value: int64(len(seed)), Want: fmt.Sprintf("%d bytes", pact.SeedSize)}
 		}
-		o := pact.Observation{Device: [32]byte(seed), Heard: h, RSSI: r, TxPower: txPower}
-		obs = append(obs, o)
-		if h < from {
-			continue
-		}
-		t := byDay[h.Day()]
-		if t == nil {
-			t = &totals{minutes: map[pact.Minute]bool{}, seeds: map[[32]byte]bool{}, maxRSSI: pact.RSSIUnknown}
-			byDay[h.Day()] = t
-		}
-		t.minutes[h], t.seeds[o.Device] = true, true
-		t.maxRSSI = pact.MergeRSSI(t.maxRSSI, r)
+		obs = append(obs, pact.Observation{Device: [32]byte(seed), Heard: h, RSSI: r, TxPower: txPower})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("devicedb: summarising contacts %v..%v: %w", from, to, err)
+		return nil, fmt.Errorf("devicedb: reading contacts %v..%v: %w", from, to, err)
+	}
+	return obs, nil
+}
+
+// SummarizeExposureDays summarises PACT observations per day heard from
+// `from` on, newest day first; observations before from count only
+// toward the scores (rolling peak, scan-gap credit) of later days.
+func SummarizeExposureDays(obs []pact.Observation, from pact.Minute, opts pact.ScoreOptions) []ExposureDay {
+	type totals struct {
+		minutes map[pact.Minute]bool
+		seeds   map[[32]byte]bool
+		maxRSSI int8
+	}
+	byDay := map[uint32]*totals{}
+	for i := range obs {
+		o := &obs[i]
+		if o.Heard < from {
+			continue
+		}
+		t := byDay[o.Heard.Day()]
+		if t == nil {
+			t = &totals{minutes: map[pact.Minute]bool{}, seeds: map[[32]byte]bool{}, maxRSSI: pact.RSSIUnknown}
+			byDay[o.Heard.Day()] = t
+		}
+		t.minutes[o.Heard], t.seeds[o.Device] = true, true
+		t.maxRSSI = pact.MergeRSSI(t.maxRSSI, o.RSSI)
 	}
 	var out []ExposureDay
 	for _, sc := range pact.ScoreDays(obs, opts) {
@@ -282,5 +307,5 @@ func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute, opts pact.S
 		})
 	}
 	slices.Reverse(out)
-	return out, nil
+	return out
 }
