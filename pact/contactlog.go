@@ -14,13 +14,21 @@ type ContactLog struct {
 	retention Minute
 	minRSSI   int8
 	hasMin    bool
+	locations bool
 }
 
 // ContactLogOptions configure a ContactLog. The zero value keeps every
-// sighting for DefaultRetention on the wall clock.
+// sighting for DefaultRetention on the wall clock, and no location.
 type ContactLogOptions struct {
-	Clock     Clock
+	Clock Clock
+	// Retention is how long sightings are kept: zero means
+	// DefaultRetention; an owner may shorten it (spec §5.3).
 	Retention Minute
+	// KeepLocations stores the coarse location of a sighting. It is off
+	// unless the owner turns it on (spec §5.2): a seized device must not
+	// hold a location diary its owner never asked for. When off, Record
+	// drops every location before anything is stored.
+	KeepLocations bool
 	// MinRSSI, when set, drops sightings weaker than it. Sightings with
 	// unknown RSSI are kept, since nothing says they were far.
 	MinRSSI *int8
@@ -28,13 +36,14 @@ type ContactLogOptions struct {
 
 // NewContactLog returns a contact log over store.
 func NewContactLog(store ContactStore, opts ContactLogOptions) *ContactLog {
-	l := &ContactLog{store: store, clock: opts.Clock, retention: opts.Retention}
+	l := &ContactLog{store: store, clock: opts.Clock, retention: opts.Retention, locations: opts.KeepLocations}
 	if l.clock == nil {
 		l.clock = SystemClock{}
 	}
 	if l.retention == 0 {
 		l.retention = DefaultRetention
 	}
+	l.retention = min(max(l.retention, MinRetention), MaxRetention)
 	if opts.MinRSSI != nil {
 		l.minRSSI, l.hasMin = *opts.MinRSSI, true
 	}
@@ -42,8 +51,8 @@ func NewContactLog(store ContactStore, opts ContactLogOptions) *ContactLog {
 }
 
 // Record stores the sightings of batch that pass the RSSI threshold and are
-// inside the retention period, with coarsened locations, in one atomic
-// write. It returns how many it kept. An invalid sighting rejects the whole
+// inside the retention period in one atomic write, with their locations
+// coarsened, or without them unless KeepLocations is set. It returns how many it kept. An invalid sighting rejects the whole
 // batch, so a caller never stores half of what it meant to.
 func (l *ContactLog) Record(ctx context.Context, batch []Sighting) (int, error) {
 	now := MinuteOf(l.clock.Now())
@@ -59,7 +68,10 @@ func (l *ContactLog) Record(ctx context.Context, batch []Sighting) (int, error) 
 		if s.Minute < horizon || (l.hasMin && s.RSSI != RSSIUnknown && s.RSSI < l.minRSSI) {
 			continue
 		}
-		if s.Location != nil {
+		switch {
+		case !l.locations:
+			s.Location = nil
+		case s.Location != nil:
 			c := s.Location.Coarsen()
 			s.Location = &c
 		}

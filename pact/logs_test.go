@@ -3,6 +3,7 @@ package pact
 import (
 	"context"
 	"errors"
+	"math"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -240,15 +241,19 @@ func TestRetention(t *testing.T) {
 }
 
 type recordRow struct {
-	Chirp  byte     `json:"chirp"`
-	Minute Minute   `json:"minute"`
-	RSSI   int8     `json:"rssi"`
-	Lat    *float64 `json:"lat"`
-	Lon    *float64 `json:"lon"`
+	Chirp   byte     `json:"chirp"`
+	Minute  Minute   `json:"minute"`
+	RSSI    int8     `json:"rssi"`
+	TxPower *int8    `json:"tx_power"` // absent: TxPowerUnknown
+	Lat     *float64 `json:"lat"`
+	Lon     *float64 `json:"lon"`
 }
 
 func (r recordRow) sighting() Sighting {
-	s := Sighting{Chirp: Chirp{r.Chirp}, Minute: r.Minute, RSSI: r.RSSI, Source: SourcePACT}
+	s := Sighting{Chirp: Chirp{r.Chirp}, Minute: r.Minute, RSSI: r.RSSI, TxPower: TxPowerUnknown, Source: SourcePACT}
+	if r.TxPower != nil {
+		s.TxPower = *r.TxPower
+	}
 	if r.Lat != nil {
 		s.Location = &Location{Lat: *r.Lat, Lon: *r.Lon}
 	}
@@ -256,16 +261,19 @@ func (r recordRow) sighting() Sighting {
 }
 
 type recordCase struct {
-	Name     string        `json:"name"`
-	MinRSSI  *int8         `json:"min_rssi"`
-	Batches  [][]recordRow `json:"batches"`
-	WantKept []int         `json:"want_kept"`
-	Want     []recordRow   `json:"want"`
+	Name    string `json:"name"`
+	MinRSSI *int8  `json:"min_rssi"`
+	// KeepLocations turns location logging on; it is off by default.
+	KeepLocations bool          `json:"keep_locations"`
+	Batches       [][]recordRow `json:"batches"`
+	WantKept      []int         `json:"want_kept"`
+	Want          []recordRow   `json:"want"`
 }
 
 // TestContactLogRecord checks the contact log rules of spec §5.2 from
 // testdata/record.json: one entry per chirp and minute with the strongest
-// reading, the minimum RSSI, and coarsened locations.
+// reading and the higher TX power, the minimum RSSI, and no location
+// unless location logging is on, coarsened when it is.
 func TestContactLogRecord(t *testing.T) {
 	var cases []recordCase
 	loadJSON(t, filepath.Join("testdata", "record.json"), &cases)
@@ -276,7 +284,7 @@ func TestContactLogRecord(t *testing.T) {
 			// retention period of a clock this early.
 			clock := &fakeClock{}
 			clock.set(100)
-			log := NewContactLog(NewMemStore(), ContactLogOptions{Clock: clock, MinRSSI: tc.MinRSSI})
+			log := NewContactLog(NewMemStore(), ContactLogOptions{Clock: clock, MinRSSI: tc.MinRSSI, KeepLocations: tc.KeepLocations})
 			for i, rows := range tc.Batches {
 				var batch []Sighting
 				for _, r := range rows {
@@ -295,7 +303,7 @@ func TestContactLogRecord(t *testing.T) {
 			}
 			for i, w := range tc.Want {
 				ws, g := w.sighting(), got[i]
-				if g.Chirp != ws.Chirp || g.Minute != ws.Minute || g.RSSI != ws.RSSI ||
+				if g.Chirp != ws.Chirp || g.Minute != ws.Minute || g.RSSI != ws.RSSI || g.TxPower != ws.TxPower ||
 					(g.Location == nil) != (ws.Location == nil) || (g.Location != nil && *g.Location != *ws.Location) {
 					t.Errorf("entry %d = %+v (location %v), want %+v (location %v)", i, g, g.Location, ws, ws.Location)
 				}
@@ -399,5 +407,25 @@ func TestSeedLogChirpFor(t *testing.T) {
 	}
 	if want := []Minute{at(0, 58), at(1, 0)}; !slices.Equal(starts, want) {
 		t.Fatalf("seeds start at %v, want %v", starts, want)
+	}
+}
+
+// TestLocationCoarsen checks the rounding rule of Location.Coarsen (spec
+// §12): v × 100 rounded half away from zero, divided by 100, never -0.
+func TestLocationCoarsen(t *testing.T) {
+	for _, tc := range []struct {
+		in, want Location
+	}{
+		{Location{48.85661, 2.35222}, Location{48.86, 2.35}},
+		{Location{0.125, -0.125}, Location{0.13, -0.13}}, // exact halves go away from zero
+		{Location{0.124, -0.126}, Location{0.12, -0.13}},
+		{Location{-0.001, 0.004}, Location{0, 0}}, // -0.001 rounds to 0, not -0
+		{Location{89.999, 179.996}, Location{90, 180}},
+		{Location{-90, -180}, Location{-90, -180}},
+	} {
+		got := tc.in.Coarsen()
+		if got != tc.want || math.Signbit(got.Lat) != math.Signbit(tc.want.Lat) || math.Signbit(got.Lon) != math.Signbit(tc.want.Lon) {
+			t.Errorf("%v.Coarsen() = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }

@@ -19,8 +19,10 @@ import (
 
 // DefaultMatchTolerance is how far, in minutes either side, the minute a
 // chirp was heard may lie from the minute it belongs to (spec §8.1). One
-// minute absorbs clock skew and a chirp heard across a minute boundary; a
-// replay at any other time does not match.
+// minute is what spec §2's clock rule needs: clocks within MaxClockError
+// and a switch within 30 s of the minute boundary keep the minute heard
+// within one of the chirp's minute. A replay at any other time does not
+// match.
 const DefaultMatchTolerance Minute = 1
 
 // MaxMatchTolerance bounds MatchOptions.Tolerance: a wider window would
@@ -44,6 +46,9 @@ type MatchOptions struct {
 	// Workers is how many goroutines match at once; zero means
 	// GOMAXPROCS. The output does not depend on it.
 	Workers int
+	// Score calibrates the exposure score of the report's days (spec
+	// §8.4).
+	Score ScoreOptions
 	// From and To restrict matching to sightings heard in [From, To].
 	// Both zero means the whole contact log. Choosing the exposure period
 	// here (for example the last 21 days) keeps the index small; contacts
@@ -90,7 +95,9 @@ type Contact struct {
 	Heard Minute
 	Chirp Chirp
 	// RSSI is the strongest reading in that minute, or RSSIUnknown.
-	RSSI     int8
+	RSSI int8
+	// TxPower is the sighting's TX power, or TxPowerUnknown (spec §5.2).
+	TxPower  int8
 	Source   Source
 	Location *Location
 }
@@ -129,7 +136,8 @@ func (s *MatchStats) Add(o MatchStats) {
 // MatchReport is the outcome of one pass over an exposure stream.
 type MatchReport struct {
 	// Days summarises the contacts per UTC day of the minute heard, in day
-	// order; days without contacts are absent.
+	// order, with the exposure score and its rolling 24-hour peak (spec
+	// §8.4); days without contacts are absent.
 	Days  []DaySummary
 	Stats MatchStats
 }
@@ -141,6 +149,7 @@ type MatchReport struct {
 type Matcher struct {
 	tol     Minute
 	workers int
+	score   ScoreOptions
 
 	// base is the first minute the need bitset covers; bit i of need is
 	// set when some sighting lies within tol of minute base+i, that is
@@ -177,6 +186,7 @@ type indexEntry struct {
 	chirp Chirp
 	heard Minute
 	rssi  int8
+	tx    int8 // TX power, or TxPowerUnknown
 	src   uint8
 	loc   int32 // index into locations, or -1
 }
@@ -233,6 +243,9 @@ func newMatcherBuilder(opts MatchOptions) (*matcherBuilder, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := opts.Score.Validate(); err != nil {
+		return nil, fmt.Errorf("match options: %w", err)
+	}
 	workers := opts.Workers
 	switch {
 	case workers < 0:
@@ -241,7 +254,7 @@ func newMatcherBuilder(opts MatchOptions) (*matcherBuilder, error) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	return &matcherBuilder{
-		m:        &Matcher{tol: tol, workers: workers},
+		m:        &Matcher{tol: tol, workers: workers, score: opts.Score},
 		from:     from,
 		to:       to,
 		srcIndex: map[Source]uint8{},
@@ -267,7 +280,7 @@ func (b *matcherBuilder) add(s Sighting) error {
 		loc = int32(len(m.locations))
 		m.locations = append(m.locations, *s.Location)
 	}
-	m.entries = append(m.entries, indexEntry{chirp: s.Chirp, heard: s.Minute, rssi: s.RSSI, src: src, loc: loc})
+	m.entries = append(m.entries, indexEntry{chirp: s.Chirp, heard: s.Minute, rssi: s.RSSI, tx: s.TxPower, src: src, loc: loc})
 	return nil
 }
 
@@ -284,6 +297,7 @@ func (b *matcherBuilder) build() (*Matcher, error) {
 	for _, e := range m.entries {
 		if n := len(out); n > 0 && out[n-1].chirp == e.chirp && out[n-1].heard == e.heard {
 			out[n-1].rssi = MergeRSSI(out[n-1].rssi, e.rssi)
+			out[n-1].tx = MergeTxPower(out[n-1].tx, e.tx)
 			if out[n-1].loc < 0 {
 				out[n-1].loc = e.loc
 			}
@@ -549,7 +563,7 @@ func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) 
 	for i := range workers {
 		workers[i] = newMatchWorker(m, naive)
 	}
-	sum := newDayAccumulator(len(m.entries))
+	sum := newDayAccumulator(len(m.entries), m.score)
 	var delivered int64
 	var read MatchStats
 	report := func() MatchReport {
@@ -819,6 +833,7 @@ func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, c []byte, 
 				Heard:       e.heard,
 				Chirp:       e.chirp,
 				RSSI:        e.rssi,
+				TxPower:     e.tx,
 				Source:      m.sources[e.src],
 			}
 			if e.loc >= 0 {

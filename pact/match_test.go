@@ -36,6 +36,7 @@ type matchCase struct {
 		Chirp       string      `json:"chirp"`
 		Heard       int         `json:"heard"`
 		RSSI        int8        `json:"rssi"`
+		TxPower     *int8       `json:"tx_power"` // absent: TxPowerUnknown
 		Source      Source      `json:"source"`
 		Location    *[2]float64 `json:"location"`
 	} `json:"sightings"`
@@ -55,6 +56,7 @@ type matchCase struct {
 		MeanRSSI  float64 `json:"mean_rssi"`
 		Samples   int     `json:"samples"`
 		Score     float64 `json:"score"`
+		Peak24h   float64 `json:"peak_24h"`
 	} `json:"want_days"`
 	// WantError names the sentinel the error wraps (see matchErrors);
 	// for a tuple's error, WantErrorTuple is the index it names.
@@ -63,7 +65,7 @@ type matchCase struct {
 }
 
 // matchErrors are the sentinels the want_error of testdata/match names.
-var matchErrors = map[string]error{"order": ErrTimeOrder, "window": ErrWindow, "span": ErrMatchSpan, "options": ErrMatchOptions}
+var matchErrors = map[string]error{"order": ErrTimeOrder, "window": ErrWindow, "hour": ErrHourBoundary, "span": ErrMatchSpan, "options": ErrMatchOptions}
 
 type wantContact struct {
 	Tuple       int64       `json:"tuple"`
@@ -106,7 +108,10 @@ func TestMatchCases(t *testing.T) {
 			}
 			var log []Sighting
 			for _, s := range tc.Sightings {
-				sg := Sighting{Minute: at(s.Heard), RSSI: s.RSSI, Source: s.Source}
+				sg := Sighting{Minute: at(s.Heard), RSSI: s.RSSI, TxPower: TxPowerUnknown, Source: s.Source}
+				if s.TxPower != nil {
+					sg.TxPower = *s.TxPower
+				}
 				if s.Chirp != "" {
 					c, err := ParseChirp(s.Chirp)
 					if err != nil {
@@ -155,7 +160,7 @@ func TestMatchCases(t *testing.T) {
 					t.Fatalf("%s: error %v, want %v", mode, err, want)
 				}
 				var te *ExposureTupleError
-				if errors.As(err, &te) != (want == ErrTimeOrder || want == ErrWindow) {
+				if errors.As(err, &te) != (want == ErrTimeOrder || want == ErrWindow || want == ErrHourBoundary) {
 					t.Fatalf("%s: error %v: an *ExposureTupleError is %v", mode, err, te != nil)
 				}
 				if te != nil && te.Index != tc.WantErrorTuple {
@@ -179,7 +184,7 @@ func checkMatchCase(t *testing.T, mode string, tc matchCase, seeds map[string]Se
 		tu := tuples[w.Tuple]
 		want := Contact{
 			TupleIndex: w.Tuple, Seed: tu.Seed, ChirpMinute: at(w.ChirpMinute), Heard: at(w.Heard),
-			Chirp: ChirpAt(&tu.Seed, at(w.ChirpMinute)), RSSI: w.RSSI, Source: w.Source,
+			Chirp: ChirpAt(&tu.Seed, at(w.ChirpMinute)), RSSI: w.RSSI, TxPower: c.TxPower, Source: w.Source,
 		}
 		if w.Location != nil {
 			want.Location = &Location{Lat: w.Location[0], Lon: w.Location[1]}
@@ -217,7 +222,7 @@ func checkMatchCase(t *testing.T, mode string, tc matchCase, seeds map[string]Se
 		d := rep.Days[i]
 		if d.Day != w.Day || d.Minutes != w.Minutes || d.Contacts != w.Contacts || d.Sightings != w.Sightings ||
 			d.MaxRSSI != w.MaxRSSI || d.RSSISamples != w.Samples ||
-			math.Abs(d.MeanRSSI-w.MeanRSSI) > 1e-9 || math.Abs(d.Score-w.Score) > 1e-9 {
+			math.Abs(d.MeanRSSI-w.MeanRSSI) > 1e-9 || d.Score != w.Score || d.Peak24h != w.Peak24h {
 			t.Errorf("%s: day %d\n got %+v\nwant %+v", mode, i, d, w)
 		}
 	}
@@ -291,10 +296,10 @@ func TestDaySummaryString(t *testing.T) {
 		d    DaySummary
 		want string
 	}{
-		{DaySummary{Day: 20759, Minutes: 3, Contacts: 2, Sightings: 3, MaxRSSI: -50, MeanRSSI: -61, RSSISamples: 2, Score: 1.75},
-			"2026-11-02: 3 min exposed, 2 contacts, 3 sightings, RSSI max -50 dBm, mean -61.0 dBm, score 1.75"},
-		{DaySummary{Day: 20760, Minutes: 1, Contacts: 1, Sightings: 1, MaxRSSI: RSSIUnknown, Score: 0.5},
-			"2026-11-03: 1 min exposed, 1 contacts, 1 sightings, RSSI unknown, score 0.50"},
+		{DaySummary{Day: 20759, Minutes: 3, Contacts: 2, Sightings: 3, MaxRSSI: -50, MeanRSSI: -61, RSSISamples: 2, Score: 1.75, Peak24h: 1.75},
+			"2026-11-02: 3 min exposed, 2 contacts, 3 sightings, RSSI max -50 dBm, mean -61.0 dBm, score 1.75, 24 h peak 1.75"},
+		{DaySummary{Day: 20760, Minutes: 1, Contacts: 1, Sightings: 1, MaxRSSI: RSSIUnknown, Score: 0.5, Peak24h: 2.25},
+			"2026-11-03: 1 min exposed, 1 contacts, 1 sightings, RSSI unknown, score 0.50, 24 h peak 2.25"},
 	} {
 		if got := tc.d.String(); got != tc.want {
 			t.Errorf("String() = %q, want %q", got, tc.want)

@@ -46,6 +46,7 @@ func NewSeedLog(store SeedStore, opts SeedLogOptions) *SeedLog {
 	if l.retention == 0 {
 		l.retention = DefaultRetention
 	}
+	l.retention = min(max(l.retention, MinRetention), MaxRetention)
 	return l
 }
 

@@ -47,7 +47,8 @@ func MergeRSSI(a, b int8) int8 {
 }
 
 // Location is a coarse position. Coarsen rounds to about 1 km so the log
-// never holds a precise track (spec §5.2).
+// never holds a precise track (spec §5.2). A contact log stores none
+// unless its owner turned location logging on (ContactLogOptions).
 type Location struct {
 	Lat, Lon float64
 }
@@ -55,9 +56,22 @@ type Location struct {
 // LocationPrecision is the grid, in degrees, that Coarsen rounds to.
 const LocationPrecision = 0.01
 
-// Coarsen rounds l to the LocationPrecision grid.
+// locationCells is 1 / LocationPrecision, the grid cells per degree.
+const locationCells = 100
+
+// Coarsen rounds l to the LocationPrecision grid as spec §11 fixes it:
+// each coordinate v becomes k / 100 with k = v × 100 rounded half away
+// from zero, both operations in IEEE 754 double precision, and -0 becomes
+// 0. Two implementations therefore store the same bits for the same
+// input.
 func (l Location) Coarsen() Location {
-	r := func(v float64) float64 { return math.Round(v/LocationPrecision) * LocationPrecision }
+	r := func(v float64) float64 {
+		c := math.Round(v*locationCells) / locationCells
+		if c == 0 {
+			return 0 // not -0
+		}
+		return c
+	}
 	return Location{Lat: r(l.Lat), Lon: r(l.Lon)}
 }
 
@@ -69,16 +83,31 @@ func (l Location) Validate() error {
 	return nil
 }
 
+// MergeTxPower combines the TX power of two sightings of one chirp in one
+// minute (spec §5.2): a known value replaces TxPowerUnknown, and of two
+// known values the higher is kept, which makes the attenuation larger and
+// so never credits a frame with more proximity than one of its copies
+// claimed (docs/matching.md §8.6).
+func MergeTxPower(a, b int8) int8 {
+	switch {
+	case a == TxPowerUnknown:
+		return b
+	case b == TxPowerUnknown:
+		return a
+	}
+	return max(a, b)
+}
+
 // Sighting is one chirp heard at one minute: the unit of the contact log.
 // The log keeps one per (chirp, minute) with the maximum RSSI (spec §5.2).
 type Sighting struct {
 	Chirp  Chirp
 	Minute Minute
 	RSSI   int8
-	// TxPower is the radiated power in dBm the sender's frame announced
-	// (native frame version 2, docs/native-frame.md §7.6.1), for an
-	// attenuation of TxPower - RSSI; TxPowerUnknown when the frame carries
-	// none (version 1, Find My) or the sender is not calibrated.
+	// TxPower is the radiated power in dBm that the frame carried
+	// (native frame version 2), or TxPowerUnknown for a frame without one
+	// (version 1, Find My) and for rows stored before it was recorded.
+	// The zero value is a known 0 dBm: constructors set TxPowerUnknown.
 	TxPower  int8
 	Source   Source
 	Location *Location
@@ -91,12 +120,18 @@ var (
 	// ErrLocation is a location outside latitude -90..90, longitude
 	// -180..180, or not a number.
 	ErrLocation = errors.New("not a latitude/longitude")
+	// ErrTxPower is a TX power outside TxPowerMin..TxPowerMax that is not
+	// TxPowerUnknown.
+	ErrTxPower = errors.New("not a TX power")
 )
 
 // Validate checks the fields a contact log relies on.
 func (s *Sighting) Validate() error {
 	if !s.Source.Valid() {
 		return fmt.Errorf("sighting source %q: %w", s.Source, ErrSource)
+	}
+	if s.TxPower != TxPowerUnknown && (s.TxPower < TxPowerMin || s.TxPower > TxPowerMax) {
+		return fmt.Errorf("sighting TX power %d dBm: %w", s.TxPower, ErrTxPower)
 	}
 	if s.Location != nil {
 		if err := s.Location.Validate(); err != nil {

@@ -1,12 +1,13 @@
 package pact
 
 // SummarizeContacts condenses contacts into per-day summaries exactly as
-// Match does for one pass (spec §8.4). A device that matches batch after
-// batch stores its contacts and summarises all of them, so that a contact
-// found in two batches still counts once.
-func SummarizeContacts(cs []Contact) []DaySummary {
+// Match does for one pass (spec §8.4), with the receiver calibration opts.
+// A device that matches batch after batch stores its contacts and
+// summarises all of them, so that a contact found in two batches still
+// counts once.
+func SummarizeContacts(cs []Contact, opts ScoreOptions) []DaySummary {
 	ids := make(map[contactKey]int, len(cs))
-	acc := newDayAccumulator(len(cs))
+	acc := newDayAccumulator(len(cs), opts)
 	for i := range cs {
 		k := contactKey{minute: cs[i].Heard, chirp: cs[i].Chirp}
 		id, ok := ids[k]

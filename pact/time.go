@@ -20,6 +20,22 @@ const MinutesPerDay = 24 * 60
 // fixed at 90 days so that every implementation erases on the same day (spec §5).
 const DefaultRetention = 90 * MinutesPerDay
 
+// MaxRetention is the longest a device keeps seeds and sightings (spec
+// §5.3): an owner may shorten the retention, never lengthen it, and a
+// longer setting is cut to this.
+const MaxRetention = DefaultRetention
+
+// MinRetention is the shortest retention an owner may choose: a day, so
+// that a device still holds the seeds of the current hour and the contacts
+// of the last day when it matches or uploads.
+const MinRetention = MinutesPerDay
+
+// MaxClockError is how far a device's clock may be from UTC (spec §2).
+// With a sender that switches chirps within 30 s of the minute boundary
+// (native-frame.md §7.6.5), it keeps the minute heard within
+// DefaultMatchTolerance of the chirp's minute: 30 s + 2 × 15 s = 60 s.
+const MaxClockError = 15 * time.Second
+
 // MinuteOf returns the minute that contains t. Times before 1970 map to 0 and
 // times past 2^32 minutes (year 10136) saturate.
 func MinuteOf(t time.Time) Minute {

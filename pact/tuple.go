@@ -12,8 +12,8 @@ import (
 )
 
 // Tuple is one entry of an upload: the seed a diagnosed device used and the
-// first and last minute it chirped with it (spec §6). Start <= End and the
-// window is shorter than an hour.
+// first and last minute it chirped with it (spec §6). Start <= End, and
+// both lie in the same UTC hour, the only hour the seed is used in.
 type Tuple struct {
 	Seed  Seed
 	Start Minute
@@ -51,8 +51,11 @@ func LimitsAt(now Minute, retention Minute) Limits {
 var (
 	ErrTimeOrder = errors.New("start is after end")
 	ErrWindow    = errors.New("window is an hour or longer")
-	ErrFuture    = errors.New("ends in the future")
-	ErrExpired   = errors.New("starts before the retention horizon")
+	// ErrHourBoundary is a window whose start and end lie in different
+	// UTC hours: a seed is used only in its own hour (spec §3, §6.3).
+	ErrHourBoundary = errors.New("window crosses an hour boundary")
+	ErrFuture       = errors.New("ends in the future")
+	ErrExpired      = errors.New("starts before the retention horizon")
 )
 
 // Errors of decoding a tuple (spec §6.1, §6.2), each wrapped with the
@@ -121,6 +124,9 @@ func (t Tuple) checkShape() error {
 		return fmt.Errorf("start %d, end %d: %w", t.Start, t.End, ErrTimeOrder)
 	case t.End-t.Start >= MinutesPerHour:
 		return fmt.Errorf("start %d, end %d: %w (%d minutes, limit %d)", t.Start, t.End, ErrWindow, uint64(t.End-t.Start)+1, MinutesPerHour)
+	case t.Start/MinutesPerHour != t.End/MinutesPerHour:
+		return fmt.Errorf("start %d, end %d: %w (hours starting at %d and %d)", t.Start, t.End, ErrHourBoundary,
+			t.Start/MinutesPerHour*MinutesPerHour, t.End/MinutesPerHour*MinutesPerHour)
 	}
 	return nil
 }

@@ -20,6 +20,8 @@ var validateCases = []struct {
 	{"single minute", 600, 600, 600, 0, 0, nil},
 	{"end before start", 610, 600, 700, 0, 0, ErrTimeOrder},
 	{"sixty one minutes", 600, 660, 700, 0, 0, ErrWindow},
+	{"sixty minutes across an hour boundary", 630, 689, 700, 0, 0, ErrHourBoundary},
+	{"the last minute of one hour and the first of the next", 659, 660, 700, 0, 0, ErrHourBoundary},
 	{"ends in the future", 600, 650, 640, 0, 0, ErrFuture},
 	{"future within skew", 600, 642, 640, 2, 0, nil},
 	{"before horizon", 600, 610, 700, 0, 601, ErrExpired},

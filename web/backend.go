@@ -80,6 +80,22 @@ type Status struct {
 	// SightingsLastHour counts contact log entries heard in the last 60
 	// minutes.
 	SightingsLastHour int64 `json:"sightings_last_hour"`
+	// Notification is where the exposure stands against the owner's
+	// notification threshold.
+	Notification Notification `json:"notification"`
+}
+
+// Notification compares the exposure with the notification threshold
+// (docs/matching.md §8.4): the highest score of any rolling 24 hours in
+// the exposure window, over PACT and Find My evidence together, a minute
+// with both counting once; reverse-tracing matches do not count.
+type Notification struct {
+	Threshold float64   `json:"threshold"`
+	Peak24h   float64   `json:"peak_24h"`
+	PeakEnd   time.Time `json:"peak_end,omitzero"` // last minute of the peak window
+	// Reached is true when Peak24h is at least Threshold: the node tells
+	// its owner.
+	Reached bool `json:"reached"`
 }
 
 // Adapter is the Bluetooth controller the node uses.
@@ -112,10 +128,14 @@ type DaySummary struct {
 	Contacts int `json:"contacts"`
 	// MaxRSSI is the strongest reading, RSSIUnknown when none had one.
 	MaxRSSI int `json:"max_rssi"`
-	// Score is the exposure score (docs/matching.md §8.4). For a
-	// reverse-tracing summary it is the same sum over its own matches, a
-	// measure of closeness that is never added to an exposure score.
+	// Score is the exposure score of the minutes heard this day
+	// (docs/matching.md §8.4). For a reverse-tracing summary it is the
+	// same sum over its own matches, a measure of closeness that is never
+	// added to an exposure score.
 	Score float64 `json:"score"`
+	// Peak24h is the highest score of a rolling 24 hours ending this day,
+	// for this source alone.
+	Peak24h float64 `json:"peak_24h"`
 	// Timeline holds one entry per matched minute, in order; only for
 	// the day Exposures.TimelineDay.
 	Timeline []MatchedMinute `json:"timeline,omitempty"`
@@ -140,7 +160,8 @@ type Exposures struct {
 	PossibleSource []DaySummary `json:"possible_source"`
 	// TimelineDay is the day whose summaries carry a Timeline; zero when
 	// there is no match.
-	TimelineDay time.Time `json:"timeline_day,omitzero"`
+	TimelineDay  time.Time    `json:"timeline_day,omitzero"`
+	Notification Notification `json:"notification"`
 }
 
 // KeepTimeline resolves timelineDay as Backend.Exposures does (zero means
@@ -268,6 +289,18 @@ type Settings struct {
 	// SnoozeUntil stops chirping until then; zero means not snoozed.
 	SnoozeUntil time.Time `json:"snooze_until,omitzero"`
 	Servers     []Server  `json:"servers"`
+	// RxCorrectionDB calibrates this receiver: dB added to every RSSI it
+	// reports before the exposure score takes the attenuation
+	// (pact.ScoreOptions). An API request without it keeps the stored one.
+	RxCorrectionDB int `json:"rx_correction_db"`
+	// NotifyThreshold is the rolling 24-hour score at which the owner is
+	// told (pact.DefaultNotifyThreshold: 15 minutes within about 2 m). An
+	// API request without it keeps the stored one.
+	NotifyThreshold float64 `json:"notify_threshold"`
+	// LogLocation stores a coarse location with each sighting. Off unless
+	// the owner turns it on (spec §5.2). An API request without it keeps
+	// the stored one.
+	LogLocation bool `json:"log_location"`
 }
 
 // Server is one configured exposure server.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/pact-findmy/pact-findmy/pact"
 )
 
 // testNow is the clock of the HTTP tests: 2026-11-05 12:00 UTC.
@@ -38,7 +40,17 @@ func newTestBackend() *testBackend {
 		Match{Heard: day.Add(-24*time.Hour + 18*time.Hour + time.Minute), Source: SourceFindMy, Contact: "k1", RSSI: RSSIUnknown},
 		Match{Heard: day.Add(-48*time.Hour + 9*time.Hour), Source: SourcePACT, Contact: "r", RSSI: -66, ReverseTracing: true},
 	)
-	days, possible := SplitReverse(Summarize(ms))
+	days, possible := SplitReverse(Summarize(ms, pact.ScoreOptions{}))
+	// The notification as DeviceStats would give it: every match but the
+	// reverse-tracing one, scored together.
+	var obs []pact.Observation
+	for i := range ms {
+		if !ms[i].ReverseTracing {
+			obs = append(obs, ms[i].observation())
+		}
+	}
+	peak, end := pact.PeakScore(pact.ScoreDays(obs, pact.ScoreOptions{}))
+	note := Notification{Threshold: pact.DefaultNotifyThreshold, Peak24h: peak, PeakEnd: end.Time(), Reached: peak >= pact.DefaultNotifyThreshold}
 	statusDays := append([]DaySummary(nil), days...)
 	statusPossible := append([]DaySummary(nil), possible...)
 	for _, ds := range [][]DaySummary{statusDays, statusPossible} {
@@ -59,8 +71,9 @@ func newTestBackend() *testBackend {
 			Now: testNow, WindowDays: ExposureWindowDays, Exposed: true, Days: statusDays, PossibleSource: statusPossible,
 			Servers:  []ServerStatus{{Name: "health-eu", URL: "https://exposures.example.org", LastSync: testNow.Add(-7 * time.Minute)}},
 			Chirping: true, Adapter: Adapter{Name: "hci0", State: "scanning and advertising"}, SightingsLastHour: 1234,
+			Notification: note,
 		},
-		exposures: Exposures{Now: testNow, WindowDays: ExposureWindowDays, Days: days, PossibleSource: possible},
+		exposures: Exposures{Now: testNow, WindowDays: ExposureWindowDays, Days: days, PossibleSource: possible, Notification: note},
 		contacts: ContactLog{
 			Now: testNow, RetentionDays: 90, Sightings: 1_500_000,
 			Oldest: testNow.AddDate(0, 0, -89), Newest: testNow.Add(-time.Minute), OldestErasedAt: testNow.AddDate(0, 0, 1),

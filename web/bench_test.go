@@ -199,7 +199,7 @@ func BenchmarkPages(b *testing.B) {
 
 	br := newBrowser(&testing.T{}, h)
 	br.get("/settings")
-	settingsForm := url.Values{"csrf": {br.csrf}, "min_rssi": {"-100"}, "retention_days": {"90"}}
+	settingsForm := url.Values{"csrf": {br.csrf}, "min_rssi": {"-100"}, "retention_days": {"90"}, "rx_correction_db": {"0"}, "notify_threshold": {"15"}}
 	shareForm := url.Values{"csrf": {br.csrf}, "permission_number": {"ABCD-1234"}, "action": {"preview"}}
 	for _, tc := range []struct {
 		name   string

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -36,8 +37,13 @@ type DeviceStats struct {
 type MatchReader func(ctx context.Context, from, to time.Time, fn func(Match) error) error
 
 // DefaultSettings are the settings of a new node: keep everything heard,
-// PACT's 90-day retention (spec §5.3), no snooze, no server.
-var DefaultSettings = Settings{MinRSSI: MinRSSIFloor, RetentionDays: 90}
+// PACT's 90-day retention (spec §5.3), no snooze, no server, an
+// uncalibrated receiver, the close-contact notification threshold
+// (docs/matching.md §8.4) and no location logging (spec §5.2).
+var DefaultSettings = Settings{
+	MinRSSI: MinRSSIFloor, RetentionDays: MaxRetentionDays,
+	NotifyThreshold: pact.DefaultNotifyThreshold,
+}
 
 // ExposureWindowDays is how far back the exposure status looks: the 21
 // days an upload covers (spec §6.2).
@@ -52,6 +58,9 @@ const (
 	settingRetention = "retention_days"
 	settingSnooze    = "snooze_until"
 	settingServers   = "servers"
+	settingRxCorr    = "rx_correction_db"
+	settingThreshold = "notify_threshold"
+	settingLocation  = "log_location"
 )
 
 // ErrBadStoredSetting is returned when a stored setting does not parse.
@@ -111,38 +120,45 @@ func minuteOf(t time.Time) pact.Minute {
 
 // daySummaries returns the summaries of every day and source in the
 // exposure window, without timelines, the ordinary ones and the
-// reverse-tracing ones apart (spec §9.2): PACT days from SQLite's own
-// aggregation (devicedb.ExposureDays, ReverseExposureDays), other sources
-// summarised here.
-func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) (days, possible []DaySummary, err error) {
+// reverse-tracing ones apart (spec §9.2): PACT days from
+// devicedb.SummarizeExposureDays, other sources summarised here; and where
+// the ordinary exposure stands against the notification threshold.
+func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) (days, possible []DaySummary, note Notification, err error) {
+	st, err := d.Settings(ctx)
+	if err != nil {
+		return nil, nil, Notification{}, err
+	}
+	opts := pact.ScoreOptions{RxCorrection: st.RxCorrectionDB}
 	from, to := exposureWindow(now)
-	for _, read := range []struct {
-		fn      func(context.Context, pact.Minute, pact.Minute) ([]devicedb.ExposureDay, error)
-		reverse bool
-	}{{d.DB.ExposureDays, false}, {d.DB.ReverseExposureDays, true}} {
-		pactDays, err := read.fn(ctx, minuteOf(from), minuteOf(to))
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, e := range pactDays {
-			s := DaySummary{
-				Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: SourcePACT, ReverseTracing: read.reverse,
-				MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score(),
-			}
-			if read.reverse {
-				possible = append(possible, s)
-			} else {
-				days = append(days, s)
-			}
-		}
+	// One read of the window's PACT match results (and the day before it,
+	// for the rolling window) serves the days and the notification.
+	pactObs, err := d.DB.ExposureObservations(ctx, devicedb.ScoreLead(minuteOf(from)), minuteOf(to))
+	if err != nil {
+		return nil, nil, Notification{}, err
+	}
+	for _, e := range devicedb.SummarizeExposureDays(pactObs, minuteOf(from), opts) {
+		days = append(days, DaySummary{
+			Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: SourcePACT,
+			MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score, Peak24h: e.Peak24h,
+		})
+	}
+	reverseDays, err := d.DB.ReverseExposureDays(ctx, minuteOf(from), minuteOf(to), opts)
+	if err != nil {
+		return nil, nil, Notification{}, err
+	}
+	for _, e := range reverseDays {
+		possible = append(possible, DaySummary{
+			Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: SourcePACT, ReverseTracing: true,
+			MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score, Peak24h: e.Peak24h,
+		})
 	}
 	var more []Match
 	for _, read := range d.MoreMatches {
 		if err := read(ctx, from, to, func(m Match) error { more = append(more, m); return nil }); err != nil {
-			return nil, nil, err
+			return nil, nil, Notification{}, err
 		}
 	}
-	for _, s := range Summarize(more) {
+	for _, s := range Summarize(more, opts) {
 		s.Timeline = nil
 		if s.ReverseTracing {
 			possible = append(possible, s)
@@ -152,17 +168,43 @@ func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) (days, po
 	}
 	sortSummaries(days)
 	sortSummaries(possible)
-	return days, possible, nil
+	return days, possible, notification(pactObs, minuteOf(from), more, st.NotifyThreshold, opts), nil
+}
+
+// notification scores PACT observations and the other matches together,
+// so that a minute with a person's phone and AirTag counts once
+// (docs/matching.md §8.4), and compares the best rolling 24 hours whose
+// end lies in the window with the threshold. Reverse-tracing matches say
+// nothing about this device's exposure and are left out.
+func notification(pactObs []pact.Observation, from pact.Minute, more []Match, threshold float64, opts pact.ScoreOptions) Notification {
+	obs := slices.Clone(pactObs)
+	for i := range more {
+		if !more[i].ReverseTracing {
+			obs = append(obs, more[i].observation())
+		}
+	}
+	var inWindow []pact.DayScore
+	for _, d := range pact.ScoreDays(obs, opts) {
+		if d.Day >= from.Day() {
+			inWindow = append(inWindow, d)
+		}
+	}
+	peak, end := pact.PeakScore(inWindow)
+	n := Notification{Threshold: threshold, Peak24h: peak, Reached: peak > 0 && peak >= threshold}
+	if peak > 0 {
+		n.PeakEnd = end.Time()
+	}
+	return n
 }
 
 // Exposures implements Backend.
 func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exposures, error) {
 	now := d.now()
-	days, possible, err := d.daySummaries(ctx, now)
+	days, possible, note, err := d.daySummaries(ctx, now)
 	if err != nil {
 		return Exposures{}, fmt.Errorf("web: reading exposures: %w", err)
 	}
-	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days, PossibleSource: possible}
+	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days, PossibleSource: possible, Notification: note}
 	ex.TimelineDay = KeepTimeline(days, possible, timelineDay)
 	if ex.TimelineDay.IsZero() {
 		return ex, nil
@@ -172,7 +214,7 @@ func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exp
 	if err != nil {
 		return Exposures{}, fmt.Errorf("web: reading the exposures of %s: %w", ex.TimelineDay.Format(time.DateOnly), err)
 	}
-	for _, s := range Summarize(ms) {
+	for _, s := range Summarize(ms, pact.ScoreOptions{}) {
 		list := ex.Days
 		if s.ReverseTracing {
 			list = ex.PossibleSource
@@ -191,7 +233,7 @@ func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exp
 // chirping and adapter.
 func (d *DeviceStats) Status(ctx context.Context) (Status, error) {
 	now := d.now()
-	days, possible, err := d.daySummaries(ctx, now)
+	days, possible, note, err := d.daySummaries(ctx, now)
 	if err != nil {
 		return Status{}, fmt.Errorf("web: reading status: %w", err)
 	}
@@ -205,7 +247,7 @@ func (d *DeviceStats) Status(ctx context.Context) (Status, error) {
 	}
 	s := Status{
 		Now: now, WindowDays: ExposureWindowDays, Exposed: len(days) > 0, Days: days, PossibleSource: possible,
-		SightingsLastHour: lastHour, Chirping: true,
+		SightingsLastHour: lastHour, Chirping: true, Notification: note,
 	}
 	if st.SnoozeUntil.After(now) {
 		s.Chirping, s.SnoozedUntil = false, st.SnoozeUntil
@@ -286,6 +328,21 @@ func (d *DeviceStats) Settings(ctx context.Context) (Settings, error) {
 			return Settings{}, bad(settingServers, err)
 		}
 	}
+	if v, ok := kv[settingRxCorr]; ok {
+		if s.RxCorrectionDB, err = strconv.Atoi(v); err != nil {
+			return Settings{}, bad(settingRxCorr, err)
+		}
+	}
+	if v, ok := kv[settingThreshold]; ok {
+		if s.NotifyThreshold, err = strconv.ParseFloat(v, 64); err != nil {
+			return Settings{}, bad(settingThreshold, err)
+		}
+	}
+	if v, ok := kv[settingLocation]; ok {
+		if s.LogLocation, err = strconv.ParseBool(v); err != nil {
+			return Settings{}, bad(settingLocation, err)
+		}
+	}
 	return s, nil
 }
 
@@ -309,5 +366,8 @@ func (d *DeviceStats) SaveSettings(ctx context.Context, s Settings) error {
 		settingRetention: strconv.Itoa(s.RetentionDays),
 		settingSnooze:    snooze,
 		settingServers:   string(servers),
+		settingRxCorr:    strconv.Itoa(s.RxCorrectionDB),
+		settingThreshold: strconv.FormatFloat(s.NotifyThreshold, 'g', -1, 64),
+		settingLocation:  strconv.FormatBool(s.LogLocation),
 	}, d.now())
 }

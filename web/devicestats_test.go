@@ -30,7 +30,7 @@ func TestDeviceStatsExposures(t *testing.T) {
 	}
 	var cs []pact.Contact
 	add := func(heard pact.Minute, chirp, seed byte, rssi int8) {
-		c := pact.Contact{Heard: heard, ChirpMinute: heard, RSSI: rssi, Source: pact.SourceFindMy}
+		c := pact.Contact{Heard: heard, ChirpMinute: heard, RSSI: rssi, TxPower: pact.TxPowerUnknown, Source: pact.SourceFindMy}
 		c.Chirp[0], c.Seed[0] = chirp, seed
 		cs = append(cs, c)
 	}
@@ -64,11 +64,11 @@ func TestDeviceStatsExposures(t *testing.T) {
 		t.Fatalf("days %v, want %v", gotDays, wantDays)
 	}
 	// The PACT figures equal pact.SummarizeContacts over the same rows.
-	want := pact.SummarizeContacts(cs[:5])
+	want := pact.SummarizeContacts(cs[:5], pact.ScoreOptions{})
 	for _, w := range want {
 		for _, g := range ex.Days {
 			if g.Source == SourcePACT && g.Day.Equal(w.Date()) &&
-				(g.MatchedMinutes != w.Minutes || g.Contacts != w.Contacts || g.MaxRSSI != int(w.MaxRSSI) || g.Score != w.Score) {
+				(g.MatchedMinutes != w.Minutes || g.Contacts != w.Contacts || g.MaxRSSI != int(w.MaxRSSI) || g.Score != w.Score || g.Peak24h != w.Peak24h) {
 				t.Errorf("%s: %+v, pact.SummarizeContacts gives %+v", g.Day.Format(time.DateOnly), g, w)
 			}
 		}
@@ -96,6 +96,33 @@ func TestDeviceStatsExposures(t *testing.T) {
 	}
 	if !st.Exposed || len(st.Days) != 3 || !st.Chirping {
 		t.Errorf("status %+v", st)
+	}
+
+	// The notification threshold: the best rolling 24 hours hold A at
+	// 08:00 (near, 1) and 08:01 (medium, 0.5) and B at 08:01 (unknown,
+	// 0.5) two days ago; B at 09:30 is distant and weighs nothing.
+	for _, tc := range []struct {
+		name      string
+		threshold float64
+		reached   bool
+	}{
+		{"the default threshold is not reached", pact.DefaultNotifyThreshold, false},
+		{"a threshold of 2 is reached", 2, true},
+		{"a threshold of 2.25 is not", 2.25, false},
+	} {
+		s := DefaultSettings
+		s.NotifyThreshold = tc.threshold
+		if err := ds.SaveSettings(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		st, err := ds.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Notification{Threshold: tc.threshold, Peak24h: 2, PeakEnd: at(2, 8, 1).Time(), Reached: tc.reached}
+		if st.Notification != want {
+			t.Errorf("%s: notification %+v, want %+v", tc.name, st.Notification, want)
+		}
 	}
 }
 
@@ -147,8 +174,12 @@ func TestDeviceStatsContactLogAndSettings(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, DefaultSettings) {
 		t.Fatalf("defaults %+v, %v", got, err)
 	}
+	if DefaultSettings.LogLocation || DefaultSettings.NotifyThreshold != pact.DefaultNotifyThreshold || DefaultSettings.RetentionDays != 90 {
+		t.Fatalf("defaults %+v: want location logging off, the close-contact threshold and 90 days", DefaultSettings)
+	}
 	want := Settings{MinRSSI: -90, RetentionDays: 30, SnoozeUntil: testNow.Add(2 * time.Hour),
-		Servers: []Server{{Name: "eu", URL: "https://x.example", Key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Regions: []string{"eu"}}}}
+		Servers:        []Server{{Name: "eu", URL: "https://x.example", Key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Regions: []string{"eu"}}},
+		RxCorrectionDB: 7, NotifyThreshold: 12.25, LogLocation: true}
 	if err := ds.SaveSettings(ctx, want); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +214,7 @@ func TestSummarizeAgreesWithPact(t *testing.T) {
 		seed  byte
 		rssi  int8
 	}{{8*60 + 5, 'A', -50}, {8*60 + 6, 'A', pact.RSSIUnknown}, {9*60 + 10, 'B', -72}, {9*60 + 10, 'B', -80}} {
-		pc := pact.Contact{Heard: day + c.heard, RSSI: c.rssi, Source: pact.SourcePACT}
+		pc := pact.Contact{Heard: day + c.heard, RSSI: c.rssi, TxPower: pact.TxPowerUnknown, Source: pact.SourcePACT}
 		pc.Seed[0] = c.seed
 		pc.Chirp[0] = byte(len(cs))
 		cs = append(cs, pc)
@@ -192,13 +223,13 @@ func TestSummarizeAgreesWithPact(t *testing.T) {
 	for _, c := range cs {
 		ms = append(ms, Match{Heard: c.Heard.Time(), Source: SourcePACT, Contact: string(c.Seed[:]), RSSI: int(c.RSSI)})
 	}
-	got := Summarize(ms)
-	want := pact.SummarizeContacts(cs)
+	got := Summarize(ms, pact.ScoreOptions{})
+	want := pact.SummarizeContacts(cs, pact.ScoreOptions{})
 	if len(got) != 1 || len(want) != 1 {
 		t.Fatalf("%d and %d days", len(got), len(want))
 	}
 	g, w := got[0], want[0]
-	if g.MatchedMinutes != w.Minutes || g.Contacts != w.Contacts || g.MaxRSSI != int(w.MaxRSSI) || g.Score != w.Score || g.Score != 1.75 {
+	if g.MatchedMinutes != w.Minutes || g.Contacts != w.Contacts || g.MaxRSSI != int(w.MaxRSSI) || g.Score != w.Score || g.Score != 1.75 || g.Peak24h != w.Peak24h {
 		t.Errorf("Summarize %+v, pact %+v (spec: score 1.75)", g, w)
 	}
 }

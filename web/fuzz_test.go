@@ -11,11 +11,12 @@ import (
 // validator: they must not panic, and settings they accept must survive
 // the round trip through the form's own text.
 func FuzzSettingsForm(f *testing.F) {
-	f.Add("-90", "30", "2026-11-06T08:00", "eu https://x.example AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= eu,us\n")
-	f.Add("x", "", "tomorrow", "a b")
-	f.Add("-127", "366", "", "# comment\n\n")
-	f.Fuzz(func(t *testing.T, minRSSI, retention, snooze, servers string) {
-		form := url.Values{"min_rssi": {minRSSI}, "retention_days": {retention}, "snooze_until": {snooze}, "servers": {servers}}
+	f.Add("-90", "30", "2026-11-06T08:00", "eu https://x.example AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= eu,us\n", "0", "15", "")
+	f.Add("x", "", "tomorrow", "a b", "1e9", "NaN", "on")
+	f.Add("-127", "366", "", "# comment\n\n", "-30", "0x10", "yes")
+	f.Fuzz(func(t *testing.T, minRSSI, retention, snooze, servers, rxCorrection, threshold, location string) {
+		form := url.Values{"min_rssi": {minRSSI}, "retention_days": {retention}, "snooze_until": {snooze}, "servers": {servers},
+			"rx_correction_db": {rxCorrection}, "notify_threshold": {threshold}, "log_location": {location}}
 		s, errs := settingsFromForm(form)
 		if len(errs) > 0 {
 			for _, e := range errs {
@@ -30,6 +31,9 @@ func FuzzSettingsForm(f *testing.F) {
 				t.Fatalf("validation error names no field: %v", err)
 			}
 			return
+		}
+		if s.LogLocation != (location == "on") {
+			t.Fatalf("log_location %q read as %v", location, s.LogLocation)
 		}
 		again, ferr := parseServers(formatServers(s.Servers))
 		if ferr != nil || !reflect.DeepEqual(again, s.Servers) {

@@ -242,19 +242,25 @@ func (s *server) harvesterPage(c *gin.Context) {
 // settingsView carries what the form shows: stored values, or on a
 // refused save the values as typed, with a message per field.
 type settingsView struct {
-	MinRSSI       string
-	RetentionDays string
-	SnoozeUntil   string
-	Servers       string
-	Errors        map[string]string
-	Saved         bool
+	MinRSSI         string
+	RetentionDays   string
+	SnoozeUntil     string
+	Servers         string
+	RxCorrectionDB  string
+	NotifyThreshold string
+	LogLocation     bool
+	Errors          map[string]string
+	Saved           bool
 }
 
 func settingsToView(st Settings) settingsView {
 	v := settingsView{
-		MinRSSI:       strconv.Itoa(st.MinRSSI),
-		RetentionDays: strconv.Itoa(st.RetentionDays),
-		Servers:       formatServers(st.Servers),
+		MinRSSI:         strconv.Itoa(st.MinRSSI),
+		RetentionDays:   strconv.Itoa(st.RetentionDays),
+		Servers:         formatServers(st.Servers),
+		RxCorrectionDB:  strconv.Itoa(st.RxCorrectionDB),
+		NotifyThreshold: strconv.FormatFloat(st.NotifyThreshold, 'g', -1, 64),
+		LogLocation:     st.LogLocation,
 	}
 	if !st.SnoozeUntil.IsZero() {
 		v.SnoozeUntil = st.SnoozeUntil.UTC().Format(snoozeLayout)
@@ -277,6 +283,8 @@ func (s *server) settingsForm(c *gin.Context) {
 	typed := settingsView{
 		MinRSSI: c.PostForm("min_rssi"), RetentionDays: c.PostForm("retention_days"),
 		SnoozeUntil: c.PostForm("snooze_until"), Servers: c.PostForm("servers"),
+		RxCorrectionDB: c.PostForm("rx_correction_db"), NotifyThreshold: c.PostForm("notify_threshold"),
+		LogLocation: c.PostForm("log_location") == "on",
 	}
 	st, perrs := settingsFromForm(c.Request.PostForm)
 	var err error
@@ -635,7 +643,15 @@ func fieldErrorJSON(c *gin.Context, err error) {
 }
 
 func (s *server) apiPutSettings(c *gin.Context) {
-	var st Settings
+	// The fields added with the exposure score keep their stored values
+	// when a request leaves them out, so that clients written before them
+	// still work; the others are replaced as they always were.
+	cur, err := s.backend.Settings(c.Request.Context())
+	if err != nil {
+		s.failed(c, "settings", err)
+		return
+	}
+	st := Settings{RxCorrectionDB: cur.RxCorrectionDB, NotifyThreshold: cur.NotifyThreshold, LogLocation: cur.LogLocation}
 	if !decodeJSON(c, &st) {
 		return
 	}

@@ -4,21 +4,24 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/pact-findmy/pact-findmy/pact"
 )
 
 // Limits of the settings (docs/dashboard.md).
 const (
 	MinRSSIFloor     = -127 // weakest reading a controller reports
 	MinRSSICeiling   = 0
-	MinRetentionDays = 1
-	// MaxRetentionDays is pact.MaxMatchSpan: a longer log cannot be matched
-	// in one pass.
-	MaxRetentionDays = 366
+	MinRetentionDays = pact.MinRetention / pact.MinutesPerDay
+	// MaxRetentionDays is PACT's 90 days (spec §5.3): the owner may
+	// shorten the retention, never lengthen it.
+	MaxRetentionDays = pact.MaxRetention / pact.MinutesPerDay
 	MaxServers       = 16
 	maxServerName    = 64
 	maxRegions       = 64
@@ -39,6 +42,12 @@ func ValidateSettings(s Settings, now time.Time) error {
 	}
 	if s.RetentionDays < MinRetentionDays || s.RetentionDays > MaxRetentionDays {
 		add("retention_days", "Retention must be between %d and %d days, got %d.", MinRetentionDays, MaxRetentionDays, s.RetentionDays)
+	}
+	if err := (pact.ScoreOptions{RxCorrection: s.RxCorrectionDB}).Validate(); err != nil {
+		add("rx_correction_db", "Receiver correction must be between %d and %d dB, got %d.", -pact.MaxRxCorrection, pact.MaxRxCorrection, s.RxCorrectionDB)
+	}
+	if err := pact.ValidateNotifyThreshold(s.NotifyThreshold); err != nil {
+		add("notify_threshold", "Notification threshold must be between %v and %v minutes at close range, got %v.", pact.MinNotifyThreshold, pact.MaxNotifyThreshold, s.NotifyThreshold)
 	}
 	if !s.SnoozeUntil.IsZero() {
 		switch {
@@ -109,6 +118,9 @@ func settingsFromForm(f url.Values) (Settings, FieldErrors) {
 	}
 	s.MinRSSI = num("min_rssi", "Minimum RSSI")
 	s.RetentionDays = num("retention_days", "Retention")
+	s.RxCorrectionDB = num("rx_correction_db", "Receiver correction")
+	s.NotifyThreshold = decimal(f, "notify_threshold", "Notification threshold", &errs)
+	s.LogLocation = f.Get("log_location") == "on"
 	if v := strings.TrimSpace(f.Get("snooze_until")); v != "" {
 		t, err := time.ParseInLocation(snoozeLayout, v, time.UTC)
 		if err != nil {
@@ -122,6 +134,17 @@ func settingsFromForm(f url.Values) (Settings, FieldErrors) {
 	}
 	s.Servers = servers
 	return s, errs
+}
+
+// decimal reads a finite decimal number from field, or records why not.
+func decimal(f url.Values, field, label string, errs *FieldErrors) float64 {
+	v := strings.TrimSpace(f.Get(field))
+	t, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(t) || math.IsInf(t, 0) {
+		*errs = append(*errs, &FieldError{Field: field, Message: fmt.Sprintf("%s must be a number such as 15 or 7.5, got %q.", label, v)})
+		return 0
+	}
+	return t
 }
 
 // parseServers reads one server per line: NAME URL KEY [REGION,REGION...].

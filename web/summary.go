@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"slices"
 	"time"
 
@@ -20,13 +21,22 @@ type Match struct {
 	ReverseTracing bool
 }
 
+// observation is m as an input of the exposure score. A Match carries no
+// TX power, so it counts as unknown; the PACT days of DeviceStats come
+// from devicedb.ExposureDays, which has it.
+func (m *Match) observation() pact.Observation {
+	return pact.Observation{
+		Device: sha256.Sum256([]byte(m.Contact)), FindMy: m.Source != SourcePACT,
+		Heard: minuteOf(m.Heard), RSSI: clampRSSI(m.RSSI), TxPower: pact.TxPowerUnknown,
+	}
+}
+
 // Summarize condenses matches into one DaySummary per UTC day, source and
 // reverse-tracing flag, newest day first, following spec §8.4: matched
 // minutes are distinct minutes heard; contacts are distinct Contact
-// values; the score sums, over distinct (contact, minute heard), the
-// pact.ExposureWeight of the strongest reading, in ascending order of
-// weight so that the sum is reproducible bit for bit.
-func Summarize(ms []Match) []DaySummary {
+// values; the score and its rolling 24-hour peak are pact.ScoreDays of
+// the group's matches with the receiver calibration opts.
+func Summarize(ms []Match, opts pact.ScoreOptions) []DaySummary {
 	type dayKey struct {
 		day     int64
 		source  string
@@ -40,6 +50,11 @@ func Summarize(ms []Match) []DaySummary {
 		pairs   map[pairKey]int
 		minutes map[int64]*MatchedMinute
 	}
+	type groupKey struct {
+		source  string
+		reverse bool
+	}
+	groups := map[groupKey][]pact.Observation{}
 	days := map[dayKey]*acc{}
 	for _, m := range ms {
 		minute := m.Heard.Unix() / 60
@@ -49,6 +64,8 @@ func Summarize(ms []Match) []DaySummary {
 			a = &acc{pairs: map[pairKey]int{}, minutes: map[int64]*MatchedMinute{}}
 			days[k] = a
 		}
+		g := groupKey{m.Source, m.ReverseTracing}
+		groups[g] = append(groups[g], m.observation())
 		p := pairKey{m.Contact, minute}
 		if old, ok := a.pairs[p]; !ok || strongerRSSI(m.RSSI, old) {
 			a.pairs[p] = m.RSSI
@@ -61,25 +78,26 @@ func Summarize(ms []Match) []DaySummary {
 			mm.RSSI = m.RSSI
 		}
 	}
+	scores := map[dayKey]pact.DayScore{}
+	for g, obs := range groups {
+		for _, sc := range pact.ScoreDays(obs, opts) {
+			scores[dayKey{int64(sc.Day), g.source, g.reverse}] = sc
+		}
+	}
 	out := make([]DaySummary, 0, len(days))
 	for k, a := range days {
 		s := DaySummary{
 			Day: time.Unix(k.day*pact.MinutesPerDay*60, 0).UTC(), Source: k.source, ReverseTracing: k.reverse,
 			MatchedMinutes: len(a.minutes), MaxRSSI: RSSIUnknown,
+			Score: scores[k].Score, Peak24h: scores[k].Peak24h,
 		}
 		contacts := map[string]bool{}
-		weights := make([]float64, 0, len(a.pairs))
 		for p, rssi := range a.pairs {
 			contacts[p.contact] = true
-			weights = append(weights, pact.ExposureWeight(clampRSSI(rssi)))
 			a.minutes[p.minute].Contacts++
 			if strongerRSSI(rssi, s.MaxRSSI) {
 				s.MaxRSSI = rssi
 			}
-		}
-		slices.Sort(weights)
-		for _, w := range weights {
-			s.Score += w
 		}
 		s.Contacts = len(contacts)
 		for _, mm := range a.minutes {

@@ -352,7 +352,7 @@ func TestTokenOffLoopback(t *testing.T) {
 
 func TestCSRF(t *testing.T) {
 	h, be := newTestHandler(t, Config{})
-	valid := url.Values{"min_rssi": {"-90"}, "retention_days": {"30"}}
+	valid := url.Values{"min_rssi": {"-90"}, "retention_days": {"30"}, "rx_correction_db": {"0"}, "notify_threshold": {"15"}}
 	for _, tc := range []struct {
 		name   string
 		path   string
@@ -428,6 +428,7 @@ func TestRefusesForeignHostAndCrossSiteWrites(t *testing.T) {
 func TestSettingsForm(t *testing.T) {
 	stored := Settings{MinRSSI: -95, RetentionDays: 60, Servers: []Server{{Name: "eu", URL: "https://x.example", Key: strings.Repeat("A", 43) + "="}}}
 	good := url.Values{"min_rssi": {"-90"}, "retention_days": {"30"}, "snooze_until": {"2026-11-06T08:00"},
+		"rx_correction_db": {"-4"}, "notify_threshold": {"7.5"},
 		"servers": {"eu https://exposures.example.org " + strings.Repeat("B", 43) + "= eu-west,eu-north\n"}}
 	with := func(k, v string) url.Values {
 		f := url.Values{}
@@ -448,6 +449,12 @@ func TestSettingsForm(t *testing.T) {
 		{"rssi too low", with("min_rssi", "-200"), "min_rssi"},
 		{"retention zero", with("retention_days", "0"), "retention_days"},
 		{"retention beyond a year", with("retention_days", "400"), "retention_days"},
+		{"retention beyond PACT's 90 days", with("retention_days", "91"), "retention_days"},
+		{"receiver correction not a number", with("rx_correction_db", "a bit"), "rx_correction_db"},
+		{"receiver correction too large", with("rx_correction_db", "31"), "rx_correction_db"},
+		{"threshold not a number", with("notify_threshold", "NaN"), "notify_threshold"},
+		{"threshold zero", with("notify_threshold", "0"), "notify_threshold"},
+		{"threshold beyond a day", with("notify_threshold", "1441"), "notify_threshold"},
 		{"snooze in the past", with("snooze_until", "2026-11-01T08:00"), "snooze_until"},
 		{"snooze garbage", with("snooze_until", "tomorrow"), "snooze_until"},
 		{"snooze too far", with("snooze_until", "2027-06-01T08:00"), "snooze_until"},
@@ -469,8 +476,13 @@ func TestSettingsForm(t *testing.T) {
 				if rec.Code != http.StatusSeeOther {
 					t.Fatalf("status %d: %s", rec.Code, rec.Body)
 				}
-				if be.settings.MinRSSI != -90 || be.settings.RetentionDays != 30 || len(be.settings.Servers) != 1 || len(be.settings.Servers[0].Regions) != 2 {
-					t.Errorf("saved %+v", be.settings)
+				if be.settings.MinRSSI != -90 || be.settings.RetentionDays != 30 || len(be.settings.Servers) != 1 || len(be.settings.Servers[0].Regions) != 2 ||
+					be.settings.RxCorrectionDB != -4 || be.settings.NotifyThreshold != 7.5 || be.settings.LogLocation {
+					t.Errorf("saved %+v; want location logging off, as the box was not ticked", be.settings)
+				}
+				form.Set("log_location", "on")
+				if rec := b.post("/settings", form); rec.Code != http.StatusSeeOther || !be.settings.LogLocation {
+					t.Errorf("ticking location logging: status %d, saved %+v", rec.Code, be.settings)
 				}
 				return
 			}
@@ -507,6 +519,8 @@ func TestSettingsAPI(t *testing.T) {
 	}{
 		{"valid", `{"min_rssi":-85,"retention_days":21,"servers":[]}`, http.StatusOK, nil},
 		{"two bad fields", `{"min_rssi":5,"retention_days":0}`, http.StatusBadRequest, []string{"min_rssi", "retention_days"}},
+		{"bad score settings", `{"min_rssi":-85,"retention_days":21,"rx_correction_db":-31,"notify_threshold":0}`, http.StatusBadRequest, []string{"rx_correction_db", "notify_threshold"}},
+		{"retention beyond 90 days", `{"min_rssi":-85,"retention_days":91}`, http.StatusBadRequest, []string{"retention_days"}},
 		{"unknown field", `{"min_rssi":-85,"retention_days":21,"colour":"red"}`, http.StatusBadRequest, nil},
 		{"trailing data", `{"min_rssi":-85,"retention_days":21} {}`, http.StatusBadRequest, nil},
 		{"not JSON", `min_rssi=-85`, http.StatusBadRequest, nil},
@@ -710,5 +724,37 @@ func TestOpenerPolicyOnlyWhereBrowsersHonourIt(t *testing.T) {
 		if got := rec.Header().Get("Cross-Origin-Opener-Policy"); got != tc.want {
 			t.Errorf("host %s, TLS %v: Cross-Origin-Opener-Policy %q, want %q", tc.host, tc.tls, got, tc.want)
 		}
+	}
+}
+
+// TestNotificationShown checks that the overview and the exposures page
+// show the threshold and the best 24 hours against it, reached or not.
+func TestNotificationShown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		note Notification
+		want []string
+	}{
+		{"reached", Notification{Threshold: 15, Peak24h: 20.5, PeakEnd: testNow.Add(-30 * time.Hour), Reached: true},
+			[]string{`id="notify-title"`, `<span class="pill bad">reached</span>`, "<strong>20.5</strong>", "<strong>15</strong>", "4 Nov 2026 06:00 UTC"}},
+		{"not reached", Notification{Threshold: 7.5, Peak24h: 2},
+			[]string{`<span class="pill ok">not reached</span>`, "<strong>2</strong>", "<strong>7.5</strong>"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, be := newTestHandler(t, Config{})
+			be.status.Notification, be.exposures.Notification = tc.note, tc.note
+			b := newBrowser(t, h)
+			for _, path := range []string{"/", "/exposures"} {
+				rec := b.get(path)
+				if rec.Code != http.StatusOK {
+					t.Fatalf("%s: status %d", path, rec.Code)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(rec.Body.String(), w) {
+						t.Errorf("%s does not show %q", path, w)
+					}
+				}
+			}
+		})
 	}
 }

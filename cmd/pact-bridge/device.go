@@ -28,8 +28,13 @@ func runMatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tolerance := fs.Uint("tolerance", uint(pact.DefaultMatchTolerance), "minutes either side of a chirp's minute it may have been heard")
 	days := fs.Int("days", pact.DefaultBundleDays, "how many days of the contact log to search")
 	format := fs.String("format", "text", "output: text or json")
+	rxCorrection := fs.Int("rx-correction", 0, "receiver calibration in dB, added to every RSSI before the exposure score (docs/matching.md §8.4)")
 	if err := fs.ParseNoArgs(args); err != nil {
 		return err
+	}
+	score := pact.ScoreOptions{RxCorrection: *rxCorrection}
+	if err := score.Validate(); err != nil {
+		return cli.FlagErrorf("rx-correction", *rxCorrection, "want %d..%d dB", -pact.MaxRxCorrection, pact.MaxRxCorrection)
 	}
 	if *tuplesPath == "" {
 		fs.Usage()
@@ -79,6 +84,7 @@ func runMatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		opts = pact.MatchOptions{ExactMinute: true, To: now}
 	}
 	opts.From = now - pact.Minute(*days*pact.MinutesPerDay)
+	opts.Score = score
 	matcher, err := pact.LoadMatcher(ctx, db, opts)
 	if err != nil {
 		return err
@@ -94,7 +100,7 @@ func runMatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("matched", "tuples", len(valid), "skipped", len(tuples)-len(valid), "sightings_indexed", matcher.Sightings(),
 		"keys_derived", report.Stats.KeysDerived, "chirps_computed", report.Stats.ChirpsComputed, "contacts", len(found), "new_contacts", added)
-	summaries, err := db.DaySummaries(ctx, 0, now)
+	summaries, err := db.DaySummaries(ctx, 0, now, score)
 	if err != nil {
 		return err
 	}
@@ -111,10 +117,11 @@ func printSummaries(w io.Writer, format string, days []pact.DaySummary) error {
 			MaxRSSI     *int8    `json:"max_rssi"`
 			MeanRSSI    *float64 `json:"mean_rssi"`
 			ExposureSum float64  `json:"score"`
+			Peak24h     float64  `json:"peak_24h"`
 		}
 		out := make([]day, 0, len(days))
 		for _, d := range days {
-			e := day{Date: d.Date().Format("2006-01-02"), Minutes: d.Minutes, Contacts: d.Contacts, Sightings: d.Sightings, ExposureSum: d.Score}
+			e := day{Date: d.Date().Format("2006-01-02"), Minutes: d.Minutes, Contacts: d.Contacts, Sightings: d.Sightings, ExposureSum: d.Score, Peak24h: d.Peak24h}
 			if d.RSSISamples > 0 {
 				e.MaxRSSI, e.MeanRSSI = &d.MaxRSSI, &d.MeanRSSI
 			}
@@ -129,13 +136,13 @@ func printSummaries(w io.Writer, format string, days []pact.DaySummary) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "date\tmatched min\tcontacts\tmax RSSI\tmean RSSI\tscore\t")
+	fmt.Fprintln(tw, "date\tmatched min\tcontacts\tmax RSSI\tmean RSSI\tscore\t24 h peak\t")
 	for _, d := range days {
 		maxS, meanS := "-", "-"
 		if d.RSSISamples > 0 {
 			maxS, meanS = fmt.Sprint(d.MaxRSSI), fmt.Sprintf("%.1f", d.MeanRSSI)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%.2f\t\n", d.Date().Format("2006-01-02"), d.Minutes, d.Contacts, maxS, meanS, d.Score)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%.2f\t%.2f\t\n", d.Date().Format("2006-01-02"), d.Minutes, d.Contacts, maxS, meanS, d.Score, d.Peak24h)
 	}
 	return tw.Flush()
 }

@@ -54,22 +54,27 @@ func (c *chunkInserter) close() {
 }
 
 // upsertContacts keeps the stronger RSSI, treating 127 (unknown) as weaker
-// than any reading (pact.MergeRSSI), and the first known location.
+// than any reading (pact.MergeRSSI), the higher known TX power
+// (pact.MergeTxPower) and the first known location.
 const upsertContacts = ` ON CONFLICT (minute, chirp) DO UPDATE SET
     rssi = CASE
         WHEN excluded.rssi = 127 THEN contacts.rssi
         WHEN contacts.rssi = 127 THEN excluded.rssi
         ELSE max(contacts.rssi, excluded.rssi) END,
+    tx_power = CASE
+        WHEN excluded.tx_power = 127 THEN contacts.tx_power
+        WHEN contacts.tx_power = 127 THEN excluded.tx_power
+        ELSE max(contacts.tx_power, excluded.tx_power) END,
     lat = coalesce(contacts.lat, excluded.lat),
     lon = coalesce(contacts.lon, excluded.lon)`
 
-// Sightings without a location, the common case, bind four parameters
-// instead of six: binding is most of the cost of an insert.
+// Sightings without a location, the common case, bind five parameters
+// instead of seven: binding is most of the cost of an insert.
 func insertContactsSQL(rows int, located bool) string {
 	var b strings.Builder
-	cols, row := "(minute, chirp, rssi, source)", "(?,?,?,?)"
+	cols, row := "(minute, chirp, rssi, tx_power, source)", "(?,?,?,?,?)"
 	if located {
-		cols, row = "(minute, chirp, rssi, source, lat, lon)", "(?,?,?,?,?,?)"
+		cols, row = "(minute, chirp, rssi, tx_power, source, lat, lon)", "(?,?,?,?,?,?,?)"
 	}
 	b.WriteString("INSERT INTO contacts " + cols + " VALUES ")
 	for i := range rows {
@@ -99,7 +104,7 @@ func (d *DB) AddSightings(ctx context.Context, batch []pact.Sighting) error {
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		ins := newChunkInserter(ctx, tx)
 		defer ins.close()
-		args := make([]any, 0, 6*rowsPerInsert)
+		args := make([]any, 0, 7*rowsPerInsert)
 		for len(batch) > 0 {
 			// A chunk is a run of sightings that all have, or all lack, a
 			// location.
@@ -110,7 +115,7 @@ func (d *DB) AddSightings(ctx context.Context, batch []pact.Sighting) error {
 			}
 			args = args[:0]
 			for _, s := range batch[:n] {
-				args = append(args, int64(s.Minute), s.Chirp[:], int64(s.RSSI), string(s.Source))
+				args = append(args, int64(s.Minute), s.Chirp[:], int64(s.RSSI), int64(s.TxPower), string(s.Source))
 				if located {
 					args = append(args, s.Location.Lat, s.Location.Lon)
 				}
@@ -138,7 +143,7 @@ func (d *DB) AddSightings(ctx context.Context, batch []pact.Sighting) error {
 // Sightings implements pact.ContactStore.
 func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.Sighting) error) error {
 	rows, err := d.db.QueryContext(ctx,
-		`SELECT minute, chirp, rssi, source, lat, lon FROM contacts WHERE minute BETWEEN ? AND ? ORDER BY minute, chirp`,
+		`SELECT minute, chirp, rssi, tx_power, source, lat, lon FROM contacts WHERE minute BETWEEN ? AND ? ORDER BY minute, chirp`,
 		int64(from), int64(to))
 	if err != nil {
 		return fmt.Errorf("devicedb: reading sightings %v..%v: %w", from, to, err)
@@ -146,12 +151,12 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			minute, rssi int64
-			chirp        []byte
-			source       string
-			lat, lon     sql.NullFloat64
+			minute, rssi, tx int64
+			chirp            []byte
+			source           string
+			lat, lon         sql.NullFloat64
 		)
-		if err := rows.Scan(&minute, &chirp, &rssi, &source, &lat, &lon); err != nil {
+		if err := rows.Scan(&minute, &chirp, &rssi, &tx, &source, &lat, &lon); err != nil {
 			return fmt.Errorf("devicedb: reading a sighting: %w", err)
 		}
 		m, err := storedMinute("sighting", "minute", minute)
@@ -162,10 +167,14 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 		if err != nil {
 			return err
 		}
+		txPower, err := storedTxPower("sighting", tx)
+		if err != nil {
+			return err
+		}
 		if len(chirp) != pact.ChirpSize {
 			return &RowError{Row: "sighting", Column: "chirp", Value: int64(len(chirp)), Want: fmt.Sprintf("%d bytes", pact.ChirpSize)}
 		}
-		s := pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, TxPower: pact.TxPowerUnknown, Source: pact.Source(source)}
+		s := pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, TxPower: txPower, Source: pact.Source(source)}
 		if lat.Valid && lon.Valid {
 			s.Location = &pact.Location{Lat: lat.Float64, Lon: lon.Float64}
 		}

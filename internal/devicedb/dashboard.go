@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pact-findmy/pact-findmy/pact"
@@ -198,86 +199,129 @@ func (d *DB) DeleteSetting(ctx context.Context, key string) error {
 }
 
 // ExposureDay summarises the PACT match results of one UTC day as spec
-// §8.4 does, computed by SQLite from exposure_contacts so that the
-// dashboard need not read every match row.
+// §8.4 does.
 type ExposureDay struct {
 	Day      uint32 // days since 1970-01-01
 	Minutes  int    // distinct minutes heard
 	Contacts int    // distinct seeds
 	MaxRSSI  int8   // strongest reading; pact.RSSIUnknown if none
-	// Pairs counts the distinct (seed, minute heard) pairs by the band of
-	// their strongest reading, the terms of the score.
+	// Pairs counts the distinct (seed, minute heard) pairs by band.
 	Near, Medium, Far, Distant, Unknown int
-}
-
-// Score is the exposure score (spec §8.4): the weights of all pairs
-// summed in ascending order of weight, as pact.SummarizeContacts sums
-// them, so both give the same float64.
-func (e ExposureDay) Score() float64 {
-	var s float64
-	for _, t := range []struct {
-		n int
-		w float64
-	}{{e.Distant, pact.WeightDistant}, {e.Far, pact.WeightFar}, {e.Medium + e.Unknown, pact.WeightMedium}, {e.Near, pact.WeightNear}} {
-		for range t.n {
-			s += t.w
-		}
-	}
-	return s
+	// Score, Peak24h and PeakEnd are those of pact.DayScore.
+	Score   float64
+	Peak24h float64
+	PeakEnd pact.Minute
 }
 
 // ExposureDays summarises the ordinary match results heard in [from, to]
-// per day, newest day first; reverse-tracing matches never count in it
-// (spec §9.2).
-func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute) ([]ExposureDay, error) {
-	return d.exposureDays(ctx, from, to, false)
+// per day, newest day first, scored with the receiver calibration opts;
+// reverse-tracing matches never count in it (spec §9.2). The rows of the
+// 24 hours before from are read as well, so that the first day's rolling
+// peak and scan-gap credits are those of the whole log.
+func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions) ([]ExposureDay, error) {
+	return d.exposureDays(ctx, from, to, opts, false)
 }
 
 // ReverseExposureDays summarises the reverse-tracing match results heard
 // in [from, to] per day, newest day first, with the same figures as
 // ExposureDays (spec §9.2).
-func (d *DB) ReverseExposureDays(ctx context.Context, from, to pact.Minute) ([]ExposureDay, error) {
-	return d.exposureDays(ctx, from, to, true)
+func (d *DB) ReverseExposureDays(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions) ([]ExposureDay, error) {
+	return d.exposureDays(ctx, from, to, opts, true)
 }
 
-func (d *DB) exposureDays(ctx context.Context, from, to pact.Minute, reverse bool) ([]ExposureDay, error) {
-	if pact.WeightUnknown != pact.WeightMedium {
-		// Score adds unknown and medium pairs together.
-		return nil, errors.New("devicedb: ExposureDays assumes unknown readings weigh as medium ones")
-	}
-	rows, err := d.db.QueryContext(ctx, `WITH pairs AS (
-			SELECT heard, seed, coalesce(max(CASE WHEN rssi <> 127 THEN rssi END), 127) AS rssi
-			FROM exposure_contacts WHERE heard BETWEEN ? AND ? AND reverse = ? GROUP BY heard, seed)
-		SELECT heard / 1440, count(DISTINCT heard), count(DISTINCT seed),
-			coalesce(max(CASE WHEN rssi <> 127 THEN rssi END), 127),
-			sum(rssi <> 127 AND rssi >= ?), sum(rssi < ? AND rssi >= ?), sum(rssi < ? AND rssi >= ?),
-			sum(rssi < ?), sum(rssi = 127)
-		FROM pairs GROUP BY heard / 1440 ORDER BY heard / 1440 DESC`,
-		int64(from), int64(to), reverse,
-		pact.RSSINear, pact.RSSINear, pact.RSSIMedium, pact.RSSIMedium, pact.RSSIFar, pact.RSSIFar)
+func (d *DB) exposureDays(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions, reverse bool) ([]ExposureDay, error) {
+	obs, err := d.observations(ctx, ScoreLead(from), to, reverse)
 	if err != nil {
-		return nil, fmt.Errorf("devicedb: summarising contacts %v..%v: %w", from, to, err)
+		return nil, err
+	}
+	return SummarizeExposureDays(obs, from, opts), nil
+}
+
+// ScoreLead is the first minute whose match results a score of the days
+// from `from` on depends on: a rolling window (pact.ScoreWindow) back.
+func ScoreLead(from pact.Minute) pact.Minute {
+	return from - min(from, pact.ScoreWindow-1)
+}
+
+// ExposureObservations returns the ordinary PACT match results heard in
+// [from, to] as inputs of the exposure score (spec §8.4), in the order of
+// the primary key. It reads four columns, not the whole row.
+func (d *DB) ExposureObservations(ctx context.Context, from, to pact.Minute) ([]pact.Observation, error) {
+	return d.observations(ctx, from, to, false)
+}
+
+func (d *DB) observations(ctx context.Context, from, to pact.Minute, reverse bool) ([]pact.Observation, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT heard, seed, rssi, tx_power FROM exposure_contacts
+		WHERE heard BETWEEN ? AND ? AND reverse = ?`, int64(from), int64(to), reverse)
+	if err != nil {
+		return nil, fmt.Errorf("devicedb: reading contacts %v..%v: %w", from, to, err)
 	}
 	defer rows.Close()
-	var out []ExposureDay
+	var obs []pact.Observation
+	var seed []byte
 	for rows.Next() {
-		var e ExposureDay
-		var day, maxRSSI int64
-		if err := rows.Scan(&day, &e.Minutes, &e.Contacts, &maxRSSI, &e.Near, &e.Medium, &e.Far, &e.Distant, &e.Unknown); err != nil {
-			return nil, fmt.Errorf("devicedb: summarising contacts: %w", err)
+		var heard, rssi, tx int64
+		if err := rows.Scan(&heard, &seed, &rssi, &tx); err != nil {
+			return nil, fmt.Errorf("devicedb: reading a contact: %w", err)
 		}
-		m, err := storedMinute("contact", "heard", day*pact.MinutesPerDay)
+		h, err := storedMinute("contact", "heard", heard)
 		if err != nil {
 			return nil, err
 		}
-		e.Day = uint32(m / pact.MinutesPerDay)
-		if e.MaxRSSI, err = storedRSSI("contact", maxRSSI); err != nil {
+		r, err := storedRSSI("contact", rssi)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, e)
+		txPower, err := storedTxPower("contact", tx)
+		if err != nil {
+			return nil, err
+		}
+		if len(seed) != pact.SeedSize {
+			return nil, &RowError{Row: "contact", Column: "seed", Value: int64(len(seed)), Want: fmt.Sprintf("%d bytes", pact.SeedSize)}
+		}
+		obs = append(obs, pact.Observation{Device: [32]byte(seed), Heard: h, RSSI: r, TxPower: txPower})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("devicedb: summarising contacts %v..%v: %w", from, to, err)
+		return nil, fmt.Errorf("devicedb: reading contacts %v..%v: %w", from, to, err)
 	}
-	return out, nil
+	return obs, nil
+}
+
+// SummarizeExposureDays summarises PACT observations per day heard from
+// `from` on, newest day first; observations before from count only
+// toward the scores (rolling peak, scan-gap credit) of later days.
+func SummarizeExposureDays(obs []pact.Observation, from pact.Minute, opts pact.ScoreOptions) []ExposureDay {
+	type totals struct {
+		minutes map[pact.Minute]bool
+		seeds   map[[32]byte]bool
+		maxRSSI int8
+	}
+	byDay := map[uint32]*totals{}
+	for i := range obs {
+		o := &obs[i]
+		if o.Heard < from {
+			continue
+		}
+		t := byDay[o.Heard.Day()]
+		if t == nil {
+			t = &totals{minutes: map[pact.Minute]bool{}, seeds: map[[32]byte]bool{}, maxRSSI: pact.RSSIUnknown}
+			byDay[o.Heard.Day()] = t
+		}
+		t.minutes[o.Heard], t.seeds[o.Device] = true, true
+		t.maxRSSI = pact.MergeRSSI(t.maxRSSI, o.RSSI)
+	}
+	var out []ExposureDay
+	for _, sc := range pact.ScoreDays(obs, opts) {
+		t := byDay[sc.Day]
+		if t == nil {
+			continue // a day before from, read for the rolling window only
+		}
+		out = append(out, ExposureDay{
+			Day: sc.Day, Minutes: len(t.minutes), Contacts: len(t.seeds), MaxRSSI: t.maxRSSI,
+			Near: sc.Near, Medium: sc.Medium, Far: sc.Far, Distant: sc.Distant, Unknown: sc.Unknown,
+			Score: sc.Score, Peak24h: sc.Peak24h, PeakEnd: sc.PeakEnd,
+		})
+	}
+	slices.Reverse(out)
+	return out
 }

@@ -245,10 +245,10 @@ func BenchmarkAddSightingsAggregates(b *testing.B) {
 	}
 }
 
-// TestExposureDaysAgreesWithSummarizeContacts checks the SQL summary
-// against pact.SummarizeContacts on the same stored contacts, including
-// unknown readings, a seed heard twice in a minute and the spec's worked
-// example bands.
+// TestExposureDaysAgreesWithSummarizeContacts checks the stored summary
+// against pact.SummarizeContacts on the same contacts, including unknown
+// readings, a seed heard twice in a minute, known TX powers and a
+// receiver correction.
 func TestExposureDaysAgreesWithSummarizeContacts(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openTemp(t)
@@ -259,8 +259,12 @@ func TestExposureDaysAgreesWithSummarizeContacts(t *testing.T) {
 		return s
 	}
 	var cs []pact.Contact
-	add := func(heard pact.Minute, chirp byte, s byte, rssi int8) {
-		cs = append(cs, pact.Contact{Heard: heard, ChirpMinute: heard, Chirp: chirpN(chirp), Seed: seed(s), RSSI: rssi, Source: pact.SourcePACT})
+	add := func(heard pact.Minute, chirp byte, s byte, rssi int8, tx ...int8) {
+		c := pact.Contact{Heard: heard, ChirpMinute: heard, Chirp: chirpN(chirp), Seed: seed(s), RSSI: rssi, TxPower: pact.TxPowerUnknown, Source: pact.SourcePACT}
+		if len(tx) > 0 {
+			c.TxPower = tx[0]
+		}
+		cs = append(cs, c)
 	}
 	add(day0+8*60+5, 1, 'A', -50)
 	add(day0+8*60+6, 2, 'A', pact.RSSIUnknown)
@@ -271,22 +275,25 @@ func TestExposureDaysAgreesWithSummarizeContacts(t *testing.T) {
 	add(day0+pact.MinutesPerDay+60, 7, 'D', -95)
 	add(day0+pact.MinutesPerDay+61, 8, 'D', -61)
 	add(day0+pact.MinutesPerDay+62, 9, 'E', -70)
-	add(day0+pact.MinutesPerDay+62, 10, 'F', -60)
+	add(day0+pact.MinutesPerDay+62, 10, 'F', -60, 8) // a loud sender: far, not near
+	add(day0+pact.MinutesPerDay+64, 11, 'F', -75, -20)
+	opts := pact.ScoreOptions{RxCorrection: 3}
 	if _, err := db.AddContacts(ctx, cs); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.ExposureDays(ctx, 0, day0+10*pact.MinutesPerDay)
+	got, err := db.ExposureDays(ctx, 0, day0+10*pact.MinutesPerDay, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := pact.SummarizeContacts(cs)
+	want := pact.SummarizeContacts(cs, opts)
 	if len(got) != len(want) {
 		t.Fatalf("%d days, want %d", len(got), len(want))
 	}
 	for i, w := range want {
 		g := got[len(got)-1-i] // ExposureDays is newest first
-		if g.Day != w.Day || g.Minutes != w.Minutes || g.Contacts != w.Contacts || g.MaxRSSI != w.MaxRSSI || g.Score() != w.Score {
-			t.Errorf("day %d: got %+v score %v, want %+v", w.Day, g, g.Score(), w)
+		if g.Day != w.Day || g.Minutes != w.Minutes || g.Contacts != w.Contacts || g.MaxRSSI != w.MaxRSSI ||
+			g.Score != w.Score || g.Peak24h != w.Peak24h || g.PeakEnd != w.PeakEnd {
+			t.Errorf("day %d: got %+v, want %+v", w.Day, g, w)
 		}
 	}
 }

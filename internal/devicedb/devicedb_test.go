@@ -61,10 +61,15 @@ type sightingRow struct {
 	Source string   `json:"source"`
 	Lat    *float64 `json:"lat,omitempty"`
 	Lon    *float64 `json:"lon,omitempty"`
+	// TxPower is absent for pact.TxPowerUnknown.
+	TxPower *int8 `json:"tx_power,omitempty"`
 }
 
 func (r sightingRow) sighting() pact.Sighting {
-	s := pact.Sighting{Chirp: chirpN(r.Chirp), Minute: pact.Minute(r.Minute), RSSI: r.RSSI, Source: pact.Source(r.Source)}
+	s := pact.Sighting{Chirp: chirpN(r.Chirp), Minute: pact.Minute(r.Minute), RSSI: r.RSSI, TxPower: pact.TxPowerUnknown, Source: pact.Source(r.Source)}
+	if r.TxPower != nil {
+		s.TxPower = *r.TxPower
+	}
 	if r.Lat != nil {
 		s.Location = &pact.Location{Lat: *r.Lat, Lon: *r.Lon}
 	}
@@ -101,7 +106,7 @@ func TestAddSightingsMerges(t *testing.T) {
 			for i, w := range tc.Want {
 				ws := w.sighting()
 				g := got[i]
-				if g.Chirp != ws.Chirp || g.Minute != ws.Minute || g.RSSI != ws.RSSI || g.Source != ws.Source ||
+				if g.Chirp != ws.Chirp || g.Minute != ws.Minute || g.RSSI != ws.RSSI || g.TxPower != ws.TxPower || g.Source != ws.Source ||
 					(g.Location == nil) != (ws.Location == nil) || (g.Location != nil && *g.Location != *ws.Location) {
 					t.Errorf("sighting %d = %+v, want %+v", i, g, ws)
 				}

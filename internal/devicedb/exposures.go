@@ -35,7 +35,7 @@ func insertContacts(ctx context.Context, tx *sql.Tx, cs []pact.Contact, reverse 
 	// wins; nothing else changes a stored row. RowsAffected counts the
 	// update and is 0 when the WHERE clause keeps the row.
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO exposure_contacts
-		(heard, chirp, seed, chirp_minute, rssi, source, lat, lon, reverse) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(heard, chirp, seed, chirp_minute, rssi, tx_power, source, lat, lon, reverse) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (heard, chirp) DO UPDATE SET reverse = 0
 		WHERE exposure_contacts.reverse = 1 AND excluded.reverse = 0`)
 	if err != nil {
@@ -49,7 +49,7 @@ func insertContacts(ctx context.Context, tx *sql.Tx, cs []pact.Contact, reverse 
 		if c.Location != nil {
 			lat, lon = c.Location.Lat, c.Location.Lon
 		}
-		res, err := stmt.ExecContext(ctx, int64(c.Heard), c.Chirp[:], c.Seed[:], int64(c.ChirpMinute), int64(c.RSSI), string(c.Source), lat, lon, reverse)
+		res, err := stmt.ExecContext(ctx, int64(c.Heard), c.Chirp[:], c.Seed[:], int64(c.ChirpMinute), int64(c.RSSI), int64(c.TxPower), string(c.Source), lat, lon, reverse)
 		if err != nil {
 			return added, err
 		}
@@ -79,7 +79,7 @@ func (d *DB) ReverseContacts(ctx context.Context, from, to pact.Minute, fn func(
 }
 
 func (d *DB) contacts(ctx context.Context, from, to pact.Minute, reverse bool, fn func(pact.Contact) error) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT heard, chirp, seed, chirp_minute, rssi, source, lat, lon
+	rows, err := d.db.QueryContext(ctx, `SELECT heard, chirp, seed, chirp_minute, rssi, tx_power, source, lat, lon
 		FROM exposure_contacts WHERE heard BETWEEN ? AND ? AND reverse = ? ORDER BY heard, chirp`, int64(from), int64(to), reverse)
 	if err != nil {
 		return fmt.Errorf("devicedb: reading contacts %v..%v: %w", from, to, err)
@@ -87,12 +87,12 @@ func (d *DB) contacts(ctx context.Context, from, to pact.Minute, reverse bool, f
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			heard, chirpMinute, rssi int64
-			chirp, seed              []byte
-			source                   string
-			lat, lon                 sql.NullFloat64
+			heard, chirpMinute, rssi, tx int64
+			chirp, seed                  []byte
+			source                       string
+			lat, lon                     sql.NullFloat64
 		)
-		if err := rows.Scan(&heard, &chirp, &seed, &chirpMinute, &rssi, &source, &lat, &lon); err != nil {
+		if err := rows.Scan(&heard, &chirp, &seed, &chirpMinute, &rssi, &tx, &source, &lat, &lon); err != nil {
 			return fmt.Errorf("devicedb: reading a contact: %w", err)
 		}
 		h, err := storedMinute("contact", "heard", heard)
@@ -107,6 +107,10 @@ func (d *DB) contacts(ctx context.Context, from, to pact.Minute, reverse bool, f
 		if err != nil {
 			return err
 		}
+		txPower, err := storedTxPower("contact", tx)
+		if err != nil {
+			return err
+		}
 		if len(chirp) != pact.ChirpSize {
 			return &RowError{Row: "contact", Column: "chirp", Value: int64(len(chirp)), Want: fmt.Sprintf("%d bytes", pact.ChirpSize)}
 		}
@@ -115,7 +119,7 @@ func (d *DB) contacts(ctx context.Context, from, to pact.Minute, reverse bool, f
 		}
 		c := pact.Contact{
 			Heard: h, Chirp: pact.Chirp(chirp), Seed: pact.Seed(seed),
-			ChirpMinute: cm, RSSI: r, Source: pact.Source(source),
+			ChirpMinute: cm, RSSI: r, TxPower: txPower, Source: pact.Source(source),
 		}
 		if lat.Valid && lon.Valid {
 			c.Location = &pact.Location{Lat: lat.Float64, Lon: lon.Float64}
@@ -131,12 +135,12 @@ func (d *DB) contacts(ctx context.Context, from, to pact.Minute, reverse bool, f
 }
 
 // DaySummaries summarises every stored ordinary contact heard in [from,
-// to] per day (spec §8.4); reverse-tracing matches never count in it
-// (spec §9.2).
-func (d *DB) DaySummaries(ctx context.Context, from, to pact.Minute) ([]pact.DaySummary, error) {
+// to] per day, scored with the receiver calibration opts (spec §8.4);
+// reverse-tracing matches never count in it (spec §9.2).
+func (d *DB) DaySummaries(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions) ([]pact.DaySummary, error) {
 	var cs []pact.Contact
 	if err := d.Contacts(ctx, from, to, func(c pact.Contact) error { cs = append(cs, c); return nil }); err != nil {
 		return nil, err
 	}
-	return pact.SummarizeContacts(cs), nil
+	return pact.SummarizeContacts(cs, opts), nil
 }

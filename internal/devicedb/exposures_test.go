@@ -53,7 +53,7 @@ func TestDeviceRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	days, err := bob.DaySummaries(ctx, 0, ^pact.Minute(0))
+	days, err := bob.DaySummaries(ctx, 0, ^pact.Minute(0), pact.ScoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,10 +113,10 @@ func TestReverseContactsKeptApart(t *testing.T) {
 			// The per-day aggregates follow the same split.
 			for _, k := range []struct {
 				name string
-				fn   func(context.Context, pact.Minute, pact.Minute) ([]ExposureDay, error)
+				fn   func(context.Context, pact.Minute, pact.Minute, pact.ScoreOptions) ([]ExposureDay, error)
 				want []pact.Minute
 			}{{"ExposureDays", db.ExposureDays, tc.wantOrdinary}, {"ReverseExposureDays", db.ReverseExposureDays, tc.wantReverse}} {
-				got, err := k.fn(ctx, 0, ^pact.Minute(0))
+				got, err := k.fn(ctx, 0, ^pact.Minute(0), pact.ScoreOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -128,7 +128,7 @@ func TestReverseContactsKeptApart(t *testing.T) {
 					t.Errorf("%s = %+v: %d minutes, want %d", k.name, got, minutes, len(k.want))
 				}
 			}
-			sums, err := db.DaySummaries(ctx, 0, ^pact.Minute(0))
+			sums, err := db.DaySummaries(ctx, 0, ^pact.Minute(0), pact.ScoreOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -99,6 +99,15 @@ func storedRSSI(row string, v int64) (int8, error) {
 	return int8(v), nil
 }
 
+// storedTxPower checks a stored TX power (migration 0008): a reading in
+// pact.TxPowerMin..TxPowerMax, or pact.TxPowerUnknown.
+func storedTxPower(row string, v int64) (int8, error) {
+	if v != int64(pact.TxPowerUnknown) && (v < int64(pact.TxPowerMin) || v > int64(pact.TxPowerMax)) {
+		return 0, &RowError{Row: row, Column: "tx_power", Value: v, Want: fmt.Sprintf("%d..%d or %d", pact.TxPowerMin, pact.TxPowerMax, pact.TxPowerUnknown)}
+	}
+	return int8(v), nil
+}
+
 // erase runs retention deletes, each with m as its only parameter, in one
 // transaction and then truncates the WAL, so the erased rows survive
 // neither in the main file (secure_delete) nor in old WAL frames. It

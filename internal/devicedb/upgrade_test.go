@@ -83,11 +83,18 @@ func TestOpenUpgradesUserVersionFile(t *testing.T) {
 			if err := db.Sightings(ctx, 0, ^pact.Minute(0), func(s pact.Sighting) error { sightings = append(sightings, s); return nil }); err != nil {
 				t.Fatal(err)
 			}
-			if len(sightings) != 1 || sightings[0].RSSI != -61 || sightings[0].Location == nil || sightings[0].Location.Lat != 46.5 {
-				t.Errorf("sightings after the upgrade = %+v, want the one at minute 612 with its location", sightings)
+			if len(sightings) != 1 || sightings[0].RSSI != -61 || sightings[0].Location == nil || sightings[0].Location.Lat != 46.5 ||
+				sightings[0].TxPower != pact.TxPowerUnknown {
+				t.Errorf("sightings after the upgrade = %+v, want the one at minute 612 with its location and unknown TX power", sightings)
 			}
 			var contacts int
-			if err := db.Contacts(ctx, 0, ^pact.Minute(0), func(pact.Contact) error { contacts++; return nil }); err != nil {
+			if err := db.Contacts(ctx, 0, ^pact.Minute(0), func(c pact.Contact) error {
+				if c.TxPower != pact.TxPowerUnknown {
+					t.Errorf("match result stored before migration 0008 reads TX power %d, want unknown", c.TxPower)
+				}
+				contacts++
+				return nil
+			}); err != nil {
 				t.Fatal(err)
 			}
 			if want := map[int]int{1: 0, 2: 1}[old]; contacts != want {

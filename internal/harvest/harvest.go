@@ -215,6 +215,11 @@ func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 	}
 	chirp, perr := pact.ParseAdvert(r.Addr, r.Data)
 	switch {
+	case perr == nil && r.AddrType != addrTypeRandom:
+		// The address carries chirp bits, so it is a random address by
+		// construction; a public one is no PACT sender (spec §11).
+		out.Err = fmt.Errorf("pact advert: address type %d, want %d (random): %w", r.AddrType, addrTypeRandom, pact.ErrAdvertMalformed)
+		return KindMalformed
 	case perr == nil:
 		out.FrameVersion = 1
 		out.Sighting = pact.Sighting{Chirp: chirp, Minute: out.Minute, RSSI: r.RSSI, TxPower: pact.TxPowerUnknown, Source: pact.SourcePACT}

@@ -420,3 +420,52 @@ func TestNativeFrameVersion2Ingest(t *testing.T) {
 		}
 	}
 }
+
+// TestListeningStoresNoLocation checks spec §5.2's default end to end: a
+// chirp heard through the pipeline reaches the contact log without a
+// location, and so does its match result.
+func TestListeningStoresNoLocation(t *testing.T) {
+	ctx := context.Background()
+	db, err := devicedb.Open(filepath.Join(t.TempDir(), "device.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 11, 30, 10, 0, 30, 0, time.UTC)
+	seed := pact.Seed{9}
+	addr, ad := pact.EncodeAdvert(pact.ChirpAt(&seed, pact.MinuteOf(at)))
+	p, err := New(Options{DB: db, MinRSSI: -128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := []hci.AdvReport{{Time: at, Type: hci.PDUAdvNonconnInd, AddrType: 1, Addr: addr, RSSI: -60, Data: ad}}
+	if err := p.Run(ctx, &reportSource{name: "one chirp", reports: reports}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := pact.LoadMatcher(ctx, db, pact.MatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []pact.Contact
+	if _, err := m.Match(pact.TupleSeq([]pact.Tuple{{Seed: seed, Start: pact.MinuteOf(at), End: pact.MinuteOf(at)}}), func(c pact.Contact) error {
+		found = append(found, c)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddContacts(ctx, found); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct{ table, query string }{
+		{"contacts", "SELECT count(*), count(lat), count(lon) FROM contacts"},
+		{"exposure_contacts", "SELECT count(*), count(lat), count(lon) FROM exposure_contacts"},
+	} {
+		var rows, lats, lons int
+		if err := db.SQL().QueryRowContext(ctx, q.query).Scan(&rows, &lats, &lons); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 1 || lats != 0 || lons != 0 {
+			t.Errorf("%s: %d rows, %d latitudes, %d longitudes; want 1 row and no location", q.table, rows, lats, lons)
+		}
+	}
+}

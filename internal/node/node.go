@@ -138,7 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	retention := retentionMinutes(st)
 	n.seeds = pact.NewSeedLog(db, pact.SeedLogOptions{Clock: n.clock, Retention: retention})
 	n.seeds.Snooze(st.SnoozeUntil)
-	n.contacts = pact.NewContactLog(db, pact.ContactLogOptions{Clock: n.clock, Retention: retention})
+	n.contacts = pact.NewContactLog(db, pact.ContactLogOptions{Clock: n.clock, Retention: retention, KeepLocations: st.LogLocation})
 	if err := n.configure(st); err != nil {
 		db.Close()
 		return nil, err
@@ -267,12 +267,26 @@ func (n *Node) SyncNow(ctx context.Context) (exposuresync.Report, error) {
 // notify builds the notice for the days that changed from the stored
 // summaries, so that it carries the day's totals, not only this sync's:
 // ordinary exposures and reverse-tracing matches apart (spec §9.2).
+// Ordinary exposures are told when they reach the owner's threshold;
+// matches below it are on the dashboard and in the log, but tell no one.
 func (n *Node) notify(ctx context.Context, changed []devicedb.DaySource) error {
 	ex, err := n.stats.Exposures(ctx, time.Time{})
 	if err != nil {
 		return err
 	}
-	notice := ExposureNotice{Found: n.clock.Now().UTC()}
+	notice, ok := noticeFor(ex, changed, n.clock.Now().UTC())
+	if !ok {
+		n.log.Info("new matches below the notification threshold", "peak_24h", ex.Notification.Peak24h, "threshold", ex.Notification.Threshold)
+		return nil
+	}
+	return n.notifier.Notify(ctx, notice)
+}
+
+// noticeFor returns the notice for the changed days of ex, and false when
+// there is nothing to tell: no reverse-tracing match (spec §9.2) and no
+// ordinary exposure at or above the notification threshold
+// (docs/matching.md §8.4).
+func noticeFor(ex web.Exposures, changed []devicedb.DaySource, found time.Time) (ExposureNotice, bool) {
 	pick := func(days []web.DaySummary, reverse bool) []NoticeDay {
 		var out []NoticeDay
 		for _, d := range days {
@@ -282,20 +296,20 @@ func (n *Node) notify(ctx context.Context, changed []devicedb.DaySource) error {
 			}) {
 				continue
 			}
-			out = append(out, NoticeDay{Date: d.Day.Format(time.DateOnly), Source: d.Source, Minutes: d.MatchedMinutes, Score: d.Score})
+			out = append(out, NoticeDay{Date: d.Day.Format(time.DateOnly), Source: d.Source, Minutes: d.MatchedMinutes, Score: d.Score, Peak24h: d.Peak24h})
 		}
 		return out
 	}
-	notice.Days = pick(ex.Days, false)
-	notice.PossibleSourceDays = pick(ex.PossibleSource, true)
-	notice.Exposed, notice.PossibleSource = len(notice.Days) > 0, len(notice.PossibleSourceDays) > 0
-	if !notice.Exposed && !notice.PossibleSource {
-		return nil
+	notice := ExposureNotice{Found: found, PossibleSourceDays: pick(ex.PossibleSource, true)}
+	if ex.Notification.Reached {
+		notice.Days = pick(ex.Days, false)
+		notice.Peak24h, notice.Threshold = ex.Notification.Peak24h, ex.Notification.Threshold
 	}
+	notice.Exposed, notice.PossibleSource = len(notice.Days) > 0, len(notice.PossibleSourceDays) > 0
 	if notice.PossibleSource {
 		notice.Advice = web.PossibleSourceTitle
 	}
-	return n.notifier.Notify(ctx, notice)
+	return notice, notice.Exposed || notice.PossibleSource
 }
 
 // Expire erases seeds, sightings, match results and share records past

@@ -33,6 +33,11 @@ type ExposureNotice struct {
 	// Advice is web.PossibleSourceTitle when PossibleSource is true.
 	Advice string    `json:"advice,omitempty"`
 	Found  time.Time `json:"found"`
+	// Peak24h is the highest score of a rolling 24 hours, all sources
+	// together, and Threshold the owner's notification threshold that it
+	// reached (docs/matching.md §8.4); both zero when Days is empty.
+	Peak24h   float64 `json:"peak_24h"`
+	Threshold float64 `json:"threshold"`
 }
 
 // NoticeDay is one UTC day and source of exposure or of reverse-tracing
@@ -43,6 +48,7 @@ type NoticeDay struct {
 	Source  string  `json:"source"`
 	Minutes int     `json:"minutes"`
 	Score   float64 `json:"score"`
+	Peak24h float64 `json:"peak_24h"`
 }
 
 // hookTimeout bounds one run of the --on-exposure command.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pact-findmy/pact-findmy/internal/devicedb"
+	"github.com/pact-findmy/pact-findmy/pact"
 	"github.com/pact-findmy/pact-findmy/web"
 )
 
@@ -70,5 +72,41 @@ func TestNotifierReportsAFailingHook(t *testing.T) {
 	nt := &Notifier{Hook: "exit 3"}
 	if err := nt.Notify(context.Background(), ExposureNotice{Exposed: true}); err == nil {
 		t.Fatal("a hook exiting 3 was reported as success")
+	}
+}
+
+// TestNoticeForThreshold checks that the owner is told only when the
+// rolling 24-hour score reaches the threshold, and then of the days that
+// changed.
+func TestNoticeForThreshold(t *testing.T) {
+	day := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	days := []web.DaySummary{
+		{Day: day, Source: web.SourcePACT, MatchedMinutes: 16, Score: 15, Peak24h: 15},
+		{Day: day.AddDate(0, 0, -1), Source: web.SourcePACT, MatchedMinutes: 3, Score: 2, Peak24h: 2},
+	}
+	changed := []devicedb.DaySource{{Day: pact.MinuteOf(day).Day(), Source: pact.SourcePACT}}
+	found := day.Add(30 * time.Hour)
+	for _, tc := range []struct {
+		name     string
+		note     web.Notification
+		wantSent bool
+	}{
+		{"below the threshold nobody is told", web.Notification{Threshold: 15, Peak24h: 14.75}, false},
+		{"at the threshold the owner is told", web.Notification{Threshold: 15, Peak24h: 15, Reached: true}, true},
+		{"a lower threshold reached", web.Notification{Threshold: 2, Peak24h: 15, Reached: true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			notice, sent := noticeFor(web.Exposures{Days: days, Notification: tc.note}, changed, found)
+			if sent != tc.wantSent {
+				t.Fatalf("sent %v, want %v", sent, tc.wantSent)
+			}
+			if !sent {
+				return
+			}
+			want := NoticeDay{Date: "2026-11-29", Source: "pact", Minutes: 16, Score: 15, Peak24h: 15}
+			if len(notice.Days) != 1 || notice.Days[0] != want || notice.Peak24h != tc.note.Peak24h || notice.Threshold != tc.note.Threshold || !notice.Found.Equal(found) {
+				t.Fatalf("notice %+v, want the changed day %+v", notice, want)
+			}
+		})
 	}
 }

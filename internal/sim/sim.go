@@ -264,7 +264,7 @@ func Run(ctx context.Context, cfg Config, exposures ExposureSet, progress Progre
 					}
 				}
 				if ok {
-					heard = append(heard, pact.Sighting{Chirp: chirps[j], Minute: m, RSSI: rssi, Source: pact.SourcePACT})
+					heard = append(heard, pact.Sighting{Chirp: chirps[j], Minute: m, RSSI: rssi, TxPower: pact.TxPowerUnknown, Source: pact.SourcePACT})
 				}
 			}
 			n, err := listener.Contacts.Record(ctx, heard)

@@ -185,7 +185,7 @@ func scan(ctx context.Context, log *slog.Logger, args []string) error {
 	var batch []pact.Sighting
 	err = live.Reports(ctx, func(r *hci.AdvReport) error {
 		fmt.Printf("REPORT type=%d ext=%v addr=%X rssi=%d data=%X\n", r.Type, r.Extended, r.Addr, r.RSSI, r.Data)
-		s := pact.Sighting{Minute: pact.MinuteOf(r.Time), RSSI: r.RSSI}
+		s := pact.Sighting{Minute: pact.MinuteOf(r.Time), RSSI: r.RSSI, TxPower: pact.TxPowerUnknown}
 		if a, err := findmy.Parse(r.Addr, r.Data); err == nil && a.Form == findmy.FormFull {
 			s.Chirp, s.Source = pact.Chirp(a.Key), pact.SourceFindMy
 		} else if c, err := pact.ParseAdvert(r.Addr, r.Data); err == nil {

@@ -224,7 +224,7 @@ func (g *generator) crowd(dayStart pact.Minute, e episode) {
 			if r.Float64() >= 0.92 {
 				continue
 			}
-			s := pact.Sighting{Minute: m, RSSI: g.rssi(d.rssi), Source: pact.SourcePACT}
+			s := pact.Sighting{Minute: m, RSSI: g.rssi(d.rssi), TxPower: pact.TxPowerUnknown, Source: pact.SourcePACT}
 			if d.findMy {
 				// A Find My key stays the same while the device is in
 				// range, so it recurs over many minutes.
@@ -331,7 +331,7 @@ func (g *generator) plant(w *Workload) {
 				continue
 			}
 			c := key.Chirp(m)
-			g.out = append(g.out, pact.Sighting{Chirp: c, Minute: heard, RSSI: g.rssi(rssi), Source: pact.SourcePACT, Location: office})
+			g.out = append(g.out, pact.Sighting{Chirp: c, Minute: heard, RSSI: g.rssi(rssi), TxPower: pact.TxPowerUnknown, Source: pact.SourcePACT, Location: office})
 			w.Planted = append(w.Planted, Contact{Tuple: int64(ti), ChirpMinute: m, Heard: heard})
 		}
 	}
@@ -355,7 +355,7 @@ func (g *generator) plant(w *Workload) {
 		seen[replay] = true
 		seed := w.Tuples[p.Tuple].Seed
 		c := pact.ChirpAt(&seed, p.ChirpMinute)
-		g.out = append(g.out, pact.Sighting{Chirp: c, Minute: pact.Minute(heard), RSSI: -45, Source: pact.SourceRepeater})
+		g.out = append(g.out, pact.Sighting{Chirp: c, Minute: pact.Minute(heard), RSSI: -45, TxPower: pact.TxPowerUnknown, Source: pact.SourceRepeater})
 		w.Replays = append(w.Replays, replay)
 	}
 }
