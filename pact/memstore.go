@@ -92,6 +92,7 @@ func (s *MemStore) AddSightings(_ context.Context, batch []Sighting) error {
 		k := contactKey{in.Minute, in.Chirp}
 		if old, ok := s.contacts[k]; ok {
 			old.RSSI = MergeRSSI(old.RSSI, in.RSSI)
+			old.Source = PreferDirect(old.Source, in.Source)
 			if old.Location == nil {
 				old.Location = in.Location
 			}

@@ -3,7 +3,9 @@ package pact
 // SummarizeContacts condenses contacts into per-day summaries exactly as
 // Match does for one pass (spec §8.4). A device that matches batch after
 // batch stores its contacts and summarises all of them, so that a contact
-// found in two batches still counts once.
+// found in two batches still counts once. Match summarises direct and
+// indirect contacts apart (MatchReport.Days and Indirect, spec §9.1.3);
+// to do the same, summarise the two halves of SplitContacts separately.
 func SummarizeContacts(cs []Contact) []DaySummary {
 	ids := make(map[contactKey]int, len(cs))
 	acc := newDayAccumulator(len(cs))
@@ -17,4 +19,17 @@ func SummarizeContacts(cs []Contact) []DaySummary {
 		acc.add(&cs[i], id)
 	}
 	return acc.days()
+}
+
+// SplitContacts separates direct contacts from indirect ones, those heard
+// from a repeater (Source.Indirect, spec §9.1.3), keeping their order.
+func SplitContacts(cs []Contact) (direct, indirect []Contact) {
+	for _, c := range cs {
+		if c.Source.Indirect() {
+			indirect = append(indirect, c)
+		} else {
+			direct = append(direct, c)
+		}
+	}
+	return direct, indirect
 }
