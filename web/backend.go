@@ -44,7 +44,30 @@ const (
 	SourcePACT          = "pact"           // native chirp matched by a seed tuple
 	SourceFindMy        = "findmy"         // full Find My key matched inside its slot
 	SourceFindMyPartial = "findmy-partial" // Find My key prefix matched inside its slot
+	// SourceRepeater and SourceFindMyRepeater are indirect: a chirp or
+	// key heard from a repeater up to 15 minutes after its owner sent it
+	// (spec §9.1). They are reported apart, in Status.Indirect and
+	// Exposures.Indirect.
+	SourceRepeater       = "repeater"
+	SourceFindMyRepeater = "findmy-repeater"
 )
+
+// IndirectSource reports whether matches of source s are indirect
+// (surface) contacts, heard from a repeater (spec §9.1.3).
+func IndirectSource(s string) bool { return s == SourceRepeater || s == SourceFindMyRepeater }
+
+// SplitIndirect separates the summaries of indirect sources from the
+// others, keeping their order.
+func SplitIndirect(days []DaySummary) (direct, indirect []DaySummary) {
+	for _, d := range days {
+		if IndirectSource(d.Source) {
+			indirect = append(indirect, d)
+		} else {
+			direct = append(direct, d)
+		}
+	}
+	return direct, indirect
+}
 
 // RSSIUnknown is the reading of a sighting without RSSI (pact.RSSIUnknown).
 const RSSIUnknown = 127
@@ -55,12 +78,17 @@ type Status struct {
 	// WindowDays is how many days back the exposure status looks (the 21
 	// days an upload covers).
 	WindowDays int `json:"window_days"`
-	// Exposed is true when at least one match (any source) is stored in
-	// the window.
+	// Exposed is true when at least one direct match (any source but the
+	// indirect ones) is stored in the window.
 	Exposed bool `json:"exposed"`
-	// Days holds one summary per day and source with a match, newest first.
-	Days    []DaySummary   `json:"days"`
-	Servers []ServerStatus `json:"servers"`
+	// Days holds one summary per day and source with a direct match,
+	// newest first.
+	Days []DaySummary `json:"days"`
+	// Indirect holds, apart from Days, the summaries of indirect (surface)
+	// contacts: chirps or keys of an exposed person heard from a repeater
+	// after they had left (spec §9.1.3). They do not set Exposed.
+	Indirect []DaySummary   `json:"indirect"`
+	Servers  []ServerStatus `json:"servers"`
 	// Chirping is true while the node advertises; false when snoozed or
 	// without radio.
 	Chirping     bool      `json:"chirping"`
@@ -119,6 +147,9 @@ type Exposures struct {
 	Now        time.Time    `json:"now"`
 	WindowDays int          `json:"window_days"`
 	Days       []DaySummary `json:"days"` // newest day first, then by source
+	// Indirect holds the summaries of indirect (surface) contacts, heard
+	// from a repeater (spec §9.1.3), newest first, without timelines.
+	Indirect []DaySummary `json:"indirect"`
 	// TimelineDay is the day whose summaries carry a Timeline; zero when
 	// there is no match.
 	TimelineDay time.Time `json:"timeline_day,omitzero"`

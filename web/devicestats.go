@@ -81,8 +81,12 @@ func exposureWindow(now time.Time) (time.Time, time.Time) {
 func (d *DeviceStats) Matches(ctx context.Context, from, to time.Time) ([]Match, error) {
 	var ms []Match
 	err := d.DB.Contacts(ctx, minuteOf(from), minuteOf(to), func(c pact.Contact) error {
+		src := SourcePACT
+		if c.Source.Indirect() {
+			src = SourceRepeater
+		}
 		ms = append(ms, Match{
-			Heard: c.Heard.Time(), Source: SourcePACT, Contact: hex.EncodeToString(c.Seed[:]), RSSI: int(c.RSSI),
+			Heard: c.Heard.Time(), Source: src, Contact: hex.EncodeToString(c.Seed[:]), RSSI: int(c.RSSI),
 		})
 		return nil
 	})
@@ -113,8 +117,12 @@ func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) ([]DaySum
 	}
 	var days []DaySummary
 	for _, e := range pactDays {
+		src := SourcePACT
+		if e.Indirect {
+			src = SourceRepeater
+		}
 		days = append(days, DaySummary{
-			Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: SourcePACT,
+			Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: src,
 			MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score(),
 		})
 	}
@@ -139,7 +147,8 @@ func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exp
 	if err != nil {
 		return Exposures{}, fmt.Errorf("web: reading exposures: %w", err)
 	}
-	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days}
+	days, indirect := SplitIndirect(days)
+	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days, Indirect: indirect}
 	ex.TimelineDay = KeepTimeline(days, timelineDay)
 	if ex.TimelineDay.IsZero() {
 		return ex, nil
@@ -176,8 +185,9 @@ func (d *DeviceStats) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	days, indirect := SplitIndirect(days)
 	s := Status{
-		Now: now, WindowDays: ExposureWindowDays, Exposed: len(days) > 0, Days: days,
+		Now: now, WindowDays: ExposureWindowDays, Exposed: len(days) > 0, Days: days, Indirect: indirect,
 		SightingsLastHour: lastHour, Chirping: true,
 	}
 	if st.SnoozeUntil.After(now) {

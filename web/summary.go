@@ -120,8 +120,12 @@ func sourceOrder(s string) int {
 		return 1
 	case SourceFindMyPartial:
 		return 2
+	case SourceRepeater:
+		return 3
+	case SourceFindMyRepeater:
+		return 4
 	}
-	return 3
+	return 5
 }
 
 // strongerRSSI reports whether reading a is stronger than b, an unknown

@@ -54,6 +54,10 @@ func sourceWords(s string) string {
 		return "a Find My key"
 	case SourceFindMyPartial:
 		return "a partial Find My key (prefix only)"
+	case SourceRepeater:
+		return "native PACT chirps heard from a repeater"
+	case SourceFindMyRepeater:
+		return "a Find My key heard from a repeater"
 	}
 	return s
 }

@@ -201,10 +201,14 @@ func (d *DB) DeleteSetting(ctx context.Context, key string) error {
 // §8.4 does, computed by SQLite from exposure_contacts so that the
 // dashboard need not read every match row.
 type ExposureDay struct {
-	Day      uint32 // days since 1970-01-01
-	Minutes  int    // distinct minutes heard
-	Contacts int    // distinct seeds
-	MaxRSSI  int8   // strongest reading; pact.RSSIUnknown if none
+	Day uint32 // days since 1970-01-01
+	// Indirect marks the summary of the contacts heard from a repeater
+	// (source repeater), kept apart from the direct ones of the same day
+	// (spec §9.1.3).
+	Indirect bool
+	Minutes  int  // distinct minutes heard
+	Contacts int  // distinct seeds
+	MaxRSSI  int8 // strongest reading; pact.RSSIUnknown if none
 	// Pairs counts the distinct (seed, minute heard) pairs by the band of
 	// their strongest reading, the terms of the score.
 	Near, Medium, Far, Distant, Unknown int
@@ -227,21 +231,22 @@ func (e ExposureDay) Score() float64 {
 }
 
 // ExposureDays summarises the match results heard in [from, to] per day,
-// newest day first.
+// newest day first; a day with both has its direct summary first, then
+// its indirect one.
 func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute) ([]ExposureDay, error) {
 	if pact.WeightUnknown != pact.WeightMedium {
 		// Score adds unknown and medium pairs together.
 		return nil, errors.New("devicedb: ExposureDays assumes unknown readings weigh as medium ones")
 	}
 	rows, err := d.db.QueryContext(ctx, `WITH pairs AS (
-			SELECT heard, seed, coalesce(max(CASE WHEN rssi <> 127 THEN rssi END), 127) AS rssi
-			FROM exposure_contacts WHERE heard BETWEEN ? AND ? GROUP BY heard, seed)
-		SELECT heard / 1440, count(DISTINCT heard), count(DISTINCT seed),
+			SELECT heard, seed, source = ? AS indirect, coalesce(max(CASE WHEN rssi <> 127 THEN rssi END), 127) AS rssi
+			FROM exposure_contacts WHERE heard BETWEEN ? AND ? GROUP BY heard, seed, indirect)
+		SELECT heard / 1440, indirect, count(DISTINCT heard), count(DISTINCT seed),
 			coalesce(max(CASE WHEN rssi <> 127 THEN rssi END), 127),
 			sum(rssi <> 127 AND rssi >= ?), sum(rssi < ? AND rssi >= ?), sum(rssi < ? AND rssi >= ?),
 			sum(rssi < ?), sum(rssi = 127)
-		FROM pairs GROUP BY heard / 1440 ORDER BY heard / 1440 DESC`,
-		int64(from), int64(to),
+		FROM pairs GROUP BY heard / 1440, indirect ORDER BY heard / 1440 DESC, indirect`,
+		string(pact.SourceRepeater), int64(from), int64(to),
 		pact.RSSINear, pact.RSSINear, pact.RSSIMedium, pact.RSSIMedium, pact.RSSIFar, pact.RSSIFar)
 	if err != nil {
 		return nil, fmt.Errorf("devicedb: summarising contacts %v..%v: %w", from, to, err)
@@ -251,7 +256,7 @@ func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute) ([]Exposure
 	for rows.Next() {
 		var e ExposureDay
 		var day, maxRSSI int64
-		if err := rows.Scan(&day, &e.Minutes, &e.Contacts, &maxRSSI, &e.Near, &e.Medium, &e.Far, &e.Distant, &e.Unknown); err != nil {
+		if err := rows.Scan(&day, &e.Indirect, &e.Minutes, &e.Contacts, &maxRSSI, &e.Near, &e.Medium, &e.Far, &e.Distant, &e.Unknown); err != nil {
 			return nil, fmt.Errorf("devicedb: summarising contacts: %w", err)
 		}
 		m, err := storedMinute("contact", "heard", day*pact.MinutesPerDay)

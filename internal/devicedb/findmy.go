@@ -38,6 +38,10 @@ const (
 	// EvidenceFindMyPartial: a key prefix heard inside its slot, reported
 	// only under the two-slot rule (docs/findmy.md §7.3).
 	EvidenceFindMyPartial Evidence = "findmy-partial"
+	// EvidenceFindMyRepeater: a full key heard from a repeater (source
+	// findmy-repeater) inside its slot or up to pact.MaxRepeatDelay
+	// minutes after it: an indirect contact (spec §9.1.4).
+	EvidenceFindMyRepeater Evidence = "findmy-repeater"
 )
 
 // Sentinel errors wrapped by the Find My storage methods.
@@ -196,12 +200,13 @@ func (d *DB) PartialSightings(ctx context.Context, from, to pact.Minute, fn func
 }
 
 // FindMySightings calls fn for every contact-log sighting of source findmy
-// heard in [from, to], in order of minute: the full keys a Find My
-// matcher compares (docs/findmy.md §7.2).
+// or findmy-repeater (a key heard from a repeater, spec §9.1.4) heard in
+// [from, to], in order of minute: the full keys a Find My matcher
+// compares (docs/findmy.md §7.2).
 func (d *DB) FindMySightings(ctx context.Context, from, to pact.Minute, fn func(pact.Sighting) error) error {
 	rows, err := d.db.QueryContext(ctx,
-		`SELECT minute, chirp, rssi FROM contacts WHERE minute BETWEEN ? AND ? AND source = ? ORDER BY minute, chirp`,
-		int64(from), int64(to), string(pact.SourceFindMy))
+		`SELECT minute, chirp, rssi, source = ? FROM contacts WHERE minute BETWEEN ? AND ? AND source IN (?, ?) ORDER BY minute, chirp`,
+		string(pact.SourceFindMyRepeater), int64(from), int64(to), string(pact.SourceFindMy), string(pact.SourceFindMyRepeater))
 	if err != nil {
 		return fmt.Errorf("devicedb: reading Find My sightings %v..%v: %w", from, to, err)
 	}
@@ -209,7 +214,8 @@ func (d *DB) FindMySightings(ctx context.Context, from, to pact.Minute, fn func(
 	var chirp []byte
 	for rows.Next() {
 		var minute, rssi int64
-		if err := rows.Scan(&minute, &chirp, &rssi); err != nil {
+		var repeated bool
+		if err := rows.Scan(&minute, &chirp, &rssi, &repeated); err != nil {
 			return fmt.Errorf("devicedb: reading a Find My sighting: %w", err)
 		}
 		m, err := storedMinute("sighting", "heard", minute)
@@ -223,7 +229,11 @@ func (d *DB) FindMySightings(ctx context.Context, from, to pact.Minute, fn func(
 		if len(chirp) != pact.ChirpSize {
 			return fmt.Errorf("devicedb: stored sighting at minute %d has a chirp of %d bytes, want %d", minute, len(chirp), pact.ChirpSize)
 		}
-		if err := fn(pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, Source: pact.SourceFindMy}); err != nil {
+		src := pact.SourceFindMy
+		if repeated {
+			src = pact.SourceFindMyRepeater
+		}
+		if err := fn(pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, Source: src}); err != nil {
 			return err
 		}
 	}
@@ -258,7 +268,7 @@ type FindMyMatch struct {
 func (m *FindMyMatch) Validate() error {
 	ok := false
 	switch m.Evidence {
-	case EvidenceFindMy:
+	case EvidenceFindMy, EvidenceFindMyRepeater:
 		ok = m.Bits == FullKeyBits
 	case EvidenceFindMyPartial:
 		ok = m.Bits == PartialBitsShort || m.Bits == PartialBitsDULT

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -65,19 +66,31 @@ func (t *BatchTx) Contacts() int { return t.contacts }
 // AddContacts stores PACT match results (as DB.AddContacts does) inside
 // the batch's transaction and returns the days that gained a match row,
 // with source pact.SourcePACT: a seed tuple matched, whatever frame
-// carried the chirp.
+// carried the chirp; or pact.SourceRepeater for an indirect contact,
+// heard from a repeater (spec §9.1.3).
 func (t *BatchTx) AddContacts(cs []pact.Contact) ([]DaySource, error) {
-	seen := map[uint32]bool{}
-	n, err := insertContacts(t.ctx, t.tx, cs, func(c *pact.Contact) { seen[c.Heard.Day()] = true })
+	seen := map[DaySource]bool{}
+	n, err := insertContacts(t.ctx, t.tx, cs, func(c *pact.Contact) {
+		src := pact.SourcePACT
+		if c.Source.Indirect() {
+			src = pact.SourceRepeater
+		}
+		seen[DaySource{Day: c.Heard.Day(), Source: src}] = true
+	})
 	t.contacts += n
 	if err != nil {
 		return nil, fmt.Errorf("devicedb: storing %d contacts: %w", len(cs), err)
 	}
 	days := make([]DaySource, 0, len(seen))
 	for d := range seen {
-		days = append(days, DaySource{Day: d, Source: pact.SourcePACT})
+		days = append(days, d)
 	}
-	slices.SortFunc(days, func(a, b DaySource) int { return int(a.Day) - int(b.Day) })
+	slices.SortFunc(days, func(a, b DaySource) int {
+		if a.Day != b.Day {
+			return int(a.Day) - int(b.Day)
+		}
+		return strings.Compare(string(a.Source), string(b.Source))
+	})
 	return days, nil
 }
 

@@ -9,6 +9,7 @@ package harvest
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -57,24 +58,46 @@ const (
 	// network from an address that carries no key bits. Counted per
 	// network (Harvester.DULTNetworks), never logged as a key.
 	KindDULTOther
+	// KindRepeated: a version-2 PACT frame with the repeated flag that
+	// carries a chirp, re-broadcast by a repeater (spec §9.1); logged
+	// with source repeater.
+	KindRepeated
+	// KindFindMyRepeated: a repeated version-2 PACT frame of kind Find My
+	// key whose key is on P-224 (spec §9.1.4); logged with source
+	// findmy-repeater. A repeated key off the curve is KindFindMyInvalid.
+	KindFindMyRepeated
+	// KindRepeatedStale: a repeated frame whose age exceeds
+	// pact.MaxRepeatDelay. No honest repeater sends one and no match
+	// could use it, so it is counted and dropped (spec §9.1.3).
+	KindRepeatedStale
 
 	// NumKinds is the number of kinds, for arrays indexed by Kind.
 	NumKinds
 )
 
 var kindNames = [NumKinds]string{
-	KindOther:         "other",
-	KindIgnoredPDU:    "ignored-pdu",
-	KindIncomplete:    "incomplete",
-	KindMalformed:     "malformed",
-	KindAppleOther:    "apple-other",
-	KindFindMy:        "findmy",
-	KindFindMyInvalid: "findmy-invalid",
-	KindFindMyPartial: "findmy-partial",
-	KindPACT:          "pact",
-	KindUntimed:       "untimed",
-	KindFindMyDULT:    "findmy-dult",
-	KindDULTOther:     "dult-other",
+	KindOther:          "other",
+	KindIgnoredPDU:     "ignored-pdu",
+	KindIncomplete:     "incomplete",
+	KindMalformed:      "malformed",
+	KindAppleOther:     "apple-other",
+	KindFindMy:         "findmy",
+	KindFindMyInvalid:  "findmy-invalid",
+	KindFindMyPartial:  "findmy-partial",
+	KindPACT:           "pact",
+	KindUntimed:        "untimed",
+	KindFindMyDULT:     "findmy-dult",
+	KindDULTOther:      "dult-other",
+	KindRepeated:       "repeater",
+	KindFindMyRepeated: "findmy-repeater",
+	KindRepeatedStale:  "repeated-stale",
+}
+
+// IsSighting reports whether k yields a contact-log sighting
+// (Result.Sighting): KindFindMy, KindPACT, KindRepeated and
+// KindFindMyRepeated.
+func (k Kind) IsSighting() bool {
+	return k == KindFindMy || k == KindPACT || k == KindRepeated || k == KindFindMyRepeated
 }
 
 // IsPartial reports whether k yields a partial sighting (Result.Partial)
@@ -115,6 +138,10 @@ type Result struct {
 	RSSI   int8
 	// Err says what was wrong for KindMalformed.
 	Err error
+	// Age is the age octet of a repeated frame (KindRepeated,
+	// KindFindMyRepeated, KindRepeatedStale): whole minutes since the
+	// repeater first heard the chirp or key, as it claims (spec §9.1.2).
+	Age uint8
 }
 
 // Counts is a snapshot of how many reports of each kind were seen.
@@ -202,6 +229,9 @@ func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 		out.Err = err
 		return KindMalformed
 	}
+	if k, ok := h.frameV2(r, out); ok {
+		return k
+	}
 	chirp, perr := pact.ParseAdvert(r.Addr, r.Data)
 	switch {
 	case perr == nil:
@@ -214,6 +244,44 @@ func (h *Harvester) classify(r *hci.AdvReport, out *Result) Kind {
 		return KindAppleOther
 	}
 	return KindOther
+}
+
+// frameV2 classifies a repeated version-2 PACT frame (spec §9.1); ok is
+// false when r holds none. A version-2 frame that is not repeated is left
+// to the native-frame path.
+func (h *Harvester) frameV2(r *hci.AdvReport, out *Result) (Kind, bool) {
+	f, err := pact.ParseFrame(r.Data)
+	switch {
+	case err == pact.ErrNotAdvert:
+		return 0, false
+	case err != nil:
+		out.Err = err
+		return KindMalformed, true
+	case !f.Repeated:
+		return 0, false
+	}
+	if err := pact.CheckFrameAddress(r.Addr); err != nil || r.AddrType != addrTypeRandom {
+		if err == nil {
+			err = fmt.Errorf("repeated frame from address type %d, want random (1): %w", r.AddrType, pact.ErrAdvertMalformed)
+		}
+		out.Err = err
+		return KindMalformed, true
+	}
+	out.Age = f.Age
+	if pact.Minute(f.Age) > pact.MaxRepeatDelay {
+		return KindRepeatedStale, true
+	}
+	if f.Kind == pact.FrameFindMyKey {
+		// The same check as a key heard from its accessory: a repeater
+		// passes on what it heard, and anyone can forge a frame.
+		out.Sighting = pact.Sighting{Chirp: f.Chirp, Minute: out.Minute, RSSI: out.RSSI, Source: pact.SourceFindMyRepeater}
+		if key := findmy.Key(f.Chirp); !h.validator.Valid(&key) {
+			return KindFindMyInvalid, true
+		}
+		return KindFindMyRepeated, true
+	}
+	out.Sighting = pact.Sighting{Chirp: f.Chirp, Minute: out.Minute, RSSI: out.RSSI, Source: pact.SourceRepeater}
+	return KindRepeated, true
 }
 
 // dultFrame classifies a DULT location-enabled frame; ok is false when r

@@ -207,7 +207,7 @@ func (p *Pipeline) setEnd() {
 // report is the ReportSource callback.
 func (p *Pipeline) report(r *hci.AdvReport) error {
 	k := p.h.Parse(r, &p.res)
-	if k != harvest.KindFindMy && k != harvest.KindPACT && !k.IsPartial() {
+	if !k.IsSighting() && !k.IsPartial() {
 		return nil
 	}
 	if int(p.res.RSSI) < p.minRSSI && p.res.RSSI != pact.RSSIUnknown {

@@ -34,6 +34,10 @@ func appendJSON(b []byte, r *harvest.Result) []byte {
 		b = append(b, upperHex[c>>4], upperHex[c&15])
 	}
 	b = append(b, '"')
+	if r.Kind == harvest.KindRepeated || r.Kind == harvest.KindFindMyRepeated {
+		b = append(b, `,"age":`...)
+		b = strconv.AppendUint(b, uint64(r.Age), 10)
+	}
 	// The status byte is the Offline Finding frame's; PACT and DULT frames
 	// have none.
 	if r.Kind == harvest.KindFindMy || r.Kind == harvest.KindFindMyPartial {

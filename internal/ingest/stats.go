@@ -148,6 +148,9 @@ func countArgs(c *harvest.Counts) []any {
 		"incomplete", c[harvest.KindIncomplete],
 		"findmy_dult", c[harvest.KindFindMyDULT],
 		"dult_other", c[harvest.KindDULTOther],
+		"repeater", c[harvest.KindRepeated],
+		"findmy_repeater", c[harvest.KindFindMyRepeated],
+		"repeated_stale", c[harvest.KindRepeatedStale],
 	}
 }
 

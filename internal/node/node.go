@@ -264,12 +264,15 @@ func (n *Node) notify(ctx context.Context, changed []devicedb.DaySource) error {
 	if err != nil {
 		return err
 	}
-	notice := ExposureNotice{Exposed: true, Found: n.clock.Now().UTC()}
-	for _, d := range ex.Days {
+	notice := ExposureNotice{Found: n.clock.Now().UTC()}
+	// Indirect contacts (spec §9.1.3) are told too, under their own
+	// source, but only a direct one makes the device exposed.
+	for _, d := range slices.Concat(ex.Days, ex.Indirect) {
 		day := pact.MinuteOf(d.Day).Day()
 		if !slices.ContainsFunc(changed, func(c devicedb.DaySource) bool { return c.Day == day && string(c.Source) == d.Source }) {
 			continue
 		}
+		notice.Exposed = notice.Exposed || !web.IndirectSource(d.Source)
 		notice.Days = append(notice.Days, NoticeDay{Date: d.Day.Format(time.DateOnly), Source: d.Source, Minutes: d.MatchedMinutes, Score: d.Score})
 	}
 	return n.notifier.Notify(ctx, notice)
