@@ -162,6 +162,10 @@ type extendedAdvertiser struct {
 	legacyPDUs bool
 	enabled    bool
 	params     bool
+	// txPower is the Selected_TX_Power the controller answered the
+	// parameters with, when txPowerKnown.
+	txPower      int8
+	txPowerKnown bool
 }
 
 // newExtendedAdvertiser drives advertising set 0 on c; interval as for
@@ -190,22 +194,15 @@ func (a *extendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data [
 	if err := a.Stop(ctx); err != nil {
 		return err
 	}
-	if !a.params {
-		props := uint16(0)
-		if a.legacyPDUs {
-			props = extAdvPropsLegacy
-		}
-		if _, err := a.c.Run(ctx, &leSetExtendedAdvParameters{
-			AdvertisingHandle: extAdvHandle, AdvertisingEventProperties: props,
-			PrimaryAdvertisingIntervalMin: a.interval, PrimaryAdvertisingIntervalMax: a.interval,
-			PrimaryAdvertisingChannelMap: advChannelsAll, OwnAddressType: ownAddressRandom,
-			AdvertisingFilterPolicy: filterPolicyAcceptAll, AdvertisingTxPower: extAdvTxPowerNoPreference,
-			PrimaryAdvertisingPHY: extAdvPHY1M, SecondaryAdvertisingPHY: extAdvPHY1M,
-		}); err != nil {
-			return err
-		}
-		a.params = true
+	if err := a.setParams(ctx); err != nil {
+		return err
 	}
+	// Address and data change while the set is disabled, so that the
+	// next enable starts both at once: while a set is enabled the Core
+	// spec lets a new random address take effect only from a later
+	// enable (§7.8.52) and new data from a later event (§7.8.54), so no
+	// event could be promised to carry either both old or both new
+	// (docs/native-frame.md §7.6.4).
 	random := &leSetAdvSetRandomAddress{AdvertisingHandle: extAdvHandle,
 		RandomAddress: [6]byte{addr[5], addr[4], addr[3], addr[2], addr[1], addr[0]}}
 	if _, err := a.c.Run(ctx, random); err != nil {
@@ -222,6 +219,34 @@ func (a *extendedAdvertiser) Advertise(ctx context.Context, addr [6]byte, data [
 		return err
 	}
 	a.enabled = true
+	return nil
+}
+
+// setParams sends LE Set Extended Advertising Parameters once, while the
+// set is disabled, and keeps the TX power the controller selected
+// (§7.8.53 return parameter Selected_TX_Power).
+func (a *extendedAdvertiser) setParams(ctx context.Context) error {
+	if a.params {
+		return nil
+	}
+	props := uint16(0)
+	if a.legacyPDUs {
+		props = extAdvPropsLegacy
+	}
+	ret, err := a.c.Run(ctx, &leSetExtendedAdvParameters{
+		AdvertisingHandle: extAdvHandle, AdvertisingEventProperties: props,
+		PrimaryAdvertisingIntervalMin: a.interval, PrimaryAdvertisingIntervalMax: a.interval,
+		PrimaryAdvertisingChannelMap: advChannelsAll, OwnAddressType: ownAddressRandom,
+		AdvertisingFilterPolicy: filterPolicyAcceptAll, AdvertisingTxPower: extAdvTxPowerNoPreference,
+		PrimaryAdvertisingPHY: extAdvPHY1M, SecondaryAdvertisingPHY: extAdvPHY1M,
+	})
+	if err != nil {
+		return err
+	}
+	if len(ret) >= 1 {
+		a.txPower, a.txPowerKnown = int8(ret[0]), true
+	}
+	a.params = true
 	return nil
 }
 

@@ -43,6 +43,17 @@ func (a *LiveAdvertiser) Advertise(ctx context.Context, addr [6]byte, data []byt
 // Stop turns advertising off.
 func (a *LiveAdvertiser) Stop(ctx context.Context) error { return a.adv.Stop(ctx) }
 
+// TxPower returns the advertising TX power in dBm the controller selected
+// for an extended advertiser, at its connector: a radiated power only once
+// the antenna's gain is added. ok is false for a legacy advertiser, or a
+// controller that did not say.
+func (a *LiveAdvertiser) TxPower() (dBm int8, ok bool) {
+	if e, isExt := a.adv.(*extendedAdvertiser); isExt && e.txPowerKnown {
+		return e.txPower, true
+	}
+	return 0, false
+}
+
 // OpenAdvertiser opens adapter cfg.Adapter for advertising. Nothing is
 // broadcast until Advertise.
 func OpenAdvertiser(ctx context.Context, cfg AdvertiserConfig) (*LiveAdvertiser, error) {
@@ -117,4 +128,28 @@ func (l *Live) Advertiser(ctx context.Context, interval time.Duration) (*LiveAdv
 		return nil, fmt.Errorf("hci%d: %w", l.sock.Adapter(), err)
 	}
 	return &LiveAdvertiser{adv: adv, ctl: l.ctl, extended: l.scan.Extended, shared: true}, nil
+}
+
+// ExtendedAdvertiser returns an advertiser on the scanning adapter's own
+// controller that broadcasts extended PDUs only (ADV_EXT_IND pointing to
+// AUX_ADV_IND, non-connectable, non-scannable, legacy PDUs off): the
+// carrier of the native frame version 2 (docs/native-frame.md §7.6), which
+// legacy scanners cannot receive. The controller must be scanning through
+// the extended commands. The advertising parameters are set at once, so
+// TxPower is known before the first frame is built.
+func (l *Live) ExtendedAdvertiser(ctx context.Context, interval time.Duration) (*LiveAdvertiser, error) {
+	if !l.scan.Extended {
+		return nil, fmt.Errorf("hci%d: extended advertising needs the extended commands, but the adapter scans with the legacy ones (extended scanning off or unsupported): %w", l.sock.Adapter(), ErrNoExtendedAdvertising)
+	}
+	if !l.caps.ExtendedAdvertising() {
+		return nil, fmt.Errorf("hci%d: the controller has no extended advertising commands: %w", l.sock.Adapter(), ErrNoExtendedAdvertising)
+	}
+	adv, err := newExtendedAdvertiser(l.ctl, interval, false)
+	if err != nil {
+		return nil, fmt.Errorf("hci%d: %w", l.sock.Adapter(), err)
+	}
+	if err := adv.setParams(ctx); err != nil {
+		return nil, fmt.Errorf("hci%d: %w", l.sock.Adapter(), err)
+	}
+	return &LiveAdvertiser{adv: adv, ctl: l.ctl, extended: true, shared: true}, nil
 }

@@ -273,6 +273,54 @@ func TestCommandPackets(t *testing.T) {
 	})
 }
 
+// TestExtendedAdvertiserTxPower checks that the parameters are sent once,
+// before any frame, and that the Selected_TX_Power of their reply is kept
+// (Core spec Vol 4 Part E §7.8.53).
+func TestExtendedAdvertiserTxPower(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		returns []byte
+		want    int8
+		known   bool
+	}{
+		{"-6 dBm", []byte{0xFA}, -6, true},
+		{"+4 dBm", []byte{0x04}, 4, true},
+		{"no return parameter", nil, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pipe := newPacketPipe()
+			pipe.returns = map[Opcode][]byte{opLESetExtendedAdvParameters: tt.returns}
+			ctl := newController(pipe, time.Second, nil)
+			defer ctl.Close()
+			adv, err := newExtendedAdvertiser(ctl, 250*time.Millisecond, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := adv.setParams(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if adv.txPower != tt.want || adv.txPowerKnown != tt.known {
+				t.Fatalf("TX power %d known %v, want %d %v", adv.txPower, adv.txPowerKnown, tt.want, tt.known)
+			}
+			if err := adv.Advertise(ctx, [6]byte{0x12, 1, 2, 3, 4, 5}, []byte{2, 1, 6}); err != nil {
+				t.Fatal(err)
+			}
+			sent := pipe.sentHex()
+			// Parameters (interval 250 ms = 400 units, 0x000190), then
+			// address, data, enable: the parameters are not sent again.
+			want := []string{
+				"01362019000000900100900100070100000000000000007F0100010000",
+				"0135200700050403020112",
+				"013720070003010302010" + "6",
+				"01392006010100000000",
+			}
+			cmdTestSamePackets(t, sent, want)
+		})
+	}
+}
+
 type advertiseCase struct {
 	Name    string   `json:"name"`
 	Address string   `json:"address"`

@@ -35,3 +35,9 @@ func invalidSetting(setting string, value any, format string, args ...any) error
 // values do not fit its wire format: too many bytes, too many reports, or
 // a value the format cannot carry.
 var ErrUnencodable = errors.New("hci: cannot be encoded")
+
+// ErrNoExtendedAdvertising is wrapped by the error for an extended
+// advertiser on a controller that cannot give one: it lacks the extended
+// advertising commands, or it scans with the legacy ones, which the Core
+// spec forbids mixing with extended commands (Vol 4 Part E §3.1.1).
+var ErrNoExtendedAdvertising = errors.New("hci: no extended advertising on this controller")
