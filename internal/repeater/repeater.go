@@ -394,3 +394,15 @@ func (r *Repeater) broadcast(ctx context.Context, adv Advertiser, f pact.Frame) 
 	r.mu.Unlock()
 	return nil
 }
+
+// logStats logs the counters, drops included, as one line.
+func (r *Repeater) logStats(log *slog.Logger, msg string) {
+	s := r.Stats()
+	level := slog.LevelInfo
+	if s.DroppedMemory+s.DroppedAirtime > 0 {
+		level = slog.LevelWarn
+	}
+	log.Log(context.Background(), level, msg, "heard", s.Heard, "held", s.Held, "broadcasts", s.Broadcasts,
+		"dropped_memory", s.DroppedMemory, "dropped_airtime", s.DroppedAirtime, "dropped_repeated", s.DroppedRepeated,
+		"failures", s.Failures)
+}
