@@ -159,7 +159,7 @@ func (p *Pipeline) logSummary(src Source, took time.Duration) {
 	args := []any{"reports", c.Total(), "took", took.Round(time.Millisecond),
 		"reports_per_s", uint64(float64(c.Total()) / took.Seconds())}
 	args = append(args, countArgs(&c)...)
-	args = append(args, "frame_errors", src.FrameErrors(), "below_min_rssi", p.weak.Load(), "sightings", p.emitted.Load())
+	args = append(args, "frame_errors", src.FrameErrors(), "below_min_rssi", p.weak.Load(), "own_repeated", p.own.Load(), "sightings", p.emitted.Load())
 	if p.store != nil {
 		args = append(args, "rows_written", p.store.rows.Load(), "transactions", p.store.batches.Load())
 	}

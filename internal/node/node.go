@@ -224,7 +224,7 @@ func (n *Node) Listen(ctx context.Context, src ingest.Source, live bool) error {
 	if err != nil {
 		return err
 	}
-	p, err := ingest.New(ingest.Options{DB: n.db, Expire: live, Live: live, MinRSSI: st.MinRSSI, Logger: n.log})
+	p, err := ingest.New(ingest.Options{DB: n.db, Expire: live, Live: live, MinRSSI: st.MinRSSI, Logger: n.log, Own: n.seeds.Own})
 	if err != nil {
 		return err
 	}
