@@ -37,9 +37,9 @@ const (
 	// 250 ms, four advertising events, enough for a scanner with a duty
 	// cycle above a quarter to catch it most of the time.
 	DefaultDwell = time.Second
-	// DefaultMaxHeld bounds the chirps and keys held at once: about 90
-	// bytes each (docs/performance.md), so 65,536 take about 6 MiB,
-	// whatever the crowd.
+	// DefaultMaxHeld bounds the chirps and keys held at once: about 200
+	// bytes each (BenchmarkHeld, docs/performance.md), so 65,536 take
+	// about 13 MiB, whatever the crowd.
 	DefaultMaxHeld = 1 << 16
 
 	MinDwell   = 100 * time.Millisecond
