@@ -109,12 +109,32 @@ func (d *DB) Contacts(ctx context.Context, from, to pact.Minute, fn func(pact.Co
 	return nil
 }
 
-// DaySummaries summarises every stored contact heard in [from, to] per
-// day (spec §8.4).
+// DaySummaries summarises every stored direct contact heard in [from,
+// to] per day (spec §8.4), as Match reports them in MatchReport.Days.
 func (d *DB) DaySummaries(ctx context.Context, from, to pact.Minute) ([]pact.DaySummary, error) {
-	var cs []pact.Contact
-	if err := d.Contacts(ctx, from, to, func(c pact.Contact) error { cs = append(cs, c); return nil }); err != nil {
+	direct, _, err := d.splitContacts(ctx, from, to)
+	if err != nil {
 		return nil, err
 	}
-	return pact.SummarizeContacts(cs), nil
+	return pact.SummarizeContacts(direct), nil
+}
+
+// IndirectDaySummaries summarises, apart, the stored contacts heard from
+// a repeater (spec §9.1.3), as Match reports them in
+// MatchReport.Indirect.
+func (d *DB) IndirectDaySummaries(ctx context.Context, from, to pact.Minute) ([]pact.DaySummary, error) {
+	_, indirect, err := d.splitContacts(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return pact.SummarizeContacts(indirect), nil
+}
+
+func (d *DB) splitContacts(ctx context.Context, from, to pact.Minute) (direct, indirect []pact.Contact, err error) {
+	var cs []pact.Contact
+	if err := d.Contacts(ctx, from, to, func(c pact.Contact) error { cs = append(cs, c); return nil }); err != nil {
+		return nil, nil, err
+	}
+	direct, indirect = pact.SplitContacts(cs)
+	return direct, indirect, nil
 }

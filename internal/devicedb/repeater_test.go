@@ -139,4 +139,15 @@ func TestExposureDaysIndirect(t *testing.T) {
 	if !slices.Equal(days, want) {
 		t.Errorf("exposure days %+v, want %+v", days, want)
 	}
+	direct, err := db.DaySummaries(ctx, 0, ^pact.Minute(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	indirect, err := db.IndirectDaySummaries(ctx, 0, ^pact.Minute(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(direct) != 1 || direct[0].Minutes != 2 || direct[0].Contacts != 1 || len(indirect) != 1 || indirect[0].Minutes != 1 || indirect[0].MaxRSSI != -75 {
+		t.Errorf("summaries direct %+v, indirect %+v; want 2 minutes direct, 1 minute indirect at -75 dBm", direct, indirect)
+	}
 }
