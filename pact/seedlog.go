@@ -18,10 +18,10 @@ type SeedLog struct {
 	rand      io.Reader
 	retention Minute
 
-	mu           sync.Mutex
-	current      SeedRecord
-	key          *ChirpKey
-	haveCurrent  bool
+	mu          sync.Mutex
+	current     SeedRecord
+	key         *ChirpKey
+	haveCurrent bool
 	// previous is the key of the hour before current, kept so that Own
 	// recognises this device's chirps a repeater brings back across an
 	// hour boundary.
