@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pact-findmy/pact-findmy/hci"
 	"github.com/pact-findmy/pact-findmy/internal/harvest"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
@@ -316,7 +317,8 @@ const idle = time.Minute
 
 // Run broadcasts what is due, one frame at a time, each from a fresh
 // address for Dwell, until ctx is done; then it stops advertising. An
-// advertiser error is logged and counted, and the next frame tries again.
+// advertiser error is logged and counted, and the next frame tries again;
+// a closed controller (hci.ErrClosed) ends Run with its error.
 func (r *Repeater) Run(ctx context.Context, adv Advertiser) error {
 	on := false
 	defer func() {
@@ -336,6 +338,9 @@ func (r *Repeater) Run(ctx context.Context, adv Advertiser) error {
 			if err := r.broadcast(ctx, adv, f); err != nil {
 				if ctx.Err() != nil {
 					return nil
+				}
+				if errors.Is(err, hci.ErrClosed) {
+					return err // the controller is gone: nothing to retry
 				}
 				r.mu.Lock()
 				r.stats.Failures++

@@ -3,6 +3,7 @@ package repeater
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pact-findmy/pact-findmy/hci"
 	"github.com/pact-findmy/pact-findmy/internal/harvest"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
@@ -227,5 +229,33 @@ func TestRun(t *testing.T) {
 	}
 	if st := r.Stats(); st.Held != 0 || st.DroppedAirtime != 0 || st.Failures != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// failing is an advertiser whose controller went away.
+type failing struct{ calls int }
+
+func (a *failing) Advertise(context.Context, [6]byte, []byte) error {
+	a.calls++
+	return fmt.Errorf("hci0: %w", hci.ErrClosed)
+}
+func (a *failing) Stop(context.Context) error { return nil }
+
+// TestRunEndsWhenTheControllerCloses checks that a repeater whose
+// controller is gone stops with that error instead of retrying forever.
+func TestRunEndsWhenTheControllerCloses(t *testing.T) {
+	r, err := New(Config{Delay: time.Second, Every: time.Second, Repeats: 2, Dwell: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Hear(pact.Chirp{1}, pact.FrameChirp, time.Now().Add(-time.Second))
+	adv := &failing{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Run(ctx, adv); !errors.Is(err, hci.ErrClosed) {
+		t.Fatalf("Run = %v, want %v", err, hci.ErrClosed)
+	}
+	if adv.calls != 1 || r.Stats().Broadcasts != 0 {
+		t.Errorf("%d advertise calls, %d broadcasts; want 1 and 0", adv.calls, r.Stats().Broadcasts)
 	}
 }
