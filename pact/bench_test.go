@@ -230,3 +230,44 @@ func BenchmarkMatchIndex(b *testing.B) {
 
 // referenceLog is the reference workload with its contact log kept.
 var referenceLog = sync.OnceValue(func() *workload.Workload { return workload.Generate(workload.Reference()) })
+
+// BenchmarkMatchIndirect measures what the longer window of repeated
+// sightings (docs/repeater.md §9.1.3) costs the matcher on the small
+// workload: the log as generated (direct sightings only, the baseline of
+// the same run), a tenth of its native sightings marked as heard from a
+// repeater, and all of them. It reports the chirps computed per match.
+func BenchmarkMatchIndirect(b *testing.B) {
+	w := workload.Generate(workload.Small())
+	for _, tc := range []struct {
+		name  string
+		every int // mark every n-th native sighting as repeated; 0: none
+	}{{"direct", 0}, {"indirect=10%", 10}, {"indirect=100%", 1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			log := slices.Clone(w.Sightings)
+			n := 0
+			for i := range log {
+				if log[i].Source != pact.SourcePACT {
+					continue
+				}
+				if tc.every > 0 && n%tc.every == 0 {
+					log[i].Source = pact.SourceRepeater
+				}
+				n++
+			}
+			m, err := pact.NewMatcher(slices.Values(log), pact.MatchOptions{Workers: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var st pact.MatchStats
+			for b.Loop() {
+				rep, err := m.Match(pact.TupleSeq(w.Tuples), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				st = rep.Stats
+			}
+			b.ReportMetric(float64(st.ChirpsComputed), "chirps/op")
+			b.ReportMetric(float64(st.KeysDerived), "keys/op")
+		})
+	}
+}

@@ -429,3 +429,41 @@ func TestLocationCoarsen(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedLogOwn checks that a device recognises its own chirps when a
+// repeater brings them back, up to MaxRepeatDelay+τ minutes later and
+// across an hour boundary (spec §9.1.3), and nothing else.
+func TestSeedLogOwn(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{}
+	log := newTestSeedLog(clock)
+	if log.Own(Chirp{1}, at(0, 50)) {
+		t.Fatal("a log that never chirped owns a chirp")
+	}
+	chirps := map[Minute]Chirp{}
+	for _, m := range []Minute{at(0, 50), at(0, 59), at(1, 0), at(1, 5)} {
+		clock.set(m)
+		c, _, _, err := log.ChirpNow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chirps[m] = c
+	}
+	for _, tc := range []struct {
+		name  string
+		chirp Chirp
+		heard Minute
+		want  bool
+	}{
+		{"heard in its minute", chirps[at(1, 5)], at(1, 5), true},
+		{"the previous hour's, brought back D minutes later", chirps[at(0, 50)], at(0, 50) + MaxRepeatDelay, true},
+		{"the previous hour's, D+τ minutes later", chirps[at(0, 59)], at(0, 59) + MaxRepeatDelay + 1, true},
+		{"D+τ+1 minutes later", chirps[at(0, 50)], at(0, 50) + MaxRepeatDelay + 2, false},
+		{"heard two minutes before it was sent", chirps[at(1, 5)], at(1, 3), false},
+		{"someone else's", Chirp{0xEE}, at(1, 5), false},
+	} {
+		if got := log.Own(tc.chirp, tc.heard); got != tc.want {
+			t.Errorf("%s: Own = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

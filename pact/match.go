@@ -29,6 +29,14 @@ const DefaultMatchTolerance Minute = 1
 // let a replay an hour later match, which defeats spec §8.1.
 const MaxMatchTolerance Minute = 30
 
+// MaxRepeatDelay is D, the largest delay, in minutes, between a chirp's
+// own minute and a repeater's rebroadcast of it that the protocol
+// tolerates (spec §9.1.2). A sighting of an indirect source
+// (Source.Indirect) heard at minute h matches the chirp of minute t when
+// h-D-τ <= t <= h+τ; a direct sighting keeps |h-t| <= τ. A repeater never
+// rebroadcasts a chirp or key more than D minutes after it first heard it.
+const MaxRepeatDelay Minute = 15
+
 // MaxMatchSpan bounds the minutes between the oldest and the newest
 // sighting a Matcher indexes: a year, four times the retention period. The
 // minute index costs a few bytes per minute of span, so a sighting with a
@@ -91,7 +99,8 @@ type Contact struct {
 	// ChirpMinute is the minute t with PRF(Seed, t) = Chirp.
 	ChirpMinute Minute
 	// Heard is the minute the contact log recorded the chirp, within the
-	// tolerance of ChirpMinute.
+	// tolerance of ChirpMinute, or for an indirect source (Source.Indirect)
+	// up to MaxRepeatDelay minutes later (spec §9.1.3).
 	Heard Minute
 	Chirp Chirp
 	// RSSI is the strongest reading in that minute, or RSSIUnknown.
@@ -135,11 +144,16 @@ func (s *MatchStats) Add(o MatchStats) {
 
 // MatchReport is the outcome of one pass over an exposure stream.
 type MatchReport struct {
-	// Days summarises the contacts per UTC day of the minute heard, in day
-	// order, with the exposure score and its rolling 24-hour peak (spec
-	// §8.4); days without contacts are absent.
-	Days  []DaySummary
-	Stats MatchStats
+	// Days summarises the direct contacts per UTC day of the minute
+	// heard, in day order, with the exposure score and its rolling 24-hour
+	// peak (spec §8.4); days without contacts are absent.
+	Days []DaySummary
+	// Indirect summarises, in the same way and apart from Days, the
+	// contacts heard from a repeater (Source.Indirect): the device was
+	// where the exposed person had been minutes before, not necessarily
+	// near them (spec §9.1.3).
+	Indirect []DaySummary
+	Stats    MatchStats
 }
 
 // Matcher finds exposure tuples in a contact log (spec §8). It indexes the
@@ -161,6 +175,11 @@ type Matcher struct {
 	entries   []indexEntry // sorted by chirp, then minute heard
 	sources   []Source
 	locations []Location
+	// indirect[i] says sources[i] is an indirect source, whose
+	// sightings match chirps up to MaxRepeatDelay minutes older (spec
+	// §9.1.3); maxLate is MaxRepeatDelay when some entry has one, else 0.
+	indirect []bool
+	maxLate  Minute
 
 	// filter rejects almost every computed chirp before the table is
 	// touched. It is a blocked Bloom filter keyed by chirp prefix and
@@ -273,7 +292,11 @@ func (b *matcherBuilder) add(s Sighting) error {
 		}
 		src = uint8(len(m.sources))
 		m.sources = append(m.sources, s.Source)
+		m.indirect = append(m.indirect, s.Source.Indirect())
 		b.srcIndex[s.Source] = src
+	}
+	if s.Source.Indirect() {
+		m.maxLate = MaxRepeatDelay
 	}
 	loc := int32(-1)
 	if s.Location != nil {
@@ -298,6 +321,9 @@ func (b *matcherBuilder) build() (*Matcher, error) {
 		if n := len(out); n > 0 && out[n-1].chirp == e.chirp && out[n-1].heard == e.heard {
 			out[n-1].rssi = MergeRSSI(out[n-1].rssi, e.rssi)
 			out[n-1].tx = MergeTxPower(out[n-1].tx, e.tx)
+			if m.indirect[out[n-1].src] && !m.indirect[e.src] {
+				out[n-1].src = e.src // PreferDirect
+			}
 			if out[n-1].loc < 0 {
 				out[n-1].loc = e.loc
 			}
@@ -326,20 +352,35 @@ func (m *Matcher) buildMinuteIndex() error {
 		return fmt.Errorf("matcher: sightings from %v to %v: %w (%d days); choose a window with MatchOptions.From and To",
 			lo, hi, ErrMatchSpan, MaxMatchSpan/MinutesPerDay)
 	}
-	// Chirp minutes lo-tol .. hi+tol can match; keep them inside uint32.
-	first := uint64(lo) - min(uint64(lo), uint64(m.tol))
+	// Chirp minutes lo-tol-maxLate .. hi+tol can match; keep them inside
+	// uint32.
+	early := uint64(m.tol) + uint64(m.maxLate)
+	first := uint64(lo) - min(uint64(lo), early)
 	last := min(uint64(hi)+uint64(m.tol), uint64(^Minute(0)))
 	m.base = Minute(first)
 	m.span = int(last-first) + 1
 	// One spare word lets neededMask read two words without a bounds test.
 	m.need = make([]uint64, (m.span+63)/64+1)
 	for _, e := range m.entries {
-		from := int(e.heard-m.base) - int(m.tol)
-		for i := max(from, 0); i <= from+2*int(m.tol) && i < m.span; i++ {
+		from, to := m.chirpMinutes(&e)
+		for i := max(from, 0); i <= to && i < m.span; i++ {
 			m.need[i>>6] |= 1 << (i & 63)
 		}
 	}
 	return nil
+}
+
+// chirpMinutes returns the chirp minutes, as offsets from m.base, that
+// entry e can match: its minute heard ± τ, and for an indirect source
+// also the MaxRepeatDelay minutes before (spec §9.1.3). from may be
+// negative.
+func (m *Matcher) chirpMinutes(e *indexEntry) (from, to int) {
+	at := int(e.heard - m.base)
+	from = at - int(m.tol)
+	if m.indirect[e.src] {
+		from -= int(MaxRepeatDelay)
+	}
+	return from, at + int(m.tol)
 }
 
 // mix spreads a chirp prefix over 64 bits under a per-index secret salt,
@@ -365,18 +406,19 @@ func (m *Matcher) buildFilter() {
 	if m.span == 0 {
 		return
 	}
-	heard := make([]uint32, m.span)
+	// near[i] counts the entries that can match the chirp of minute
+	// base+i, summed from the differences at the ends of their ranges.
+	delta := make([]int32, m.span+1)
 	for _, e := range m.entries {
-		heard[e.heard-m.base]++
+		from, to := m.chirpMinutes(&e)
+		delta[max(from, 0)]++
+		delta[min(to, m.span-1)+1]--
 	}
 	m.filterAt = make([]filterSpan, m.span)
-	tol := int(m.tol)
 	var off uint32
+	near := 0
 	for i := range m.filterAt {
-		near := 0
-		for j := max(i-tol, 0); j <= i+tol && j < m.span; j++ {
-			near += int(heard[j])
-		}
+		near += int(delta[i])
 		if near == 0 {
 			m.filterAt[i] = filterSpan{off: off}
 			continue
@@ -391,8 +433,8 @@ func (m *Matcher) buildFilter() {
 	m.filter = make([]uint64, off)
 	for _, e := range m.entries {
 		h := m.mix(chirpPrefix(e.chirp[:]))
-		at := int(e.heard - m.base)
-		for i := max(at-tol, 0); i <= at+tol && i < m.span; i++ {
+		from, to := m.chirpMinutes(&e)
+		for i := max(from, 0); i <= to && i < m.span; i++ {
 			f := m.filterAt[i]
 			m.filter[f.off+uint32(h>>32)&(f.n-1)] |= filterMask(h)
 		}
@@ -400,7 +442,8 @@ func (m *Matcher) buildFilter() {
 }
 
 // mayMatch reports whether a chirp with mixed prefix h could have been
-// heard within the tolerance of minute t.
+// heard within the tolerance of minute t, or up to MaxRepeatDelay minutes
+// later from a repeater.
 func (m *Matcher) mayMatch(h uint64, t Minute) bool {
 	i := int64(t) - int64(m.base)
 	if i < 0 || i >= int64(m.span) {
@@ -564,6 +607,7 @@ func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) 
 		workers[i] = newMatchWorker(m, naive)
 	}
 	sum := newDayAccumulator(len(m.entries), m.score)
+	indirect := newDayAccumulator(len(m.entries), m.score)
 	var delivered int64
 	var read MatchStats
 	report := func() MatchReport {
@@ -572,7 +616,7 @@ func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) 
 			st.Add(w.stats)
 		}
 		st.Contacts = delivered
-		return MatchReport{Stats: st, Days: sum.days()}
+		return MatchReport{Stats: st, Days: sum.days(), Indirect: indirect.days()}
 	}
 	batch := make([]pendingTuple, 0, matchBatchSize)
 	sorted := make([]pendingTuple, 0, matchBatchSize)
@@ -583,7 +627,11 @@ func (m *Matcher) match(tuples iter.Seq2[Tuple, error], onContact func(Contact) 
 		batch = batch[:0]
 		for i := range found {
 			f := &found[i]
-			sum.add(&f.c, f.entry)
+			if f.c.Source.Indirect() {
+				indirect.add(&f.c, f.entry)
+			} else {
+				sum.add(&f.c, f.entry)
+			}
 			delivered++
 			if onContact != nil {
 				if err := onContact(f.c); err != nil {
@@ -823,8 +871,13 @@ func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, c []byte, 
 			if d < -int64(m.tol) {
 				continue
 			}
-			if d > int64(m.tol) {
+			if d > int64(m.tol)+int64(m.maxLate) {
 				break
+			}
+			if d > int64(m.tol) && !m.indirect[e.src] {
+				// A direct sighting keeps ±τ (spec §8.1); only a
+				// repeated one may be heard later (§9.1.3).
+				continue
 			}
 			c := Contact{
 				TupleIndex:  idx,

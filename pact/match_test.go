@@ -47,17 +47,10 @@ type matchCase struct {
 		Keys    int64 `json:"keys"`
 		Chirps  int64 `json:"chirps"`
 	} `json:"want_stats"`
-	WantDays []struct {
-		Day       uint32  `json:"day"`
-		Minutes   int     `json:"minutes"`
-		Contacts  int     `json:"contacts"`
-		Sightings int     `json:"sightings"`
-		MaxRSSI   int8    `json:"max_rssi"`
-		MeanRSSI  float64 `json:"mean_rssi"`
-		Samples   int     `json:"samples"`
-		Score     float64 `json:"score"`
-		Peak24h   float64 `json:"peak_24h"`
-	} `json:"want_days"`
+	WantDays []wantDay `json:"want_days"`
+	// WantIndirectDays are the summaries of the contacts heard from a
+	// repeater, which Match reports apart (spec §9.1.3).
+	WantIndirectDays []wantDay `json:"want_indirect_days"`
 	// WantError names the sentinel the error wraps (see matchErrors);
 	// for a tuple's error, WantErrorTuple is the index it names.
 	WantError      string `json:"want_error"`
@@ -66,6 +59,18 @@ type matchCase struct {
 
 // matchErrors are the sentinels the want_error of testdata/match names.
 var matchErrors = map[string]error{"order": ErrTimeOrder, "window": ErrWindow, "hour": ErrHourBoundary, "span": ErrMatchSpan, "options": ErrMatchOptions}
+
+type wantDay struct {
+	Day       uint32  `json:"day"`
+	Minutes   int     `json:"minutes"`
+	Contacts  int     `json:"contacts"`
+	Sightings int     `json:"sightings"`
+	MaxRSSI   int8    `json:"max_rssi"`
+	MeanRSSI  float64 `json:"mean_rssi"`
+	Samples   int     `json:"samples"`
+	Score     float64 `json:"score"`
+	Peak24h   float64 `json:"peak_24h"`
+}
 
 type wantContact struct {
 	Tuple       int64       `json:"tuple"`
@@ -215,15 +220,25 @@ func checkMatchCase(t *testing.T, mode string, tc matchCase, seeds map[string]Se
 			t.Errorf("naive: keys %d, chirps %d, skipped %d; want %d, %d, 0", st.KeysDerived, st.ChirpsComputed, st.TuplesSkipped, len(tuples), minutes)
 		}
 	}
-	if len(rep.Days) != len(tc.WantDays) {
-		t.Fatalf("%s: days %+v, want %+v", mode, rep.Days, tc.WantDays)
+	checkDays(t, mode+" direct", rep.Days, tc.WantDays)
+	checkDays(t, mode+" indirect", rep.Indirect, tc.WantIndirectDays)
+	// A device that stores its contacts summarises them the same way.
+	direct, indirect := SplitContacts(got)
+	checkDays(t, mode+" stored direct", SummarizeContacts(direct, ScoreOptions{}), tc.WantDays)
+	checkDays(t, mode+" stored indirect", SummarizeContacts(indirect, ScoreOptions{}), tc.WantIndirectDays)
+}
+
+func checkDays(t *testing.T, what string, got []DaySummary, want []wantDay) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: days %+v, want %+v", what, got, want)
 	}
-	for i, w := range tc.WantDays {
-		d := rep.Days[i]
+	for i, w := range want {
+		d := got[i]
 		if d.Day != w.Day || d.Minutes != w.Minutes || d.Contacts != w.Contacts || d.Sightings != w.Sightings ||
 			d.MaxRSSI != w.MaxRSSI || d.RSSISamples != w.Samples ||
 			math.Abs(d.MeanRSSI-w.MeanRSSI) > 1e-9 || d.Score != w.Score || d.Peak24h != w.Peak24h {
-			t.Errorf("%s: day %d\n got %+v\nwant %+v", mode, i, d, w)
+			t.Errorf("%s: day %d\n got %+v\nwant %+v", what, i, d, w)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package pact_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"iter"
@@ -117,9 +118,9 @@ func TestMatchWorkload(t *testing.T) {
 // Go map of the contact log.
 func TestMatchOracle(t *testing.T) {
 	w := workload.Generate(workload.Small())
-	byChirp := map[pact.Chirp][]pact.Minute{}
+	byChirp := map[pact.Chirp][]pact.Sighting{}
 	for _, s := range w.Sightings {
-		byChirp[s.Chirp] = append(byChirp[s.Chirp], s.Minute)
+		byChirp[s.Chirp] = append(byChirp[s.Chirp], s)
 	}
 	var want []workload.Contact
 	var chirps [pact.MinutesPerHour]pact.Chirp
@@ -128,9 +129,15 @@ func TestMatchOracle(t *testing.T) {
 		for j, c := range chirps[:tu.Minutes()] {
 			m := tu.Start + pact.Minute(j)
 			heard := slices.Clone(byChirp[c])
-			slices.Sort(heard)
-			for _, h := range heard {
-				if h+1 >= m && h <= m+1 {
+			slices.SortFunc(heard, func(a, b pact.Sighting) int { return cmp.Compare(a.Minute, b.Minute) })
+			for _, s := range heard {
+				// Direct: |h - t| <= 1 (spec §8.1); from a repeater:
+				// t - 1 <= h <= t + D + 1 (§9.1.3).
+				late := pact.Minute(1)
+				if s.Source.Indirect() {
+					late += pact.MaxRepeatDelay
+				}
+				if h := s.Minute; h+1 >= m && h <= m+late {
 					want = append(want, workload.Contact{Tuple: int64(i), ChirpMinute: m, Heard: h})
 				}
 			}

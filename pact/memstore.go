@@ -93,6 +93,7 @@ func (s *MemStore) AddSightings(_ context.Context, batch []Sighting) error {
 		if old, ok := s.contacts[k]; ok {
 			old.RSSI = MergeRSSI(old.RSSI, in.RSSI)
 			old.TxPower = MergeTxPower(old.TxPower, in.TxPower)
+			old.Source = PreferDirect(old.Source, in.Source)
 			if old.Location == nil {
 				old.Location = in.Location
 			}

@@ -19,10 +19,15 @@ type SeedLog struct {
 	rand      io.Reader
 	retention Minute
 
-	mu           sync.Mutex
-	current      SeedRecord
-	key          *ChirpKey
-	haveCurrent  bool
+	mu          sync.Mutex
+	current     SeedRecord
+	key         *ChirpKey
+	haveCurrent bool
+	// previous is the key of the hour before current, kept so that Own
+	// recognises this device's chirps a repeater brings back across an
+	// hour boundary.
+	previous     *ChirpKey
+	previousHour Minute
 	snoozedUntil time.Time
 }
 
@@ -106,9 +111,40 @@ func (l *SeedLog) ChirpFor(ctx context.Context, m Minute) (c Chirp, ok bool, err
 		if err != nil {
 			return Chirp{}, false, fmt.Errorf("pact: starting the seed of hour %v: %w", m.HourStart(), err)
 		}
+		if l.haveCurrent {
+			l.previous, l.previousHour = l.key, l.current.Hour()
+		}
 		l.current, l.key, l.haveCurrent = rec, NewChirpKey(&rec.Seed), true
 	}
 	return l.key.Chirp(m), true, nil
+}
+
+// Own reports whether c, heard at minute heard, is one of this device's
+// own chirps of the last MaxRepeatDelay+τ minutes, which a repeater
+// brought back (spec §9.1.3): a device must not log itself as its own
+// contact. It knows the seeds of the current and the previous hour
+// drawn by this SeedLog, and costs at most MaxRepeatDelay+3 chirps.
+func (l *SeedLog) Own(c Chirp, heard Minute) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.haveCurrent {
+		return false
+	}
+	lo := heard - min(heard, MaxRepeatDelay+DefaultMatchTolerance)
+	hi := heard + DefaultMatchTolerance
+	for m := lo; m <= hi && m >= lo; m++ {
+		var k *ChirpKey
+		switch m.HourStart() {
+		case l.current.Hour():
+			k = l.key
+		case l.previousHour:
+			k = l.previous
+		}
+		if k != nil && k.Chirp(m) == c {
+			return true
+		}
+	}
+	return false
 }
 
 // Expire erases every seed older than the retention period (spec §5.3).

@@ -16,17 +16,43 @@ const (
 	SourcePACT Source = "pact"
 	// SourceFindMy is a 28-byte Apple Offline Finding key (docs/findmy.md).
 	SourceFindMy Source = "findmy"
-	// SourceRepeater is a chirp re-broadcast by a repeater (spec §9.1).
+	// SourceRepeater is a chirp re-broadcast by a repeater (spec §9.1),
+	// heard in a version-2 frame with the repeated flag.
 	SourceRepeater Source = "repeater"
+	// SourceFindMyRepeater is a Find My key re-broadcast by a repeater
+	// inside a repeated PACT frame of kind Find My key (spec §9.1.4),
+	// never as an Apple frame.
+	SourceFindMyRepeater Source = "findmy-repeater"
 )
 
 // Valid reports whether s is a source that may enter the contact log.
 func (s Source) Valid() bool {
 	switch s {
-	case SourcePACT, SourceFindMy, SourceRepeater:
+	case SourcePACT, SourceFindMy, SourceRepeater, SourceFindMyRepeater:
 		return true
 	}
 	return false
+}
+
+// Indirect reports whether s is a repeated source: the chirp or key was
+// heard from a repeater, up to MaxRepeatDelay minutes after its sender
+// broadcast it, so its owner may have left before this device came
+// (spec §9.1). The matcher gives such sightings the longer window of
+// §9.1.3 and reports their contacts apart, as indirect (surface)
+// contacts.
+func (s Source) Indirect() bool {
+	return s == SourceRepeater || s == SourceFindMyRepeater
+}
+
+// PreferDirect returns the source a contact-log entry keeps when one
+// chirp or key is heard in one minute both directly and from a repeater:
+// the direct one, the stronger evidence (spec §9.1.3). Otherwise it keeps
+// the first.
+func PreferDirect(stored, heard Source) Source {
+	if stored.Indirect() && !heard.Indirect() {
+		return heard
+	}
+	return stored
 }
 
 // RSSIUnknown is the HCI value for "RSSI not available" (Core spec Vol 4

@@ -48,7 +48,30 @@ const (
 	// accessory: near a diagnosed person's item, not the person
 	// (docs/findmy.md §7.6).
 	SourceFindMySeparated = "findmy-separated"
+	// SourceRepeater and SourceFindMyRepeater are indirect: a chirp or
+	// key heard from a repeater up to 15 minutes after its owner sent it
+	// (spec §9.1). They are reported apart, in Status.Indirect and
+	// Exposures.Indirect.
+	SourceRepeater       = "repeater"
+	SourceFindMyRepeater = "findmy-repeater"
 )
+
+// IndirectSource reports whether matches of source s are indirect
+// (surface) contacts, heard from a repeater (spec §9.1.3).
+func IndirectSource(s string) bool { return s == SourceRepeater || s == SourceFindMyRepeater }
+
+// SplitIndirect separates the summaries of indirect sources from the
+// others, keeping their order.
+func SplitIndirect(days []DaySummary) (direct, indirect []DaySummary) {
+	for _, d := range days {
+		if IndirectSource(d.Source) {
+			indirect = append(indirect, d)
+		} else {
+			direct = append(direct, d)
+		}
+	}
+	return direct, indirect
+}
 
 // RSSIUnknown is the reading of a sighting without RSSI (pact.RSSIUnknown).
 const RSSIUnknown = 127
@@ -59,19 +82,23 @@ type Status struct {
 	// WindowDays is how many days back the exposure status looks (the 21
 	// days an upload covers).
 	WindowDays int `json:"window_days"`
-	// Exposed is true when at least one ordinary match (any source) is
-	// stored in the window; reverse-tracing matches never set it (spec
-	// §9.2).
+	// Exposed is true when at least one ordinary direct match (any source
+	// but the indirect ones) is stored in the window; reverse-tracing
+	// matches never set it (spec §9.2), nor do indirect ones (§9.1.3).
 	Exposed bool `json:"exposed"`
-	// Days holds one summary per day and source with an ordinary match,
-	// newest first.
+	// Days holds one summary per day and source with an ordinary direct
+	// match, newest first.
 	Days []DaySummary `json:"days"`
 	// PossibleSource holds one summary per day and source with a
 	// reverse-tracing match, newest first: this device was near someone
 	// who was later diagnosed and asked to reach whoever may have infected
 	// them (spec §9.2). Apart from Days, never counted as an exposure.
-	PossibleSource []DaySummary   `json:"possible_source"`
-	Servers        []ServerStatus `json:"servers"`
+	PossibleSource []DaySummary `json:"possible_source"`
+	// Indirect holds, apart from Days, the summaries of ordinary indirect
+	// (surface) contacts: chirps or keys of an exposed person heard from a
+	// repeater after they had left (spec §9.1.3). They do not set Exposed.
+	Indirect []DaySummary   `json:"indirect"`
+	Servers  []ServerStatus `json:"servers"`
 	// Chirping is true while the node advertises; false when snoozed or
 	// without radio.
 	Chirping     bool      `json:"chirping"`
@@ -152,12 +179,17 @@ type MatchedMinute struct {
 type Exposures struct {
 	Now        time.Time `json:"now"`
 	WindowDays int       `json:"window_days"`
-	// Days are the ordinary exposures, newest day first, then by source.
+	// Days are the ordinary direct exposures, newest day first, then by
+	// source.
 	Days []DaySummary `json:"days"`
 	// PossibleSource are the reverse-tracing matches (spec §9.2), newest
 	// day first, then by source: apart from Days and never counted in
 	// them.
 	PossibleSource []DaySummary `json:"possible_source"`
+	// Indirect holds the summaries of ordinary indirect (surface)
+	// contacts, heard from a repeater (spec §9.1.3), newest first, without
+	// timelines; apart from Days and never counted in them.
+	Indirect []DaySummary `json:"indirect"`
 	// TimelineDay is the day whose summaries carry a Timeline; zero when
 	// there is no match.
 	TimelineDay  time.Time    `json:"timeline_day,omitzero"`

@@ -96,7 +96,7 @@ func (d *DeviceStats) Matches(ctx context.Context, from, to time.Time) ([]Match,
 	}{{d.DB.Contacts, false}, {d.DB.ReverseContacts, true}} {
 		err := read.fn(ctx, minuteOf(from), minuteOf(to), func(c pact.Contact) error {
 			ms = append(ms, Match{
-				Heard: c.Heard.Time(), Source: SourcePACT, Contact: hex.EncodeToString(c.Seed[:]), RSSI: int(c.RSSI),
+				Heard: c.Heard.Time(), Source: pactSource(c.Source.Indirect()), Contact: hex.EncodeToString(c.Seed[:]), RSSI: int(c.RSSI),
 				ReverseTracing: read.reverse,
 			})
 			return nil
@@ -113,6 +113,15 @@ func (d *DeviceStats) Matches(ctx context.Context, from, to time.Time) ([]Match,
 	return ms, nil
 }
 
+// pactSource is the source a PACT match is shown under: SourceRepeater
+// for a contact heard from a repeater (spec §9.1.3), else SourcePACT.
+func pactSource(indirect bool) string {
+	if indirect {
+		return SourceRepeater
+	}
+	return SourcePACT
+}
+
 func minuteOf(t time.Time) pact.Minute {
 	s := t.Unix() / 60
 	return pact.Minute(max(0, min(s, int64(^uint32(0)))))
@@ -120,7 +129,8 @@ func minuteOf(t time.Time) pact.Minute {
 
 // daySummaries returns the summaries of every day and source in the
 // exposure window, without timelines, the ordinary ones and the
-// reverse-tracing ones apart (spec §9.2): PACT days from
+// reverse-tracing ones apart (spec §9.2), indirect ones among the ordinary
+// ones under their own sources (SplitIndirect, spec §9.1.3): PACT days from
 // devicedb.SummarizeExposureDays, other sources summarised here; and where
 // the ordinary exposure stands against the notification threshold.
 func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) (days, possible []DaySummary, note Notification, err error) {
@@ -136,11 +146,22 @@ func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) (days, po
 	if err != nil {
 		return nil, nil, Notification{}, err
 	}
-	for _, e := range devicedb.SummarizeExposureDays(pactObs, minuteOf(from), opts) {
-		days = append(days, DaySummary{
-			Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: SourcePACT,
-			MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score, Peak24h: e.Peak24h,
-		})
+	// Contacts heard from a repeater are summarised and scored apart, and
+	// never count toward the notification (spec §9.1.3).
+	indirectObs, err := d.DB.IndirectExposureObservations(ctx, devicedb.ScoreLead(minuteOf(from)), minuteOf(to))
+	if err != nil {
+		return nil, nil, Notification{}, err
+	}
+	for _, part := range []struct {
+		obs      []pact.Observation
+		indirect bool
+	}{{pactObs, false}, {indirectObs, true}} {
+		for _, e := range devicedb.SummarizeExposureDays(part.obs, minuteOf(from), opts) {
+			days = append(days, DaySummary{
+				Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: pactSource(part.indirect),
+				MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score, Peak24h: e.Peak24h,
+			})
+		}
 	}
 	reverseDays, err := d.DB.ReverseExposureDays(ctx, minuteOf(from), minuteOf(to), opts)
 	if err != nil {
@@ -148,7 +169,7 @@ func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) (days, po
 	}
 	for _, e := range reverseDays {
 		possible = append(possible, DaySummary{
-			Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: SourcePACT, ReverseTracing: true,
+			Day: pact.Minute(e.Day * pact.MinutesPerDay).Time(), Source: pactSource(e.Indirect), ReverseTracing: true,
 			MatchedMinutes: e.Minutes, Contacts: e.Contacts, MaxRSSI: int(e.MaxRSSI), Score: e.Score, Peak24h: e.Peak24h,
 		})
 	}
@@ -175,11 +196,12 @@ func (d *DeviceStats) daySummaries(ctx context.Context, now time.Time) (days, po
 // so that a minute with a person's phone and AirTag counts once
 // (docs/matching.md §8.4), and compares the best rolling 24 hours whose
 // end lies in the window with the threshold. Reverse-tracing matches say
-// nothing about this device's exposure and are left out.
+// nothing about this device's exposure and are left out (spec §9.2), and
+// so are indirect ones, heard from a repeater (spec §9.1.3).
 func notification(pactObs []pact.Observation, from pact.Minute, more []Match, threshold float64, opts pact.ScoreOptions) Notification {
 	obs := slices.Clone(pactObs)
 	for i := range more {
-		if !more[i].ReverseTracing {
+		if !more[i].ReverseTracing && !IndirectSource(more[i].Source) {
 			obs = append(obs, more[i].observation())
 		}
 	}
@@ -204,7 +226,8 @@ func (d *DeviceStats) Exposures(ctx context.Context, timelineDay time.Time) (Exp
 	if err != nil {
 		return Exposures{}, fmt.Errorf("web: reading exposures: %w", err)
 	}
-	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days, PossibleSource: possible, Notification: note}
+	days, indirect := SplitIndirect(days)
+	ex := Exposures{Now: now, WindowDays: ExposureWindowDays, Days: days, PossibleSource: possible, Indirect: indirect, Notification: note}
 	ex.TimelineDay = KeepTimeline(days, possible, timelineDay)
 	if ex.TimelineDay.IsZero() {
 		return ex, nil
@@ -245,8 +268,9 @@ func (d *DeviceStats) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	days, indirect := SplitIndirect(days)
 	s := Status{
-		Now: now, WindowDays: ExposureWindowDays, Exposed: len(days) > 0, Days: days, PossibleSource: possible,
+		Now: now, WindowDays: ExposureWindowDays, Exposed: len(days) > 0, Days: days, PossibleSource: possible, Indirect: indirect,
 		SightingsLastHour: lastHour, Chirping: true, Notification: note,
 	}
 	if st.SnoozeUntil.After(now) {

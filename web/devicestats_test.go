@@ -233,3 +233,53 @@ func TestSummarizeAgreesWithPact(t *testing.T) {
 		t.Errorf("Summarize %+v, pact %+v (spec: score 1.75)", g, w)
 	}
 }
+
+// TestDeviceStatsIndirect checks that contacts heard from a repeater,
+// native chirps and Find My keys, are reported apart as indirect contacts
+// (spec §9.1.3): in Status.Indirect and Exposures.Indirect, never in Days,
+// and they alone do not make the device exposed.
+func TestDeviceStatsIndirect(t *testing.T) {
+	ctx := context.Background()
+	ds := openStats(t, testNow)
+	heard := pact.MinuteOf(testNow) - 90
+	c := pact.Contact{Heard: heard, ChirpMinute: heard - 7, RSSI: -66, TxPower: pact.TxPowerUnknown, Source: pact.SourceRepeater}
+	c.Chirp[0], c.Seed[0] = 1, 'R'
+	if _, err := ds.DB.AddContacts(ctx, []pact.Contact{c}); err != nil {
+		t.Fatal(err)
+	}
+	key := Match{Heard: (heard + 3).Time(), Source: SourceFindMyRepeater, Contact: "key", RSSI: -70}
+	ds.MoreMatches = []MatchReader{func(_ context.Context, from, to time.Time, fn func(Match) error) error {
+		if key.Heard.Before(from) || key.Heard.After(to) {
+			return nil
+		}
+		return fn(key)
+	}}
+	day := testNow.Truncate(24 * time.Hour)
+	if heard.Time().Before(day) {
+		day = day.AddDate(0, 0, -1)
+	}
+	want := []DaySummary{
+		{Day: day, Source: SourceRepeater, MatchedMinutes: 1, Contacts: 1, MaxRSSI: -66, Score: pact.WeightMedium, Peak24h: pact.WeightMedium},
+		{Day: day, Source: SourceFindMyRepeater, MatchedMinutes: 1, Contacts: 1, MaxRSSI: -70, Score: pact.WeightMedium, Peak24h: pact.WeightMedium},
+	}
+	ex, err := ds.Exposures(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Days) != 0 || !ex.TimelineDay.IsZero() {
+		t.Errorf("exposures days %+v, timeline day %v; want none: the only contacts are indirect", ex.Days, ex.TimelineDay)
+	}
+	if !reflect.DeepEqual(ex.Indirect, want) {
+		t.Errorf("indirect %+v, want %+v", ex.Indirect, want)
+	}
+	if ex.Notification.Peak24h != 0 || ex.Notification.Reached {
+		t.Errorf("notification %+v: indirect contacts count toward the threshold", ex.Notification)
+	}
+	st, err := ds.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Exposed || len(st.Days) != 0 || !reflect.DeepEqual(st.Indirect, want) {
+		t.Errorf("status exposed %v, days %+v, indirect %+v; want not exposed, no days, indirect %+v", st.Exposed, st.Days, st.Indirect, want)
+	}
+}

@@ -153,8 +153,12 @@ func sourceOrder(s string) int {
 		return 2
 	case SourceFindMySeparated:
 		return 3
+	case SourceRepeater:
+		return 4
+	case SourceFindMyRepeater:
+		return 5
 	}
-	return 4
+	return 6
 }
 
 // strongerRSSI reports whether reading a is stronger than b, an unknown

@@ -758,3 +758,38 @@ func TestNotificationShown(t *testing.T) {
 		})
 	}
 }
+
+// TestIndirectContactsBlock checks that indirect (surface) contacts, heard
+// from a repeater (spec §9.1.3), get their own small block on the overview
+// and the exposures page and their own JSON field, and that the block is
+// absent when there are none.
+func TestIndirectContactsBlock(t *testing.T) {
+	indirect := []DaySummary{{Day: testNow.Truncate(24 * time.Hour), Source: SourceRepeater, MatchedMinutes: 3, Contacts: 1, MaxRSSI: -70, Score: 1.5}}
+	for _, tc := range []struct {
+		name     string
+		indirect []DaySummary
+	}{{"with indirect contacts", indirect}, {"without", nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newTestBackend()
+			be.status.Indirect, be.exposures.Indirect = tc.indirect, tc.indirect
+			h, _ := newTestHandler(t, Config{Backend: be})
+			for _, path := range []string{"/", "/exposures"} {
+				body := newBrowser(t, h).get(path).Body.String()
+				if got := strings.Contains(body, `id="indirect-title"`); got != (tc.indirect != nil) {
+					t.Errorf("%s: indirect block shown %v, want %v", path, got, tc.indirect != nil)
+				}
+			}
+			for _, path := range []string{"/api/v1/status", "/api/v1/exposures"} {
+				var v struct {
+					Indirect []DaySummary `json:"indirect"`
+				}
+				if err := json.Unmarshal(newBrowser(t, h).get(path).Body.Bytes(), &v); err != nil {
+					t.Fatal(err)
+				}
+				if len(v.Indirect) != len(tc.indirect) || (len(v.Indirect) == 1 && (v.Indirect[0].Source != SourceRepeater || v.Indirect[0].MatchedMinutes != 3)) {
+					t.Errorf("%s: indirect %+v, want %+v", path, v.Indirect, tc.indirect)
+				}
+			}
+		})
+	}
+}

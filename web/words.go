@@ -56,6 +56,10 @@ func sourceWords(s string) string {
 		return "a partial Find My key (prefix only)"
 	case SourceFindMySeparated:
 		return "a separated Find My accessory (near a diagnosed person's item, not the person)"
+	case SourceRepeater:
+		return "native PACT chirps heard from a repeater"
+	case SourceFindMyRepeater:
+		return "a Find My key heard from a repeater"
 	}
 	return s
 }

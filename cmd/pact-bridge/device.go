@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -104,12 +105,20 @@ func runMatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return printSummaries(stdout, *format, summaries)
+	indirect, err := db.IndirectDaySummaries(ctx, 0, now, score)
+	if err != nil {
+		return err
+	}
+	return printSummaries(stdout, *format, summaries, indirect)
 }
 
-func printSummaries(w io.Writer, format string, days []pact.DaySummary) error {
+// printSummaries prints the days of direct contacts and, apart, those of
+// indirect ones, heard from a repeater (spec §9.1.3): in JSON as entries
+// with "indirect": true after the direct ones, in text as a second table.
+func printSummaries(w io.Writer, format string, days, indirect []pact.DaySummary) error {
 	if format == "json" {
 		type day struct {
+			Indirect    bool     `json:"indirect,omitempty"`
 			Date        string   `json:"date"`
 			Minutes     int      `json:"matched_minutes"`
 			Contacts    int      `json:"contacts"`
@@ -119,9 +128,9 @@ func printSummaries(w io.Writer, format string, days []pact.DaySummary) error {
 			ExposureSum float64  `json:"score"`
 			Peak24h     float64  `json:"peak_24h"`
 		}
-		out := make([]day, 0, len(days))
-		for _, d := range days {
-			e := day{Date: d.Date().Format("2006-01-02"), Minutes: d.Minutes, Contacts: d.Contacts, Sightings: d.Sightings, ExposureSum: d.Score, Peak24h: d.Peak24h}
+		out := make([]day, 0, len(days)+len(indirect))
+		for i, d := range slices.Concat(days, indirect) {
+			e := day{Indirect: i >= len(days), Date: d.Date().Format("2006-01-02"), Minutes: d.Minutes, Contacts: d.Contacts, Sightings: d.Sightings, ExposureSum: d.Score, Peak24h: d.Peak24h}
 			if d.RSSISamples > 0 {
 				e.MaxRSSI, e.MeanRSSI = &d.MaxRSSI, &d.MeanRSSI
 			}
@@ -132,9 +141,22 @@ func printSummaries(w io.Writer, format string, days []pact.DaySummary) error {
 		return enc.Encode(out)
 	}
 	if len(days) == 0 {
-		_, err := fmt.Fprintln(w, "No exposure found.")
+		if _, err := fmt.Fprintln(w, "No exposure found."); err != nil {
+			return err
+		}
+	} else if err := printDayTable(w, days); err != nil {
 		return err
 	}
+	if len(indirect) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintln(w, "\nIndirect contacts (heard from a repeater, not an exposure):"); err != nil {
+		return err
+	}
+	return printDayTable(w, indirect)
+}
+
+func printDayTable(w io.Writer, days []pact.DaySummary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "date\tmatched min\tcontacts\tmax RSSI\tmean RSSI\tscore\t24 h peak\t")
 	for _, d := range days {

@@ -6,6 +6,7 @@
 //
 //	pact-bridge demo [flags]       a node beside a simulated neighbourhood, with its dashboard
 //	pact-bridge run [flags]        run a PACT node on an adapter
+//	pact-bridge repeat [flags]     rebroadcast heard chirps and keys after a delay (spec §9.1)
 //	pact-bridge simulate [flags]   simulate a population of devices for a day
 //	pact-bridge match [flags]      match exposure tuples against the contact log
 //	pact-bridge bundle [flags]     print the upload bundle of the seed log
@@ -27,6 +28,7 @@ var program = &cli.Program{
 	Commands: []cli.Command{
 		{Name: "demo", Summary: "start a demonstration node with a simulated neighbourhood, a diagnosis and its dashboard (no hardware)", Run: runDemo},
 		{Name: "run", Summary: "run a PACT node: chirp, listen, sync, match and serve the dashboard", Run: runNode},
+		{Name: "repeat", Summary: "turn an adapter into a chirp repeater: rebroadcast the chirps and Find My keys it hears after a delay (spec §9.1)", Run: runRepeat},
 		{Name: "simulate", Summary: "simulate a population of PACT devices for a day, one of them diagnosed", Run: runSimulate},
 		{Name: "match", Summary: "match exposure tuples against the device's contact log", Run: runMatch},
 		{Name: "bundle", Summary: "print the upload bundle of the device's seed log", Run: runBundle},

@@ -55,8 +55,12 @@ func (c *chunkInserter) close() {
 
 // upsertContacts keeps the stronger RSSI, treating 127 (unknown) as weaker
 // than any reading (pact.MergeRSSI), the higher known TX power
-// (pact.MergeTxPower) and the first known location.
+// (pact.MergeTxPower), the first known location, and a direct source over
+// a repeated one (pact.PreferDirect, spec §9.1.3).
 const upsertContacts = ` ON CONFLICT (minute, chirp) DO UPDATE SET
+    source = CASE
+        WHEN contacts.source IN ('repeater', 'findmy-repeater') AND excluded.source NOT IN ('repeater', 'findmy-repeater')
+        THEN excluded.source ELSE contacts.source END,
     rssi = CASE
         WHEN excluded.rssi = 127 THEN contacts.rssi
         WHEN contacts.rssi = 127 THEN excluded.rssi

@@ -1,6 +1,7 @@
 package devicedb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -201,11 +202,16 @@ func (d *DB) DeleteSetting(ctx context.Context, key string) error {
 // ExposureDay summarises the PACT match results of one UTC day as spec
 // §8.4 does.
 type ExposureDay struct {
-	Day      uint32 // days since 1970-01-01
-	Minutes  int    // distinct minutes heard
-	Contacts int    // distinct seeds
-	MaxRSSI  int8   // strongest reading; pact.RSSIUnknown if none
-	// Pairs counts the distinct (seed, minute heard) pairs by band.
+	Day uint32 // days since 1970-01-01
+	// Indirect marks the summary of the contacts heard from a repeater
+	// (source repeater), kept apart from the direct ones of the same day
+	// (spec §9.1.3).
+	Indirect bool
+	Minutes  int  // distinct minutes heard
+	Contacts int  // distinct seeds
+	MaxRSSI  int8 // strongest reading; pact.RSSIUnknown if none
+	// Pairs counts the distinct (seed, minute heard) pairs by the band of
+	// their strongest reading, the terms of the score.
 	Near, Medium, Far, Distant, Unknown int
 	// Score, Peak24h and PeakEnd are those of pact.DayScore.
 	Score   float64
@@ -215,7 +221,9 @@ type ExposureDay struct {
 
 // ExposureDays summarises the ordinary match results heard in [from, to]
 // per day, newest day first, scored with the receiver calibration opts;
-// reverse-tracing matches never count in it (spec §9.2). The rows of the
+// reverse-tracing matches never count in it (spec §9.2). Contacts heard
+// from a repeater are summarised and scored apart (ExposureDay.Indirect,
+// spec §9.1.3). The rows of the
 // 24 hours before from are read as well, so that the first day's rolling
 // peak and scan-gap credits are those of the whole log.
 func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions) ([]ExposureDay, error) {
@@ -224,17 +232,42 @@ func (d *DB) ExposureDays(ctx context.Context, from, to pact.Minute, opts pact.S
 
 // ReverseExposureDays summarises the reverse-tracing match results heard
 // in [from, to] per day, newest day first, with the same figures as
-// ExposureDays (spec §9.2).
+// ExposureDays (spec §9.2), indirect ones apart as there.
 func (d *DB) ReverseExposureDays(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions) ([]ExposureDay, error) {
 	return d.exposureDays(ctx, from, to, opts, true)
 }
 
+// exposureDays summarises the direct and the indirect contacts apart,
+// each scored on its own (spec §9.1.3), newest day first; a day with both
+// has its direct summary first, then its indirect one.
 func (d *DB) exposureDays(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions, reverse bool) ([]ExposureDay, error) {
-	obs, err := d.observations(ctx, ScoreLead(from), to, reverse)
+	direct, err := d.observations(ctx, ScoreLead(from), to, reverse, false)
 	if err != nil {
 		return nil, err
 	}
-	return SummarizeExposureDays(obs, from, opts), nil
+	indirect, err := d.observations(ctx, ScoreLead(from), to, reverse, true)
+	if err != nil {
+		return nil, err
+	}
+	days := SummarizeExposureDays(direct, from, opts)
+	for _, e := range SummarizeExposureDays(indirect, from, opts) {
+		e.Indirect = true
+		days = append(days, e)
+	}
+	slices.SortStableFunc(days, func(a, b ExposureDay) int {
+		if a.Day != b.Day {
+			return cmp.Compare(b.Day, a.Day)
+		}
+		return compareBool(a.Indirect, b.Indirect)
+	})
+	return days, nil
+}
+
+// IndirectExposureObservations returns the ordinary PACT match results
+// heard from a repeater in [from, to] (spec §9.1.3), as
+// ExposureObservations does for the direct ones.
+func (d *DB) IndirectExposureObservations(ctx context.Context, from, to pact.Minute) ([]pact.Observation, error) {
+	return d.observations(ctx, from, to, false, true)
 }
 
 // ScoreLead is the first minute whose match results a score of the days
@@ -243,16 +276,19 @@ func ScoreLead(from pact.Minute) pact.Minute {
 	return from - min(from, pact.ScoreWindow-1)
 }
 
-// ExposureObservations returns the ordinary PACT match results heard in
-// [from, to] as inputs of the exposure score (spec §8.4), in the order of
-// the primary key. It reads four columns, not the whole row.
+// ExposureObservations returns the ordinary direct PACT match results
+// heard in [from, to] as inputs of the exposure score (spec §8.4), in the
+// order of the primary key; contacts heard from a repeater are left to
+// IndirectExposureObservations (spec §9.1.3). It reads four columns, not
+// the whole row.
 func (d *DB) ExposureObservations(ctx context.Context, from, to pact.Minute) ([]pact.Observation, error) {
-	return d.observations(ctx, from, to, false)
+	return d.observations(ctx, from, to, false, false)
 }
 
-func (d *DB) observations(ctx context.Context, from, to pact.Minute, reverse bool) ([]pact.Observation, error) {
+func (d *DB) observations(ctx context.Context, from, to pact.Minute, reverse, indirect bool) ([]pact.Observation, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT heard, seed, rssi, tx_power FROM exposure_contacts
-		WHERE heard BETWEEN ? AND ? AND reverse = ?`, int64(from), int64(to), reverse)
+		WHERE heard BETWEEN ? AND ? AND reverse = ? AND (source IN (?, ?)) = ?`,
+		int64(from), int64(to), reverse, string(pact.SourceRepeater), string(pact.SourceFindMyRepeater), indirect)
 	if err != nil {
 		return nil, fmt.Errorf("devicedb: reading contacts %v..%v: %w", from, to, err)
 	}

@@ -134,13 +134,34 @@ func (d *DB) contacts(ctx context.Context, from, to pact.Minute, reverse bool, f
 	return nil
 }
 
-// DaySummaries summarises every stored ordinary contact heard in [from,
-// to] per day, scored with the receiver calibration opts (spec §8.4);
-// reverse-tracing matches never count in it (spec §9.2).
+// DaySummaries summarises every stored ordinary direct contact heard in
+// [from, to] per day, scored with the receiver calibration opts (spec
+// §8.4), as Match reports them in MatchReport.Days; reverse-tracing
+// matches never count in it (spec §9.2).
 func (d *DB) DaySummaries(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions) ([]pact.DaySummary, error) {
-	var cs []pact.Contact
-	if err := d.Contacts(ctx, from, to, func(c pact.Contact) error { cs = append(cs, c); return nil }); err != nil {
+	direct, _, err := d.splitContacts(ctx, from, to)
+	if err != nil {
 		return nil, err
 	}
-	return pact.SummarizeContacts(cs, opts), nil
+	return pact.SummarizeContacts(direct, opts), nil
+}
+
+// IndirectDaySummaries summarises, apart, the stored ordinary contacts
+// heard from a repeater (spec §9.1.3), as Match reports them in
+// MatchReport.Indirect.
+func (d *DB) IndirectDaySummaries(ctx context.Context, from, to pact.Minute, opts pact.ScoreOptions) ([]pact.DaySummary, error) {
+	_, indirect, err := d.splitContacts(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return pact.SummarizeContacts(indirect, opts), nil
+}
+
+func (d *DB) splitContacts(ctx context.Context, from, to pact.Minute) (direct, indirect []pact.Contact, err error) {
+	var cs []pact.Contact
+	if err := d.Contacts(ctx, from, to, func(c pact.Contact) error { cs = append(cs, c); return nil }); err != nil {
+		return nil, nil, err
+	}
+	direct, indirect = pact.SplitContacts(cs)
+	return direct, indirect, nil
 }

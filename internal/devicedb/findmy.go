@@ -37,6 +37,10 @@ const (
 	// EvidenceFindMyPartial: a key prefix heard inside its slot, reported
 	// only under the two-slot rule (docs/findmy.md §7.3).
 	EvidenceFindMyPartial Evidence = "findmy-partial"
+	// EvidenceFindMyRepeater: a full key heard from a repeater (source
+	// findmy-repeater) inside its slot or up to pact.MaxRepeatDelay
+	// minutes after it: an indirect contact (spec §9.1.4).
+	EvidenceFindMyRepeater Evidence = "findmy-repeater"
 )
 
 // Sentinel errors wrapped by the Find My storage methods.
@@ -195,20 +199,22 @@ func (d *DB) PartialSightings(ctx context.Context, from, to pact.Minute, fn func
 }
 
 // FindMySightings calls fn for every contact-log sighting of source findmy
-// heard in [from, to], in order of minute: the full keys a Find My
-// matcher compares (docs/findmy.md §7.2).
+// or findmy-repeater (a key heard from a repeater, spec §9.1.4) heard in
+// [from, to], in order of minute: the full keys a Find My matcher
+// compares (docs/findmy.md §7.2).
 func (d *DB) FindMySightings(ctx context.Context, from, to pact.Minute, fn func(pact.Sighting) error) error {
 	rows, err := d.db.QueryContext(ctx,
-		`SELECT minute, chirp, rssi FROM contacts WHERE minute BETWEEN ? AND ? AND source = ? ORDER BY minute, chirp`,
-		int64(from), int64(to), string(pact.SourceFindMy))
+		`SELECT minute, chirp, rssi, tx_power, source = ? FROM contacts WHERE minute BETWEEN ? AND ? AND source IN (?, ?) ORDER BY minute, chirp`,
+		string(pact.SourceFindMyRepeater), int64(from), int64(to), string(pact.SourceFindMy), string(pact.SourceFindMyRepeater))
 	if err != nil {
 		return fmt.Errorf("devicedb: reading Find My sightings %v..%v: %w", from, to, err)
 	}
 	defer rows.Close()
 	var chirp []byte
 	for rows.Next() {
-		var minute, rssi int64
-		if err := rows.Scan(&minute, &chirp, &rssi); err != nil {
+		var minute, rssi, txPower int64
+		var repeated bool
+		if err := rows.Scan(&minute, &chirp, &rssi, &txPower, &repeated); err != nil {
 			return fmt.Errorf("devicedb: reading a Find My sighting: %w", err)
 		}
 		m, err := storedMinute("sighting", "heard", minute)
@@ -222,7 +228,15 @@ func (d *DB) FindMySightings(ctx context.Context, from, to pact.Minute, fn func(
 		if len(chirp) != pact.ChirpSize {
 			return fmt.Errorf("devicedb: stored sighting at minute %d has a chirp of %d bytes, want %d", minute, len(chirp), pact.ChirpSize)
 		}
-		if err := fn(pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, TxPower: pact.TxPowerUnknown, Source: pact.SourceFindMy}); err != nil {
+		tx, err := storedTxPower("sighting", txPower)
+		if err != nil {
+			return err
+		}
+		src := pact.SourceFindMy
+		if repeated {
+			src = pact.SourceFindMyRepeater
+		}
+		if err := fn(pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, TxPower: tx, Source: src}); err != nil {
 			return err
 		}
 	}
@@ -257,7 +271,7 @@ type FindMyMatch struct {
 	Reverse bool
 	// Secondary is set for a match of a secondary key, which a separated
 	// accessory advertises away from its owner (docs/findmy.md §7.6);
-	// only full-key evidence can be secondary.
+	// only full-key evidence (findmy, findmy-repeater) can be secondary.
 	Secondary bool
 }
 
@@ -267,9 +281,11 @@ type FindMyMatch struct {
 const SourceFindMySeparated pact.Source = "findmy-separated"
 
 // Source is the source the match is counted and shown under: its
-// evidence, or SourceFindMySeparated for a secondary key.
+// evidence, or SourceFindMySeparated for a secondary key heard directly.
+// A key heard from a repeater stays findmy-repeater, secondary or not:
+// an indirect contact is reported apart first (spec §9.1.3).
 func (m *FindMyMatch) Source() pact.Source {
-	if m.Secondary {
+	if m.Secondary && m.Evidence != EvidenceFindMyRepeater {
 		return SourceFindMySeparated
 	}
 	return pact.Source(m.Evidence)
@@ -279,7 +295,7 @@ func (m *FindMyMatch) Source() pact.Source {
 func (m *FindMyMatch) Validate() error {
 	ok := false
 	switch m.Evidence {
-	case EvidenceFindMy:
+	case EvidenceFindMy, EvidenceFindMyRepeater:
 		ok = m.Bits == FullKeyBits
 	case EvidenceFindMyPartial:
 		ok = m.Bits == PartialBitsShort || m.Bits == PartialBitsDULT
@@ -292,7 +308,7 @@ func (m *FindMyMatch) Validate() error {
 		return fmt.Errorf("devicedb: Find My match of %s: window %v..%v ends before it starts: %w",
 			m.Key, m.WindowStart, m.WindowEnd, ErrInvalidFindMyMatch)
 	}
-	if m.Secondary && m.Evidence != EvidenceFindMy {
+	if m.Secondary && m.Evidence == EvidenceFindMyPartial {
 		return fmt.Errorf("devicedb: Find My match of %s at minute %d: a secondary key with evidence %q: %w",
 			m.Key, m.Heard, m.Evidence, ErrInvalidFindMyMatch)
 	}

@@ -92,9 +92,10 @@ func (t *BatchTx) ReverseContacts() int { return t.reverse }
 // AddContacts stores ordinary PACT match results (as DB.AddContacts does)
 // inside the batch's transaction and returns the days that gained a match
 // row, with source pact.SourcePACT: a seed tuple matched, whatever frame
-// carried the chirp. Store a batch's ordinary matches before its
-// reverse-tracing ones, so that a sighting matched both ways in one batch
-// is stored as ordinary (spec §9.2).
+// carried the chirp; or pact.SourceRepeater for an indirect contact, heard
+// from a repeater (spec §9.1.3). Store a batch's ordinary matches before
+// its reverse-tracing ones, so that a sighting matched both ways in one
+// batch is stored as ordinary (spec §9.2).
 func (t *BatchTx) AddContacts(cs []pact.Contact) ([]DaySource, error) {
 	days, n, err := t.addContacts(cs, false)
 	t.contacts += n
@@ -112,14 +113,20 @@ func (t *BatchTx) AddReverseContacts(cs []pact.Contact) ([]DaySource, error) {
 }
 
 func (t *BatchTx) addContacts(cs []pact.Contact, reverse bool) ([]DaySource, int, error) {
-	seen := map[uint32]bool{}
-	n, err := insertContacts(t.ctx, t.tx, cs, reverse, func(c *pact.Contact) { seen[c.Heard.Day()] = true })
+	seen := map[DaySource]bool{}
+	n, err := insertContacts(t.ctx, t.tx, cs, reverse, func(c *pact.Contact) {
+		src := pact.SourcePACT
+		if c.Source.Indirect() {
+			src = pact.SourceRepeater
+		}
+		seen[DaySource{Day: c.Heard.Day(), Source: src, Reverse: reverse}] = true
+	})
 	if err != nil {
 		return nil, n, fmt.Errorf("devicedb: storing %d contacts (reverse tracing %t): %w", len(cs), reverse, err)
 	}
 	days := make([]DaySource, 0, len(seen))
 	for d := range seen {
-		days = append(days, DaySource{Day: d, Source: pact.SourcePACT, Reverse: reverse})
+		days = append(days, d)
 	}
 	SortDaySources(days)
 	return days, n, nil

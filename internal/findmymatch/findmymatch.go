@@ -41,7 +41,7 @@ var ErrWindow = errors.New("findmymatch: key window ends before it starts")
 // Sightings is what Match reads; *devicedb.DB implements it.
 type Sightings interface {
 	// FindMySightings calls fn for every contact-log sighting of source
-	// findmy heard in [from, to].
+	// findmy or findmy-repeater heard in [from, to].
 	FindMySightings(ctx context.Context, from, to pact.Minute, fn func(pact.Sighting) error) error
 	// PartialSightings calls fn for every partial sighting heard in
 	// [from, to].
@@ -109,12 +109,27 @@ func PrefixMatches(key *findmy.Key, p *devicedb.PartialSighting) bool {
 	return false
 }
 
-// entry is one published key with the minutes it counts in.
+// entry is one published key with the minutes it counts in: [lo, hi]
+// heard directly, [lo, repeatedHi] heard from a repeater.
 type entry struct {
 	key        findmy.Key
 	start, end pact.Minute
 	lo, hi     pact.Minute
 	secondary  bool
+	repeatedHi pact.Minute
+}
+
+// RepeatedSpan returns the minutes in which a key of the kind published
+// with window [start, end] counts when heard from a repeater (source
+// findmy-repeater): Span with its end moved MaxRepeatDelay minutes later,
+// because a repeater passes a key on up to that long after it heard it
+// (spec §9.1.4).
+func RepeatedSpan(start, end pact.Minute, kind findmy.KeyKind) (lo, hi pact.Minute) {
+	lo, hi = Span(start, end, kind)
+	if hi+pact.MaxRepeatDelay < hi {
+		return lo, ^pact.Minute(0)
+	}
+	return lo, hi + pact.MaxRepeatDelay
 }
 
 // hit is the evidence gathered for one (minute heard, key entry).
@@ -152,6 +167,7 @@ func Match(ctx context.Context, src Sightings, keys []exposureclient.FindMyKey, 
 		}
 		e := entry{key: k.Key, start: k.Start, end: k.End, secondary: k.Secondary}
 		e.lo, e.hi = Span(k.Start, k.End, KindOf(&k))
+		_, e.repeatedHi = RepeatedSpan(k.Start, k.End, KindOf(&k))
 		entries[i] = e
 		full[k.Key] = append(full[k.Key], int32(i))
 		// An accessory sends its prefix only near its owner, with its
@@ -162,11 +178,15 @@ func Match(ctx context.Context, src Sightings, keys []exposureclient.FindMyKey, 
 		}
 	}
 
-	var fullHits, partialHits []hit
+	var fullHits, partialHits, repeatedHits []hit
 	for _, r := range spans(entries) {
 		err := src.FindMySightings(ctx, r.lo, r.hi, func(s pact.Sighting) error {
 			for _, i := range full[findmy.Key(s.Chirp)] {
-				if e := &entries[i]; e.lo <= s.Minute && s.Minute <= e.hi {
+				e := &entries[i]
+				switch {
+				case s.Source == pact.SourceFindMyRepeater && e.lo <= s.Minute && s.Minute <= e.repeatedHi:
+					repeatedHits = append(repeatedHits, hit{heard: s.Minute, entry: i, rssi: s.RSSI, bits: devicedb.FullKeyBits})
+				case s.Source != pact.SourceFindMyRepeater && e.lo <= s.Minute && s.Minute <= e.hi:
 					fullHits = append(fullHits, hit{heard: s.Minute, entry: i, rssi: s.RSSI, bits: devicedb.FullKeyBits})
 				}
 			}
@@ -198,9 +218,14 @@ func Match(ctx context.Context, src Sightings, keys []exposureclient.FindMyKey, 
 	}
 	corroborated := twoSlot(entries, heard)
 
-	out := make([]devicedb.FindMyMatch, 0, len(fullHits)+len(partialHits))
+	out := make([]devicedb.FindMyMatch, 0, len(fullHits)+len(partialHits)+len(repeatedHits))
 	for _, h := range fullHits {
 		out = append(out, result(&entries[h.entry], h, devicedb.EvidenceFindMy, opts.BatchID))
+	}
+	// A key heard from a repeater is an indirect contact: it is reported
+	// under its own evidence and corroborates no partial sighting.
+	for _, h := range repeatedHits {
+		out = append(out, result(&entries[h.entry], h, devicedb.EvidenceFindMyRepeater, opts.BatchID))
 	}
 	for _, h := range partialHits {
 		if corroborated[h.entry] {
@@ -285,7 +310,7 @@ type minuteRange struct{ lo, hi pact.Minute }
 func spans(entries []entry) []minuteRange {
 	rs := make([]minuteRange, len(entries))
 	for i, e := range entries {
-		rs[i] = minuteRange{e.lo, e.hi}
+		rs[i] = minuteRange{e.lo, e.repeatedHi}
 	}
 	slices.SortFunc(rs, func(a, b minuteRange) int { return cmp.Compare(a.lo, b.lo) })
 	out := rs[:1]

@@ -57,6 +57,11 @@ func full(k findmy.Key, m pact.Minute) pact.Sighting {
 	return pact.Sighting{Chirp: pact.Chirp(k), Minute: m, RSSI: -60, Source: pact.SourceFindMy}
 }
 
+// repeated is a key heard from a repeater (spec §9.1.4).
+func repeated(k findmy.Key, m pact.Minute) pact.Sighting {
+	return pact.Sighting{Chirp: pact.Chirp(k), Minute: m, RSSI: -70, Source: pact.SourceFindMyRepeater}
+}
+
 func short(k findmy.Key, m pact.Minute) devicedb.PartialSighting {
 	return devicedb.PartialSighting{Minute: m, Prefix: k.Prefix(), Bits: devicedb.PartialBitsShort, RSSI: -55}
 }
@@ -119,6 +124,18 @@ func TestMatch(t *testing.T) {
 			want:    []string{"A1 +14 findmy-partial 48", "A2 +15 findmy-partial 48"}},
 		{name: "secondary daily key more than a day from its window",
 			full: []pact.Sighting{full(keyS, t0-241-pact.MinutesPerDay), full(keyS, t0-240+2*pact.MinutesPerDay)}},
+		{name: "a key heard from a repeater up to MaxRepeatDelay after its tolerance is indirect",
+			full: []pact.Sighting{repeated(keyL, t0+120-15), repeated(keyL, t0+134+15+15)},
+			want: []string{"L +105 findmy-repeater 224", "L +164 findmy-repeater 224"}},
+		{name: "a key heard from a repeater a minute too late, or before its tolerance, does not match",
+			full: []pact.Sighting{repeated(keyL, t0+134+15+16), repeated(keyL, t0+120-16)}},
+		{name: "a direct key keeps its tolerance when repeated ones are near",
+			full: []pact.Sighting{full(keyL, t0+134+16), repeated(keyL, t0+134+17)},
+			want: []string{"L +151 findmy-repeater 224"}},
+		{name: "a repeated key does not corroborate a prefix in the adjacent slot",
+			full:    []pact.Sighting{repeated(keyA3, t0+40)},
+			partial: []devicedb.PartialSighting{short(keyA2, t0+29)},
+			want:    []string{"A3 +40 findmy-repeater 224"}},
 		{name: "48-bit prefixes in two consecutive slots",
 			partial: []devicedb.PartialSighting{short(keyA1, t0+10), short(keyA1, t0+14), short(keyA2, t0+15)},
 			want:    []string{"A1 +10 findmy-partial 48", "A1 +14 findmy-partial 48", "A2 +15 findmy-partial 48"}},
@@ -199,6 +216,22 @@ func TestMatchRejectsBadWindow(t *testing.T) {
 	_, err := Match(context.Background(), db, keys, Options{})
 	if !errors.Is(err, ErrWindow) {
 		t.Fatalf("Match: %v, want %v", err, ErrWindow)
+	}
+}
+
+func TestRepeatedSpan(t *testing.T) {
+	for _, tc := range []struct {
+		start, end, lo, hi pact.Minute
+		kind               findmy.KeyKind
+	}{
+		{start: 1000, end: 1014, lo: 985, hi: 1029 + pact.MaxRepeatDelay, kind: findmy.PrimaryKey},
+		{start: 1440, end: 2879, lo: 0, hi: 4319 + pact.MaxRepeatDelay, kind: findmy.SecondaryKey},
+		{start: ^pact.Minute(0) - 14, end: ^pact.Minute(0) - 20 + 14, lo: ^pact.Minute(0) - 29, hi: ^pact.Minute(0), kind: findmy.PrimaryKey},
+	} {
+		lo, hi := RepeatedSpan(tc.start, tc.end, tc.kind)
+		if lo != tc.lo || hi != tc.hi {
+			t.Errorf("RepeatedSpan(%d, %d, %v) = %d, %d; want %d, %d", tc.start, tc.end, tc.kind, lo, hi, tc.lo, tc.hi)
+		}
 	}
 }
 

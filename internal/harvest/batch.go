@@ -30,6 +30,7 @@ func (b *Batch) Add(s pact.Sighting) {
 	k := batchKey{s.Chirp, s.Minute}
 	if i, ok := b.index[k]; ok {
 		b.rows[i].RSSI = pact.MergeRSSI(b.rows[i].RSSI, s.RSSI)
+		b.rows[i].Source = pact.PreferDirect(b.rows[i].Source, s.Source)
 		if b.rows[i].Location == nil {
 			b.rows[i].Location = s.Location
 		}

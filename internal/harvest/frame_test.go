@@ -45,7 +45,7 @@ func TestNativeFrameVersion2(t *testing.T) {
 		{"unknown version", hci.PDUExtended, 0, 1, nrpa, broken, KindMalformed, pact.ErrAdvertMalformed, 0, 0},
 		{"scannable", hci.PDUExtended, hci.ExtEventScannable, 1, nrpa, ad, KindIgnoredPDU, nil, 0, 0},
 		{"in a legacy PDU", hci.PDUAdvNonconnInd, 0, 1, nrpa, ad, KindOther, nil, 0, 0},
-		{"repeated", hci.PDUExtended, 0, 1, nrpa, pact.Frame{Chirp: chirp, TxPower: 4, Repeated: true, Age: 3}.AppendAD(nil), KindPACTRepeated, nil, 0, 2},
+		{"repeated", hci.PDUExtended, 0, 1, nrpa, pact.Frame{Chirp: chirp, TxPower: 4, Repeated: true, Age: 3}.AppendAD(nil), KindRepeated, nil, 4, 2},
 		{"version 1 in an extended report", hci.PDUExtended, 0, 1, v1Addr, v1AD, KindPACT, nil, pact.TxPowerUnknown, 1},
 	}
 	h := New()
@@ -93,8 +93,9 @@ func TestNativeFrameVersion2(t *testing.T) {
 				if res.Sighting != want {
 					t.Fatalf("sighting %+v, want %+v", res.Sighting, want)
 				}
-			case KindPACTRepeated:
-				if res.Sighting != (pact.Sighting{}) || !res.Frame.Repeated || res.Frame.Age != 3 {
+			case KindRepeated:
+				want := pact.Sighting{Chirp: chirp, Minute: pact.MinuteOf(at), RSSI: -70, TxPower: tt.wantTx, Source: pact.SourceRepeater}
+				if res.Sighting != want || !res.Frame.Repeated || res.Frame.Age != 3 || res.Age != 3 {
 					t.Fatalf("repeated frame: sighting %+v, frame %+v", res.Sighting, res.Frame)
 				}
 			default:

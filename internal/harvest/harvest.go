@@ -21,7 +21,8 @@ import (
 // Kind classifies one advertising report.
 type Kind uint8
 
-// Report kinds. Only KindFindMy and KindPACT yield contact-log sightings.
+// Report kinds. Only KindFindMy, KindPACT, KindRepeated and
+// KindFindMyRepeated yield contact-log sightings (Kind.IsSighting).
 const (
 	// KindOther: advertising data that is neither Apple's nor PACT's.
 	KindOther Kind = iota
@@ -58,29 +59,46 @@ const (
 	// network from an address that carries no key bits. Counted per
 	// network (Harvester.DULTNetworks), never logged as a key.
 	KindDULTOther
-	// KindPACTRepeated: a native frame version 2 that a repeater
-	// re-broadcast (docs/native-frame.md §7.6, spec §9.1). Counted; this
-	// parser logs no sighting for it (Harvester.repeatedFrame).
-	KindPACTRepeated
+	// KindRepeated: a native frame version 2 with the repeated flag that
+	// carries a chirp, re-broadcast by a repeater (docs/native-frame.md
+	// §7.6, spec §9.1); logged with source repeater.
+	KindRepeated
+	// KindFindMyRepeated: a repeated version-2 PACT frame of kind Find My
+	// key whose key is on P-224 (spec §9.1.4); logged with source
+	// findmy-repeater. A repeated key off the curve is KindFindMyInvalid.
+	KindFindMyRepeated
+	// KindRepeatedStale: a repeated frame whose age exceeds
+	// pact.MaxRepeatDelay. No honest repeater sends one and no match
+	// could use it, so it is counted and dropped (spec §9.1.3).
+	KindRepeatedStale
 
 	// NumKinds is the number of kinds, for arrays indexed by Kind.
 	NumKinds
 )
 
 var kindNames = [NumKinds]string{
-	KindOther:         "other",
-	KindIgnoredPDU:    "ignored-pdu",
-	KindIncomplete:    "incomplete",
-	KindMalformed:     "malformed",
-	KindAppleOther:    "apple-other",
-	KindFindMy:        "findmy",
-	KindFindMyInvalid: "findmy-invalid",
-	KindFindMyPartial: "findmy-partial",
-	KindPACT:          "pact",
-	KindUntimed:       "untimed",
-	KindFindMyDULT:    "findmy-dult",
-	KindDULTOther:     "dult-other",
-	KindPACTRepeated:  "pact-repeated",
+	KindOther:          "other",
+	KindIgnoredPDU:     "ignored-pdu",
+	KindIncomplete:     "incomplete",
+	KindMalformed:      "malformed",
+	KindAppleOther:     "apple-other",
+	KindFindMy:         "findmy",
+	KindFindMyInvalid:  "findmy-invalid",
+	KindFindMyPartial:  "findmy-partial",
+	KindPACT:           "pact",
+	KindUntimed:        "untimed",
+	KindFindMyDULT:     "findmy-dult",
+	KindDULTOther:      "dult-other",
+	KindRepeated:       "repeater",
+	KindFindMyRepeated: "findmy-repeater",
+	KindRepeatedStale:  "repeated-stale",
+}
+
+// IsSighting reports whether k yields a contact-log sighting
+// (Result.Sighting): KindFindMy, KindPACT, KindRepeated and
+// KindFindMyRepeated.
+func (k Kind) IsSighting() bool {
+	return k == KindFindMy || k == KindPACT || k == KindRepeated || k == KindFindMyRepeated
 }
 
 // IsPartial reports whether k yields a partial sighting (Result.Partial)
@@ -98,9 +116,9 @@ func (k Kind) String() string {
 // Result is what one report yields. Which fields are set depends on Kind.
 type Result struct {
 	Kind Kind
-	// Sighting is set for KindFindMy and KindPACT, and for
+	// Sighting is set for the kinds of Kind.IsSighting, and for
 	// KindFindMyInvalid (with the off-curve key as its chirp) so that it
-	// can be reported; only the first two may enter the contact log.
+	// can be reported; only the former may enter the contact log.
 	Sighting pact.Sighting
 	// Prefix is the key prefix of a Find My frame, full or short, or of a
 	// KindFindMyDULT frame (two top bits cleared).
@@ -119,13 +137,17 @@ type Result struct {
 	Time   time.Time
 	Minute pact.Minute
 	RSSI   int8
-	// Frame is the decoded native frame of a version-2 KindPACT or
-	// KindPACTRepeated report (docs/native-frame.md §7.6), FrameVersion
+	// Frame is the decoded native frame of a version-2 KindPACT,
+	// KindRepeated, KindFindMyRepeated or KindRepeatedStale report (docs/native-frame.md §7.6), FrameVersion
 	// the native frame version of a KindPACT report: 1 or 2.
 	Frame        pact.Frame
 	FrameVersion uint8
 	// Err says what was wrong for KindMalformed.
 	Err error
+	// Age is the age octet of a repeated frame (KindRepeated,
+	// KindFindMyRepeated, KindRepeatedStale): whole minutes since the
+	// repeater first heard the chirp or key, as it claims (spec §9.1.2).
+	Age uint8
 }
 
 // Counts is a snapshot of how many reports of each kind were seen.
@@ -267,12 +289,27 @@ func (h *Harvester) nativeFrame(r *hci.AdvReport, out *Result) (Kind, bool) {
 	return KindPACT, true
 }
 
-// repeatedFrame classifies a well-formed repeated frame f (spec §9.1).
-// Repeated chirps and Find My keys reach the contact log only through a
-// repeater-aware reading, which is not this one: the frame is counted and
-// kept in out.Frame, and nothing is logged.
-func (h *Harvester) repeatedFrame(_ *hci.AdvReport, _ *pact.Frame, _ *Result) Kind {
-	return KindPACTRepeated
+// repeatedFrame classifies a well-formed repeated frame f (spec §9.1): a
+// chirp is logged with source repeater, a Find My key on P-224 with
+// source findmy-repeater, a frame older than pact.MaxRepeatDelay is
+// counted and dropped. RSSI and TX power are those of the repeater's
+// frame, the radio link they describe.
+func (h *Harvester) repeatedFrame(r *hci.AdvReport, f *pact.Frame, out *Result) Kind {
+	out.Age = f.Age
+	if pact.Minute(f.Age) > pact.MaxRepeatDelay {
+		return KindRepeatedStale
+	}
+	if f.Kind == pact.FrameFindMyKey {
+		// The same check as a key heard from its accessory: a repeater
+		// passes on what it heard, and anyone can forge a frame.
+		out.Sighting = pact.Sighting{Chirp: f.Chirp, Minute: out.Minute, RSSI: r.RSSI, TxPower: f.TxPower, Source: pact.SourceFindMyRepeater}
+		if key := findmy.Key(f.Chirp); !h.validator.Valid(&key) {
+			return KindFindMyInvalid
+		}
+		return KindFindMyRepeated
+	}
+	out.Sighting = pact.Sighting{Chirp: f.Chirp, Minute: out.Minute, RSSI: r.RSSI, TxPower: f.TxPower, Source: pact.SourceRepeater}
+	return KindRepeated
 }
 
 // dultFrame classifies a DULT location-enabled frame; ok is false when r

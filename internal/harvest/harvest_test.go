@@ -182,6 +182,18 @@ func FuzzParseReport(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(v2)
+	// A repeater's frames (spec §9.1): a repeated chirp and a repeated key.
+	for _, fr := range []pact.Frame{
+		{Chirp: pact.Chirp{1, 2, 3}, Repeated: true, Age: 3, TxPower: pact.TxPowerUnknown},
+		{Chirp: pact.Chirp{4, 5, 6}, Kind: pact.FrameFindMyKey, Repeated: true, Age: 16, TxPower: -8},
+	} {
+		ev, err := hci.AppendLEExtendedAdvertisingReport(nil, hci.AdvReport{Type: hci.PDUExtended, AddrType: 1,
+			Addr: [6]byte{0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC}, Data: fr.AppendAD(nil), RSSI: -60})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(ev)
+	}
 	h := New()
 	f.Fuzz(func(t *testing.T, ev []byte) {
 		var dec hci.AdvDecoder
@@ -194,8 +206,14 @@ func FuzzParseReport(f *testing.F) {
 			if k == KindFindMyDULT && (res.Partial().Bits != DULTBits || res.Prefix[0]&0xC0 != 0) {
 				t.Fatalf("DULT partial %+v", res.Partial())
 			}
-			if (k == KindFindMy || k == KindPACT) && !res.Sighting.Source.Valid() {
+			if k.IsSighting() && !res.Sighting.Source.Valid() {
 				t.Fatalf("kind %v with sighting source %q", k, res.Sighting.Source)
+			}
+			if (k == KindRepeated || k == KindFindMyRepeated) != res.Sighting.Source.Indirect() && k.IsSighting() {
+				t.Fatalf("kind %v with sighting source %q", k, res.Sighting.Source)
+			}
+			if (k == KindRepeated || k == KindFindMyRepeated) && pact.Minute(res.Age) > pact.MaxRepeatDelay {
+				t.Fatalf("kind %v with age %d past the largest delay", k, res.Age)
 			}
 			return nil
 		})

@@ -51,6 +51,10 @@ type Options struct {
 	StatsInterval time.Duration
 	// Logger receives the statistics and the summary; nil discards them.
 	Logger *slog.Logger
+	// Own, when set, recognises the device's own chirps (pact.SeedLog.Own):
+	// a repeated chirp it recognises is one a repeater brought back to
+	// its sender, and is dropped and counted, never logged (spec §9.1.3).
+	Own func(c pact.Chirp, heard pact.Minute) bool
 }
 
 // ErrOption is the error of New with an option out of range; the
@@ -98,6 +102,7 @@ type Pipeline struct {
 	store     *storeWriter // nil without a database
 
 	weak    atomic.Uint64 // sightings dropped by MinRSSI
+	own     atomic.Uint64 // repeated own chirps dropped (Options.Own)
 	emitted atomic.Uint64 // sightings (full and partial) that passed
 	written atomic.Uint64 // JSON lines written
 
@@ -207,7 +212,11 @@ func (p *Pipeline) setEnd() {
 // report is the ReportSource callback.
 func (p *Pipeline) report(r *hci.AdvReport) error {
 	k := p.h.Parse(r, &p.res)
-	if k != harvest.KindFindMy && k != harvest.KindPACT && !k.IsPartial() {
+	if !k.IsSighting() && !k.IsPartial() {
+		return nil
+	}
+	if k == harvest.KindRepeated && p.opts.Own != nil && p.opts.Own(p.res.Sighting.Chirp, p.res.Minute) {
+		p.own.Add(1)
 		return nil
 	}
 	if int(p.res.RSSI) < p.minRSSI && p.res.RSSI != pact.RSSIUnknown {

@@ -469,3 +469,50 @@ func TestListeningStoresNoLocation(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedFramesLogged checks what a node logs of a repeater's frames
+// (spec §9.1): a repeated chirp with source repeater, a repeated Find My
+// key with source findmy-repeater, and not its own chirp that a repeater
+// brought back (Options.Own).
+func TestRepeatedFramesLogged(t *testing.T) {
+	ctx := context.Background()
+	db, err := devicedb.Open(filepath.Join(t.TempDir(), "device.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 11, 30, 22, 40, 30, 0, time.UTC)
+	d, err := findmy.NewPrivateKey([]byte{9, 8, 7, 6, 5, 4, 3, 2, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, own, key := pact.Chirp{0xAA}, pact.Chirp{0x0E}, pact.Chirp(d.Public().Key())
+	nrpa := [6]byte{0x21, 0x22, 0x23, 0x24, 0x25, 0x26}
+	var reports []hci.AdvReport
+	for _, f := range []pact.Frame{
+		{Chirp: other, Repeated: true, Age: 4, TxPower: pact.TxPowerUnknown},
+		{Chirp: own, Repeated: true, Age: 2, TxPower: pact.TxPowerUnknown},
+		{Chirp: key, Kind: pact.FrameFindMyKey, Repeated: true, Age: 1, TxPower: pact.TxPowerUnknown},
+	} {
+		reports = append(reports, hci.AdvReport{Time: at, Type: hci.PDUExtended, AddrType: 1, Addr: nrpa, RSSI: -70, Data: f.AppendAD(nil)})
+	}
+	p, err := New(Options{DB: db, MinRSSI: -128, Own: func(c pact.Chirp, heard pact.Minute) bool { return c == own && heard == pact.MinuteOf(at) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(ctx, &reportSource{name: "repeater", reports: reports}); err != nil {
+		t.Fatal(err)
+	}
+	full, _ := storedRows(t, db)
+	m := pact.MinuteOf(at)
+	want := map[string]bool{
+		fmt.Sprintf("%s %v %d", pact.SourceRepeater, other, m):     true,
+		fmt.Sprintf("%s %v %d", pact.SourceFindMyRepeater, key, m): true,
+	}
+	if !mapsEqual(full, want) {
+		t.Fatalf("contact log %v, want %v", full, want)
+	}
+	if p.own.Load() != 1 {
+		t.Errorf("own repeated chirps dropped: %d, want 1", p.own.Load())
+	}
+}

@@ -35,10 +35,17 @@ func appendJSON(b []byte, r *harvest.Result) []byte {
 	}
 	b = append(b, '"')
 	// Native frames say their version, and version 2 the sender's TX
-	// power (docs/native-frame.md §7.6.1).
-	if r.Kind == harvest.KindPACT {
+	// power (docs/native-frame.md §7.6.1); a repeated frame its age and
+	// the repeater's TX power (spec §9.1).
+	switch r.Kind {
+	case harvest.KindPACT:
 		b = append(b, `,"frame":`...)
 		b = strconv.AppendUint(b, uint64(r.FrameVersion), 10)
+		b = append(b, `,"tx_power":`...)
+		b = strconv.AppendInt(b, int64(r.Sighting.TxPower), 10)
+	case harvest.KindRepeated, harvest.KindFindMyRepeated:
+		b = append(b, `,"age":`...)
+		b = strconv.AppendUint(b, uint64(r.Age), 10)
 		b = append(b, `,"tx_power":`...)
 		b = strconv.AppendInt(b, int64(r.Sighting.TxPower), 10)
 	}

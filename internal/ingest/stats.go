@@ -148,6 +148,9 @@ func countArgs(c *harvest.Counts) []any {
 		"incomplete", c[harvest.KindIncomplete],
 		"findmy_dult", c[harvest.KindFindMyDULT],
 		"dult_other", c[harvest.KindDULTOther],
+		"repeater", c[harvest.KindRepeated],
+		"findmy_repeater", c[harvest.KindFindMyRepeated],
+		"repeated_stale", c[harvest.KindRepeatedStale],
 	}
 }
 
@@ -156,7 +159,7 @@ func (p *Pipeline) logSummary(src Source, took time.Duration) {
 	args := []any{"reports", c.Total(), "took", took.Round(time.Millisecond),
 		"reports_per_s", uint64(float64(c.Total()) / took.Seconds())}
 	args = append(args, countArgs(&c)...)
-	args = append(args, "frame_errors", src.FrameErrors(), "below_min_rssi", p.weak.Load(), "sightings", p.emitted.Load())
+	args = append(args, "frame_errors", src.FrameErrors(), "below_min_rssi", p.weak.Load(), "own_repeated", p.own.Load(), "sightings", p.emitted.Load())
 	if p.store != nil {
 		args = append(args, "rows_written", p.store.rows.Load(), "transactions", p.store.batches.Load())
 	}

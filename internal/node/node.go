@@ -231,7 +231,7 @@ func (n *Node) Listen(ctx context.Context, src ingest.Source, live bool) error {
 	if err != nil {
 		return err
 	}
-	p, err := ingest.New(ingest.Options{DB: n.db, Expire: live, Live: live, MinRSSI: st.MinRSSI, Logger: n.log})
+	p, err := ingest.New(ingest.Options{DB: n.db, Expire: live, Live: live, MinRSSI: st.MinRSSI, Logger: n.log, Own: n.seeds.Own})
 	if err != nil {
 		return err
 	}
@@ -300,7 +300,10 @@ func noticeFor(ex web.Exposures, changed []devicedb.DaySource, found time.Time) 
 		}
 		return out
 	}
-	notice := ExposureNotice{Found: found, PossibleSourceDays: pick(ex.PossibleSource, true)}
+	// Indirect contacts (spec §9.1.3) are told apart, whatever the
+	// threshold, under their own source; they never make the device
+	// exposed.
+	notice := ExposureNotice{Found: found, PossibleSourceDays: pick(ex.PossibleSource, true), IndirectDays: pick(ex.Indirect, false)}
 	if ex.Notification.Reached {
 		notice.Days = pick(ex.Days, false)
 		notice.Peak24h, notice.Threshold = ex.Notification.Peak24h, ex.Notification.Threshold
@@ -309,7 +312,7 @@ func noticeFor(ex web.Exposures, changed []devicedb.DaySource, found time.Time) 
 	if notice.PossibleSource {
 		notice.Advice = web.PossibleSourceTitle
 	}
-	return notice, notice.Exposed || notice.PossibleSource
+	return notice, notice.Exposed || notice.PossibleSource || len(notice.IndirectDays) > 0
 }
 
 // Expire erases seeds, sightings, match results and share records past

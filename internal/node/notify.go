@@ -30,6 +30,11 @@ type ExposureNotice struct {
 	// may have infected them.
 	PossibleSource     bool        `json:"possible_source"`
 	PossibleSourceDays []NoticeDay `json:"possible_source_days"`
+	// IndirectDays are the days of indirect contacts, chirps or keys of
+	// an exposed person heard from a repeater after they had left (spec
+	// §9.1.3), under their own sources: not an exposure, and never in
+	// Days.
+	IndirectDays []NoticeDay `json:"indirect_days,omitempty"`
 	// Advice is web.PossibleSourceTitle when PossibleSource is true.
 	Advice string    `json:"advice,omitempty"`
 	Found  time.Time `json:"found"`

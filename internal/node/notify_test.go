@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,6 +107,38 @@ func TestNoticeForThreshold(t *testing.T) {
 			want := NoticeDay{Date: "2026-11-29", Source: "pact", Minutes: 16, Score: 15, Peak24h: 15}
 			if len(notice.Days) != 1 || notice.Days[0] != want || notice.Peak24h != tc.note.Peak24h || notice.Threshold != tc.note.Threshold || !notice.Found.Equal(found) {
 				t.Fatalf("notice %+v, want the changed day %+v", notice, want)
+			}
+		})
+	}
+}
+
+// TestNoticeForIndirect checks that a changed day of indirect contacts,
+// heard from a repeater (spec §9.1.3), is told apart in IndirectDays,
+// whatever the threshold, and never makes the device exposed.
+func TestNoticeForIndirect(t *testing.T) {
+	day := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	ex := web.Exposures{
+		Days:         []web.DaySummary{{Day: day, Source: web.SourcePACT, MatchedMinutes: 2, Score: 1.5, Peak24h: 1.5}},
+		Indirect:     []web.DaySummary{{Day: day, Source: web.SourceRepeater, MatchedMinutes: 3, Score: 1, Peak24h: 1}},
+		Notification: web.Notification{Threshold: 15, Peak24h: 1.5},
+	}
+	for _, tc := range []struct {
+		name     string
+		changed  []devicedb.DaySource
+		wantSent bool
+		want     []NoticeDay
+	}{
+		{"an indirect day changed", []devicedb.DaySource{{Day: pact.MinuteOf(day).Day(), Source: pact.SourceRepeater}}, true,
+			[]NoticeDay{{Date: "2026-11-29", Source: "repeater", Minutes: 3, Score: 1, Peak24h: 1}}},
+		{"only a direct day below the threshold changed", []devicedb.DaySource{{Day: pact.MinuteOf(day).Day(), Source: pact.SourcePACT}}, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			notice, sent := noticeFor(ex, tc.changed, day.Add(time.Hour))
+			if sent != tc.wantSent {
+				t.Fatalf("sent %v, want %v", sent, tc.wantSent)
+			}
+			if notice.Exposed || len(notice.Days) != 0 || !slices.Equal(notice.IndirectDays, tc.want) {
+				t.Fatalf("notice %+v, want not exposed, no days, indirect days %+v", notice, tc.want)
 			}
 		})
 	}

@@ -370,6 +370,35 @@ func TestTwoNodesOnRealKernel(t *testing.T) {
 		}
 	})
 
+	// The repeater on hci2 (docs/repeater.md): it opened the adapter
+	// with extended scanning and an extended advertising set, heard the
+	// nodes' chirps and held them, and broadcast nothing before its
+	// 13-minute delay (btvirt cannot carry its frames, §9.1.7).
+	t.Run("repeater-listens", func(t *testing.T) {
+		r := res.nodes["r"]
+		if r == nil {
+			t.Fatal("no log of the repeater in the console")
+		}
+		log := strings.Join(r.log, "\n")
+		if !regexp.MustCompile(`msg=scanning adapter=2 channel=\w+ extended=true`).MatchString(log) ||
+			!regexp.MustCompile(`msg=repeating adapter=hci2 delay=13m0s every=1m0s repeats=1 `).MatchString(log) {
+			t.Errorf("the repeater's log lacks its extended scan or its start on hci2:\n%s", log)
+		}
+		stopped := regexp.MustCompile(`msg="repeater stopped" heard=(\d+) held=(\d+) broadcasts=(\d+) dropped_memory=0 dropped_airtime=0 dropped_repeated=0 failures=0`).FindStringSubmatch(log)
+		if stopped == nil {
+			t.Fatalf("the repeater's last line lacks its counters, or it dropped or failed:\n%s", log)
+		}
+		t.Logf("the repeater heard %s chirps and held %s when it stopped", stopped[1], stopped[2])
+		if stopped[1] == "0" || stopped[2] == "0" || stopped[3] != "0" {
+			t.Errorf("the repeater heard %s, held %s and broadcast %s; want chirps heard and held, nothing broadcast before its delay", stopped[1], stopped[2], stopped[3])
+		}
+		for _, line := range r.log {
+			if strings.Contains(line, "level=ERROR") {
+				t.Errorf("the repeater logged an error: %s", line)
+			}
+		}
+	})
+
 	phase := func(from, to string) time.Duration {
 		if res.times[from].IsZero() || res.times[to].IsZero() {
 			return 0

@@ -58,7 +58,7 @@ while read -r m; do
 	insmod "/modules/$m" || fail "insmod $m"
 done </modules/order
 
-btvirt -l2 -S >/tmp/btvirt.log 2>&1 &
+btvirt -l3 -S >/tmp/btvirt.log 2>&1 &
 i=0
 while [ ! -e /sys/class/bluetooth/hci1 ]; do
 	i=$((i + 1))

@@ -355,7 +355,9 @@ func (g *generator) plant(w *Workload) {
 		seen[replay] = true
 		seed := w.Tuples[p.Tuple].Seed
 		c := pact.ChirpAt(&seed, p.ChirpMinute)
-		g.out = append(g.out, pact.Sighting{Chirp: c, Minute: pact.Minute(heard), RSSI: -45, TxPower: pact.TxPowerUnknown, Source: pact.SourceRepeater})
+		// A replay comes as a direct frame: one marked repeated may be
+		// heard up to pact.MaxRepeatDelay minutes late (spec §9.1.3).
+		g.out = append(g.out, pact.Sighting{Chirp: c, Minute: pact.Minute(heard), RSSI: -45, TxPower: pact.TxPowerUnknown, Source: pact.SourcePACT})
 		w.Replays = append(w.Replays, replay)
 	}
 }
