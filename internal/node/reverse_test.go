@@ -31,14 +31,28 @@ func TestFindMyKeysFlaggedForReverseTracing(t *testing.T) {
 	ctx := context.Background()
 	now := pact.MinuteOf(time.Now())
 	slot := now - now%15 - 60 // a 15-minute slot an hour ago
-	ordinary, flagged := findmy.Key{0x11, 1}, findmy.Key{0x22, 2}
+	// Real keys with proofs of possession: a device matches no published
+	// key whose proof does not verify (docs/findmy.md §8).
+	var keys [2]findmy.Key
+	var proofs [2]findmy.Proof
+	for i := range keys {
+		d, err := findmy.NewPrivateKey(append(make([]byte, findmy.KeySize-1), byte(i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = d.Public().Key()
+		if proofs[i], err = findmy.SignProof(d, findmy.Statement{Key: keys[i], Kind: findmy.PrimaryKey, Start: uint32(slot), End: uint32(slot + 14), Region: "CH"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ordinary, flagged := keys[0], keys[1]
 
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	b := &batch.Batch{
 		Header: batch.Header{Region: "CH", Sequence: 1, PeriodStart: now - 10, PeriodMinutes: 1},
 		FindMy: []batch.FindMyKey{
-			{Key: ordinary, Start: slot, End: slot + 14},
-			{Key: flagged, Start: slot, End: slot + 14, Reverse: true},
+			{Key: ordinary, Start: slot, End: slot + 14, Proof: proofs[0]},
+			{Key: flagged, Start: slot, End: slot + 14, Reverse: true, Proof: proofs[1]},
 		},
 	}
 	data, err := batch.EncodeBatch(b, key)
@@ -66,6 +80,11 @@ func TestFindMyKeysFlaggedForReverseTracing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
+	// One Find My minute at -60 dBm scores 0.5: the owner asks to be told
+	// from that on, so that the ordinary exposure reaches the notice.
+	if err := n.DB().PutSettings(ctx, map[string]string{"notify_threshold": "0.5"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	if err := n.DB().AddSightings(ctx, []pact.Sighting{
 		{Chirp: pact.Chirp(ordinary), Minute: slot + 3, RSSI: -60, Source: pact.SourceFindMy},
 		{Chirp: pact.Chirp(flagged), Minute: slot + 7, RSSI: -62, Source: pact.SourceFindMy},
