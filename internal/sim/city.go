@@ -17,6 +17,7 @@ import (
 
 	"github.com/pact-findmy/pact-findmy/exposureclient"
 	"github.com/pact-findmy/pact-findmy/findmy"
+	"github.com/pact-findmy/pact-findmy/internal/server"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -153,10 +154,12 @@ type city struct {
 	diag      []*diagnosis
 	diagnoses []*diagnosis
 	// realKeys are the Find My keys of uploading carriers, by slot from
-	// the first slot of their upload.
-	realKeys map[int32][]findmy.Key
-	radio    *receiver
-	log      *slog.Logger
+	// the first slot of their upload, and realProofs their proofs of
+	// possession for the window each is uploaded with (docs/findmy.md §8).
+	realKeys   map[int32][]findmy.Key
+	realProofs map[int32][]findmy.Proof
+	radio      *receiver
+	log        *slog.Logger
 }
 
 // slotMinutes is the Find My key rotation period.
@@ -245,8 +248,10 @@ func fillHash(dst []byte, seed, a, b, tag uint64) {
 
 // deriveKeys derives the real P-224 rolling keys (findmy §5) of carrier i
 // for every slot of its upload, from a pairing secret and private key
-// drawn from the run seed.
-func (c *city) deriveKeys(i int32) ([]findmy.Key, error) {
+// drawn from the run seed, and signs each key's proof of possession for
+// the window and region it is uploaded with (findmy §8), as the owner's
+// device does: the server refuses a key without one.
+func (c *city) deriveKeys(i int32) ([]findmy.Key, []findmy.Proof, error) {
 	d := c.diag[i]
 	var sk0 findmy.Secret
 	var d0b [findmy.KeySize]byte
@@ -256,20 +261,28 @@ func (c *city) deriveKeys(i int32) ([]findmy.Key, error) {
 	d0b[0] |= 0x01 // not zero
 	d0, err := findmy.NewPrivateKey(d0b[:])
 	if err != nil {
-		return nil, fmt.Errorf("sim: carrier %d private key: %w", i, err)
+		return nil, nil, fmt.Errorf("sim: carrier %d private key: %w", i, err)
 	}
 	first := d.from / slotMinutes
 	last := d.upload / slotMinutes
 	keys := make([]findmy.Key, 0, last-first+1)
+	proofs := make([]findmy.Proof, 0, last-first+1)
+	region := regionName(c.pop.people[i].region)
 	paired := (c.start - pairedDaysBefore*pact.MinutesPerDay) / slotMinutes
 	err = findmy.ScheduleFromPrivateKey(sk0, d0, uint64(first-paired), uint64(last-first+1), func(rk findmy.RollingKey) error {
-		keys = append(keys, rk.Public.Key())
+		start := (first + pact.Minute(len(keys))) * slotMinutes
+		st := findmy.Statement{Key: rk.Public.Key(), Kind: findmy.PrimaryKey, Start: uint32(start), End: uint32(min(start+slotMinutes-1, d.upload)), Region: region}
+		proof, err := findmy.SignProof(*rk.Private, st)
+		if err != nil {
+			return err
+		}
+		keys, proofs = append(keys, st.Key), append(proofs, proof)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sim: carrier %d keys: %w", i, err)
+		return nil, nil, fmt.Errorf("sim: carrier %d keys: %w", i, err)
 	}
-	return keys, nil
+	return keys, proofs, nil
 }
 
 // progress logs at most every cfg.ProgressEvery.
@@ -312,7 +325,7 @@ func RunCity(ctx context.Context, cfg CityConfig) (*CityReport, error) {
 		cfg.ProgressEvery = 10 * time.Second
 	}
 	began := time.Now()
-	c := &city{cfg: cfg, start: pact.MinuteOf(cfg.Start), log: cfg.Log, realKeys: map[int32][]findmy.Key{}}
+	c := &city{cfg: cfg, start: pact.MinuteOf(cfg.Start), log: cfg.Log, realKeys: map[int32][]findmy.Key{}, realProofs: map[int32][]findmy.Proof{}}
 	c.radio = newReceiver(&c.cfg.Radio)
 	prog := &progress{log: cfg.Log, every: cfg.ProgressEvery, began: began}
 
@@ -384,6 +397,7 @@ func (c *city) deriveAllKeys(ctx context.Context, prog *progress) error {
 		}
 	}
 	keys := make([][]findmy.Key, len(carriers))
+	proofs := make([][]findmy.Proof, len(carriers))
 	errs := make([]error, len(carriers))
 	var next, done int64
 	var mu sync.Mutex
@@ -398,7 +412,7 @@ func (c *city) deriveAllKeys(ctx context.Context, prog *progress) error {
 				if int(k) >= len(carriers) || ctx.Err() != nil {
 					return
 				}
-				keys[k], errs[k] = c.deriveKeys(carriers[k])
+				keys[k], proofs[k], errs[k] = c.deriveKeys(carriers[k])
 				mu.Lock()
 				done++
 				n := done
@@ -415,7 +429,7 @@ func (c *city) deriveAllKeys(ctx context.Context, prog *progress) error {
 		if errs[k] != nil {
 			return errs[k]
 		}
-		c.realKeys[i] = keys[k]
+		c.realKeys[i], c.realProofs[i] = keys[k], proofs[k]
 	}
 	return nil
 }
@@ -480,7 +494,7 @@ func (c *city) exchange(ctx context.Context, dir string, rep *CityReport, prog *
 				if c.redacted(d.person, start.HourStart()) {
 					continue
 				}
-				up.FindMyKeys = append(up.FindMyKeys, exposureclient.FindMyKey{Key: key, Start: start, End: min(start+slotMinutes-1, d.upload)})
+				up.FindMyKeys = append(up.FindMyKeys, exposureclient.FindMyKey{Key: key, Start: start, End: min(start+slotMinutes-1, d.upload), Proof: c.realProofs[d.person][s]})
 				x.keyOwner[key] = d.person
 			}
 		} else {
@@ -518,7 +532,11 @@ func (c *city) exchange(ctx context.Context, dir string, rep *CityReport, prog *
 	if len(uploads) > 0 {
 		last = max(last, uploads[len(uploads)-1].upload)
 	}
-	if _, err := ex.cut(ctx, (last + 2*pact.Minute(cfg.PeriodMinutes)).Time()); err != nil {
+	// The server holds uploads until enough others arrive or its longest
+	// hold passes (docs/api.md, "Holding and chaff"): the last cut comes
+	// after that, so that every upload is published.
+	maxHold := pact.Minute(server.DefaultConfig().MaxHold / time.Minute)
+	if _, err := ex.cut(ctx, (last + maxHold + 2*pact.Minute(cfg.PeriodMinutes)).Time()); err != nil {
 		return nil, fmt.Errorf("sim: cutting batches: %w", err)
 	}
 	if rep.Uploads > 0 {
