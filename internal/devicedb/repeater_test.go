@@ -151,3 +151,30 @@ func TestExposureDaysIndirect(t *testing.T) {
 		t.Errorf("summaries direct %+v, indirect %+v; want 2 minutes direct, 1 minute indirect at -75 dBm", direct, indirect)
 	}
 }
+
+// TestSecondaryKeyFromRepeater checks that a secondary key heard from a
+// repeater is a valid match that stays an indirect contact (source
+// findmy-repeater, spec §9.1.3), while partial evidence still cannot be
+// secondary (docs/findmy.md §7.6).
+func TestSecondaryKeyFromRepeater(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		evidence   Evidence
+		bits       uint8
+		wantErr    error
+		wantSource pact.Source
+	}{
+		{"heard directly", EvidenceFindMy, FullKeyBits, nil, SourceFindMySeparated},
+		{"heard from a repeater", EvidenceFindMyRepeater, FullKeyBits, nil, pact.SourceFindMyRepeater},
+		{"a prefix", EvidenceFindMyPartial, PartialBitsShort, ErrInvalidFindMyMatch, ""},
+	} {
+		m := FindMyMatch{Heard: 100, Key: findmy.Key{7}, Evidence: tc.evidence, Bits: tc.bits, WindowStart: 0, WindowEnd: 1439, Batch: "b", Secondary: true}
+		if err := m.Validate(); !errors.Is(err, tc.wantErr) {
+			t.Errorf("%s: Validate %v, want %v", tc.name, err, tc.wantErr)
+			continue
+		}
+		if tc.wantErr == nil && m.Source() != tc.wantSource {
+			t.Errorf("%s: source %q, want %q", tc.name, m.Source(), tc.wantSource)
+		}
+	}
+}
