@@ -110,6 +110,11 @@ func TestCommandLineErrors(t *testing.T) {
 		{"cut-batches period not whole minutes", cutBatches, []string{"--data", dir, "--period", "90s"}, cli.ErrUsage, "period", "1m30s"},
 		{"loadtest zero uploads", loadtest, []string{"--data", dir, "--uploads", "0"}, cli.ErrUsage, "uploads", "0"},
 		{"loadtest too many tuples", loadtest, []string{"--data", dir, "--tuples", "2161"}, cli.ErrUsage, "tuples", "2161"},
+		{"scale-out without postgres", scaleOut, nil, cli.ErrRequired, "postgres", ""},
+		{"scale-out one replica", scaleOut, []string{"--postgres", "postgres://x", "--replicas", "1"}, cli.ErrUsage, "replicas", "1"},
+		{"scale-out negative double spends", scaleOut, []string{"--postgres", "postgres://x", "--double-spends", "-1"}, cli.ErrUsage, "double-spends", "-1"},
+		{"scale-out too many tuples", scaleOut, []string{"--postgres", "postgres://x", "--tuples", "2161"}, cli.ErrUsage, "tuples", "2161"},
+		{"scale-out zero cut interval", scaleOut, []string{"--postgres", "postgres://x", "--cut-every", "0s"}, cli.ErrUsage, "cut-every", "0s"},
 		{"serve unknown flag", serve, []string{"--data", dir, "--port", "80"}, cli.ErrUsage, "", ""},
 	}
 	for _, tc := range cases {
