@@ -139,6 +139,10 @@ func TestCommandsRejectBadInput(t *testing.T) {
 		{"simulate negative close range", runSimulate, []string{"--close-range", "-1.5"}, cli.ErrUsage, "close-range", "-1.5"},
 		{"simulate diagnosed device out of range", runSimulate, []string{"--devices", "3", "--diagnosed", "3"}, sim.ErrConfig, "", ""},
 		{"simulate bad start", runSimulate, []string{"--start", "today"}, cli.ErrUsage, "start", "today"},
+		{"simulate city period not whole minutes", runSimulate, []string{"--days", "1", "--period", "90s"}, cli.ErrUsage, "period", "1m30s"},
+		{"simulate city longer than 60 days", runSimulate, []string{"--days", "61"}, sim.ErrConfig, "", ""},
+		{"simulate city consent above one", runSimulate, []string{"--days", "1", "--consent", "2"}, sim.ErrConfig, "", ""},
+		{"simulate city uploads longer than a bundle", runSimulate, []string{"--days", "1", "--upload-days", "22"}, sim.ErrConfig, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -59,16 +59,16 @@ type replicaOptions struct {
 
 // replicaResult is what one run measured.
 type replicaResult struct {
-	Replicas       int
-	Stored         int // uploads answered 201
-	DoubleSpends   int // numbers posted to every replica at once
-	RefusedAsUsed  int // answers permission_used
-	Cuts           int // CutOnce calls, all replicas together
-	Batches        int
-	SeedHours      int // entries across all batches
-	Elapsed        time.Duration
-	UploadsPerSec  float64
-	SeedHoursPerSe float64
+	Replicas        int
+	Stored          int // uploads answered 201
+	DoubleSpends    int // numbers posted to every replica at once
+	RefusedAsUsed   int // answers permission_used
+	Cuts            int // CutOnce calls, all replicas together
+	Batches         int
+	SeedHours       int // entries across all batches
+	Elapsed         time.Duration
+	UploadsPerSec   float64
+	SeedHoursPerSec float64
 }
 
 // runReplicas starts o.replicas servers, each with a pool of its own, on
@@ -306,7 +306,7 @@ func runReplicas(ctx context.Context, o replicaOptions) (replicaResult, error) {
 		return res, fmt.Errorf("batches hold %d seed-hours, %d uploads of %d were stored: %w", res.SeedHours, res.Stored, o.tuples, ErrUploadLost)
 	}
 	res.UploadsPerSec = float64(res.Stored) / res.Elapsed.Seconds()
-	res.SeedHoursPerSe = float64(res.SeedHours) / res.Elapsed.Seconds()
+	res.SeedHoursPerSec = float64(res.SeedHours) / res.Elapsed.Seconds()
 	return res, nil
 }
 
@@ -330,8 +330,16 @@ func scaleOut(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cli.Required("postgres")
 	case *replicas < 2:
 		return cli.FlagErrorf("replicas", *replicas, "want at least 2")
-	case *uploads < 1 || *doubles < 0 || *concurrency < 1 || *tuples < 1 || *tuples > 2160:
-		return cli.FlagErrorf("uploads", *uploads, "uploads, concurrency and tuples (1..2160) must be positive, double-spends not negative")
+	case *uploads < 1:
+		return cli.FlagErrorf("uploads", *uploads, "want at least 1")
+	case *doubles < 0:
+		return cli.FlagErrorf("double-spends", *doubles, "want 0 or more")
+	case *tuples < 1 || *tuples > 2160:
+		return cli.FlagErrorf("tuples", *tuples, "want 1..2160")
+	case *concurrency < 1:
+		return cli.FlagErrorf("concurrency", *concurrency, "want at least 1")
+	case *cutEvery <= 0:
+		return cli.FlagErrorf("cut-every", *cutEvery, "want a positive duration")
 	}
 	var results []replicaResult
 	for _, n := range []int{1, *replicas} {
@@ -342,7 +350,7 @@ func scaleOut(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		results = append(results, r)
 		fmt.Fprintf(stdout, "replicas=%d stored=%d double-spends=%d refused-as-used=%d cuts=%d batches=%d seed-hours=%d elapsed=%.2fs uploads/s=%.0f seed-hours/s=%.0f\n",
-			r.Replicas, r.Stored, r.DoubleSpends, r.RefusedAsUsed, r.Cuts, r.Batches, r.SeedHours, r.Elapsed.Seconds(), r.UploadsPerSec, r.SeedHoursPerSe)
+			r.Replicas, r.Stored, r.DoubleSpends, r.RefusedAsUsed, r.Cuts, r.Batches, r.SeedHours, r.Elapsed.Seconds(), r.UploadsPerSec, r.SeedHoursPerSec)
 	}
 	fmt.Fprintf(stdout, "checks passed: no number spent twice, every stored seed-hour in exactly one batch, no sequence gap\n")
 	fmt.Fprintf(stdout, "throughput %d replicas / 1 replica = %.2f\n", *replicas, results[1].UploadsPerSec/results[0].UploadsPerSec)

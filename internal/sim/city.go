@@ -398,37 +398,23 @@ func (c *city) deriveAllKeys(ctx context.Context, prog *progress) error {
 	}
 	keys := make([][]findmy.Key, len(carriers))
 	proofs := make([][]findmy.Proof, len(carriers))
-	errs := make([]error, len(carriers))
-	var next, done int64
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range c.cfg.Workers {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				k := next
-				next++
-				mu.Unlock()
-				if int(k) >= len(carriers) || ctx.Err() != nil {
-					return
-				}
-				keys[k], proofs[k], errs[k] = c.deriveKeys(carriers[k])
-				mu.Lock()
-				done++
-				n := done
-				mu.Unlock()
-				prog.report("Find My keys derived (carriers)", int(n), len(carriers))
-			}
-		})
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	done := 0
+	if err := c.parallel(ctx, len(carriers), func(k int) error {
+		var err error
+		if keys[k], proofs[k], err = c.deriveKeys(carriers[k]); err != nil {
+			return err
+		}
+		mu.Lock()
+		done++
+		n := done
+		mu.Unlock()
+		prog.report("Find My keys derived (carriers)", n, len(carriers))
+		return nil
+	}); err != nil {
 		return err
 	}
 	for k, i := range carriers {
-		if errs[k] != nil {
-			return errs[k]
-		}
 		c.realKeys[i], c.realProofs[i] = keys[k], proofs[k]
 	}
 	return nil

@@ -65,6 +65,9 @@ func run(in, out string) error {
 	if err := writeFile(filepath.Join(out, "growth.md"), func(w io.Writer) error { return growthTable(w, reps) }); err != nil {
 		return err
 	}
+	if err := writeFile(filepath.Join(out, "accuracy.md"), func(w io.Writer) error { return accuracyTable(w, reps) }); err != nil {
+		return err
+	}
 	if err := writeFile(filepath.Join(out, "anchors.md"), func(w io.Writer) error { return anchorTable(w, reps, enc) }); err != nil {
 		return err
 	}
@@ -145,6 +148,51 @@ func growthTable(w io.Writer, reps []*sim.CityReport) error {
 			human(r.Download.MeanRegionBytesPerDay), human(r.Download.AllRegionsBytesPerDay), human(r.Server.BytesPerDay),
 			r.Matching.CPUPerDeviceDay, r.Matching.SightingsPerDeviceDay,
 			100*c.Precision, 100*c.PrecisionSE, 100*c.Recall, 100*c.RecallSE, r.Accuracy.Notification.Median, r.Elapsed)
+	}
+	return nil
+}
+
+// accuracyTable pools the confusion counts of every run (the model does
+// not depend on the population's size, only the sample does) and prints
+// precision / recall for every rule.
+func accuracyTable(w io.Writer, reps []*sim.CityReport) error {
+	type counts struct{ tp, fp, fn int }
+	pooled := map[[2]int]*counts{}
+	days, exposed := 0, 0
+	for _, r := range reps {
+		days += r.Accuracy.ObserverDays
+		exposed += r.Accuracy.TrulyExposed
+		for _, c := range r.Accuracy.Grid {
+			k := [2]int{c.RSSI, c.Minutes}
+			if pooled[k] == nil {
+				pooled[k] = &counts{}
+			}
+			pooled[k].tp += c.TP
+			pooled[k].fp += c.FP
+			pooled[k].fn += c.FN
+		}
+	}
+	fmt.Fprintf(w, "Precision / recall in %%, pooled over %d runs (%d observer-days, %d truly exposed):\n\n", len(reps), days, exposed)
+	fmt.Fprint(w, "| RSSI \\ minutes |")
+	for _, m := range sim.GridMinutes {
+		fmt.Fprintf(w, " %d |", m)
+	}
+	fmt.Fprint(w, "\n|---:|")
+	for range sim.GridMinutes {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprintln(w)
+	for _, rs := range sim.GridRSSI {
+		fmt.Fprintf(w, "| %d dBm |", rs)
+		for _, m := range sim.GridMinutes {
+			c := pooled[[2]int{rs, m}]
+			if c == nil || c.tp+c.fp == 0 || c.tp+c.fn == 0 {
+				fmt.Fprint(w, " - |")
+				continue
+			}
+			fmt.Fprintf(w, " %.0f / %.0f |", 100*float64(c.tp)/float64(c.tp+c.fp), 100*float64(c.tp)/float64(c.tp+c.fn))
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
 }
