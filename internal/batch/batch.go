@@ -202,8 +202,8 @@ type markedTuple struct {
 // Tuples (with Reverse) and FindMy in place and sets b's header fields
 // Version, KeyID, Entries and FindMyEntries from what it wrote, leaving
 // b.Tuples and b.Reverse sorted but of their old length. Tuples that
-// repeat a seed and window are written once, marked reverse if any of
-// them was; Find My entries that repeat every byte are written once.
+// repeat a seed and window are written once, marked reverse only if
+// every one of them was (spec §9.2: an ordinary copy wins); Find My entries that repeat every byte are written once.
 func EncodeBatch(b *Batch, key ed25519.PrivateKey) ([]byte, error) {
 	h := b.Header
 	if err := ValidRegion(h.Region); err != nil {
@@ -328,7 +328,7 @@ func sortTuples(tuples []pact.Tuple, reverse []bool) []markedTuple {
 	out := marked[:0]
 	for _, m := range marked {
 		if len(out) > 0 && out[len(out)-1].Tuple == m.Tuple {
-			out[len(out)-1].reverse = out[len(out)-1].reverse || m.reverse
+			out[len(out)-1].reverse = out[len(out)-1].reverse && m.reverse
 			continue
 		}
 		out = append(out, m)

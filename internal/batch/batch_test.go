@@ -75,12 +75,16 @@ func (in goldenInput) reverseFlags() []bool {
 }
 
 // want returns the tuples and reverse flags a decoder must return: sorted,
-// deduplicated, a repeat marked if any copy was.
+// deduplicated, a repeat marked only if every copy was (spec §9.2).
 func (in goldenInput) want() ([]pact.Tuple, []bool) {
 	marked := map[pact.Tuple]bool{}
 	flags := in.reverseFlags()
 	for i, tu := range in.Tuples {
-		marked[tu] = marked[tu] || flags != nil && flags[i]
+		flag := flags != nil && flags[i]
+		if prev, seen := marked[tu]; seen {
+			flag = flag && prev
+		}
+		marked[tu] = flag
 	}
 	sorted := slices.Clone(in.Tuples)
 	slices.SortFunc(sorted, compareTuples)

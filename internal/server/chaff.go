@@ -53,6 +53,9 @@ type span struct{ off, n int }
 // chaffer adds chaff to batches.
 type chaffer struct {
 	tupleBase int
+	// findMyBase is FindMyBucket except in tests, which keep the number
+	// of proofs signed small.
+	findMyBase int
 	// random is crypto/rand.Reader except in tests that need repeatable
 	// picks; seeds and keys always come from it.
 	random interface{ Read([]byte) (int, error) }
@@ -62,7 +65,7 @@ type chaffer struct {
 // shapes, until its tuples and Find My keys reach their buckets.
 func (c chaffer) pad(b *batch.Batch, shapes []database.UploadShape) error {
 	tupleTarget := padTo(len(b.Tuples), c.tupleBase)
-	fmTarget := padTo(len(b.FindMy), FindMyBucket)
+	fmTarget := padTo(len(b.FindMy), c.findMyBase)
 	var tupleSpans, fmSpans []span
 	toff, foff := 0, 0
 	for _, s := range shapes {
@@ -90,14 +93,11 @@ func (c chaffer) pad(b *batch.Batch, shapes []database.UploadShape) error {
 		n := min(sp.n, fmTarget-len(b.FindMy))
 		for i := sp.off; i < sp.off+n; i++ {
 			k := b.FindMy[i]
-			key, err := c.onCurveKey()
+			fake, err := c.provenKey(b.Region, k)
 			if err != nil {
 				return fmt.Errorf("chaff for batch %s: %w", b.Region, err)
 			}
-			// The proof of possession of docs/findmy.md cannot be copied
-			// to another key; chaff keys carry none, like keys uploaded
-			// before proofs.
-			b.FindMy = append(b.FindMy, batch.FindMyKey{Key: key, Start: k.Start, End: k.End, Reverse: k.Reverse, Secondary: k.Secondary})
+			b.FindMy = append(b.FindMy, fake)
 		}
 	}
 	return nil
@@ -172,17 +172,32 @@ func (c chaffer) intn(n int) int {
 	return int(v.Int64())
 }
 
-// onCurveKey draws random x-coordinates until one is a P-224 point's:
-// the x of a random point is uniform over those, as a real advertised key
-// (the x of d*G for a random d) is.
-func (c chaffer) onCurveKey() (findmy.Key, error) {
-	var k findmy.Key
+// provenKey returns a chaff key shaped like k: the key of a fresh random
+// private scalar (so uniform over advertised keys, as a real key, the x of
+// d*G for a random d, is), with k's window and flags, and a proof of
+// possession made with that scalar (docs/findmy.md §8). A device checks
+// every proof before matching, so a chaff key without one would stand out
+// from the real keys; with one it is a key nobody advertised, which
+// matches nothing.
+func (c chaffer) provenKey(region string, k batch.FindMyKey) (batch.FindMyKey, error) {
+	var raw [findmy.KeySize]byte
 	for {
-		if _, err := c.random.Read(k[:]); err != nil {
-			return k, err
+		if _, err := c.random.Read(raw[:]); err != nil {
+			return batch.FindMyKey{}, err
 		}
-		if findmy.OnCurve(&k) {
-			return k, nil
+		d, err := findmy.NewPrivateKey(raw[:])
+		if err != nil {
+			continue // 0 or not below n: draw again
 		}
+		kind := findmy.PrimaryKey
+		if k.Secondary {
+			kind = findmy.SecondaryKey
+		}
+		key := d.Public().Key()
+		proof, err := findmy.SignProof(d, findmy.Statement{Key: key, Kind: kind, Start: uint32(k.Start), End: uint32(k.End), Region: region})
+		if err != nil {
+			return batch.FindMyKey{}, err
+		}
+		return batch.FindMyKey{Key: key, Start: k.Start, End: k.End, Reverse: k.Reverse, Secondary: k.Secondary, Proof: proof}, nil
 	}
 }

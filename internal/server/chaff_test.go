@@ -92,7 +92,7 @@ func TestChaffPadsToTheBucket(t *testing.T) {
 				shapes = append(shapes, database.UploadShape{Tuples: 1})
 			}
 			real := slices.Clone(b.Tuples)
-			if err := (chaffer{tupleBase: base, random: rand.Reader}).pad(b, shapes); err != nil {
+			if err := (chaffer{tupleBase: base, findMyBase: FindMyBucket, random: rand.Reader}).pad(b, shapes); err != nil {
 				t.Fatal(err)
 			}
 			if len(b.Tuples) != tc.want || len(b.Reverse) != len(b.Tuples) {
@@ -145,7 +145,7 @@ func TestChaffIsIndistinguishable(t *testing.T) {
 		// k = 10: about nine fakes per batch, so that the one cut short
 		// to hit the bucket (which keeps its newest, most often reverse
 		// marked hours, as a short consent window does) weighs little.
-		if err := (chaffer{tupleBase: TupleBucket(10), random: rand.Reader}).pad(b, shapes); err != nil {
+		if err := (chaffer{tupleBase: TupleBucket(10), findMyBase: FindMyBucket, random: rand.Reader}).pad(b, shapes); err != nil {
 			t.Fatal(err)
 		}
 		type partial struct{ hour, minute pact.Minute }
@@ -236,7 +236,11 @@ func chiSquareCritical001(df int) float64 {
 	return k * x * x * x
 }
 
+// TestChaffFindMyKeys pads 30 keys to a bucket of 64: every chaff key is
+// the key of some private scalar, with a window and flags copied from a
+// real key and a proof of possession that verifies, as a real key's does.
 func TestChaffFindMyKeys(t *testing.T) {
+	const bucket = 64
 	b := &batch.Batch{Header: batch.Header{Region: "CH"}}
 	for i := range 30 {
 		k := batch.FindMyKey{Start: pact.Minute(1000 + 15*i), End: pact.Minute(1014 + 15*i), Secondary: i%3 == 0, Reverse: i < 10}
@@ -244,21 +248,26 @@ func TestChaffFindMyKeys(t *testing.T) {
 		b.FindMy = append(b.FindMy, k)
 	}
 	shapes := []database.UploadShape{{FindMy: 20}, {FindMy: 10}}
-	if err := (chaffer{tupleBase: TupleBucket(5), random: rand.Reader}).pad(b, shapes); err != nil {
+	if err := (chaffer{tupleBase: TupleBucket(5), findMyBase: bucket, random: rand.Reader}).pad(b, shapes); err != nil {
 		t.Fatal(err)
 	}
-	if len(b.FindMy) != FindMyBucket || len(b.Tuples) != 0 {
-		t.Fatalf("30 keys padded to %d keys and %d tuples, want %d and 0", len(b.FindMy), len(b.Tuples), FindMyBucket)
+	if len(b.FindMy) != bucket || len(b.Tuples) != 0 {
+		t.Fatalf("30 keys padded to %d keys and %d tuples, want %d and 0", len(b.FindMy), len(b.Tuples), bucket)
 	}
 	for _, k := range b.FindMy[30:] {
-		if !findmy.OnCurve(&k.Key) {
-			t.Fatalf("chaff key %s is not a P-224 x-coordinate: a client could tell it from a real one", k.Key)
-		}
 		if k.End-k.Start != 14 {
 			t.Fatalf("chaff key window %d..%d is not copied from a real upload", k.Start, k.End)
 		}
+		kind := findmy.PrimaryKey
+		if k.Secondary {
+			kind = findmy.SecondaryKey
+		}
+		st := findmy.Statement{Key: k.Key, Kind: kind, Start: uint32(k.Start), End: uint32(k.End), Region: b.Region}
+		if err := findmy.VerifyProof(st, findmy.Proof(k.Proof)); err != nil {
+			t.Fatalf("chaff key %s: %v: a device that checks proofs could tell it from a real one", k.Key, err)
+		}
 	}
-	if err := (chaffer{tupleBase: 10, random: rand.Reader}).pad(&batch.Batch{}, nil); err != nil {
+	if err := (chaffer{tupleBase: 10, findMyBase: bucket, random: rand.Reader}).pad(&batch.Batch{}, nil); err != nil {
 		t.Fatalf("an empty batch: %v", err)
 	}
 }
@@ -374,7 +383,7 @@ func poisson(rng *mrand.Rand, lambda float64) int {
 func encodedSize(b *testing.B, rng *mrand.Rand, days []int, key ed25519.PrivateKey, base int) int {
 	bt, shapes := heldBatch(rng, days)
 	if base > 0 {
-		if err := (chaffer{tupleBase: base, random: rand.Reader}).pad(bt, shapes); err != nil {
+		if err := (chaffer{tupleBase: base, findMyBase: FindMyBucket, random: rand.Reader}).pad(bt, shapes); err != nil {
 			b.Fatal(err)
 		}
 	}

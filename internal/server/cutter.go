@@ -14,7 +14,7 @@ import (
 // CutOnce cuts every closed period into batches and exports them.
 func (s *Server) CutOnce(ctx context.Context) ([]database.BatchInfo, error) {
 	start := time.Now()
-	pad := chaffer{tupleBase: TupleBucket(s.cfg.HoldUploads), random: rand.Reader}
+	pad := chaffer{tupleBase: TupleBucket(s.cfg.HoldUploads), findMyBase: FindMyBucket, random: rand.Reader}
 	infos, err := s.store.CutBatches(ctx, s.cfg.CutPolicy(pact.MinuteOf(s.clock.Now())), func(b *batch.Batch, shapes []database.UploadShape) ([]byte, error) {
 		if !s.cfg.NoChaff {
 			if err := pad.pad(b, shapes); err != nil {
