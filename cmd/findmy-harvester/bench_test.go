@@ -20,14 +20,22 @@ func BenchmarkReplay(b *testing.B) {
 	if code := run(context.Background(), []string{"synth", "--count", strconv.Itoa(reports), "--out", capture}, io.Discard, io.Discard); code != 0 {
 		b.Fatalf("synth exited %d", code)
 	}
+	// One report a minute apart: every sighting is a row of its own, the
+	// contact log's worst case.
+	distinct := filepath.Join(dir, "distinct.btsnoop")
+	if code := run(context.Background(), []string{"synth", "--count", strconv.Itoa(reports), "--gap", "1m", "--out", distinct}, io.Discard, io.Discard); code != 0 {
+		b.Fatalf("synth exited %d", code)
+	}
 	for _, bc := range []struct {
-		name string
-		args []string
-		db   bool
+		name    string
+		args    []string
+		db      bool
+		capture string
 	}{
-		{"parse", nil, false},
-		{"jsonl", []string{"--format", "jsonl"}, false},
-		{"sqlite", nil, true},
+		{"parse", nil, false, capture},
+		{"jsonl", []string{"--format", "jsonl"}, false, capture},
+		{"sqlite", nil, true, capture},
+		{"sqlite-distinct", nil, true, distinct},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			n := 0
@@ -37,7 +45,7 @@ func BenchmarkReplay(b *testing.B) {
 					args = append(args, "--db", filepath.Join(dir, fmt.Sprintf("%s-%d.db", bc.name, n)))
 				}
 				n++
-				if code := run(context.Background(), append(args, capture), io.Discard, io.Discard); code != 0 {
+				if code := run(context.Background(), append(args, bc.capture), io.Discard, io.Discard); code != 0 {
 					b.Fatalf("replay %q exited %d", args, code)
 				}
 			}

@@ -3,6 +3,7 @@ package devicedb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -35,16 +36,54 @@ func (c *chunkInserter) exec(query string, full bool, args []any) error {
 		_, err := c.tx.ExecContext(c.ctx, query, args...)
 		return err
 	}
+	st, err := c.prepared(query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(c.ctx, args...)
+	return err
+}
+
+// execCount is exec returning the number of rows changed.
+func (c *chunkInserter) execCount(query string, full bool, args []any) (int64, error) {
+	var res sql.Result
+	var err error
+	if !full {
+		res, err = c.tx.ExecContext(c.ctx, query, args...)
+	} else {
+		var st *sql.Stmt
+		if st, err = c.prepared(query); err != nil {
+			return 0, err
+		}
+		res, err = st.ExecContext(c.ctx, args...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// queryRow runs a one-row query through a statement prepared once.
+func (c *chunkInserter) queryRow(query string, args ...any) *sql.Row {
+	st, err := c.prepared(query)
+	if err != nil {
+		// QueryRowContext on the transaction reports the same error
+		// through Scan.
+		return c.tx.QueryRowContext(c.ctx, query, args...)
+	}
+	return st.QueryRowContext(c.ctx, args...)
+}
+
+func (c *chunkInserter) prepared(query string) (*sql.Stmt, error) {
 	st := c.stmts[query]
 	if st == nil {
 		var err error
 		if st, err = c.tx.PrepareContext(c.ctx, query); err != nil {
-			return err
+			return nil, err
 		}
 		c.stmts[query] = st
 	}
-	_, err := st.ExecContext(c.ctx, args...)
-	return err
+	return st, nil
 }
 
 func (c *chunkInserter) close() {
@@ -54,7 +93,8 @@ func (c *chunkInserter) close() {
 }
 
 // upsertContacts keeps the stronger RSSI, treating 127 (unknown) as weaker
-// than any reading (pact.MergeRSSI), and the first known location.
+// than any reading (pact.MergeRSSI), and the first known location. The
+// stored source stays: a merge never changes a row's hour or source.
 const upsertContacts = ` ON CONFLICT (minute, chirp) DO UPDATE SET
     rssi = CASE
         WHEN excluded.rssi = 127 THEN contacts.rssi
@@ -63,9 +103,13 @@ const upsertContacts = ` ON CONFLICT (minute, chirp) DO UPDATE SET
     lat = coalesce(contacts.lat, excluded.lat),
     lon = coalesce(contacts.lon, excluded.lon)`
 
+// insertNewContacts is the fast path of a chunk: every row is new, so the
+// aggregates count each one without reading anything back.
+const insertNewContacts = ` ON CONFLICT (minute, chirp) DO NOTHING`
+
 // Sightings without a location, the common case, bind four parameters
 // instead of six: binding is most of the cost of an insert.
-func insertContactsSQL(rows int, located bool) string {
+func insertContactsSQL(rows int, located bool, conflict string) string {
 	var b strings.Builder
 	cols, row := "(minute, chirp, rssi, source)", "(?,?,?,?)"
 	if located {
@@ -78,14 +122,30 @@ func insertContactsSQL(rows int, located bool) string {
 		}
 		b.WriteString(row)
 	}
-	b.WriteString(upsertContacts)
+	b.WriteString(conflict)
 	return b.String()
 }
 
-var insertFullChunkSQL = [2]string{insertContactsSQL(rowsPerInsert, false), insertContactsSQL(rowsPerInsert, true)}
+// Full chunks' statements, by located.
+var (
+	insertNewChunkSQL   = [2]string{insertContactsSQL(rowsPerInsert, false, insertNewContacts), insertContactsSQL(rowsPerInsert, true, insertNewContacts)}
+	insertMergeChunkSQL = [2]string{insertContactsSQL(rowsPerInsert, false, upsertContacts), insertContactsSQL(rowsPerInsert, true, upsertContacts)}
+	selectStoredContact = `SELECT rssi FROM contacts WHERE minute = ? AND chirp = ?`
+	chunkSavepoint      = `SAVEPOINT contacts_chunk`
+	chunkRollback       = `ROLLBACK TO contacts_chunk`
+	chunkRelease        = `RELEASE contacts_chunk`
+)
 
 // AddSightings implements pact.ContactStore: the whole batch is one
-// transaction, so it is stored entirely or not at all.
+// transaction, so it is stored entirely or not at all. The dashboard
+// aggregates change in the same transaction (contactCounts).
+//
+// Each chunk is first inserted with ON CONFLICT DO NOTHING inside a
+// savepoint. When every row was new, the usual case of a harvester that
+// merges a minute's repeats in memory, the counts follow from the batch
+// alone. Otherwise the chunk is rolled back to the savepoint, the stored
+// RSSI of each of its rows is read, and the chunk is merged into the log
+// with the counts moved accordingly.
 func (d *DB) AddSightings(ctx context.Context, batch []pact.Sighting) error {
 	if len(batch) == 0 {
 		return nil
@@ -99,6 +159,7 @@ func (d *DB) AddSightings(ctx context.Context, batch []pact.Sighting) error {
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		ins := newChunkInserter(ctx, tx)
 		defer ins.close()
+		counts := newContactCounts()
 		args := make([]any, 0, 6*rowsPerInsert)
 		for len(batch) > 0 {
 			// A chunk is a run of sightings that all have, or all lack, a
@@ -108,31 +169,97 @@ func (d *DB) AddSightings(ctx context.Context, batch []pact.Sighting) error {
 			for n < len(batch) && n < rowsPerInsert && (batch[n].Location != nil) == located {
 				n++
 			}
+			chunk := batch[:n]
 			args = args[:0]
-			for _, s := range batch[:n] {
+			for _, s := range chunk {
 				args = append(args, int64(s.Minute), s.Chirp[:], int64(s.RSSI), string(s.Source))
 				if located {
 					args = append(args, s.Location.Lat, s.Location.Lon)
 				}
 			}
-			query := insertFullChunkSQL[0]
-			if located {
-				query = insertFullChunkSQL[1]
-			}
-			if n < rowsPerInsert {
-				query = insertContactsSQL(n, located)
-			}
-			if err := ins.exec(query, n == rowsPerInsert, args); err != nil {
+			if err := d.addChunk(ins, counts, chunk, located, args); err != nil {
 				return err
 			}
 			batch = batch[n:]
 		}
-		return nil
+		return counts.apply(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("devicedb: storing %d sightings: %w", total, err)
 	}
 	return nil
+}
+
+// addChunk stores one chunk whose bound arguments are args (see
+// AddSightings).
+func (d *DB) addChunk(ins *chunkInserter, counts *contactCounts, chunk []pact.Sighting, located bool, args []any) error {
+	full := len(chunk) == rowsPerInsert
+	loc := 0
+	if located {
+		loc = 1
+	}
+	if err := ins.exec(chunkSavepoint, true, nil); err != nil {
+		return err
+	}
+	query := insertNewChunkSQL[loc]
+	if !full {
+		query = insertContactsSQL(len(chunk), located, insertNewContacts)
+	}
+	added, err := ins.execCount(query, full, args)
+	if err != nil {
+		return err
+	}
+	if added == int64(len(chunk)) {
+		for i := range chunk {
+			counts.add(chunk[i].Minute, chunk[i].Source, chunk[i].RSSI, 1)
+		}
+		return ins.exec(chunkRelease, true, nil)
+	}
+	if err := ins.exec(chunkRollback, true, nil); err != nil {
+		return err
+	}
+	if err := ins.exec(chunkRelease, true, nil); err != nil {
+		return err
+	}
+	// Some rows merge into stored ones, or into each other: follow what
+	// the upsert will do, row by row in order.
+	type stored struct{ rssi int8 }
+	seen := make(map[rowKey]stored, len(chunk))
+	for i := range chunk {
+		s := &chunk[i]
+		k := rowKey{minute: s.Minute, chirp: s.Chirp}
+		prev, ok := seen[k]
+		if !ok {
+			var rssi int64
+			err := ins.queryRow(selectStoredContact, int64(s.Minute), s.Chirp[:]).Scan(&rssi)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return fmt.Errorf("reading the stored sighting of %s at minute %d: %w", s.Chirp, s.Minute, err)
+			default:
+				prev, ok = stored{rssi: int8(rssi)}, true
+			}
+		}
+		if !ok {
+			counts.add(s.Minute, s.Source, s.RSSI, 1)
+			seen[k] = stored{rssi: s.RSSI}
+			continue
+		}
+		merged := pact.MergeRSSI(prev.rssi, s.RSSI)
+		counts.moveRSSI(prev.rssi, merged)
+		seen[k] = stored{rssi: merged}
+	}
+	query = insertMergeChunkSQL[loc]
+	if !full {
+		query = insertContactsSQL(len(chunk), located, upsertContacts)
+	}
+	return ins.exec(query, full, args)
+}
+
+// rowKey is the primary key of a contact-log row.
+type rowKey struct {
+	minute pact.Minute
+	chirp  pact.Chirp
 }
 
 // Sightings implements pact.ContactStore.
@@ -184,6 +311,6 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 // do partial Find My sightings and Find My matches (findmy.go). It returns
 // the number of contact-log rows erased.
 func (d *DB) DeleteSightingsBefore(ctx context.Context, m pact.Minute) (int64, error) {
-	return d.erase(ctx, m, `DELETE FROM exposure_contacts WHERE heard < ?`,
+	return d.eraseCounted(ctx, m, `DELETE FROM exposure_contacts WHERE heard < ?`,
 		deleteFindMyMatchesBefore, deletePartialBefore, `DELETE FROM contacts WHERE minute < ?`)
 }

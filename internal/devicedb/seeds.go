@@ -105,17 +105,33 @@ func storedRSSI(row string, v int64) (int8, error) {
 // returns how many rows the last statement erased: the log's own table
 // comes last, after the tables derived from it.
 func (d *DB) erase(ctx context.Context, m pact.Minute, stmts ...string) (int64, error) {
+	return d.eraseWith(ctx, m, nil, stmts...)
+}
+
+// eraseCounted is erase for statements that end with the contact log's:
+// the dashboard aggregates lose the erased rows in the same transaction.
+func (d *DB) eraseCounted(ctx context.Context, m pact.Minute, stmts ...string) (int64, error) {
+	return d.eraseWith(ctx, m, func(tx *sql.Tx, erase func() error) error {
+		counts := newContactCounts()
+		if err := countErased(ctx, tx, counts, m); err != nil {
+			return err
+		}
+		if err := erase(); err != nil {
+			return err
+		}
+		return counts.apply(ctx, tx)
+	}, stmts...)
+}
+
+// eraseWith is erase; around, when set, runs the deletes through erase
+// inside the transaction.
+func (d *DB) eraseWith(ctx context.Context, m pact.Minute, around func(tx *sql.Tx, erase func() error) error, stmts ...string) (int64, error) {
 	var last, total int64
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		for _, stmt := range stmts {
-			res, err := tx.ExecContext(ctx, stmt, int64(m))
-			if err != nil {
-				return fmt.Errorf("%s: %w", stmt, err)
-			}
-			last, _ = res.RowsAffected()
-			total += last
+		if around != nil {
+			return around(tx, func() error { return runErase(ctx, tx, m, stmts, &last, &total) })
 		}
-		return nil
+		return runErase(ctx, tx, m, stmts, &last, &total)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("devicedb: erasing rows before %v: %w", m, err)
@@ -126,4 +142,18 @@ func (d *DB) erase(ctx context.Context, m pact.Minute, stmts ...string) (int64, 
 		}
 	}
 	return last, nil
+}
+
+// runErase runs the retention deletes of erase, counting rows erased.
+func runErase(ctx context.Context, tx *sql.Tx, m pact.Minute, stmts []string, last, total *int64) error {
+	*last, *total = 0, 0
+	for _, stmt := range stmts {
+		res, err := tx.ExecContext(ctx, stmt, int64(m))
+		if err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+		*last, _ = res.RowsAffected()
+		*total += *last
+	}
+	return nil
 }
