@@ -1,0 +1,211 @@
+package pact
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"testing"
+)
+
+// hidingVector is one entry of testdata/hiding/vectors.json, written by
+// testdata/hiding/vectors.py, an independent implementation on Python's
+// cryptography package.
+type hidingVector struct {
+	Name      string   `json:"name"`
+	Chirp     string   `json:"chirp"`
+	Minute    uint32   `json:"minute"`
+	RSSI      int8     `json:"rssi"`
+	Source    string   `json:"source"`
+	Lat       *float64 `json:"lat"`
+	Lon       *float64 `json:"lon"`
+	Tag       string   `json:"tag"`
+	Key       string   `json:"key"`
+	Nonce     string   `json:"nonce"`
+	Plaintext string   `json:"plaintext"`
+	Sealed    string   `json:"sealed"`
+}
+
+func unhex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestHidingVectors(t *testing.T) {
+	raw, err := os.ReadFile("testdata/hiding/vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []hidingVector
+	if err := json.Unmarshal(raw, &vs); err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) == 0 {
+		t.Fatal("no vectors")
+	}
+	for _, v := range vs {
+		t.Run(v.Name, func(t *testing.T) {
+			s := Sighting{Chirp: Chirp(unhex(t, v.Chirp)), Minute: Minute(v.Minute), RSSI: v.RSSI, Source: Source(v.Source)}
+			if v.Lat != nil {
+				s.Location = &Location{Lat: *v.Lat, Lon: *v.Lon}
+			}
+			if tag := ContactTag(&s.Chirp); !bytes.Equal(tag[:], unhex(t, v.Tag)) {
+				t.Errorf("tag %x, want %s", tag, v.Tag)
+			}
+			key, err := sealingKey(&s.Chirp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(key, unhex(t, v.Key)) {
+				t.Errorf("key %x, want %s", key, v.Key)
+			}
+			plain, err := appendSealedFields(nil, &s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(plain, unhex(t, v.Plaintext)) {
+				t.Errorf("plaintext %x, want %s", plain, v.Plaintext)
+			}
+			nonce := [SealedNonceSize]byte(unhex(t, v.Nonce))
+			ss, err := SealSightingNonce(&s, &nonce)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(ss.Sealed, unhex(t, v.Sealed)) {
+				t.Errorf("sealed %x, want %s", ss.Sealed, v.Sealed)
+			}
+			got, err := OpenSighting(&SealedSighting{Minute: s.Minute, Tag: Tag(unhex(t, v.Tag)), Sealed: unhex(t, v.Sealed)}, &s.Chirp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, s) {
+				t.Errorf("opened %+v, want %+v", got, s)
+			}
+		})
+	}
+}
+
+// TestSealedFieldsCoverSighting fails when a field is added to Sighting
+// without an entry in sealedFields: a sealed log would drop it.
+func TestSealedFieldsCoverSighting(t *testing.T) {
+	covered := map[string]bool{"Chirp": true, "Minute": true} // the key and the clear minute
+	ids := map[byte]bool{}
+	last := byte(0)
+	for _, f := range sealedFields {
+		covered[f.name] = true
+		if ids[f.id] || f.id <= last {
+			t.Errorf("field %s: id %d repeated or out of order", f.name, f.id)
+		}
+		ids[f.id], last = true, f.id
+	}
+	st := reflect.TypeFor[Sighting]()
+	for i := range st.NumField() {
+		if name := st.Field(i).Name; !covered[name] {
+			t.Errorf("Sighting.%s is not sealed: add it to sealedFields", name)
+		}
+	}
+	for _, f := range sealedFields {
+		if _, ok := st.FieldByName(f.name); !ok {
+			t.Errorf("sealedFields names %s, which Sighting lacks", f.name)
+		}
+	}
+}
+
+func TestOpenSightingRefuses(t *testing.T) {
+	s := Sighting{Chirp: chirpOf(1), Minute: 1000, RSSI: -60, Source: SourcePACT, Location: &Location{Lat: 1, Lon: 2}}
+	ss, err := SealSighting(&s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := chirpOf(2)
+	flipped := bytes.Clone(ss.Sealed)
+	flipped[len(flipped)-1] ^= 1
+	for _, tc := range []struct {
+		name  string
+		ss    SealedSighting
+		chirp Chirp
+	}{
+		{"another chirp", ss, other},
+		{"another chirp's tag", SealedSighting{Minute: ss.Minute, Tag: ContactTag(&other), Sealed: ss.Sealed}, other},
+		{"moved to another minute", SealedSighting{Minute: ss.Minute + 1, Tag: ss.Tag, Sealed: ss.Sealed}, s.Chirp},
+		{"changed on disk", SealedSighting{Minute: ss.Minute, Tag: ss.Tag, Sealed: flipped}, s.Chirp},
+		{"truncated", SealedSighting{Minute: ss.Minute, Tag: ss.Tag, Sealed: ss.Sealed[:SealedOverhead-1]}, s.Chirp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := OpenSighting(&tc.ss, &tc.chirp); !errors.Is(err, ErrSealedOpen) {
+				t.Errorf("err %v, want ErrSealedOpen", err)
+			}
+		})
+	}
+}
+
+func TestReadSealedFieldsRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plain []byte
+		field byte
+	}{
+		{"empty", nil, 0},
+		{"version 2", []byte{2, 1, 1, 0xc0, 2, 4, 'p', 'a', 'c', 't'}, 0},
+		{"missing source", []byte{1, 1, 1, 0xc0}, 2},
+		{"missing rssi", []byte{1, 2, 4, 'p', 'a', 'c', 't'}, 1},
+		{"rssi of two bytes", []byte{1, 1, 2, 0xc0, 0, 2, 4, 'p', 'a', 'c', 't'}, 1},
+		{"unknown source", []byte{1, 1, 1, 0xc0, 2, 3, 'b', 'l', 'e'}, 2},
+		{"out of order", []byte{1, 2, 4, 'p', 'a', 'c', 't', 1, 1, 0xc0}, 1},
+		{"repeated", []byte{1, 1, 1, 0xc0, 1, 1, 0xc0, 2, 4, 'p', 'a', 'c', 't'}, 1},
+		{"unknown id", []byte{1, 1, 1, 0xc0, 2, 4, 'p', 'a', 'c', 't', 200, 0}, 200},
+		{"truncated value", []byte{1, 1, 1, 0xc0, 2, 9, 'p'}, 2},
+		{"location not a position", append([]byte{1, 1, 1, 0xc0, 2, 4, 'p', 'a', 'c', 't', 3, 16}, bytes.Repeat([]byte{0x7f}, 16)...), 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s Sighting
+			err := readSealedFields(tc.plain, &s)
+			var fe *SealedFieldError
+			if !errors.Is(err, ErrSealedEncoding) || !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Errorf("err %v, want ErrSealedEncoding naming field %d", err, tc.field)
+			}
+		})
+	}
+}
+
+func chirpOf(n byte) Chirp {
+	var c Chirp
+	for i := range c {
+		c[i] = n
+	}
+	return c
+}
+
+// FuzzReadSealedFields: any plaintext either decodes to a valid sighting
+// that encodes back to the same bytes, or is refused with
+// ErrSealedEncoding; it never panics.
+func FuzzReadSealedFields(f *testing.F) {
+	f.Add([]byte{1, 1, 1, 0xbd, 2, 4, 'p', 'a', 'c', 't'})
+	f.Add(append([]byte{1, 1, 1, 0x7f, 2, 6, 'f', 'i', 'n', 'd', 'm', 'y', 3, 16}, make([]byte, 16)...))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		var s Sighting
+		err := readSealedFields(p, &s)
+		if err != nil {
+			if !errors.Is(err, ErrSealedEncoding) {
+				t.Fatalf("err %v does not wrap ErrSealedEncoding", err)
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("decoded an invalid sighting %+v: %v", s, err)
+		}
+		back, err := appendSealedFields(nil, &s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(back, p) {
+			t.Fatalf("%x decodes to %+v, which encodes to %x", p, s, back)
+		}
+	})
+}
