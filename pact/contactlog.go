@@ -14,6 +14,7 @@ type ContactLog struct {
 	retention Minute
 	minRSSI   int8
 	hasMin    bool
+	exact     bool
 }
 
 // ContactLogOptions configure a ContactLog. The zero value keeps every
@@ -24,11 +25,15 @@ type ContactLogOptions struct {
 	// MinRSSI, when set, drops sightings weaker than it. Sightings with
 	// unknown RSSI are kept, since nothing says they were far.
 	MinRSSI *int8
+	// ExactLocation keeps locations as given instead of coarsening them
+	// (spec §5.2). Set it only over a store that seals its log (spec
+	// §9.3.5), where a location opens only with the chirp heard there.
+	ExactLocation bool
 }
 
 // NewContactLog returns a contact log over store.
 func NewContactLog(store ContactStore, opts ContactLogOptions) *ContactLog {
-	l := &ContactLog{store: store, clock: opts.Clock, retention: opts.Retention}
+	l := &ContactLog{store: store, clock: opts.Clock, retention: opts.Retention, exact: opts.ExactLocation}
 	if l.clock == nil {
 		l.clock = SystemClock{}
 	}
@@ -59,7 +64,7 @@ func (l *ContactLog) Record(ctx context.Context, batch []Sighting) (int, error) 
 		if s.Minute < horizon || (l.hasMin && s.RSSI != RSSIUnknown && s.RSSI < l.minRSSI) {
 			continue
 		}
-		if s.Location != nil {
+		if s.Location != nil && !l.exact {
 			c := s.Location.Coarsen()
 			s.Location = &c
 		}

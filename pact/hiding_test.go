@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -208,4 +209,37 @@ func FuzzReadSealedFields(f *testing.F) {
 			t.Fatalf("%x decodes to %+v, which encodes to %x", p, s, back)
 		}
 	})
+}
+
+// TestSealedMatcherSkipsRowsThatDoNotOpen: a sealed row whose tag is a
+// chirp's but whose ciphertext was changed is counted, not reported; the
+// untouched row of the same tuple is.
+func TestSealedMatcherSkipsRowsThatDoNotOpen(t *testing.T) {
+	seed := Seed{1, 2, 3}
+	const start = Minute(29_462_400)
+	var sealed []SealedSighting
+	for i := range Minute(2) {
+		s := Sighting{Chirp: ChirpAt(&seed, start+i), Minute: start + i, RSSI: -60, Source: SourcePACT}
+		ss, err := SealSighting(&s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed = append(sealed, ss)
+	}
+	sealed[1].Sealed[SealedNonceSize] ^= 1
+	m, err := NewSealedMatcher(slices.Values(sealed), MatchOptions{ExactMinute: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Contact
+	rep, err := m.Match(TupleSeq([]Tuple{{Seed: seed, Start: start, End: start + 1}}), func(c Contact) error {
+		got = append(got, c)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Heard != start || got[0].RSSI != -60 || rep.Stats.SealedUnopened != 1 {
+		t.Errorf("contacts %+v, %d unopened; want the first minute only and 1 unopened", got, rep.Stats.SealedUnopened)
+	}
 }

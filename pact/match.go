@@ -114,6 +114,10 @@ type MatchStats struct {
 	// Contacts is how many contacts were reported, including the one
 	// whose callback stopped the match.
 	Contacts int64
+	// SealedUnopened counts sealed sightings whose tag matched a computed
+	// chirp but which did not open under it (spec §9.3.3): rows changed
+	// on disk. They are not reported.
+	SealedUnopened int64
 }
 
 // Add accumulates o into s.
@@ -124,6 +128,7 @@ func (s *MatchStats) Add(o MatchStats) {
 	s.ChirpsComputed += o.ChirpsComputed
 	s.CandidateChirps += o.CandidateChirps
 	s.Contacts += o.Contacts
+	s.SealedUnopened += o.SealedUnopened
 }
 
 // MatchReport is the outcome of one pass over an exposure stream.
@@ -153,6 +158,12 @@ type Matcher struct {
 	sources   []Source
 	locations []Location
 
+	// hidden says the index holds a sealed contact log (spec §9.3): an
+	// entry's chirp field holds the lookup tag, zero-padded, its loc
+	// indexes sealed, and a computed chirp is looked up by its tag.
+	hidden bool
+	sealed [][]byte
+
 	// filter rejects almost every computed chirp before the table is
 	// touched. It is a blocked Bloom filter keyed by chirp prefix and
 	// minute: minute base+i owns the words filter[f.off : f.off+f.n] for
@@ -174,11 +185,11 @@ type filterSpan struct {
 }
 
 type indexEntry struct {
-	chirp Chirp
+	chirp Chirp // the chirp, or in a hidden index its tag, zero-padded
 	heard Minute
 	rssi  int8
 	src   uint8
-	loc   int32 // index into locations, or -1
+	loc   int32 // index into locations (into sealed when hidden), or -1
 }
 
 type tableSlot struct {
@@ -206,11 +217,26 @@ func NewMatcher(sightings iter.Seq[Sighting], opts MatchOptions) (*Matcher, erro
 	return b.build()
 }
 
-// LoadMatcher indexes the sightings of store in the options' window.
+// LoadMatcher indexes the sightings of store in the options' window. A
+// SealedContactStore whose log is hidden is indexed by tag: a match then
+// opens only the sightings of the chirps it found (spec §9.3.3).
 func LoadMatcher(ctx context.Context, store ContactStore, opts MatchOptions) (*Matcher, error) {
 	b, err := newMatcherBuilder(opts)
 	if err != nil {
 		return nil, err
+	}
+	if ss, ok := store.(SealedContactStore); ok {
+		sealed, err := ss.ContactLogSealed(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("loading the contact log for matching: %w", err)
+		}
+		if sealed {
+			b.m.hidden = true
+			if err := ss.SealedSightings(ctx, b.from, b.to, b.addSealed); err != nil {
+				return nil, fmt.Errorf("loading the sealed contact log for matching: %w", err)
+			}
+			return b.build()
+		}
 	}
 	if err := store.Sightings(ctx, b.from, b.to, b.add); err != nil {
 		return nil, fmt.Errorf("loading the contact log for matching: %w", err)
@@ -271,6 +297,34 @@ func (b *matcherBuilder) add(s Sighting) error {
 	return nil
 }
 
+// NewSealedMatcher indexes sealed sightings (spec §9.3.3), as LoadMatcher
+// does for a hidden SealedContactStore.
+func NewSealedMatcher(sightings iter.Seq[SealedSighting], opts MatchOptions) (*Matcher, error) {
+	b, err := newMatcherBuilder(opts)
+	if err != nil {
+		return nil, err
+	}
+	b.m.hidden = true
+	for s := range sightings {
+		if err := b.addSealed(s); err != nil {
+			return nil, err
+		}
+	}
+	return b.build()
+}
+
+func (b *matcherBuilder) addSealed(s SealedSighting) error {
+	if s.Minute < b.from || s.Minute > b.to {
+		return nil
+	}
+	m := b.m
+	e := indexEntry{heard: s.Minute, loc: int32(len(m.sealed)), rssi: RSSIUnknown}
+	copy(e.chirp[:], s.Tag[:])
+	m.sealed = append(m.sealed, s.Sealed)
+	m.entries = append(m.entries, e)
+	return nil
+}
+
 func (b *matcherBuilder) build() (*Matcher, error) {
 	m := b.m
 	slices.SortFunc(m.entries, func(x, y indexEntry) int {
@@ -282,7 +336,7 @@ func (b *matcherBuilder) build() (*Matcher, error) {
 	// Keep one entry per (chirp, minute), as the contact log does.
 	out := m.entries[:0]
 	for _, e := range m.entries {
-		if n := len(out); n > 0 && out[n-1].chirp == e.chirp && out[n-1].heard == e.heard {
+		if n := len(out); n > 0 && !m.hidden && out[n-1].chirp == e.chirp && out[n-1].heard == e.heard {
 			out[n-1].rssi = MergeRSSI(out[n-1].rssi, e.rssi)
 			if out[n-1].loc < 0 {
 				out[n-1].loc = e.loc
@@ -707,6 +761,7 @@ type matchWorker struct {
 	found  []foundContact
 	stream [MinutesPerHour * chirpStride]byte
 	block  [2 * aes.BlockSize]byte
+	tag    Chirp // tagKey's result; bytes TagSize.. stay zero
 }
 
 func newMatchWorker(m *Matcher, naive bool) *matchWorker {
@@ -758,12 +813,16 @@ func (w *matchWorker) matchTuple(idx int64, t *Tuple, mask uint64) {
 		spans := m.filterAt[from-m.base:][:run]
 		for i, f := range spans {
 			c := w.stream[i*chirpStride : i*chirpStride+ChirpSize]
-			h := m.mix(chirpPrefix(c))
+			key := c
+			if m.hidden {
+				key = w.tagKey(c)
+			}
+			h := m.mix(chirpPrefix(key))
 			fm := filterMask(h)
 			if f.n == 0 || m.filter[f.off+uint32(h>>32)&(f.n-1)]&fm != fm {
 				continue
 			}
-			w.lookupTable(idx, t, from+Minute(i), c, h)
+			w.lookupTable(idx, t, from+Minute(i), key, c, h)
 		}
 	}
 }
@@ -783,24 +842,37 @@ func (w *matchWorker) matchNaive(idx int64, t *Tuple) {
 // lookup records every sighting of chirp c heard within the tolerance of
 // minute t.
 func (w *matchWorker) lookup(idx int64, t *Tuple, minute Minute, c []byte) {
-	h := w.m.mix(chirpPrefix(c))
+	key := c
+	if w.m.hidden {
+		key = w.tagKey(c)
+	}
+	h := w.m.mix(chirpPrefix(key))
 	if w.m.mayMatch(h, minute) {
-		w.lookupTable(idx, t, minute, c, h)
+		w.lookupTable(idx, t, minute, key, c, h)
 	}
 }
 
-// lookupTable records every sighting of chirp c, whose mixed prefix is h,
-// heard within the tolerance of minute t; c has passed the filter.
-func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, c []byte, h uint64) {
+// tagKey returns the index key of chirp c in a hidden index: its tag,
+// zero-padded to a chirp's length (spec §9.3.1).
+func (w *matchWorker) tagKey(c []byte) []byte {
+	tag := ContactTag((*Chirp)(c))
+	copy(w.tag[:], tag[:])
+	return w.tag[:]
+}
+
+// lookupTable records every sighting of chirp c, whose index key (c
+// itself, or its tag in a hidden index) has the mixed prefix h, heard
+// within the tolerance of minute t; the key has passed the filter.
+func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, key, c []byte, h uint64) {
 	m := w.m
-	prefix := chirpPrefix(c)
+	prefix := chirpPrefix(key)
 	w.stats.CandidateChirps++
 	for i := h & m.tableMask; ; i = (i + 1) & m.tableMask {
 		s := &m.table[i]
 		if s.count == 0 {
 			return
 		}
-		if s.prefix != prefix || !bytes.Equal(m.entries[s.start].chirp[:], c) {
+		if s.prefix != prefix || !bytes.Equal(m.entries[s.start].chirp[:], key) {
 			continue
 		}
 		for j := s.start; j < s.start+s.count; j++ {
@@ -811,6 +883,10 @@ func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, c []byte, 
 			}
 			if d > int64(m.tol) {
 				break
+			}
+			if m.hidden {
+				w.openSealed(idx, t, minute, e, Chirp(c), int(j))
+				continue
 			}
 			c := Contact{
 				TupleIndex:  idx,
@@ -829,6 +905,28 @@ func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, c []byte, 
 		}
 		return
 	}
+}
+
+// openSealed opens the sealed sighting of entry e, found for chirp c, and
+// records it as a contact (spec §9.3.3). A row that does not open is
+// counted and left out.
+func (w *matchWorker) openSealed(idx int64, t *Tuple, minute Minute, e *indexEntry, c Chirp, entry int) {
+	ss := SealedSighting{Minute: e.heard, Tag: Tag(e.chirp[:TagSize]), Sealed: w.m.sealed[e.loc]}
+	s, err := OpenSighting(&ss, &c)
+	if err != nil {
+		w.stats.SealedUnopened++
+		return
+	}
+	w.found = append(w.found, foundContact{c: Contact{
+		TupleIndex:  idx,
+		Seed:        t.Seed,
+		ChirpMinute: minute,
+		Heard:       e.heard,
+		Chirp:       c,
+		RSSI:        s.RSSI,
+		Source:      s.Source,
+		Location:    s.Location,
+	}, entry: entry})
 }
 
 // TupleSeq streams a slice of tuples, for Match.

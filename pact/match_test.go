@@ -1,12 +1,14 @@
 package pact
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -126,12 +128,18 @@ func TestMatchCases(t *testing.T) {
 			for _, tu := range tc.Tuples {
 				tuples = append(tuples, Tuple{Seed: seeds[tu.Seed], Start: at(tu.Start), End: at(tu.End)})
 			}
-			for _, mode := range []string{"smart", "naive"} {
-				m, err := NewMatcher(slices.Values(log), opts)
+			for _, mode := range []string{"smart", "naive", "sealed", "sealed-naive"} {
+				var m *Matcher
+				var err error
+				if strings.HasPrefix(mode, "sealed") {
+					m, err = NewSealedMatcher(slices.Values(sealLog(t, log)), opts)
+				} else {
+					m, err = NewMatcher(slices.Values(log), opts)
+				}
 				if err == nil {
 					var got []Contact
 					run := m.Match
-					if mode == "naive" {
+					if strings.HasSuffix(mode, "naive") {
 						run = m.MatchNaive
 					}
 					var rep MatchReport
@@ -196,9 +204,9 @@ func checkMatchCase(t *testing.T, mode string, tc matchCase, seeds map[string]Se
 	if st.Tuples != tc.WantStats.Tuples || st.Contacts != int64(len(tc.WantContacts)) {
 		t.Errorf("%s: stats %+v, want %d tuples and %d contacts", mode, st, tc.WantStats.Tuples, len(tc.WantContacts))
 	}
-	if mode == "smart" {
+	if !strings.HasSuffix(mode, "naive") {
 		if st.TuplesSkipped != tc.WantStats.Skipped || st.KeysDerived != tc.WantStats.Keys || st.ChirpsComputed != tc.WantStats.Chirps {
-			t.Errorf("smart: skipped %d, keys %d, chirps %d; want %d, %d, %d", st.TuplesSkipped, st.KeysDerived, st.ChirpsComputed,
+			t.Errorf("%s: skipped %d, keys %d, chirps %d; want %d, %d, %d", mode, st.TuplesSkipped, st.KeysDerived, st.ChirpsComputed,
 				tc.WantStats.Skipped, tc.WantStats.Keys, tc.WantStats.Chirps)
 		}
 	} else {
@@ -300,4 +308,24 @@ func TestDaySummaryString(t *testing.T) {
 			t.Errorf("String() = %q, want %q", got, tc.want)
 		}
 	}
+}
+
+// sealLog returns log as a hidden contact log holds it (spec §9.3): merged
+// per (chirp, minute) like any contact log, then sealed.
+func sealLog(t *testing.T, log []Sighting) []SealedSighting {
+	t.Helper()
+	store := NewMemStore()
+	if err := store.AddSightings(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	var sealed []SealedSighting
+	err := store.Sightings(context.Background(), 0, ^Minute(0), func(s Sighting) error {
+		ss, err := SealSighting(&s, nil)
+		sealed = append(sealed, ss)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed
 }

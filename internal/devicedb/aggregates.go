@@ -49,6 +49,18 @@ func (c *contactCounts) add(m pact.Minute, source pact.Source, rssi int8, delta 
 	c.rssi[uint8(rssi)] += delta
 }
 
+// addSealed counts delta sealed sightings of minute m: per hour under
+// SourceSealed, and not in the RSSI histogram, since their source and RSSI
+// are sealed (spec §9.3.5).
+func (c *contactCounts) addSealed(m pact.Minute, delta int64) {
+	hs := hourSource{hour: int64(m) / 60, source: SourceSealed}
+	if hs != c.last {
+		c.flushRun()
+		c.last = hs
+	}
+	c.lastN += delta
+}
+
 // moveRSSI records a merged sighting whose stored RSSI changed.
 func (c *contactCounts) moveRSSI(from, to int8) {
 	if from != to {
@@ -152,9 +164,12 @@ func removeCount(ctx context.Context, tx *sql.Tx, n int64, update, deleteEmpty s
 }
 
 // countErased subtracts from counts the contact-log rows about to be
-// erased by `DELETE FROM contacts WHERE minute < m`, read in the same
-// transaction.
+// erased by `DELETE FROM contacts WHERE minute < m` and the same of
+// sealed_contacts, read in the same transaction.
 func countErased(ctx context.Context, tx *sql.Tx, counts *contactCounts, m pact.Minute) error {
+	if err := countErasedSealed(ctx, tx, counts, m); err != nil {
+		return err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT minute / 60, source, rssi, count(*) FROM contacts
 		WHERE minute < ? GROUP BY 1, 2, 3`, int64(m))
 	if err != nil {
@@ -168,6 +183,22 @@ func countErased(ctx context.Context, tx *sql.Tx, counts *contactCounts, m pact.
 			return fmt.Errorf("devicedb: counting sightings before %v: %w", m, err)
 		}
 		counts.add(pact.Minute(hour*60), pact.Source(source), int8(rssi), -n)
+	}
+	return rows.Err()
+}
+
+func countErasedSealed(ctx context.Context, tx *sql.Tx, counts *contactCounts, m pact.Minute) error {
+	rows, err := tx.QueryContext(ctx, `SELECT minute / 60, count(*) FROM sealed_contacts WHERE minute < ? GROUP BY 1`, int64(m))
+	if err != nil {
+		return fmt.Errorf("devicedb: counting sealed sightings before %v: %w", m, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var hour, n int64
+		if err := rows.Scan(&hour, &n); err != nil {
+			return fmt.Errorf("devicedb: counting sealed sightings before %v: %w", m, err)
+		}
+		counts.addSealed(pact.Minute(hour*60), -n)
 	}
 	return rows.Err()
 }

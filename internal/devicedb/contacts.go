@@ -157,9 +157,21 @@ func (d *DB) AddSightings(ctx context.Context, batch []pact.Sighting) error {
 	}
 	total := len(batch)
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		counts := newContactCounts()
+		// The mode is read in the transaction: another process on the
+		// same file may have hidden the log since the last batch.
+		mode, err := contactLogMode(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if mode == ModeHidden {
+			if err := addSealed(ctx, tx, counts, batch, nil); err != nil {
+				return err
+			}
+			return counts.apply(ctx, tx)
+		}
 		ins := newChunkInserter(ctx, tx)
 		defer ins.close()
-		counts := newContactCounts()
 		args := make([]any, 0, 6*rowsPerInsert)
 		for len(batch) > 0 {
 			// A chunk is a run of sightings that all have, or all lack, a
@@ -262,8 +274,12 @@ type rowKey struct {
 	chirp  pact.Chirp
 }
 
-// Sightings implements pact.ContactStore.
+// Sightings implements pact.ContactStore. A hidden log holds no chirps:
+// it fails with ErrSealedLog (read it with SealedSightings).
 func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.Sighting) error) error {
+	if err := d.refuseHidden(ctx); err != nil {
+		return err
+	}
 	rows, err := d.db.QueryContext(ctx,
 		`SELECT minute, chirp, rssi, source, lat, lon FROM contacts WHERE minute BETWEEN ? AND ? ORDER BY minute, chirp`,
 		int64(from), int64(to))
@@ -272,29 +288,9 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var (
-			minute, rssi int64
-			chirp        []byte
-			source       string
-			lat, lon     sql.NullFloat64
-		)
-		if err := rows.Scan(&minute, &chirp, &rssi, &source, &lat, &lon); err != nil {
-			return fmt.Errorf("devicedb: reading a sighting: %w", err)
-		}
-		m, err := storedMinute("sighting", "minute", minute)
+		s, err := scanSighting(rows)
 		if err != nil {
 			return err
-		}
-		r, err := storedRSSI("sighting", rssi)
-		if err != nil {
-			return err
-		}
-		if len(chirp) != pact.ChirpSize {
-			return &RowError{Row: "sighting", Column: "chirp", Value: int64(len(chirp)), Want: fmt.Sprintf("%d bytes", pact.ChirpSize)}
-		}
-		s := pact.Sighting{Chirp: pact.Chirp(chirp), Minute: m, RSSI: r, Source: pact.Source(source)}
-		if lat.Valid && lon.Valid {
-			s.Location = &pact.Location{Lat: lat.Float64, Lon: lon.Float64}
 		}
 		if err := fn(s); err != nil {
 			return err
@@ -306,11 +302,23 @@ func (d *DB) Sightings(ctx context.Context, from, to pact.Minute, fn func(pact.S
 	return nil
 }
 
+// refuseHidden returns ErrSealedLog when the log is hidden.
+func (d *DB) refuseHidden(ctx context.Context) error {
+	mode, err := d.ContactLogMode(ctx)
+	if err != nil {
+		return err
+	}
+	if mode == ModeHidden {
+		return ErrSealedLog
+	}
+	return nil
+}
+
 // DeleteSightingsBefore implements pact.ContactStore. Match results derived
 // from the erased sightings go with them, in the same transaction, and so
 // do partial Find My sightings and Find My matches (findmy.go). It returns
 // the number of contact-log rows erased.
 func (d *DB) DeleteSightingsBefore(ctx context.Context, m pact.Minute) (int64, error) {
 	return d.eraseCounted(ctx, m, `DELETE FROM exposure_contacts WHERE heard < ?`,
-		deleteFindMyMatchesBefore, deletePartialBefore, `DELETE FROM contacts WHERE minute < ?`)
+		deleteFindMyMatchesBefore, deletePartialBefore, `DELETE FROM sealed_contacts WHERE minute < ?`, `DELETE FROM contacts WHERE minute < ?`)
 }

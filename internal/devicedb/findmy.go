@@ -198,7 +198,13 @@ func (d *DB) PartialSightings(ctx context.Context, from, to pact.Minute, fn func
 // FindMySightings calls fn for every contact-log sighting of source findmy
 // heard in [from, to], in order of minute: the full keys a Find My
 // matcher compares (docs/findmy.md §7.2).
+//
+// A hidden log cannot say which rows are Find My keys: it fails with
+// ErrSealedLog, and OpenSightingsOf finds given keys instead.
 func (d *DB) FindMySightings(ctx context.Context, from, to pact.Minute, fn func(pact.Sighting) error) error {
+	if err := d.refuseHidden(ctx); err != nil {
+		return err
+	}
 	rows, err := d.db.QueryContext(ctx,
 		`SELECT minute, chirp, rssi FROM contacts WHERE minute BETWEEN ? AND ? AND source = ? ORDER BY minute, chirp`,
 		int64(from), int64(to), string(pact.SourceFindMy))
