@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pact-findmy/pact-findmy/pact"
 )
@@ -12,14 +13,19 @@ import (
 // BenchmarkAddSightings measures bulk loading of the contact log in the
 // batch sizes the harvester flushes, every sighting a new row (the
 // harvester's worst case), with the dashboard aggregates kept up to date.
-// merge=half stores every batch twice, the second time with half of its
-// rows already stored, so that every chunk takes the merging path.
+// merge=half repeats every other row of a batch, stronger, so that every
+// chunk takes the merging path; mode=hidden stores the log sealed (spec
+// §9.3).
 func BenchmarkAddSightings(b *testing.B) {
 	for _, bc := range []struct {
-		batch int
-		merge bool
-	}{{1000, false}, {10000, false}, {10000, true}} {
+		batch  int
+		merge  bool
+		hidden bool
+	}{{1000, false, false}, {10000, false, false}, {10000, true, false}, {10000, false, true}, {10000, true, true}} {
 		name := fmt.Sprintf("batch=%d", bc.batch)
+		if bc.hidden {
+			name += "/mode=hidden"
+		}
 		if bc.merge {
 			name += "/merge=half"
 		}
@@ -29,6 +35,11 @@ func BenchmarkAddSightings(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer db.Close()
+			if bc.hidden {
+				if _, err := db.HideContactLog(context.Background(), time.Now()); err != nil {
+					b.Fatal(err)
+				}
+			}
 			ss := make([]pact.Sighting, bc.batch)
 			n := 0
 			rows := 0
