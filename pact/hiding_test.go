@@ -2,6 +2,7 @@ package pact
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -241,5 +242,37 @@ func TestSealedMatcherSkipsRowsThatDoNotOpen(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].Heard != start || got[0].RSSI != -60 || rep.Stats.SealedUnopened != 1 {
 		t.Errorf("contacts %+v, %d unopened; want the first minute only and 1 unopened", got, rep.Stats.SealedUnopened)
+	}
+}
+
+// TestContactLogExactLocation: a contact log over a sealed store may keep
+// the location as given (spec §9.3.5); otherwise it is coarsened (§5.2).
+func TestContactLogExactLocation(t *testing.T) {
+	exact := Location{Lat: 52.520008, Lon: 13.404954}
+	for _, tc := range []struct {
+		name  string
+		exact bool
+		want  Location
+	}{
+		{"coarsened", false, exact.Coarsen()},
+		{"exact", true, exact},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := &fakeClock{}
+			clock.set(100)
+			log := NewContactLog(NewMemStore(), ContactLogOptions{Clock: clock, ExactLocation: tc.exact})
+			loc := exact
+			if _, err := log.Record(ctx, []Sighting{{Chirp: chirpOf(1), Minute: 99, RSSI: -50, Source: SourcePACT, Location: &loc}}); err != nil {
+				t.Fatal(err)
+			}
+			var got *Location
+			if err := log.Sightings(ctx, 0, 200, func(s Sighting) error { got = s.Location; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if got == nil || *got != tc.want {
+				t.Errorf("stored location %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
