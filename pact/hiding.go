@@ -23,9 +23,15 @@ import (
 // TagSize is the length of a contact tag in bytes.
 const TagSize = 16
 
-// Tag is the lookup tag of a chirp or Find My key in a sealed contact log:
-// the first 16 bytes of SHA-256(tagLabel || chirp) (spec §9.3.1).
+// Tag is the lookup tag of a chirp or Find My key in a sealed contact log
+// (spec §9.3.1): the chirp's first TagClearBytes bytes, then the first 14
+// bytes of SHA-256(tagLabel || 0x00 || chirp).
 type Tag [TagSize]byte
+
+// TagClearBytes is how many bytes of the chirp a tag carries as they are.
+// They let the matcher reject almost every computed chirp before hashing
+// it; 208 bits of the chirp stay unknown (spec §9.3.6).
+const TagClearBytes = 2
 
 // Labels of spec §9.3.1. Each is followed by a zero byte wherever it is
 // used, so no label is a prefix of another's input.
@@ -63,7 +69,10 @@ func ContactTag(c *Chirp) Tag {
 	n := copy(buf[:], tagLabel)
 	copy(buf[n+1:], c[:])
 	sum := sha256.Sum256(buf[:])
-	return Tag(sum[:TagSize])
+	var t Tag
+	copy(t[:], c[:TagClearBytes])
+	copy(t[TagClearBytes:], sum[:])
+	return t
 }
 
 // sealingKey returns the sealing key of c: HKDF-SHA256 with c as the input

@@ -392,6 +392,17 @@ func (m *Matcher) mix(prefix uint64) uint64 {
 
 func chirpPrefix(c []byte) uint64 { return binary.LittleEndian.Uint64(c[:8]) }
 
+// keyHash is the filter and table hash of an index key: the mixed 64-bit
+// prefix of a chirp, or in a hidden index the mixed first TagClearBytes of
+// the tag, which are the chirp's own (spec §9.3.1), so that a computed
+// chirp is tested against the filter before its tag is computed.
+func (m *Matcher) keyHash(key []byte) uint64 {
+	if m.hidden {
+		return m.mix(uint64(binary.BigEndian.Uint16(key)))
+	}
+	return m.mix(chirpPrefix(key))
+}
+
 func filterMask(h uint64) uint64 {
 	return 1<<(h&63) | 1<<(h>>6&63) | 1<<(h>>12&63)
 }
@@ -430,7 +441,7 @@ func (m *Matcher) buildFilter() {
 	}
 	m.filter = make([]uint64, off)
 	for _, e := range m.entries {
-		h := m.mix(chirpPrefix(e.chirp[:]))
+		h := m.keyHash(e.chirp[:])
 		at := int(e.heard - m.base)
 		for i := max(at-tol, 0); i <= at+tol && i < m.span; i++ {
 			f := m.filterAt[i]
@@ -474,7 +485,7 @@ func (m *Matcher) buildTable() {
 			end++
 		}
 		prefix := chirpPrefix(m.entries[start].chirp[:])
-		h := m.mix(prefix)
+		h := m.keyHash(m.entries[start].chirp[:])
 		// Distinct chirps may share a prefix; they get separate slots and
 		// the probe compares the full chirp.
 		for i := h & m.tableMask; ; i = (i + 1) & m.tableMask {
@@ -811,19 +822,35 @@ func (w *matchWorker) matchTuple(idx int64, t *Tuple, mask uint64) {
 		// index means the minute lies in the index and its filter is
 		// not empty, so only the table look-up needs a call.
 		spans := m.filterAt[from-m.base:][:run]
+		if m.hidden {
+			w.matchHiddenRun(idx, t, from, spans)
+			continue
+		}
 		for i, f := range spans {
 			c := w.stream[i*chirpStride : i*chirpStride+ChirpSize]
-			key := c
-			if m.hidden {
-				key = w.tagKey(c)
-			}
-			h := m.mix(chirpPrefix(key))
+			h := m.mix(chirpPrefix(c))
 			fm := filterMask(h)
 			if f.n == 0 || m.filter[f.off+uint32(h>>32)&(f.n-1)]&fm != fm {
 				continue
 			}
-			w.lookupTable(idx, t, from+Minute(i), key, c, h)
+			w.lookupTable(idx, t, from+Minute(i), c, c, h)
 		}
+	}
+}
+
+// matchHiddenRun is matchTuple's inner loop over a hidden index: the
+// filter tests the chirp's clear tag bytes, and only a chirp that passes
+// has its tag computed and looked up (spec §9.3.3).
+func (w *matchWorker) matchHiddenRun(idx int64, t *Tuple, from Minute, spans []filterSpan) {
+	m := w.m
+	for i, f := range spans {
+		c := w.stream[i*chirpStride : i*chirpStride+ChirpSize]
+		h := m.keyHash(c)
+		fm := filterMask(h)
+		if f.n == 0 || m.filter[f.off+uint32(h>>32)&(f.n-1)]&fm != fm {
+			continue
+		}
+		w.lookupTable(idx, t, from+Minute(i), w.tagKey(c), c, h)
 	}
 }
 
@@ -842,14 +869,15 @@ func (w *matchWorker) matchNaive(idx int64, t *Tuple) {
 // lookup records every sighting of chirp c heard within the tolerance of
 // minute t.
 func (w *matchWorker) lookup(idx int64, t *Tuple, minute Minute, c []byte) {
+	h := w.m.keyHash(c)
+	if !w.m.mayMatch(h, minute) {
+		return
+	}
 	key := c
 	if w.m.hidden {
 		key = w.tagKey(c)
 	}
-	h := w.m.mix(chirpPrefix(key))
-	if w.m.mayMatch(h, minute) {
-		w.lookupTable(idx, t, minute, key, c, h)
-	}
+	w.lookupTable(idx, t, minute, key, c, h)
 }
 
 // tagKey returns the index key of chirp c in a hidden index: its tag,
@@ -861,7 +889,7 @@ func (w *matchWorker) tagKey(c []byte) []byte {
 }
 
 // lookupTable records every sighting of chirp c, whose index key (c
-// itself, or its tag in a hidden index) has the mixed prefix h, heard
+// itself, or its tag in a hidden index) has the hash h (keyHash), heard
 // within the tolerance of minute t; the key has passed the filter.
 func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, key, c []byte, h uint64) {
 	m := w.m

@@ -46,7 +46,7 @@ def xchacha20poly1305_seal(key, nonce24, plain, ad):
 
 
 def tag(chirp):
-    return hashlib.sha256(TAG_LABEL + b"\0" + chirp).digest()[:16]
+    return chirp[:2] + hashlib.sha256(TAG_LABEL + b"\0" + chirp).digest()[:14]
 
 
 def key(chirp):
