@@ -295,7 +295,8 @@ func mergeSealed(ins *chunkInserter, counts *contactCounts, chunk []pact.Sightin
 				return err
 			}
 		}
-		if err := ins.exec(`INSERT OR REPLACE INTO sealed_contacts (minute, tag, sealed) VALUES (?, ?, ?)`, false,
+		// exec's "full" path: one statement prepared for the whole chunk.
+		if err := ins.exec(`INSERT OR REPLACE INTO sealed_contacts (minute, tag, sealed) VALUES (?, ?, ?)`, true,
 			[]any{int64(s.Minute), sealed[i].Tag[:], sealed[i].Sealed}); err != nil {
 			return err
 		}
