@@ -362,29 +362,30 @@ func (d *DB) OpenSightingsOf(ctx context.Context, from, to pact.Minute, chirps [
 	for i := range chirps {
 		byTag[pact.ContactTag(&chirps[i])] = &chirps[i]
 	}
-	plain, err := d.db.PrepareContext(ctx, `SELECT minute, chirp, rssi, source, lat, lon FROM contacts WHERE chirp = ? AND minute BETWEEN ? AND ?`)
-	if err != nil {
-		return fmt.Errorf("devicedb: reading sightings of %d chirps: %w", len(chirps), err)
+	wanted := make(map[pact.Chirp]bool, len(chirps))
+	for _, c := range chirps {
+		wanted[c] = true
 	}
-	defer plain.Close()
+	// One pass over each table's minutes, as FindMySightings makes: the
+	// chirp is not indexed, the minute is.
 	var found []pact.Sighting
-	for i := range chirps {
-		rows, err := plain.QueryContext(ctx, chirps[i][:], int64(from), int64(to))
+	rows, err := d.db.QueryContext(ctx, `SELECT minute, chirp, rssi, source, lat, lon FROM contacts WHERE minute BETWEEN ? AND ?`, int64(from), int64(to))
+	if err != nil {
+		return fmt.Errorf("devicedb: reading sightings of %d chirps %v..%v: %w", len(chirps), from, to, err)
+	}
+	for rows.Next() {
+		s, err := scanSighting(rows)
 		if err != nil {
-			return fmt.Errorf("devicedb: reading sightings of %s: %w", chirps[i], err)
+			rows.Close()
+			return err
 		}
-		for rows.Next() {
-			s, err := scanSighting(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
+		if wanted[s.Chirp] {
 			found = append(found, s)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("devicedb: reading sightings of %s: %w", chirps[i], err)
-		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("devicedb: reading sightings of %d chirps %v..%v: %w", len(chirps), from, to, err)
 	}
 	err = d.SealedSightings(ctx, from, to, func(ss pact.SealedSighting) error {
 		c, ok := byTag[ss.Tag]
