@@ -276,3 +276,29 @@ func TestContactLogExactLocation(t *testing.T) {
 		})
 	}
 }
+
+// FuzzOpenSighting: whatever bytes a sealed row holds on disk, opening it
+// either returns the sighting that was sealed or fails with ErrSealedOpen;
+// it never panics.
+func FuzzOpenSighting(f *testing.F) {
+	s := Sighting{Chirp: chirpOf(7), Minute: 1000, RSSI: -60, Source: SourcePACT}
+	ss, err := SealSighting(&s, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ss.Sealed, uint32(ss.Minute))
+	f.Add([]byte{}, uint32(0))
+	f.Fuzz(func(t *testing.T, sealed []byte, minute uint32) {
+		row := SealedSighting{Minute: Minute(minute), Tag: ss.Tag, Sealed: sealed}
+		got, err := OpenSighting(&row, &s.Chirp)
+		if err != nil {
+			if !errors.Is(err, ErrSealedOpen) {
+				t.Fatalf("err %v does not wrap ErrSealedOpen", err)
+			}
+			return
+		}
+		if !reflect.DeepEqual(got, s) || Minute(minute) != s.Minute {
+			t.Fatalf("opened %+v at minute %d, sealed %+v", got, minute, s)
+		}
+	})
+}
