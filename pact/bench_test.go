@@ -1,6 +1,7 @@
 package pact_test
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"math"
@@ -111,8 +112,9 @@ type primitiveCost struct{ wall, cpu float64 }
 
 type matchBench struct {
 	w *workload.Workload
-	// m matches on one goroutine, parallel on two.
-	m, parallel *pact.Matcher
+	// m matches on one goroutine, parallel on two; sealed and
+	// sealedParallel the same over the log kept hidden (spec §9.3).
+	m, parallel, sealed, sealedParallel *pact.Matcher
 }
 
 // referenceMatch builds the reference workload and its index once per
@@ -127,12 +129,37 @@ var referenceMatch = sync.OnceValues(func() (*matchBench, error) {
 	}
 	opts.Workers = 2
 	parallel, err := pact.NewMatcher(slices.Values(w.Sightings), opts)
+	if err != nil {
+		return nil, err
+	}
+	// The hidden log holds one sealed row per (chirp, minute), merged as a
+	// contact log merges them.
+	store := pact.NewMemStore()
+	if err := store.AddSightings(context.Background(), w.Sightings); err != nil {
+		return nil, err
+	}
+	var rows []pact.SealedSighting
+	err = store.Sightings(context.Background(), opts.From, opts.To, func(s pact.Sighting) error {
+		ss, err := pact.SealSighting(&s, nil)
+		rows = append(rows, ss)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	opts.Workers = 1
+	sealed, err := pact.NewSealedMatcher(slices.Values(rows), opts)
+	if err != nil {
+		return nil, err
+	}
+	opts.Workers = 2
+	sealedParallel, err := pact.NewSealedMatcher(slices.Values(rows), opts)
 	// The matchers hold their own compact copy. Dropping the 1.5 million
 	// Sighting values, with their pointers, keeps the garbage collector
 	// from rescanning them during the match, which a device that loads
 	// its log from SQLite would not pay either.
 	w.Sightings = nil
-	return &matchBench{w: w, m: m, parallel: parallel}, err
+	return &matchBench{w: w, m: m, parallel: parallel, sealed: sealed, sealedParallel: sealedParallel}, err
 })
 
 // BenchmarkMatch streams the reference exposure set (one million
@@ -142,7 +169,7 @@ func BenchmarkMatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, mode := range []string{"smart", "naive", "smart-2workers"} {
+	for _, mode := range []string{"smart", "naive", "smart-2workers", "sealed", "sealed-2workers"} {
 		b.Run(mode, func(b *testing.B) {
 			run := ref.m.Match
 			switch mode {
@@ -150,6 +177,10 @@ func BenchmarkMatch(b *testing.B) {
 				run = ref.m.MatchNaive
 			case "smart-2workers":
 				run = ref.parallel.Match
+			case "sealed":
+				run = ref.sealed.Match
+			case "sealed-2workers":
+				run = ref.sealedParallel.Match
 			}
 			prim := measurePrimitive()
 			runtime.GC()

@@ -90,10 +90,7 @@ func truncate(s string) string {
 // so the two blocks of minute t+1 directly follow those of minute t and an
 // hour of chirps is one AES-CTR keystream. The domain keeps chirp inputs
 // disjoint from every other use of a seed as an AES key (spec §4.2).
-var (
-	chirpDomain    = [8]byte{'P', 'A', 'C', 'T', 'c', 'h', 'r', 'p'}
-	metadataDomain = [8]byte{'P', 'A', 'C', 'T', 'm', 'e', 't', 'a'}
-)
+var chirpDomain = [8]byte{'P', 'A', 'C', 'T', 'c', 'h', 'r', 'p'}
 
 func prfBlock(domain [8]byte, counter uint64) (b [aes.BlockSize]byte) {
 	copy(b[:8], domain[:])
@@ -177,11 +174,3 @@ func (k *ChirpKey) Chirps(from Minute, dst []Chirp) []Chirp {
 
 // ChirpAt is PRF(seed, m) for a one-off computation.
 func ChirpAt(seed *Seed, m Minute) Chirp { return NewChirpKey(seed).Chirp(m) }
-
-// MetadataKey derives the 32-byte key under which a device encrypts local
-// metadata about a contact whose chirp at minute m it heard (spec §9.3). Only
-// someone who knows the seed, that is the contact after uploading it, can
-// derive it; the chirp alone does not reveal it.
-func (k *ChirpKey) MetadataKey(m Minute) [32]byte {
-	return *k.encryptPair(&metadataDomain, m)
-}

@@ -15,6 +15,7 @@ type ContactLog struct {
 	minRSSI   int8
 	hasMin    bool
 	locations bool
+	exact     bool
 }
 
 // ContactLogOptions configure a ContactLog. The zero value keeps every
@@ -32,11 +33,15 @@ type ContactLogOptions struct {
 	// MinRSSI, when set, drops sightings weaker than it. Sightings with
 	// unknown RSSI are kept, since nothing says they were far.
 	MinRSSI *int8
+	// ExactLocation keeps locations as given instead of coarsening them
+	// (spec §5.2); it matters only with KeepLocations. Set it only over a store that seals its log (spec
+	// §9.3.5), where a location opens only with the chirp heard there.
+	ExactLocation bool
 }
 
 // NewContactLog returns a contact log over store.
 func NewContactLog(store ContactStore, opts ContactLogOptions) *ContactLog {
-	l := &ContactLog{store: store, clock: opts.Clock, retention: opts.Retention, locations: opts.KeepLocations}
+	l := &ContactLog{store: store, clock: opts.Clock, retention: opts.Retention, locations: opts.KeepLocations, exact: opts.ExactLocation}
 	if l.clock == nil {
 		l.clock = SystemClock{}
 	}
@@ -51,9 +56,11 @@ func NewContactLog(store ContactStore, opts ContactLogOptions) *ContactLog {
 }
 
 // Record stores the sightings of batch that pass the RSSI threshold and are
-// inside the retention period in one atomic write, with their locations
-// coarsened, or without them unless KeepLocations is set. It returns how many it kept. An invalid sighting rejects the whole
-// batch, so a caller never stores half of what it meant to.
+// inside the retention period in one atomic write, without their
+// locations unless KeepLocations is set, and with them coarsened unless
+// ExactLocation is set. It returns how many it kept. An invalid sighting
+// rejects the whole batch, so a caller never stores half of what it meant
+// to.
 func (l *ContactLog) Record(ctx context.Context, batch []Sighting) (int, error) {
 	now := MinuteOf(l.clock.Now())
 	var horizon Minute
@@ -71,7 +78,7 @@ func (l *ContactLog) Record(ctx context.Context, batch []Sighting) (int, error) 
 		switch {
 		case !l.locations:
 			s.Location = nil
-		case s.Location != nil:
+		case s.Location != nil && !l.exact:
 			c := s.Location.Coarsen()
 			s.Location = &c
 		}

@@ -41,3 +41,16 @@ type ContactStore interface {
 	// and returns how many it erased.
 	DeleteSightingsBefore(ctx context.Context, m Minute) (int64, error)
 }
+
+// SealedContactStore is a ContactStore that can keep its contact log
+// hidden (spec §9.3): per sighting a minute, a lookup tag and the other
+// fields sealed under the chirp. LoadMatcher reads such a store through
+// SealedSightings when ContactLogSealed says the log is hidden.
+type SealedContactStore interface {
+	ContactStore
+	// ContactLogSealed reports whether the log is kept sealed.
+	ContactLogSealed(ctx context.Context) (bool, error)
+	// SealedSightings calls fn for every sealed sighting with minute in
+	// [from, to], in minute order.
+	SealedSightings(ctx context.Context, from, to Minute, fn func(SealedSighting) error) error
+}

@@ -130,6 +130,10 @@ type MatchStats struct {
 	// Contacts is how many contacts were reported, including the one
 	// whose callback stopped the match.
 	Contacts int64
+	// SealedUnopened counts sealed sightings whose tag matched a computed
+	// chirp but which did not open under it (spec §9.3.3): rows changed
+	// on disk. They are not reported.
+	SealedUnopened int64
 }
 
 // Add accumulates o into s.
@@ -140,6 +144,7 @@ func (s *MatchStats) Add(o MatchStats) {
 	s.ChirpsComputed += o.ChirpsComputed
 	s.CandidateChirps += o.CandidateChirps
 	s.Contacts += o.Contacts
+	s.SealedUnopened += o.SealedUnopened
 }
 
 // MatchReport is the outcome of one pass over an exposure stream.
@@ -181,6 +186,12 @@ type Matcher struct {
 	indirect []bool
 	maxLate  Minute
 
+	// hidden says the index holds a sealed contact log (spec §9.3): an
+	// entry's chirp field holds the lookup tag, zero-padded, its loc
+	// indexes sealed, and a computed chirp is looked up by its tag.
+	hidden bool
+	sealed [][]byte
+
 	// filter rejects almost every computed chirp before the table is
 	// touched. It is a blocked Bloom filter keyed by chirp prefix and
 	// minute: minute base+i owns the words filter[f.off : f.off+f.n] for
@@ -202,12 +213,12 @@ type filterSpan struct {
 }
 
 type indexEntry struct {
-	chirp Chirp
+	chirp Chirp // the chirp, or in a hidden index its tag, zero-padded
 	heard Minute
 	rssi  int8
 	tx    int8 // TX power, or TxPowerUnknown
 	src   uint8
-	loc   int32 // index into locations, or -1
+	loc   int32 // index into locations (into sealed when hidden), or -1
 }
 
 type tableSlot struct {
@@ -235,11 +246,26 @@ func NewMatcher(sightings iter.Seq[Sighting], opts MatchOptions) (*Matcher, erro
 	return b.build()
 }
 
-// LoadMatcher indexes the sightings of store in the options' window.
+// LoadMatcher indexes the sightings of store in the options' window. A
+// SealedContactStore whose log is hidden is indexed by tag: a match then
+// opens only the sightings of the chirps it found (spec §9.3.3).
 func LoadMatcher(ctx context.Context, store ContactStore, opts MatchOptions) (*Matcher, error) {
 	b, err := newMatcherBuilder(opts)
 	if err != nil {
 		return nil, err
+	}
+	if ss, ok := store.(SealedContactStore); ok {
+		sealed, err := ss.ContactLogSealed(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("loading the contact log for matching: %w", err)
+		}
+		if sealed {
+			b.m.hidden = true
+			if err := ss.SealedSightings(ctx, b.from, b.to, b.addSealed); err != nil {
+				return nil, fmt.Errorf("loading the sealed contact log for matching: %w", err)
+			}
+			return b.build()
+		}
 	}
 	if err := store.Sightings(ctx, b.from, b.to, b.add); err != nil {
 		return nil, fmt.Errorf("loading the contact log for matching: %w", err)
@@ -307,6 +333,39 @@ func (b *matcherBuilder) add(s Sighting) error {
 	return nil
 }
 
+// NewSealedMatcher indexes sealed sightings (spec §9.3.3), as LoadMatcher
+// does for a hidden SealedContactStore.
+func NewSealedMatcher(sightings iter.Seq[SealedSighting], opts MatchOptions) (*Matcher, error) {
+	b, err := newMatcherBuilder(opts)
+	if err != nil {
+		return nil, err
+	}
+	b.m.hidden = true
+	for s := range sightings {
+		if err := b.addSealed(s); err != nil {
+			return nil, err
+		}
+	}
+	return b.build()
+}
+
+func (b *matcherBuilder) addSealed(s SealedSighting) error {
+	if s.Minute < b.from || s.Minute > b.to {
+		return nil
+	}
+	m := b.m
+	e := indexEntry{heard: s.Minute, loc: int32(len(m.sealed)), rssi: RSSIUnknown, tx: TxPowerUnknown}
+	copy(e.chirp[:], s.Tag[:])
+	// The source is sealed, so any row may be a repeated sighting, heard
+	// up to MaxRepeatDelay after its chirp's minute (spec §9.1.3):
+	// chirpMinutes widens every hidden entry, and openSealed drops a late
+	// match whose opened source is direct.
+	m.maxLate = MaxRepeatDelay
+	m.sealed = append(m.sealed, s.Sealed)
+	m.entries = append(m.entries, e)
+	return nil
+}
+
 func (b *matcherBuilder) build() (*Matcher, error) {
 	m := b.m
 	slices.SortFunc(m.entries, func(x, y indexEntry) int {
@@ -318,7 +377,7 @@ func (b *matcherBuilder) build() (*Matcher, error) {
 	// Keep one entry per (chirp, minute), as the contact log does.
 	out := m.entries[:0]
 	for _, e := range m.entries {
-		if n := len(out); n > 0 && out[n-1].chirp == e.chirp && out[n-1].heard == e.heard {
+		if n := len(out); n > 0 && !m.hidden && out[n-1].chirp == e.chirp && out[n-1].heard == e.heard {
 			out[n-1].rssi = MergeRSSI(out[n-1].rssi, e.rssi)
 			out[n-1].tx = MergeTxPower(out[n-1].tx, e.tx)
 			if m.indirect[out[n-1].src] && !m.indirect[e.src] {
@@ -372,12 +431,13 @@ func (m *Matcher) buildMinuteIndex() error {
 
 // chirpMinutes returns the chirp minutes, as offsets from m.base, that
 // entry e can match: its minute heard ± τ, and for an indirect source
-// also the MaxRepeatDelay minutes before (spec §9.1.3). from may be
-// negative.
+// also the MaxRepeatDelay minutes before (spec §9.1.3). In a hidden index
+// every entry counts as possibly indirect, since its source is sealed.
+// from may be negative.
 func (m *Matcher) chirpMinutes(e *indexEntry) (from, to int) {
 	at := int(e.heard - m.base)
 	from = at - int(m.tol)
-	if m.indirect[e.src] {
+	if m.hidden || m.indirect[e.src] {
 		from -= int(MaxRepeatDelay)
 	}
 	return from, at + int(m.tol)
@@ -392,6 +452,17 @@ func (m *Matcher) mix(prefix uint64) uint64 {
 }
 
 func chirpPrefix(c []byte) uint64 { return binary.LittleEndian.Uint64(c[:8]) }
+
+// keyHash is the filter and table hash of an index key: the mixed 64-bit
+// prefix of a chirp, or in a hidden index the mixed first TagClearBytes of
+// the tag, which are the chirp's own (spec §9.3.1), so that a computed
+// chirp is tested against the filter before its tag is computed.
+func (m *Matcher) keyHash(key []byte) uint64 {
+	if m.hidden {
+		return m.mix(uint64(binary.BigEndian.Uint16(key)))
+	}
+	return m.mix(chirpPrefix(key))
+}
 
 func filterMask(h uint64) uint64 {
 	return 1<<(h&63) | 1<<(h>>6&63) | 1<<(h>>12&63)
@@ -432,7 +503,7 @@ func (m *Matcher) buildFilter() {
 	}
 	m.filter = make([]uint64, off)
 	for _, e := range m.entries {
-		h := m.mix(chirpPrefix(e.chirp[:]))
+		h := m.keyHash(e.chirp[:])
 		from, to := m.chirpMinutes(&e)
 		for i := max(from, 0); i <= to && i < m.span; i++ {
 			f := m.filterAt[i]
@@ -477,7 +548,7 @@ func (m *Matcher) buildTable() {
 			end++
 		}
 		prefix := chirpPrefix(m.entries[start].chirp[:])
-		h := m.mix(prefix)
+		h := m.keyHash(m.entries[start].chirp[:])
 		// Distinct chirps may share a prefix; they get separate slots and
 		// the probe compares the full chirp.
 		for i := h & m.tableMask; ; i = (i + 1) & m.tableMask {
@@ -769,6 +840,7 @@ type matchWorker struct {
 	found  []foundContact
 	stream [MinutesPerHour * chirpStride]byte
 	block  [2 * aes.BlockSize]byte
+	tag    Chirp // tagKey's result; bytes TagSize.. stay zero
 }
 
 func newMatchWorker(m *Matcher, naive bool) *matchWorker {
@@ -818,6 +890,10 @@ func (w *matchWorker) matchTuple(idx int64, t *Tuple, mask uint64) {
 		// index means the minute lies in the index and its filter is
 		// not empty, so only the table look-up needs a call.
 		spans := m.filterAt[from-m.base:][:run]
+		if m.hidden {
+			w.matchHiddenRun(idx, t, from, spans)
+			continue
+		}
 		for i, f := range spans {
 			c := w.stream[i*chirpStride : i*chirpStride+ChirpSize]
 			h := m.mix(chirpPrefix(c))
@@ -825,8 +901,24 @@ func (w *matchWorker) matchTuple(idx int64, t *Tuple, mask uint64) {
 			if f.n == 0 || m.filter[f.off+uint32(h>>32)&(f.n-1)]&fm != fm {
 				continue
 			}
-			w.lookupTable(idx, t, from+Minute(i), c, h)
+			w.lookupTable(idx, t, from+Minute(i), c, c, h)
 		}
+	}
+}
+
+// matchHiddenRun is matchTuple's inner loop over a hidden index: the
+// filter tests the chirp's clear tag bytes, and only a chirp that passes
+// has its tag computed and looked up (spec §9.3.3).
+func (w *matchWorker) matchHiddenRun(idx int64, t *Tuple, from Minute, spans []filterSpan) {
+	m := w.m
+	for i, f := range spans {
+		c := w.stream[i*chirpStride : i*chirpStride+ChirpSize]
+		h := m.keyHash(c)
+		fm := filterMask(h)
+		if f.n == 0 || m.filter[f.off+uint32(h>>32)&(f.n-1)]&fm != fm {
+			continue
+		}
+		w.lookupTable(idx, t, from+Minute(i), w.tagKey(c), c, h)
 	}
 }
 
@@ -845,24 +937,38 @@ func (w *matchWorker) matchNaive(idx int64, t *Tuple) {
 // lookup records every sighting of chirp c heard within the tolerance of
 // minute t.
 func (w *matchWorker) lookup(idx int64, t *Tuple, minute Minute, c []byte) {
-	h := w.m.mix(chirpPrefix(c))
-	if w.m.mayMatch(h, minute) {
-		w.lookupTable(idx, t, minute, c, h)
+	h := w.m.keyHash(c)
+	if !w.m.mayMatch(h, minute) {
+		return
 	}
+	key := c
+	if w.m.hidden {
+		key = w.tagKey(c)
+	}
+	w.lookupTable(idx, t, minute, key, c, h)
 }
 
-// lookupTable records every sighting of chirp c, whose mixed prefix is h,
-// heard within the tolerance of minute t; c has passed the filter.
-func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, c []byte, h uint64) {
+// tagKey returns the index key of chirp c in a hidden index: its tag,
+// zero-padded to a chirp's length (spec §9.3.1).
+func (w *matchWorker) tagKey(c []byte) []byte {
+	tag := ContactTag((*Chirp)(c))
+	copy(w.tag[:], tag[:])
+	return w.tag[:]
+}
+
+// lookupTable records every sighting of chirp c, whose index key (c
+// itself, or its tag in a hidden index) has the hash h (keyHash), heard
+// within the tolerance of minute t; the key has passed the filter.
+func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, key, c []byte, h uint64) {
 	m := w.m
-	prefix := chirpPrefix(c)
+	prefix := chirpPrefix(key)
 	w.stats.CandidateChirps++
 	for i := h & m.tableMask; ; i = (i + 1) & m.tableMask {
 		s := &m.table[i]
 		if s.count == 0 {
 			return
 		}
-		if s.prefix != prefix || !bytes.Equal(m.entries[s.start].chirp[:], c) {
+		if s.prefix != prefix || !bytes.Equal(m.entries[s.start].chirp[:], key) {
 			continue
 		}
 		for j := s.start; j < s.start+s.count; j++ {
@@ -873,6 +979,10 @@ func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, c []byte, 
 			}
 			if d > int64(m.tol)+int64(m.maxLate) {
 				break
+			}
+			if m.hidden {
+				w.openSealed(idx, t, minute, e, Chirp(c), int(j), d > int64(m.tol))
+				continue
 			}
 			if d > int64(m.tol) && !m.indirect[e.src] {
 				// A direct sighting keeps ±τ (spec §8.1); only a
@@ -897,6 +1007,34 @@ func (w *matchWorker) lookupTable(idx int64, t *Tuple, minute Minute, c []byte, 
 		}
 		return
 	}
+}
+
+// openSealed opens the sealed sighting of entry e, found for chirp c, and
+// records it as a contact (spec §9.3.3). A row that does not open is
+// counted and left out. late says e was heard more than τ after minute:
+// it is a contact only if its source is a repeater's (spec §9.1.3), as
+// lookupTable decides for a plain entry.
+func (w *matchWorker) openSealed(idx int64, t *Tuple, minute Minute, e *indexEntry, c Chirp, entry int, late bool) {
+	ss := SealedSighting{Minute: e.heard, Tag: Tag(e.chirp[:TagSize]), Sealed: w.m.sealed[e.loc]}
+	s, err := OpenSighting(&ss, &c)
+	if err != nil {
+		w.stats.SealedUnopened++
+		return
+	}
+	if late && !s.Source.Indirect() {
+		return
+	}
+	w.found = append(w.found, foundContact{c: Contact{
+		TupleIndex:  idx,
+		Seed:        t.Seed,
+		ChirpMinute: minute,
+		Heard:       e.heard,
+		Chirp:       c,
+		RSSI:        s.RSSI,
+		TxPower:     s.TxPower,
+		Source:      s.Source,
+		Location:    s.Location,
+	}, entry: entry})
 }
 
 // TupleSeq streams a slice of tuples, for Match.

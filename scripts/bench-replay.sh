@@ -4,6 +4,11 @@
 #
 #   scripts/bench-replay.sh            # 1,000,000 reports
 #   COUNT=100000 scripts/bench-replay.sh
+#   BASE_SRC=/path/to/other/checkout scripts/bench-replay.sh
+#
+# With BASE_SRC set, the findmy-harvester built from that source tree also
+# runs the worst case (sqlite-distinct-base), in the same run, as the
+# baseline of a change to the database path.
 #
 # Needs go and tshark (Debian package tshark). Runs:
 #   parse   replay, outputs off: frames -> classified sightings, counted
@@ -26,6 +31,11 @@ trap 'rm -rf "$WORK"' EXIT
 
 BIN=$WORK/findmy-harvester
 go build -o "$BIN" ./cmd/findmy-harvester
+BASE_BIN=
+if [ -n "${BASE_SRC:-}" ]; then
+	BASE_BIN=$WORK/findmy-harvester-base
+	(cd "$BASE_SRC" && go build -o "$BASE_BIN" ./cmd/findmy-harvester)
+fi
 "$BIN" synth --count "$COUNT" --out "$WORK/crowd.btsnoop" 2>/dev/null
 # One report a minute apart: no two sightings share a (chirp, minute).
 "$BIN" synth --count "$COUNT" --gap 1m --out "$WORK/distinct.btsnoop" 2>/dev/null
@@ -46,6 +56,11 @@ run parse "$BIN" replay --stats-interval 0 "$WORK/crowd.btsnoop"
 run jsonl "$BIN" replay --stats-interval 0 --format jsonl "$WORK/crowd.btsnoop"
 run sqlite "$BIN" replay --stats-interval 0 --db "$WORK/crowd.db" "$WORK/crowd.btsnoop"
 run sqlite-distinct "$BIN" replay --stats-interval 0 --db "$WORK/distinct.db" "$WORK/distinct.btsnoop"
+runs="parse jsonl sqlite sqlite-distinct"
+if [ -n "$BASE_BIN" ]; then
+	run sqlite-distinct-base "$BASE_BIN" replay --stats-interval 0 --db "$WORK/distinct-base.db" "$WORK/distinct.btsnoop"
+	runs="$runs sqlite-distinct-base"
+fi
 run tshark tshark -r "$WORK/crowd.btsnoop" -T fields -E separator=, \
 	-e frame.time_epoch -e bthci_evt.le_advts_event_type -e bthci_evt.bd_addr -e bthci_evt.rssi \
 	-e btcommon.eir_ad.entry.company_id -e btcommon.eir_ad.entry.data
@@ -54,7 +69,7 @@ run crowd-tshark tshark -r "$WORK/keys.btsnoop" -T fields -E separator=, \
 	-e frame.time_epoch -e bthci_evt.le_advts_event_type -e bthci_evt.bd_addr -e bthci_evt.rssi \
 	-e btcommon.eir_ad.entry.company_id -e btcommon.eir_ad.entry.data
 
-for n in parse jsonl sqlite sqlite-distinct crowd-jsonl; do
+for n in $runs crowd-jsonl; do
 	if [ "$(summary "$n" reports)" != "$COUNT" ]; then
 		echo "bench-replay: $n did not read $COUNT reports:" >&2
 		cat "$WORK/$n.err" >&2
@@ -68,7 +83,7 @@ echo "capture: $COUNT advertising reports, $(stat -c %s "$WORK/crowd.btsnoop") b
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1 /proc/loadavg)"
 echo
 printf '%-16s %9s %9s %14s %16s %14s\n' run wall_s cpu_s reports/s sightings/s rows/s
-for n in parse jsonl sqlite sqlite-distinct tshark crowd-jsonl crowd-tshark; do
+for n in $runs tshark crowd-jsonl crowd-tshark; do
 	read -r real user sys <"$WORK/$n.time"
 	if [ "$n" = tshark ] || [ "$n" = crowd-tshark ]; then
 		s=- r=-

@@ -232,8 +232,13 @@ type ContactLog struct {
 	HourWindow int         `json:"hour_window"`
 	Hours      []HourCount `json:"hours"`
 	// RSSI holds the number of sightings per reading, weakest first;
-	// RSSIUnknown counts sightings without a reading.
+	// RSSIUnknown counts sightings without a reading. A hidden log's
+	// sightings are not in it: their RSSI is sealed.
 	RSSI []RSSICount `json:"rssi"`
+	// Mode is "plain" or "hidden" (spec §9.3): a hidden log keeps no
+	// chirps and seals each sighting's RSSI, source and location; Hours
+	// then counts its sightings under the source "sealed".
+	Mode string `json:"mode"`
 }
 
 // HourCount is the sightings of one hour by source.

@@ -287,6 +287,11 @@ func (d *DeviceStats) ContactLog(ctx context.Context) (ContactLog, error) {
 		return ContactLog{}, err
 	}
 	cl := ContactLog{Now: now, RetentionDays: st.RetentionDays, HourWindow: ContactLogHours}
+	mode, err := d.DB.ContactLogMode(ctx)
+	if err != nil {
+		return ContactLog{}, fmt.Errorf("web: reading the contact log: %w", err)
+	}
+	cl.Mode = string(mode)
 	ext, err := d.DB.ContactLogExtent(ctx)
 	if err != nil {
 		return ContactLog{}, fmt.Errorf("web: reading the contact log: %w", err)

@@ -22,7 +22,16 @@ import (
 
 // TestBundleThenMatch runs the two device commands against real device
 // databases: Alice's bundle, with one hour redacted, is matched by Bob.
+// TestBundleThenMatch uploads one device's bundle to another and matches,
+// with the listener's log plain and hidden (pact-bridge hide-log, spec
+// §9.3): both find the same contacts.
 func TestBundleThenMatch(t *testing.T) {
+	for _, hide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hidden=%v", hide), func(t *testing.T) { testBundleThenMatch(t, hide) })
+	}
+}
+
+func testBundleThenMatch(t *testing.T, hide bool) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	alicePath, bobPath := filepath.Join(dir, "alice.db"), filepath.Join(dir, "bob.db")
@@ -52,6 +61,21 @@ func TestBundleThenMatch(t *testing.T) {
 	}
 	alice.Close()
 	bob.Close()
+	if hide {
+		var out bytes.Buffer
+		if err := runHideLog(ctx, []string{"--db", bobPath}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		db, err := devicedb.Open(bobPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode, err := db.ContactLogMode(ctx)
+		db.Close()
+		if err != nil || mode != devicedb.ModeHidden {
+			t.Fatalf("after hide-log (%q): mode %q, %v", out.String(), mode, err)
+		}
+	}
 
 	var bundle bytes.Buffer
 	redact := (first + 60).Time().Format(time.RFC3339)

@@ -31,6 +31,7 @@ var program = &cli.Program{
 		{Name: "repeat", Summary: "turn an adapter into a chirp repeater: rebroadcast the chirps and Find My keys it hears after a delay (spec §9.1)", Run: runRepeat},
 		{Name: "simulate", Summary: "simulate a population of PACT devices for a day, one of them diagnosed", Run: runSimulate},
 		{Name: "match", Summary: "match exposure tuples against the device's contact log", Run: runMatch},
+		{Name: "hide-log", Summary: "seal the device's contact log in place (spec §9.3); cannot be undone", Run: runHideLog},
 		{Name: "bundle", Summary: "print the upload bundle of the device's seed log", Run: runBundle},
 	},
 }

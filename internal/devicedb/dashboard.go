@@ -98,14 +98,18 @@ func (d *DB) RSSIHistogram(ctx context.Context) ([]RSSICount, error) {
 // two ends are one step each down the primary key.
 func (d *DB) ContactLogExtent(ctx context.Context) (LogExtent, error) {
 	var total int64
-	if err := d.db.QueryRowContext(ctx, `SELECT coalesce(sum(sightings), 0) FROM contact_rssi_counts`).Scan(&total); err != nil {
+	// The per-hour counts hold plain and sealed sightings alike; the RSSI
+	// histogram only the plain ones (spec §9.3.5).
+	if err := d.db.QueryRowContext(ctx, `SELECT coalesce(sum(sightings), 0) FROM contact_hour_counts`).Scan(&total); err != nil {
 		return LogExtent{}, fmt.Errorf("devicedb: counting sightings: %w", err)
 	}
 	if total == 0 {
 		return LogExtent{}, nil
 	}
 	var oldest, newest sql.NullInt64
-	if err := d.db.QueryRowContext(ctx, `SELECT (SELECT min(minute) FROM contacts), (SELECT max(minute) FROM contacts)`).Scan(&oldest, &newest); err != nil {
+	if err := d.db.QueryRowContext(ctx, `WITH p(lo, hi) AS (SELECT min(minute), max(minute) FROM contacts),
+		s(lo, hi) AS (SELECT min(minute), max(minute) FROM sealed_contacts)
+		SELECT min(coalesce(p.lo, s.lo), coalesce(s.lo, p.lo)), max(coalesce(p.hi, s.hi), coalesce(s.hi, p.hi)) FROM p, s`).Scan(&oldest, &newest); err != nil {
 		return LogExtent{}, fmt.Errorf("devicedb: reading the extent of the contact log: %w", err)
 	}
 	if !oldest.Valid || !newest.Valid {
@@ -129,7 +133,7 @@ func (d *DB) ContactLogExtent(ctx context.Context) (LogExtent, error) {
 // dashboard asks for the last hour).
 func (d *DB) CountSightings(ctx context.Context, from, to pact.Minute) (int64, error) {
 	var n int64
-	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM contacts WHERE minute BETWEEN ? AND ?`, int64(from), int64(to)).Scan(&n); err != nil {
+	if err := d.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM contacts WHERE minute BETWEEN ?1 AND ?2) + (SELECT count(*) FROM sealed_contacts WHERE minute BETWEEN ?1 AND ?2)`, int64(from), int64(to)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("devicedb: counting sightings %v..%v: %w", from, to, err)
 	}
 	return n, nil

@@ -3,7 +3,6 @@ package devicedb
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -202,46 +201,6 @@ func TestSettings(t *testing.T) {
 	}
 	if want := map[string]string{"min_rssi": "-80", "retention_days": "21"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("settings after reopen %v, want %v", got, want)
-	}
-}
-
-// BenchmarkAddSightingsAggregates measures the harvester's insert rate
-// with the dashboard's aggregate triggers and, as the baseline in the same
-// run, with the triggers dropped.
-func BenchmarkAddSightingsAggregates(b *testing.B) {
-	for _, aggregates := range []bool{false, true} {
-		name := "aggregates=off"
-		if aggregates {
-			name = "aggregates=on"
-		}
-		b.Run(name, func(b *testing.B) {
-			db, err := Open(filepath.Join(b.TempDir(), "bench.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			if !aggregates {
-				if _, err := db.SQL().Exec(`DROP TRIGGER contacts_count_insert; DROP TRIGGER contacts_count_rssi;
-					DROP TRIGGER contacts_count_hour; DROP TRIGGER contacts_count_delete`); err != nil {
-					b.Fatal(err)
-				}
-			}
-			const batch = 10000
-			ss := make([]pact.Sighting, batch)
-			n := 0
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for j := range ss {
-					n++
-					ss[j] = pact.Sighting{Minute: pact.Minute(29_000_000 + n/2000), RSSI: int8(-40 - n%60), Source: pact.SourceFindMy}
-					ss[j].Chirp[0], ss[j].Chirp[1], ss[j].Chirp[2], ss[j].Chirp[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
-				}
-				if err := db.AddSightings(context.Background(), ss); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "sightings/s")
-		})
 	}
 }
 

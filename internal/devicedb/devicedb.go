@@ -58,6 +58,17 @@ func Open(path string) (*DB, error) {
 		sqlDB.Close()
 		return nil, err
 	}
+	// A move to the hidden mode that was interrupted finishes before
+	// anything else reads the log (spec §9.3.4).
+	if mode, err := d.ContactLogMode(context.Background()); err != nil {
+		sqlDB.Close()
+		return nil, err
+	} else if mode == ModeHidden {
+		if _, err := d.finishHiding(context.Background(), nil); err != nil {
+			sqlDB.Close()
+			return nil, err
+		}
+	}
 	return d, nil
 }
 

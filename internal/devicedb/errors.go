@@ -24,3 +24,9 @@ func (e *RowError) Error() string {
 
 // Unwrap returns ErrBadRow.
 func (e *RowError) Unwrap() error { return ErrBadRow }
+
+// ErrCountsDrift is wrapped when a change to the contact log would remove
+// sightings from a dashboard aggregate row that does not hold them: the
+// aggregates no longer equal a GROUP BY over the log (a file changed by a
+// program that bypassed this package). The change is refused.
+var ErrCountsDrift = errors.New("devicedb: dashboard counts disagree with the contact log")

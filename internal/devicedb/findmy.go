@@ -202,7 +202,13 @@ func (d *DB) PartialSightings(ctx context.Context, from, to pact.Minute, fn func
 // or findmy-repeater (a key heard from a repeater, spec §9.1.4) heard in
 // [from, to], in order of minute: the full keys a Find My matcher
 // compares (docs/findmy.md §7.2).
+//
+// A hidden log cannot say which rows are Find My keys: it fails with
+// ErrSealedLog, and OpenSightingsOf finds given keys instead.
 func (d *DB) FindMySightings(ctx context.Context, from, to pact.Minute, fn func(pact.Sighting) error) error {
+	if err := d.refuseHidden(ctx); err != nil {
+		return err
+	}
 	rows, err := d.db.QueryContext(ctx,
 		`SELECT minute, chirp, rssi, tx_power, source = ? FROM contacts WHERE minute BETWEEN ? AND ? AND source IN (?, ?) ORDER BY minute, chirp`,
 		string(pact.SourceFindMyRepeater), int64(from), int64(to), string(pact.SourceFindMy), string(pact.SourceFindMyRepeater))

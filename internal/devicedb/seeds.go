@@ -114,25 +114,67 @@ func storedTxPower(row string, v int64) (int8, error) {
 // returns how many rows the last statement erased: the log's own table
 // comes last, after the tables derived from it.
 func (d *DB) erase(ctx context.Context, m pact.Minute, stmts ...string) (int64, error) {
-	var last, total int64
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		for _, stmt := range stmts {
-			res, err := tx.ExecContext(ctx, stmt, int64(m))
-			if err != nil {
-				return fmt.Errorf("%s: %w", stmt, err)
-			}
-			last, _ = res.RowsAffected()
-			total += last
+	counts, err := d.eraseWith(ctx, m, nil, stmts...)
+	if err != nil {
+		return 0, err
+	}
+	return counts[len(counts)-1], nil
+}
+
+// eraseCounted is erase for statements that end with the contact log's:
+// the dashboard aggregates lose the erased rows in the same transaction.
+// It returns the rows the last two statements erased: the plain and the
+// sealed contact log.
+func (d *DB) eraseCounted(ctx context.Context, m pact.Minute, stmts ...string) (int64, error) {
+	erased, err := d.eraseWith(ctx, m, func(tx *sql.Tx, erase func() error) error {
+		counts := newContactCounts()
+		if err := countErased(ctx, tx, counts, m); err != nil {
+			return err
 		}
-		return nil
+		if err := erase(); err != nil {
+			return err
+		}
+		return counts.apply(ctx, tx)
+	}, stmts...)
+	if err != nil {
+		return 0, err
+	}
+	return erased[len(erased)-1] + erased[len(erased)-2], nil
+}
+
+// eraseWith is erase returning the rows each statement erased; around,
+// when set, runs the deletes through erase inside the transaction.
+func (d *DB) eraseWith(ctx context.Context, m pact.Minute, around func(tx *sql.Tx, erase func() error) error, stmts ...string) ([]int64, error) {
+	erased := make([]int64, len(stmts))
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if around != nil {
+			return around(tx, func() error { return runErase(ctx, tx, m, stmts, erased) })
+		}
+		return runErase(ctx, tx, m, stmts, erased)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("devicedb: erasing rows before %v: %w", m, err)
+		return nil, fmt.Errorf("devicedb: erasing rows before %v: %w", m, err)
+	}
+	var total int64
+	for _, n := range erased {
+		total += n
 	}
 	if total > 0 {
 		if _, err := d.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			return last, fmt.Errorf("devicedb: checkpointing after erasing rows before %v: %w", m, err)
+			return erased, fmt.Errorf("devicedb: checkpointing after erasing rows before %v: %w", m, err)
 		}
 	}
-	return last, nil
+	return erased, nil
+}
+
+// runErase runs the retention deletes of erase, counting rows erased.
+func runErase(ctx context.Context, tx *sql.Tx, m pact.Minute, stmts []string, erased []int64) error {
+	for i, stmt := range stmts {
+		res, err := tx.ExecContext(ctx, stmt, int64(m))
+		if err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+		erased[i], _ = res.RowsAffected()
+	}
+	return nil
 }

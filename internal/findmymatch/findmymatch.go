@@ -178,9 +178,13 @@ func Match(ctx context.Context, src Sightings, keys []exposureclient.FindMyKey, 
 		}
 	}
 
+	fullSightings, err := fullKeySightings(ctx, src, keys)
+	if err != nil {
+		return nil, err
+	}
 	var fullHits, partialHits, repeatedHits []hit
 	for _, r := range spans(entries) {
-		err := src.FindMySightings(ctx, r.lo, r.hi, func(s pact.Sighting) error {
+		err := fullSightings(ctx, r.lo, r.hi, func(s pact.Sighting) error {
 			for _, i := range full[findmy.Key(s.Chirp)] {
 				e := &entries[i]
 				switch {
@@ -233,6 +237,43 @@ func Match(ctx context.Context, src Sightings, keys []exposureclient.FindMyKey, 
 		}
 	}
 	return merge(out), nil
+}
+
+// sealedSightings is implemented by *devicedb.DB: a contact log that may be
+// hidden (spec §9.3), where rows of given keys are found by tag and opened.
+type sealedSightings interface {
+	ContactLogSealed(ctx context.Context) (bool, error)
+	OpenSightingsOf(ctx context.Context, from, to pact.Minute, chirps []pact.Chirp, fn func(pact.Sighting) error) error
+}
+
+// fullKeySightings returns how Match reads the full-key sightings of src:
+// FindMySightings, or for a hidden log the sightings of the published
+// keys alone, opened with them, of source findmy or findmy-repeater (a
+// key heard from a repeater, spec §9.1.4), as FindMySightings reads.
+func fullKeySightings(ctx context.Context, src Sightings, keys []exposureclient.FindMyKey) (func(context.Context, pact.Minute, pact.Minute, func(pact.Sighting) error) error, error) {
+	ss, ok := src.(sealedSightings)
+	if !ok {
+		return src.FindMySightings, nil
+	}
+	hidden, err := ss.ContactLogSealed(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("findmymatch: %w", err)
+	}
+	if !hidden {
+		return src.FindMySightings, nil
+	}
+	chirps := make([]pact.Chirp, len(keys))
+	for i := range keys {
+		chirps[i] = pact.Chirp(keys[i].Key)
+	}
+	return func(ctx context.Context, from, to pact.Minute, fn func(pact.Sighting) error) error {
+		return ss.OpenSightingsOf(ctx, from, to, chirps, func(s pact.Sighting) error {
+			if s.Source != pact.SourceFindMy && s.Source != pact.SourceFindMyRepeater {
+				return nil
+			}
+			return fn(s)
+		})
+	}, nil
 }
 
 func result(e *entry, h hit, ev devicedb.Evidence, batch string) devicedb.FindMyMatch {
