@@ -14,10 +14,11 @@ import (
 //
 // The check runs for every full-form frame a scanner hears, so it avoids
 // both a square root and a modular exponentiation: it evaluates the curve
-// equation with math/big into reused buffers and decides quadratic
-// residuosity with a binary Jacobi symbol on fixed 64-bit limbs, which
-// allocates nothing. A Validator adds a small cache in front, because a
-// device repeats the same key for 15 minutes at several frames a second.
+// equation with two Montgomery multiplications on fixed 64-bit limbs and
+// decides quadratic residuosity with a Jacobi symbol computed by batched
+// divsteps (jacobi), which allocates nothing. A Validator adds a small
+// cache in front, because a device repeats the same key for 15 minutes at
+// several frames a second.
 
 // The prime p and the coefficient b of P-224 (FIPS 186-4 §D.1.2.2); a is -3.
 var (
@@ -94,9 +95,11 @@ func (a *limbs) shiftOutZeros() uint {
 	return s + tz
 }
 
-// jacobi returns the Jacobi symbol (a/n) for odd n > 0 with the binary
-// algorithm: only shifts, subtractions and comparisons.
-func jacobi(a, n limbs) int {
+// jacobiBinary returns the Jacobi symbol (a/n) for odd n > 0 with the
+// binary algorithm: only shifts, subtractions and comparisons. It always
+// terminates, about 1.4 full-width steps per bit, and is the fallback of
+// jacobi.
+func jacobiBinary(a, n limbs) int {
 	t := 1
 	for !a.isZero() {
 		if a[1]|a[2]|a[3]|n[1]|n[2]|n[3] == 0 {
@@ -148,11 +151,10 @@ func jacobi64(a, n uint64) int {
 	return 0
 }
 
-// curveScratch holds the math/big buffers one evaluation reuses.
-type curveScratch struct {
-	x, sq, cube, q, r big.Int
-	out               [KeySize]byte
-}
+// curveScratch is the state of one evaluation. The arithmetic now lives
+// in registers and on the stack, so it is empty; it stays as the type a
+// Validator embeds, so that a later variant needing buffers has a place.
+type curveScratch struct{}
 
 // onCurve reports whether k is the x-coordinate of a P-224 point.
 func (c *curveScratch) onCurve(k *Key) bool {
@@ -160,17 +162,7 @@ func (c *curveScratch) onCurve(k *Key) bool {
 	if !x.less(&p224Limbs) {
 		return false
 	}
-	c.x.SetBytes(k[:])
-	c.sq.Mul(&c.x, &c.x)
-	c.sq.Sub(&c.sq, bigThree)
-	c.cube.Mul(&c.sq, &c.x)
-	c.cube.Add(&c.cube, p224B)
-	c.q.QuoRem(&c.cube, p224P, &c.r)
-	if c.r.Sign() < 0 {
-		c.r.Add(&c.r, p224P)
-	}
-	c.r.FillBytes(c.out[:])
-	return jacobi(limbsFromBytes(c.out[:]), p224Limbs) >= 0
+	return jacobi(curveRHSMont(&x), p224Limbs) >= 0
 }
 
 // OnCurve reports whether k is the x-coordinate of a point on P-224
