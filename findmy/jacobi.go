@@ -17,10 +17,13 @@ import "math/bits"
 // Because every decision reads only the low bits, 62 steps run on the low
 // 64-bit words alone and are applied to the full operands at once as one
 // 2x2 matrix, where the binary algorithm walks all four limbs for every
-// step. The variant has no proven bound on its step count, so after
-// divstepRounds batches (far more than random input needs) it hands the
-// operands it has reached, whose symbol is still the one sought, to the
-// binary algorithm; the answer is exact either way.
+// step. Since nothing is ever subtracted, g never reaches 0 (unless a is
+// 0): f shrinks to gcd(a, n) and g follows it, so the loop stops at f = 1,
+// where the symbol is the sign collected so far, or at g = f > 1, where it
+// is 0. The variant has no proven bound on its step count, so after
+// divstepRounds batches (about twice what random input needs) it hands
+// the operands it has reached, whose symbol is still the one sought, to
+// the binary algorithm; the answer is exact either way.
 func jacobi(a, n limbs) int { return jacobiRounds(a, n, divstepRounds) }
 
 // jacobiRounds is jacobi with the fallback after the given number of
@@ -30,16 +33,15 @@ func jacobiRounds(a, n limbs, rounds int) int {
 	eta := int64(-1)
 	var flip uint64 // bit 0 is set when the symbol has changed sign
 	for range rounds {
-		if f[1]|f[2]|f[3]|g[1]|g[2]|g[3] == 0 {
-			return jacobiSign(flip) * jacobi64(g[0], f[0])
-		}
 		var m divstepMatrix
 		eta, m = posDivsteps62(eta, f[0], g[0], &flip)
 		f, g = mulAddShift62(m.u, &f, m.v, &g), mulAddShift62(m.q, &f, m.r, &g)
-		if g.isZero() {
-			if f == (limbs{1}) {
-				return jacobiSign(flip)
-			}
+		// f never grows and settles at gcd(a, n), where (g/f) is 1
+		// (f = 1) or 0 (f > 1; g then is 0 or equal to f).
+		if f == (limbs{1}) {
+			return jacobiSign(flip)
+		}
+		if g.isZero() || g == f {
 			return 0
 		}
 	}
@@ -47,9 +49,9 @@ func jacobiRounds(a, n limbs, rounds int) int {
 }
 
 // divstepRounds bounds the batches of 62 divsteps jacobi runs before it
-// falls back to the binary algorithm. Random 224-bit operands need about
-// 11 (docs/performance.md, "Faster on-curve check"); 256-bit ones no more
-// than 14 in libsecp256k1's experience, which stops at 25.
+// falls back to the binary algorithm. Random curve values mod p need 11
+// on average; TestJacobiRoundsNeeded checks that the worst of thousands
+// stays well inside the budget.
 const divstepRounds = 25
 
 func jacobiSign(flip uint64) int { return 1 - 2*int(flip&1) }

@@ -180,25 +180,23 @@ func TestJacobiRoundsNeeded(t *testing.T) {
 		}
 		most = max(most, need)
 	}
-	if most > divstepRounds/2 {
+	t.Logf("worst of 5,000 random values below p: %d batches", most)
+	if most > divstepRounds*3/4 {
 		t.Errorf("a random value below p needed %d batches of divsteps, budget %d", most, divstepRounds)
 	}
 }
 
 // settles reports whether jacobiRounds finishes its divsteps within the
-// given number of batches (the operands reach one word or g reaches 0).
+// given number of batches, without the binary fallback.
 func settles(a limbs, rounds int) bool {
 	f, g := p224Limbs, a
 	eta := int64(-1)
 	var flip uint64
 	for range rounds {
-		if f[1]|f[2]|f[3]|g[1]|g[2]|g[3] == 0 {
-			return true
-		}
 		var m divstepMatrix
 		eta, m = posDivsteps62(eta, f[0], g[0], &flip)
 		f, g = mulAddShift62(m.u, &f, m.v, &g), mulAddShift62(m.q, &f, m.r, &g)
-		if g.isZero() {
+		if f == (limbs{1}) || g.isZero() || g == f {
 			return true
 		}
 	}
