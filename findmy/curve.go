@@ -151,13 +151,10 @@ func jacobi64(a, n uint64) int {
 	return 0
 }
 
-// curveScratch is the state of one evaluation. The arithmetic now lives
-// in registers and on the stack, so it is empty; it stays as the type a
-// Validator embeds, so that a later variant needing buffers has a place.
-type curveScratch struct{}
-
-// onCurve reports whether k is the x-coordinate of a P-224 point.
-func (c *curveScratch) onCurve(k *Key) bool {
+// onCurve reports whether k is the x-coordinate of a P-224 point. Its
+// arithmetic runs on the stack, so it allocates nothing and shares
+// nothing between goroutines.
+func onCurve(k *Key) bool {
 	x := limbsFromBytes(k[:])
 	if !x.less(&p224Limbs) {
 		return false
@@ -169,8 +166,7 @@ func (c *curveScratch) onCurve(k *Key) bool {
 // (findmy §4). It is safe for concurrent use; a scanner should prefer a
 // Validator of its own.
 func OnCurve(k *Key) bool {
-	var c curveScratch
-	return c.onCurve(k)
+	return onCurve(k)
 }
 
 // Validator checks keys against P-224 with a cache of recent answers. It
@@ -181,11 +177,10 @@ func OnCurve(k *Key) bool {
 // do not evict each other on every frame, as they would in a
 // direct-mapped cache.
 type Validator struct {
-	scratch curveScratch
-	mask    uint64
-	sets    []cacheSet
-	hits    uint64
-	misses  uint64
+	mask   uint64
+	sets   []cacheSet
+	hits   uint64
+	misses uint64
 }
 
 const cacheWays = 4
@@ -217,7 +212,7 @@ func NewValidator(slots int) *Validator {
 func (v *Validator) Valid(k *Key) bool {
 	if v.sets == nil {
 		v.misses++
-		return v.scratch.onCurve(k)
+		return onCurve(k)
 	}
 	// Keys are uniformly distributed, so any eight of their bytes make a
 	// good index; the cache only ever costs time, never correctness.
@@ -229,7 +224,7 @@ func (v *Validator) Valid(k *Key) bool {
 		}
 	}
 	v.misses++
-	ok := v.scratch.onCurve(k)
+	ok := onCurve(k)
 	i := s.next
 	s.next = (s.next + 1) % cacheWays
 	s.keys[i] = *k
