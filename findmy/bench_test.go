@@ -2,6 +2,7 @@ package findmy
 
 import (
 	"crypto/sha256"
+	"math/big"
 	"testing"
 
 	"filippo.io/nistec"
@@ -20,10 +21,9 @@ func benchKeys(n int) []Key {
 // BenchmarkOnCurve is the cost of one uncached check.
 func BenchmarkOnCurve(b *testing.B) {
 	keys := benchKeys(1024)
-	var c curveScratch
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		c.onCurve(&keys[i&1023])
+		onCurve(&keys[i&1023])
 	}
 }
 
@@ -139,4 +139,80 @@ func BenchmarkProof(b *testing.B) {
 			}
 		}
 	})
+}
+
+// onCurveMathBig is the check as it was before the Montgomery arithmetic
+// and the divsteps symbol: the curve equation with math/big, then the
+// binary Jacobi symbol. It stays as the baseline of BenchmarkOnCurve.
+type onCurveMathBig struct {
+	x, sq, cube, q, r big.Int
+	out               [KeySize]byte
+}
+
+func (c *onCurveMathBig) onCurve(k *Key) bool {
+	x := limbsFromBytes(k[:])
+	if !x.less(&p224Limbs) {
+		return false
+	}
+	c.x.SetBytes(k[:])
+	c.sq.Mul(&c.x, &c.x)
+	c.sq.Sub(&c.sq, bigThree)
+	c.cube.Mul(&c.sq, &c.x)
+	c.cube.Add(&c.cube, p224B)
+	c.q.QuoRem(&c.cube, p224P, &c.r)
+	if c.r.Sign() < 0 {
+		c.r.Add(&c.r, p224P)
+	}
+	c.r.FillBytes(c.out[:])
+	return jacobiBinary(limbsFromBytes(c.out[:]), p224Limbs) >= 0
+}
+
+// BenchmarkOnCurveMathBig is the baseline of BenchmarkOnCurve, on the
+// same keys.
+func BenchmarkOnCurveMathBig(b *testing.B) {
+	keys := benchKeys(1024)
+	var c onCurveMathBig
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c.onCurve(&keys[i&1023])
+	}
+}
+
+func benchCurveValues() []limbs {
+	keys := benchKeys(1024)
+	vals := make([]limbs, len(keys))
+	for i := range keys {
+		x := limbsFromBytes(keys[i][:])
+		x[3] &= 0xffffffff // below 2^224, so below p but for 2^-128 of keys
+		vals[i] = curveRHSMont(&x)
+	}
+	return vals
+}
+
+// BenchmarkJacobi is the symbol alone, (y/p) for curve values y.
+func BenchmarkJacobi(b *testing.B) {
+	vals := benchCurveValues()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		jacobi(vals[i&1023], p224Limbs)
+	}
+}
+
+// BenchmarkJacobiBinary is the binary algorithm on the same values, the
+// baseline of BenchmarkJacobi.
+func BenchmarkJacobiBinary(b *testing.B) {
+	vals := benchCurveValues()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		jacobiBinary(vals[i&1023], p224Limbs)
+	}
+}
+
+// BenchmarkCurveRHS is the curve equation alone in Montgomery form.
+func BenchmarkCurveRHS(b *testing.B) {
+	vals := benchCurveValues()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		curveRHSMont(&vals[i&1023])
+	}
 }

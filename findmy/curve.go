@@ -14,10 +14,11 @@ import (
 //
 // The check runs for every full-form frame a scanner hears, so it avoids
 // both a square root and a modular exponentiation: it evaluates the curve
-// equation with math/big into reused buffers and decides quadratic
-// residuosity with a binary Jacobi symbol on fixed 64-bit limbs, which
-// allocates nothing. A Validator adds a small cache in front, because a
-// device repeats the same key for 15 minutes at several frames a second.
+// equation with two Montgomery multiplications on fixed 64-bit limbs and
+// decides quadratic residuosity with a Jacobi symbol computed by batched
+// divsteps (jacobi), which allocates nothing. A Validator adds a small
+// cache in front, because a device repeats the same key for 15 minutes at
+// several frames a second.
 
 // The prime p and the coefficient b of P-224 (FIPS 186-4 §D.1.2.2); a is -3.
 var (
@@ -94,9 +95,11 @@ func (a *limbs) shiftOutZeros() uint {
 	return s + tz
 }
 
-// jacobi returns the Jacobi symbol (a/n) for odd n > 0 with the binary
-// algorithm: only shifts, subtractions and comparisons.
-func jacobi(a, n limbs) int {
+// jacobiBinary returns the Jacobi symbol (a/n) for odd n > 0 with the
+// binary algorithm: only shifts, subtractions and comparisons. It always
+// terminates, about 1.4 full-width steps per bit, and is the fallback of
+// jacobi.
+func jacobiBinary(a, n limbs) int {
 	t := 1
 	for !a.isZero() {
 		if a[1]|a[2]|a[3]|n[1]|n[2]|n[3] == 0 {
@@ -148,37 +151,22 @@ func jacobi64(a, n uint64) int {
 	return 0
 }
 
-// curveScratch holds the math/big buffers one evaluation reuses.
-type curveScratch struct {
-	x, sq, cube, q, r big.Int
-	out               [KeySize]byte
-}
-
-// onCurve reports whether k is the x-coordinate of a P-224 point.
-func (c *curveScratch) onCurve(k *Key) bool {
+// onCurve reports whether k is the x-coordinate of a P-224 point. Its
+// arithmetic runs on the stack, so it allocates nothing and shares
+// nothing between goroutines.
+func onCurve(k *Key) bool {
 	x := limbsFromBytes(k[:])
 	if !x.less(&p224Limbs) {
 		return false
 	}
-	c.x.SetBytes(k[:])
-	c.sq.Mul(&c.x, &c.x)
-	c.sq.Sub(&c.sq, bigThree)
-	c.cube.Mul(&c.sq, &c.x)
-	c.cube.Add(&c.cube, p224B)
-	c.q.QuoRem(&c.cube, p224P, &c.r)
-	if c.r.Sign() < 0 {
-		c.r.Add(&c.r, p224P)
-	}
-	c.r.FillBytes(c.out[:])
-	return jacobi(limbsFromBytes(c.out[:]), p224Limbs) >= 0
+	return jacobi(curveRHSMont(&x), p224Limbs) >= 0
 }
 
 // OnCurve reports whether k is the x-coordinate of a point on P-224
 // (findmy §4). It is safe for concurrent use; a scanner should prefer a
 // Validator of its own.
 func OnCurve(k *Key) bool {
-	var c curveScratch
-	return c.onCurve(k)
+	return onCurve(k)
 }
 
 // Validator checks keys against P-224 with a cache of recent answers. It
@@ -189,11 +177,10 @@ func OnCurve(k *Key) bool {
 // do not evict each other on every frame, as they would in a
 // direct-mapped cache.
 type Validator struct {
-	scratch curveScratch
-	mask    uint64
-	sets    []cacheSet
-	hits    uint64
-	misses  uint64
+	mask   uint64
+	sets   []cacheSet
+	hits   uint64
+	misses uint64
 }
 
 const cacheWays = 4
@@ -225,7 +212,7 @@ func NewValidator(slots int) *Validator {
 func (v *Validator) Valid(k *Key) bool {
 	if v.sets == nil {
 		v.misses++
-		return v.scratch.onCurve(k)
+		return onCurve(k)
 	}
 	// Keys are uniformly distributed, so any eight of their bytes make a
 	// good index; the cache only ever costs time, never correctness.
@@ -237,7 +224,7 @@ func (v *Validator) Valid(k *Key) bool {
 		}
 	}
 	v.misses++
-	ok := v.scratch.onCurve(k)
+	ok := onCurve(k)
 	i := s.next
 	s.next = (s.next + 1) % cacheWays
 	s.keys[i] = *k

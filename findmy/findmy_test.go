@@ -637,20 +637,3 @@ func TestValidatorEviction(t *testing.T) {
 		}
 	}
 }
-
-func FuzzJacobi(f *testing.F) {
-	f.Add([]byte{5}, []byte{21})
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, []byte{0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, ab, nb []byte) {
-		if len(ab) > 32 || len(nb) > 32 {
-			return
-		}
-		a, n := new(big.Int).SetBytes(ab), new(big.Int).SetBytes(nb)
-		if n.Bit(0) == 0 {
-			return
-		}
-		if got, want := jacobi(limbsOf(a), limbsOf(n)), big.Jacobi(a, n); got != want {
-			t.Fatalf("jacobi(%x, %x) = %d, math/big says %d", a, n, got, want)
-		}
-	})
-}

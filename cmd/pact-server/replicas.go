@@ -113,7 +113,10 @@ func runReplicas(ctx context.Context, o replicaOptions) (replicaResult, error) {
 		defer st.Close()
 		stores[r] = st
 		srv, err := server.New(server.Options{Store: st, Hasher: hasher, SigningKey: key, Clock: clock, Logger: quiet,
-			Config: server.Config{PeriodMinutes: 1, FailuresPerHour: 1 << 30}})
+			// Every upload is cut at once and without chaff, so that each
+			// stored seed-hour can be found in exactly one batch and each
+			// batch seed traced back to a stored upload.
+			Config: server.Config{PeriodMinutes: 1, FailuresPerHour: 1 << 30, HoldUploads: 1, NoChaff: true}})
 		if err != nil {
 			return res, err
 		}

@@ -3,9 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -21,13 +18,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/pact-findmy/pact-findmy/capture"
-	"github.com/pact-findmy/pact-findmy/internal/batch"
 	"github.com/pact-findmy/pact-findmy/internal/browsertest"
 	"github.com/pact-findmy/pact-findmy/internal/demo"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
 	"github.com/pact-findmy/pact-findmy/internal/exposuresync"
 	"github.com/pact-findmy/pact-findmy/internal/ingest"
-	"github.com/pact-findmy/pact-findmy/internal/keyfile"
 	"github.com/pact-findmy/pact-findmy/internal/node"
 	"github.com/pact-findmy/pact-findmy/internal/server"
 	"github.com/pact-findmy/pact-findmy/internal/share"
@@ -100,13 +95,13 @@ func TestReverseTracingEndToEnd(t *testing.T) {
 	other := &demo.Neighbour{Name: "other", Clock: otherClock, Where: demo.Between(5, 25, 1.5),
 		Seeds: pact.NewSeedLog(otherDB, pact.SeedLogOptions{Clock: otherClock})}
 
-	// The node that hears them, following the exposure server (through
-	// mirror, below) and telling its owner through a hook.
-	mirror := newCutterMirror(t, es, serverDir)
+	// The node that hears them, following the exposure server, which
+	// marks the flagged entries itself (docs/api.md), and telling its
+	// owner through a hook.
 	noticeFile := filepath.Join(t.TempDir(), "notice.json")
 	listener, err := node.Open(ctx, node.Config{
 		DataDir: filepath.Join(t.TempDir(), "node"), Region: demo.Region,
-		Servers:    []exposuresync.Server{{Name: serverName, URL: mirror.url, Key: es.Server(serverName).Key}},
+		Servers:    []exposuresync.Server{{Name: serverName, URL: es.URL, Key: es.Server(serverName).Key}},
 		OnExposure: "cat > " + noticeFile,
 	})
 	if err != nil {
@@ -133,7 +128,6 @@ func TestReverseTracingEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { seekerNode.Close() })
-	mirror.setSeeker(seekerNode.DB())
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	number, err := es.IssueNumber(ctx)
 	if err != nil {
@@ -190,7 +184,6 @@ func TestReverseTracingEndToEnd(t *testing.T) {
 	if reverseMatches != len(seeker.HeardChirps) || matches != len(other.HeardChirps) {
 		t.Fatalf("the sync applied %+v; want %d reverse-tracing and %d ordinary matches", rep.Applied, len(seeker.HeardChirps), len(other.HeardChirps))
 	}
-	t.Logf("the server marked the batch itself: %t", mirror.serverMarked())
 
 	// The JSON API: the seeker's minutes under possible_source only, the
 	// other's under days only.
@@ -360,164 +353,4 @@ func hearNeighbours(t *testing.T, ctx context.Context, n *node.Node, hood *demo.
 	if err := n.Listen(ctx, ingest.CaptureSource(c), false); err != nil {
 		t.Fatalf("replaying %s into the node: %v", path, err)
 	}
-}
-
-// cutterMirror is a static mirror of the exposure server (docs/api.md,
-// "Downloads") that the listening node follows. A server that marks the
-// tuples of an upload inside its reverse_tracing range (spec §9.2, the
-// cutter of batch format 2) has its batches passed through byte for byte,
-// and its marks are checked against the rule. A server that does not yet
-// (the cutter lives in the exposure-database work, merged apart from the
-// device side) has its batch marked by that rule here, for the seeker's
-// tuples inside the range the server received, and signed again with the
-// server's own batch key: what that server's cutter will publish.
-type cutterMirror struct {
-	t        *testing.T
-	url      string
-	upstream string
-	pub      ed25519.PublicKey
-	key      ed25519.PrivateKey
-
-	mu     sync.Mutex
-	seeker *devicedb.DB
-	files  map[string][]byte
-	marked bool
-}
-
-func newCutterMirror(t *testing.T, es *demo.ExposureServer, serverDir string) *cutterMirror {
-	t.Helper()
-	key, err := keyfile.SigningKey(serverDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &cutterMirror{t: t, upstream: es.URL, pub: es.Server(serverName).Key, key: key, files: map[string][]byte{}}
-	hs := &http.Server{Handler: http.HandlerFunc(m.serve), ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	m.url = "http://" + ln.Addr().String()
-	return m
-}
-
-// setSeeker names the device database whose seeds the seeker uploaded.
-func (m *cutterMirror) setSeeker(db *devicedb.DB) {
-	m.mu.Lock()
-	m.seeker = db
-	m.mu.Unlock()
-}
-
-func (m *cutterMirror) serverMarked() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.marked
-}
-
-func (m *cutterMirror) get(path string) ([]byte, error) {
-	resp, err := http.Get(m.upstream + path)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, errors.New(resp.Status)
-	}
-	return io.ReadAll(resp.Body)
-}
-
-func (m *cutterMirror) serve(w http.ResponseWriter, r *http.Request) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if id, ok := strings.CutPrefix(r.URL.Path, "/v1/batches/"); ok {
-		data, found := m.files[id]
-		if !found {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(data)
-		return
-	}
-	body, err := m.get(r.URL.RequestURI())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	var l batch.Listing
-	if err := json.Unmarshal(body, &l); err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	for i := range l.Batches {
-		ref := &l.Batches[i]
-		if err := m.mirror(ref); err != nil {
-			m.t.Errorf("mirroring batch %s: %v", ref.ID, err)
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-	}
-	json.NewEncoder(w).Encode(l)
-}
-
-// mirror fetches the batch of ref, marks it if the server did not, and
-// keeps what the node will fetch, with ref's size and digest.
-func (m *cutterMirror) mirror(ref *batch.Ref) error {
-	data, err := m.get("/v1/batches/" + ref.ID)
-	if err != nil {
-		return err
-	}
-	b, err := batch.Decode(data, m.pub)
-	if err != nil {
-		return err
-	}
-	want, err := m.seekerMarks(b.Tuples)
-	if err != nil {
-		return err
-	}
-	if b.Reverse != nil {
-		m.marked = true
-		for i := range b.Tuples {
-			if b.Reverse[i] != want[i] {
-				m.t.Errorf("the server marked tuple %+v reverse %t; spec §9.2 says %t", b.Tuples[i], b.Reverse[i], want[i])
-			}
-		}
-	} else {
-		b.Reverse = want
-		if data, err = batch.EncodeBatch(b, m.key); err != nil {
-			return err
-		}
-	}
-	m.files[ref.ID] = data
-	sum := sha256.Sum256(data)
-	ref.Size, ref.SHA256 = len(data), hex.EncodeToString(sum[:])
-	return nil
-}
-
-// seekerMarks returns, per tuple, whether it is one of the seeker's
-// uploaded tuples with every minute inside the range its upload carried.
-func (m *cutterMirror) seekerMarks(ts []pact.Tuple) ([]bool, error) {
-	out := make([]bool, len(ts))
-	if m.seeker == nil {
-		return out, nil
-	}
-	shares, err := m.seeker.Shares(context.Background(), 10)
-	if err != nil {
-		return nil, err
-	}
-	seeds := map[pact.Seed]bool{}
-	if err := m.seeker.Seeds(context.Background(), 0, ^pact.Minute(0), func(r pact.SeedRecord) error { seeds[r.Seed] = true; return nil }); err != nil {
-		return nil, err
-	}
-	for _, s := range shares {
-		if !s.Reverse {
-			continue
-		}
-		for i, tu := range ts {
-			if seeds[tu.Seed] && s.ReverseFrom <= tu.Start && tu.End <= s.ReverseTo {
-				out[i] = true
-			}
-		}
-	}
-	return out, nil
 }
