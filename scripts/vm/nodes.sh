@@ -8,9 +8,11 @@
 # CAP_NET_RAW. Once b has heard a in three distinct minutes, a shares
 # through its dashboard's JSON API with a permission number the server
 # issued; the server cuts one-minute batches and b, syncing every 10 s,
-# must report the exposure. The guest prints what the host needs to
-# compute the truth: both contact logs, both seed logs with a's share and
-# its entries, both nodes' status and exposures JSON, and their logs.
+# must report the exposure. Then a chirp repeater starts on the third
+# controller, node a stops once the repeater has heard it, and b must hear
+# a's chirp again from the repeater. The guest prints what the host needs
+# to compute the truth: both contact logs, both seed logs with a's share
+# and its entries, both nodes' status and exposures JSON, and the logs.
 # Lines the test reads start with VMTEST-, CONTACT, SEED and SHARE.
 
 # stamp prints a phase's wall-clock time (Unix seconds) for the test's figures.
@@ -18,12 +20,19 @@ stamp() { echo "VMTEST-TIME $1 $(date +%s)"; }
 
 # alive fails unless both nodes and the server are still running.
 alive() {
-	for p in $spid $apid $bpid $rpid; do
+	for p in $spid $apid $bpid; do
 		kill -0 "$p" 2>/dev/null || {
 			cat /tmp/server.log /tmp/a.log /tmp/b.log /tmp/r.log 2>/dev/null
 			fail "a node or the server stopped during $1"
 		}
 	done
+}
+
+# repeated_rows prints how many rows of node b's contact log a repeater
+# brought.
+repeated_rows() {
+	vmcheck dump --db /tmp/b/device.db --tag poll 2>/dev/null |
+		awk '$1 == "CONTACT" && $3 == "repeater"' | wc -l
 }
 
 # heard_minutes prints how many distinct minutes node b's contact log
@@ -64,34 +73,18 @@ echo "VMTEST-SERVER-KEY $key"
 
 # Both nodes as a real host runs them (docs/deploy.md): an ordinary user
 # holding only the two capabilities the adapter needs. They chirp the
-# native frame version 1 (--frame 1): btvirt (BlueZ 5.66) copies extended
-# advertising data into a 31-byte report buffer, and the 48 bytes of a
-# version-2 frame crash it as soon as a controller scans
+# default native frame, version 2: 48 bytes in extended advertising PDUs
+# (docs/native-frame.md §7.6), which the patched btvirt carries
 # (docs/vm-test.md, "Native frame version 2").
-vmcheck asuser --uid 1000 --caps net_admin,net_raw -- pact-bridge run --data /tmp/a --hci 0 --frame 1 \
+vmcheck asuser --uid 1000 --caps net_admin,net_raw -- pact-bridge run --data /tmp/a --hci 0 \
 	--dashboard 127.0.0.1:8081 --region VM --sync-every 10s --server "$server" >/tmp/a.log 2>&1 &
 apid=$!
-vmcheck asuser --uid 1000 --caps net_admin,net_raw -- pact-bridge run --data /tmp/b --hci 1 --frame 1 \
+vmcheck asuser --uid 1000 --caps net_admin,net_raw -- pact-bridge run --data /tmp/b --hci 1 \
 	--dashboard 127.0.0.1:8082 --region VM --sync-every 10s --server "$server" >/tmp/b.log 2>&1 &
 bpid=$!
 await /tmp/a.log 'msg="chirping and scanning"' $apid "node a did not start chirping and scanning on hci0"
 await /tmp/b.log 'msg="chirping and scanning"' $bpid "node b did not start chirping and scanning on hci1"
 
-# A chirp repeater on the third controller (docs/repeater.md), as a real
-# host runs one. It scans with the extended commands and holds what it
-# hears, but its first rebroadcast is 13 minutes away: btvirt cannot carry
-# the 49-byte repeated frame (docs/repeater.md §9.1.7), so this checks the
-# repeater's adapter setup and listening on a real kernel, not its frames.
-i=0
-while [ ! -e /sys/class/bluetooth/hci2 ]; do
-	i=$((i + 1))
-	[ $i -gt 100 ] && fail "btvirt created no hci2"
-	sleep 0.1
-done
-vmcheck asuser --uid 1000 --caps net_admin,net_raw -- pact-bridge repeat --hci 2 --delay 13m --repeats 1 --every 1m \
-	--stats-interval 20s >/tmp/r.log 2>&1 &
-rpid=$!
-await /tmp/r.log 'msg=repeating' $rpid "the repeater did not start on hci2"
 stamp nodes-up
 
 # Let them chirp and listen until b has heard a in three distinct minutes
@@ -144,9 +137,45 @@ for n in a b; do
 	echo "VMTEST-JSON $n exposures $(wget -qO- http://127.0.0.1:$port/api/v1/exposures)"
 done
 
-kill -INT $apid $bpid $rpid
+# A chirp repeater on the third controller (docs/repeater.md), as a real
+# host runs one: it hears the nodes' current chirps as soon as it scans,
+# and brings each back 20 s after it first heard it, twice. Node a stops
+# as soon as the repeater has heard two chirps (a's and b's), long before
+# the first rebroadcast; node b must then log a's chirp with the source
+# repeater.
+i=0
+while [ ! -e /sys/class/bluetooth/hci2 ]; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fail "btvirt created no hci2"
+	sleep 0.1
+done
+vmcheck asuser --uid 1000 --caps net_admin,net_raw -- pact-bridge repeat --hci 2 --delay 20s --repeats 2 --every 20s \
+	--stats-interval 1s >/tmp/r.log 2>&1 &
+rpid=$!
+await /tmp/r.log 'msg=repeating' $rpid "the repeater did not start on hci2"
+await /tmp/r.log 'heard=\([2-9]\|[1-9][0-9]\)' $rpid "the repeater did not hear both nodes on hci2"
+stamp repeater-heard
+kill -INT $apid
 wait $apid
 arc=$?
+stamp a-stopped
+echo "VMTEST-REPEATED-BEFORE $(repeated_rows)"
+i=0
+until [ "$(repeated_rows)" -gt 0 ]; do
+	i=$((i + 1))
+	[ $i -gt 30 ] && fail "node b heard no repeated chirp within 90 s of node a's stop"
+	for p in $spid $bpid $rpid; do
+		kill -0 "$p" 2>/dev/null || {
+			cat /tmp/server.log /tmp/b.log /tmp/r.log
+			fail "node b, the repeater or the server stopped while b listened for the repeater"
+		}
+	done
+	sleep 3
+done
+stamp repeated
+echo "VMTEST-REPEATED-AFTER $(repeated_rows)"
+
+kill -INT $bpid $rpid
 wait $bpid
 brc=$?
 wait $rpid
