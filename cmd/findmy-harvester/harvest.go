@@ -2,21 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
 	"github.com/pact-findmy/pact-findmy/internal/ingest"
+	"github.com/pact-findmy/pact-findmy/internal/metricsserve"
 )
 
 // outputFlags are the flags scan and replay share.
@@ -59,7 +56,7 @@ func (o *outputFlags) check() error {
 // done, with the outputs the flags ask for; the contact log is opened
 // here and closed after the final flush.
 func harvestFrom(ctx context.Context, src ingest.Source, o *outputFlags, stdout io.Writer, log *slog.Logger, live bool) (err error) {
-	ln, err := listenMetrics(o.metrics)
+	ln, err := metricsserve.Listen(o.metrics)
 	if err != nil {
 		return err
 	}
@@ -104,58 +101,9 @@ func harvestFrom(ctx context.Context, src ingest.Source, o *outputFlags, stdout 
 		if err := p.Register(reg); err != nil {
 			return err
 		}
-		stop := serveMetrics(ln, reg, log)
+		stop := metricsserve.Serve(ln, reg, log)
 		served = true
 		defer stop()
 	}
 	return p.Run(ctx, src)
-}
-
-// errNotLoopback is the error of a --metrics address off loopback.
-var errNotLoopback = errors.New("not a loopback address")
-
-// listenMetrics listens on addr, which must be a loopback address: the
-// counters say how busy a place is, which is not for the network at
-// large. An empty addr means no metrics and a nil listener.
-func listenMetrics(addr string) (net.Listener, error) {
-	if addr == "" {
-		return nil, nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, cli.FlagErrorf("metrics", addr, "%w", err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, cli.FlagErrorf("metrics", addr, "%w: only 127.0.0.1, ::1 and localhost are allowed", errNotLoopback)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
-	}
-	// "localhost" comes from the resolver, which a stray /etc/hosts line
-	// can point anywhere: check what was actually bound.
-	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
-		ln.Close()
-		return nil, cli.FlagErrorf("metrics", addr, "%w: bound %v", errNotLoopback, ln.Addr())
-	}
-	return ln, nil
-}
-
-// serveMetrics serves reg on ln and returns a function that stops the
-// server.
-func serveMetrics(ln net.Listener, reg *prometheus.Registry, log *slog.Logger) func() {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "err", err)
-		}
-	}()
-	log.Info("serving metrics", "addr", ln.Addr().String())
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}
 }

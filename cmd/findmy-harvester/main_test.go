@@ -22,6 +22,7 @@ import (
 	"github.com/pact-findmy/pact-findmy/hci"
 	"github.com/pact-findmy/pact-findmy/internal/cli"
 	"github.com/pact-findmy/pact-findmy/internal/devicedb"
+	"github.com/pact-findmy/pact-findmy/internal/metricsserve"
 	"github.com/pact-findmy/pact-findmy/pact"
 )
 
@@ -260,8 +261,8 @@ func TestCommandErrors(t *testing.T) {
 		{"replay bad format", "replay", []string{"--format", "xml", "testdata/known.btsnoop"}, cli.ErrUsage, "format", "xml"},
 		{"replay bad min RSSI", "replay", []string{"--min-rssi", "-129", "testdata/known.btsnoop"}, cli.ErrUsage, "min-rssi", "-129"},
 		{"replay zero batch", "replay", []string{"--batch", "0", "testdata/known.btsnoop"}, cli.ErrUsage, "batch", "0"},
-		{"metrics off loopback", "replay", []string{"--metrics", "0.0.0.0:9477", "testdata/known.btsnoop"}, errNotLoopback, "metrics", "0.0.0.0:9477"},
-		{"metrics on every interface", "replay", []string{"--metrics", ":9477", "testdata/known.btsnoop"}, errNotLoopback, "metrics", ":9477"},
+		{"metrics off loopback", "replay", []string{"--metrics", "0.0.0.0:9477", "testdata/known.btsnoop"}, metricsserve.ErrNotLoopback, "metrics", "0.0.0.0:9477"},
+		{"metrics on every interface", "replay", []string{"--metrics", ":9477", "testdata/known.btsnoop"}, metricsserve.ErrNotLoopback, "metrics", ":9477"},
 		{"metrics without a port", "replay", []string{"--metrics", "127.0.0.1", "testdata/known.btsnoop"}, cli.ErrUsage, "metrics", "127.0.0.1"},
 		{"missing capture", "replay", []string{"testdata/nope.btsnoop"}, fs.ErrNotExist, "", ""},
 		{"derive with both keys", "derive", []string{"--secret", secret, "--private-key", "01", "--public-key", "02"}, errKeyChoice, "", ""},

@@ -6,19 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pact-findmy/pact-findmy/hci"
 	"github.com/pact-findmy/pact-findmy/internal/cli"
+	"github.com/pact-findmy/pact-findmy/internal/metricsserve"
 	"github.com/pact-findmy/pact-findmy/internal/repeater"
 	"github.com/pact-findmy/pact-findmy/pact"
-	"github.com/pact-findmy/pact-findmy/web"
 )
 
 const repeatSynopsis = `--hci N [flags]
@@ -85,42 +82,17 @@ func runRepeat(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return r.RunLive(ctx, radio, *statsEvery, log)
 }
 
-// errMetricsNotLoopback is the error of a --metrics address off loopback:
-// the counters say how busy a place is, which is not for the network.
-var errMetricsNotLoopback = errors.New("not a loopback address")
-
 // serveRepeaterMetrics serves the repeater's counters on addr, which must
 // be a loopback address, and returns a function that stops the server.
 func serveRepeaterMetrics(addr string, r *repeater.Repeater, log *slog.Logger) (func(), error) {
-	if !web.IsLoopbackAddr(addr) {
-		return nil, cli.FlagErrorf("metrics", addr, "%w: only 127.0.0.1, ::1 and localhost are allowed", errMetricsNotLoopback)
-	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := metricsserve.Listen(addr)
 	if err != nil {
-		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
-	}
-	// "localhost" comes from the resolver: check what was bound.
-	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
-		ln.Close()
-		return nil, cli.FlagErrorf("metrics", addr, "%w: bound %v", errMetricsNotLoopback, ln.Addr())
+		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	if err := r.Register(reg); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "err", err)
-		}
-	}()
-	log.Info("serving metrics", "addr", ln.Addr().String())
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}, nil
+	return metricsserve.Serve(ln, reg, log), nil
 }
